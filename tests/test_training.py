@@ -1,0 +1,208 @@
+"""The engine: a GAN that learns, ensembles that equal single runs, divergence recorded, runs saved."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import toylab
+from toylab import ConfigError, TrainConfig, Trainer, load_run, resume, train
+
+
+def test_nonsaturating_gan_matches_a_gaussian_and_reaches_the_equilibrium_losses():
+    """p_g -> p_data, so D -> 1/2: D loss -> 2 ln 2 and G loss -> ln 2 (THEORY.md)."""
+    run = train(dataset="gaussian", dataset_params=dict(mean=(1.0, -1.0), std=0.5), steps=2000)
+    x = run.sample(5000, seed=1)
+    assert x.mean(0).numpy() == pytest.approx([1.0, -1.0], abs=0.15)
+    assert x.std(0).numpy() == pytest.approx([0.5, 0.5], abs=0.15)
+    h = run.member_history(0)
+    assert h["d_loss"][-10:].mean() == pytest.approx(2 * math.log(2), abs=0.03)
+    assert h["g_loss"][-10:].mean() == pytest.approx(math.log(2), abs=0.06)
+    # D(x) near 1/2 where the data lie
+    d = torch.sigmoid(run.discriminate(torch.tensor([[1.0, -1.0]])))
+    assert float(d) == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.slow
+def test_ring8_samples_reach_several_modes():
+    run = train(dataset="ring8", steps=3000)
+    t = run.target
+    x = run.sample(2500, seed=0)
+    dist = torch.cdist(x, t.modes)
+    near = dist.min(1).values < 3 * t.mode_std * 5     # within 0.3 of a centre
+    modes_hit = torch.unique(dist.argmin(1)[near]).numel()
+    assert modes_hit >= 4
+    assert x.norm(dim=1).median() == pytest.approx(2.0, abs=0.3)
+
+
+def test_ensemble_members_differ_and_each_equals_its_single_run(tiny):
+    ens = Trainer([tiny.replace(seed=s) for s in (3, 4, 5)]).fit()
+    one = Trainer(tiny.replace(seed=4)).fit()
+    assert not np.allclose(ens.snapshots[-1].fake[0], ens.snapshots[-1].fake[1])
+    np.testing.assert_allclose(ens.snapshots[-1].fake[1], one.snapshots[-1].fake[0], atol=1e-4)
+    np.testing.assert_allclose(ens.member_history(1)["d_loss"], one.member_history(0)["d_loss"], atol=1e-5)
+
+
+def test_ensemble_of_one_is_the_single_run(tiny):
+    a = train(tiny, seeds=[7])
+    b = train(tiny.replace(seed=7))
+    assert torch.equal(a.generator.flat, b.generator.flat)
+    assert torch.equal(a.discriminator.flat, b.discriminator.flat)
+
+
+def test_same_seed_same_run_and_different_seed_differs(tiny):
+    a, b, c = train(tiny), train(tiny), train(tiny.replace(seed=1))
+    assert torch.equal(a.generator.flat, b.generator.flat)
+    assert not torch.equal(a.generator.flat, c.generator.flat)
+
+
+def test_members_with_their_own_learning_rates_equal_single_runs(tiny):
+    cfgs = [tiny.replace(lr_d=1e-3, lr_g=2e-4), tiny.replace(lr_d=2e-4, lr_g=1e-3)]
+    ens = Trainer(cfgs).fit()
+    for e, c in enumerate(cfgs):
+        single = Trainer(c).fit()
+        torch.testing.assert_close(ens.generator.flat[e], single.generator.flat[0], atol=1e-5, rtol=1e-4)
+
+
+def test_ensemble_members_may_not_differ_in_structure(tiny):
+    with pytest.raises(ConfigError, match="differs in g_hidden"):
+        Trainer([tiny, tiny.replace(g_hidden=8)])
+
+
+def test_bad_config_raises_before_anything_is_written(tmp_path):
+    with pytest.raises(ConfigError, match="lr_g") as err:
+        train(out=tmp_path / "run", lr_g=-1.0, loss="nope")
+    assert "loss: allowed: 'nonsaturating'" in str(err.value)
+    with pytest.raises(ConfigError, match="unknown field"):
+        train(out=tmp_path / "run", learning_rate=0.1)
+    assert not (tmp_path / "run").exists()
+
+
+def test_forced_nan_ends_the_run_as_diverged_with_earlier_snapshots_intact(tiny, tmp_path):
+    def poison(trainer, snap):
+        if snap.step == 40:
+            trainer.gen.flat.data[0, 0] = math.nan
+
+    run = train(tiny.replace(steps=200), out=tmp_path / "nan", callbacks=[poison])
+    assert run.status == "diverged" and run.diverged_step == [41]
+    assert [s.step for s in run.snapshots] == [0, 20, 40]
+    assert all(np.isfinite(s.fake).all() for s in run.snapshots)
+    back = load_run(run.path)
+    assert back.status == "diverged" and back.diverged_step == [41]
+    assert [s.step for s in back.snapshots] == [0, 20, 40]
+
+
+def test_one_member_diverging_leaves_the_others_training(tiny):
+    def poison(trainer, snap):
+        if snap.step == 20:
+            trainer.disc.flat.data[1] = math.nan
+
+    run = Trainer([tiny.replace(seed=s) for s in range(3)], callbacks=[poison]).fit()
+    assert run.member_status == ["completed", "diverged", "completed"]
+    assert run.diverged_step[1] == 21 and run.status == "completed"
+    assert np.isfinite(run.snapshots[-1].fake[[0, 2]]).all()
+
+
+def test_saved_run_loads_back_equal(tiny, tmp_path):
+    run = train(tiny, out=tmp_path / "r")
+    back = load_run(tmp_path / "r")
+    assert back.configs == run.configs and back.status == "completed" and back.step == 60
+    for k in ("step", "d_loss", "g_loss", "d_grad_norm"):
+        np.testing.assert_allclose(back.history[k], run.history[k], rtol=1e-5)
+    assert [s.step for s in back.snapshots] == [s.step for s in run.snapshots]
+    np.testing.assert_array_equal(back.snapshots[-1].d_grid, run.snapshots[-1].d_grid)
+    assert torch.equal(back.sample(100, seed=5), run.sample(100, seed=5))
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "checkpoint.pt", "config.json", "metrics.csv", "snapshots", "status.json"]
+
+
+def test_a_new_run_never_overwrites_another(tiny, tmp_path):
+    a = train(tiny, out=tmp_path / "r")
+    b = train(tiny.replace(seed=1), out=tmp_path / "r")
+    assert a.path.name == "r" and b.path.name == "r-2"
+    assert load_run(a.path).config.seed == 0
+
+
+def test_resume_continues_exactly_where_it_stopped(tiny, tmp_path):
+    full = train(tiny.replace(steps=100), out=tmp_path / "full")
+    half = train(tiny.replace(steps=40), out=tmp_path / "half")
+    cont = resume(half.path, steps=100)
+    assert cont.path == half.path and cont.step == 100 and cont.status == "completed"
+    torch.testing.assert_close(cont.generator.flat, full.generator.flat)
+    np.testing.assert_allclose(load_run(half.path).history["d_loss"], full.history["d_loss"], rtol=1e-5)
+
+
+def test_memory_stays_bounded_by_thinning(tiny):
+    run = train(tiny.replace(steps=400, snapshot_every=5, max_snapshots=10))
+    assert len(run.snapshots) <= 10
+    assert run.snapshots[0].step == 0 and run.snapshots[-1].step == 400
+
+
+def test_callback_returning_false_stops_the_run(tiny):
+    run = train(tiny.replace(steps=1000), callbacks=[lambda t, s: s.step < 40])
+    assert run.status == "stopped" and run.step == 40
+
+
+def test_keyboard_interrupt_ends_cleanly_with_what_was_recorded(tiny, tmp_path):
+    def ctrl_c(trainer, snap):
+        if snap.step == 40:
+            raise KeyboardInterrupt
+
+    run = train(tiny.replace(steps=1000), out=tmp_path / "i", callbacks=[ctrl_c])
+    assert run.status == "interrupted" and run.step == 40
+    assert load_run(run.path).status == "interrupted"
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "lsgan", "wgan", "wgan-gp", "hinge"])
+def test_every_objective_trains_without_error(tiny, loss):
+    run = train(tiny.replace(loss=loss, steps=20))
+    assert run.status == "completed" and np.isfinite(run.history["d_loss"]).all()
+    if loss == "wgan":
+        assert run.discriminator.flat.abs().max() <= tiny.clip + 1e-7
+
+
+def test_snapshot_contents_have_the_documented_shapes(tiny):
+    run = train(tiny.replace(steps=20))
+    s = run.snapshots[-1]
+    assert s.fake.shape == (1, 64, 2) and s.d_grad.shape == (1, 64, 2)
+    assert s.d_grid.shape == (1, 16, 16) and s.manifold.shape == (1, 5, 5, 2)
+    # the stored grid really is D on the grid over the bounds: check one corner
+    x0, x1, y0, y1 = run.target.bounds
+    assert float(run.discriminate(torch.tensor([[x1, y0]]))) == pytest.approx(s.d_grid[0, 0, -1], abs=1e-5)
+
+
+def test_conditional_gan_and_spectral_norm(tiny):
+    run = train(tiny.replace(conditional=True, spectral_norm=True, steps=20))
+    assert run.status == "completed"
+    # spectral norm: each D layer's largest singular value is ~1 after power iterations
+    d = run.discriminator
+    for i, (w, _) in enumerate(d.weights()):
+        assert float(torch.linalg.matrix_norm(d._sn(i, w.detach()), ord=2)) == pytest.approx(1.0, abs=0.1)
+    with pytest.raises(ConfigError, match="conditional"):
+        train(tiny.replace(conditional=True, dataset="swissroll"))
+
+
+def test_simultaneous_needs_one_step_each():
+    with pytest.raises(ConfigError, match="simultaneous"):
+        TrainConfig(update="simultaneous", d_steps=2)
+    TrainConfig(update="simultaneous")
+
+
+def test_d_steps_apply_several_discriminator_updates(tiny):
+    t = Trainer(tiny.replace(d_steps=3))
+    calls = []
+    orig = t.d_step
+    t.d_step = lambda: (calls.append(1), orig())
+    t.round()
+    assert len(calls) == 3
+
+
+def test_device_auto_is_cpu_here_and_a_missing_device_is_refused():
+    assert toylab.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else
+                                                  "mps" if torch.backends.mps.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            toylab.resolve_device("cuda")
+    with pytest.raises(ConfigError, match="device"):
+        toylab.make_config(device="gpu")

@@ -1,0 +1,106 @@
+"""The `toylab` command line. Every subcommand calls the library; none re-implements it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from pathlib import Path
+
+import yaml
+
+from .config import ConfigError, TrainConfig, load_config_file, make_config
+
+
+def _parse_value(text: str, annotation):
+    """A field value from the command line: strings stay strings, the rest is read as YAML."""
+    if annotation is str or typing.get_origin(annotation) is typing.Literal:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """--config FILE and one --field-name option per TrainConfig field."""
+    p.add_argument("--config", metavar="FILE", help="TOML, YAML or JSON file of config fields")
+    g = p.add_argument_group("config fields (override --config)")
+    for name, f in TrainConfig.model_fields.items():
+        ann = f.annotation
+        choices = typing.get_args(ann) if typing.get_origin(ann) is typing.Literal else None
+        extra = {"nargs": "?", "const": "true"} if ann is bool else {}
+        default = f.default if f.default_factory is None else f.default_factory()
+        g.add_argument(f"--{name.replace('_', '-')}", dest=f"field_{name}", metavar="V",
+                       help=f"{f.description} (default {default!r}"
+                            + (f"; one of {', '.join(choices)})" if choices else ")"), **extra)
+
+
+def config_from_args(args) -> TrainConfig:
+    fields = load_config_file(args.config) if getattr(args, "config", None) else {}
+    for name, f in TrainConfig.model_fields.items():
+        v = getattr(args, f"field_{name}", None)
+        if v is not None:
+            fields[name] = _parse_value(v, f.annotation)
+    return make_config(**fields)
+
+
+def cmd_datasets(args) -> int:
+    from . import datasets
+    width = max(map(len, datasets.names()))
+    for name, desc in datasets.describe().items():
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import training, viz
+    if args.resume:
+        run = training.resume(args.resume, steps=args.steps_total, progress=not args.quiet)
+    else:
+        cfg = config_from_args(args)
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+        run = training.train(cfg, seeds=seeds, out=args.out, progress=not args.quiet)
+    _report(run)
+    if run.path is not None and run.snapshots:
+        viz.save_figure(viz.summary_figure(run), run.path / "summary.png")
+        print(f"summary figure: {run.path / 'summary.png'}")
+    return 0 if run.status in ("completed", "diverged", "interrupted", "stopped") else 1
+
+
+def _report(run) -> None:
+    print(f"status: {run.status} at round {run.step}" + (f"  run: {run.path}" if run.path else ""))
+    for e, s in enumerate(run.member_status):
+        if s == "diverged":
+            print(f"  member {e} (seed {run.configs[e].seed}) diverged at round {run.diverged_step[e]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="toylab", description="A 2D toy-distribution visual lab for GANs.")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("datasets", help="list the built-in targets")
+    d.set_defaults(func=cmd_datasets)
+    t = sub.add_parser("train", help="train a GAN (or an ensemble over --seeds) and save the run")
+    add_config_options(t)
+    t.add_argument("--out", default="runs/run", help="run folder (a fresh -2, -3, ... if taken)")
+    t.add_argument("--seeds", help="comma-separated seeds: train them together as one ensemble")
+    t.add_argument("--resume", metavar="RUN", help="continue a saved run from its last checkpoint")
+    t.add_argument("--steps-total", type=int, help="with --resume: train to this many rounds")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"toylab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""TrainConfig: every knob of a toy GAN run, with defaults in one visible place.
+
+Validated at the boundary (pydantic): unknown fields and out-of-range values are
+refused with a message naming the field and what is allowed.
+
+>>> cfg = TrainConfig(dataset="grid25", loss="minimax", steps=2000)
+>>> cfg.lr_d
+0.0002
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Loss = Literal["nonsaturating", "minimax", "lsgan", "wgan", "wgan-gp", "hinge"]
+Activation = Literal["leaky_relu", "relu", "tanh"]
+Optimizer = Literal["adam", "sgd", "rmsprop"]
+
+#: Fields that may differ between the members of one ensemble (numbers and seeds only).
+ENSEMBLE_FIELDS = ("seed", "lr_d", "lr_g")
+
+
+class TrainConfig(BaseModel):
+    """One GAN run on a 2D target. Defaults follow the classic tutorials:
+    non-saturating BCE loss, Adam(2e-4, betas=(0.5, 0.999)), LeakyReLU(0.2)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # target
+    dataset: str = Field("ring8", description="target name (toylab datasets)")
+    dataset_params: dict[str, Any] = Field(default_factory=dict, description="the target's parameters")
+    # networks
+    z_dim: int = Field(2, ge=1, le=512, description="noise dimension")
+    noise: Literal["gaussian", "uniform"] = Field("gaussian", description="noise distribution p_z")
+    g_hidden: int = Field(128, ge=1, le=4096, description="generator width")
+    g_depth: int = Field(2, ge=1, le=16, description="generator hidden layers")
+    d_hidden: int = Field(128, ge=1, le=4096, description="discriminator width")
+    d_depth: int = Field(2, ge=1, le=16, description="discriminator hidden layers")
+    activation: Activation = Field("leaky_relu", description="hidden activation")
+    leaky_slope: float = Field(0.2, ge=0, lt=1, description="LeakyReLU negative slope")
+    spectral_norm: bool = Field(False, description="spectral normalisation on D's layers")
+    conditional: bool = Field(False, description="G and D see the mixture component label")
+    # objective
+    loss: Loss = Field("nonsaturating", description="GAN objective")
+    r1_gamma: float = Field(0.0, ge=0, description="zero-centred R1 penalty weight gamma (0: off)")
+    gp_lambda: float = Field(10.0, ge=0, description="gradient-penalty weight for wgan-gp")
+    clip: float = Field(0.01, gt=0, description="weight clipping bound for wgan")
+    # optimisation
+    d_optimizer: Optimizer = Field("adam", description="discriminator optimiser")
+    g_optimizer: Optimizer = Field("adam", description="generator optimiser")
+    lr_d: float = Field(2e-4, gt=0, le=10, description="discriminator learning rate")
+    lr_g: float = Field(2e-4, gt=0, le=10, description="generator learning rate")
+    betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum")
+    d_steps: int = Field(1, ge=1, le=100, description="D steps per round")
+    g_steps: int = Field(1, ge=1, le=100, description="G steps per round")
+    update: Literal["alternating", "simultaneous"] = Field("alternating", description="update order")
+    batch_size: int = Field(256, ge=1, le=65536, description="samples per step (real and fake each)")
+    steps: int = Field(5000, ge=0, le=10_000_000, description="training rounds (one round = d_steps + g_steps)")
+    seed: int = Field(0, ge=0, description="random seed")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    # recording
+    snapshot_every: int = Field(50, ge=1, description="rounds between snapshots")
+    max_snapshots: int = Field(200, ge=2, description="snapshots kept in memory (thinned beyond)")
+    log_every: int = Field(10, ge=1, description="rounds between rows of the metrics CSV")
+    n_fixed: int = Field(1000, ge=1, le=100_000, description="fixed noise batch drawn at every snapshot")
+    grid_size: int = Field(100, ge=8, le=1000, description="D(x) grid resolution per axis")
+    manifold_size: int = Field(21, ge=2, le=200, description="noise-grid lines per axis for the manifold")
+    tensorboard: bool = Field(False, description="also log to TensorBoard (needs the tensorboard extra)")
+
+    def __init__(self, **fields):
+        try:
+            super().__init__(**fields)
+        except ValidationError as err:
+            raise ConfigError(format_errors(err)) from None
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v):
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("both betas must lie in [0, 1)")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        ok = v in ("auto", "cpu", "mps", "cuda") or (v.startswith("cuda:") and v[5:].isdigit())
+        if not ok:
+            raise ValueError("allowed: auto, cpu, cuda, cuda:N, mps")
+        return v
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v):
+        from . import datasets
+        if v not in datasets.names():
+            raise ValueError(f"allowed: {', '.join(datasets.names())}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.update == "simultaneous" and (self.d_steps != 1 or self.g_steps != 1):
+            raise ValueError("update='simultaneous' needs d_steps = g_steps = 1 "
+                             "(several steps per player is an alternating schedule)")
+        return self
+
+    # ---- conveniences -------------------------------------------------
+    def target(self):
+        """The target this config trains on."""
+        from . import datasets
+        return datasets.get(self.dataset, **self.dataset_params)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A validated copy with some fields changed."""
+        return make_config(**{**self.model_dump(), **changes})
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+
+class ConfigError(ValueError):
+    """A config was refused; the message names each bad field and what is allowed."""
+
+
+def make_config(**fields) -> TrainConfig:
+    """TrainConfig(**fields); a ConfigError names every bad field and what is allowed."""
+    return TrainConfig(**fields)
+
+
+def format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "config"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown field; allowed fields: {', '.join(TrainConfig.model_fields)}"
+        elif e["type"] == "literal_error":
+            msg = msg.replace("Input should be", "allowed:")
+        lines.append(f"{field}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden"
+                     else f"{field}: {msg}")
+    return "invalid TrainConfig\n  " + "\n  ".join(lines)
+
+
+def load_config_file(path) -> dict:
+    """Fields from a TOML, YAML or JSON file (a [train] table in TOML is accepted too)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config: no such file {path}")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+        data = yaml.safe_load(text) or {}
+    elif path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        raise ConfigError(f"config: file must be .toml, .yaml, .yml or .json, got {path.suffix!r}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path} must hold a table of fields")
+    return data.get("train", data)
+
+
+def check_ensemble(configs: list[TrainConfig]) -> None:
+    """Members of one ensemble may differ only in ENSEMBLE_FIELDS."""
+    base = configs[0].model_dump(exclude=set(ENSEMBLE_FIELDS))
+    for i, c in enumerate(configs[1:], 1):
+        other = c.model_dump(exclude=set(ENSEMBLE_FIELDS))
+        diff = sorted(k for k in base if base[k] != other[k])
+        if diff:
+            raise ConfigError(f"ensemble member {i} differs in {', '.join(diff)}; members may differ "
+                              f"only in {', '.join(ENSEMBLE_FIELDS)}")

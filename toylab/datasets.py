@@ -1,0 +1,428 @@
+"""2D targets p_data: samplers with exact log-densities.
+
+Every target has ``sample(n, seed=None) -> (n, 2)`` and ``log_prob(x) -> (n,)``
+(natural log), a plot window ``bounds = (xmin, xmax, ymin, ymax)`` that frames
+it, and, for mixtures, ``modes`` (K x 2 centres) and ``mode_std``.
+
+>>> t = get("ring8")
+>>> t.sample(4, seed=0).shape
+torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+__all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard",
+           "PointCloud", "get", "names", "describe"]
+
+
+def _generator(seed, generator, device):
+    if generator is not None:
+        return generator
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value
+
+
+class Target:
+    """A 2D distribution with a sampler and an exact (or stated) log-density."""
+
+    name: str = "target"
+    modes: torch.Tensor | None = None
+    mode_std: float | None = None
+    params: dict
+
+    def sample(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> torch.Tensor:
+        """Draw n points, shape (n, 2). With a seed (or generator) the draw is reproducible."""
+        x, _ = self.sample_with_labels(n, seed, generator=generator, device=device)
+        return x
+
+    def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
+        """(points, component labels or None); labels exist for mixtures."""
+        return self._sample(int(n), _generator(seed, generator, device), torch.device(device)), None
+
+    def _sample(self, n, gen, device):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_prob(x).exp()
+
+    @property
+    def num_modes(self) -> int:
+        return 0 if self.modes is None else int(self.modes.shape[0])
+
+    def density_grid(self, size: int = 100):
+        """Exact p_data on a size x size grid over ``bounds``: (xs, ys, P[y, x])."""
+        xs, ys, pts = grid_points(self.bounds, size)
+        return xs, ys, self.prob(pts).reshape(size, size)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({self.name}: {args})"
+
+
+def grid_points(bounds, size: int):
+    """A size x size grid over bounds: (xs, ys, points (size*size, 2)), row-major in y."""
+    x0, x1, y0, y1 = bounds
+    xs = torch.linspace(x0, x1, size)
+    ys = torch.linspace(y0, y1, size)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return xs, ys, torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
+class GaussianMixture(Target):
+    """sum_k w_k N(mu_k, Sigma_k); full covariances allowed (anisotropic components)."""
+
+    def __init__(self, means, covs, weights=None, *, name="mixture", params=None, margin=None):
+        means = torch.as_tensor(means, dtype=torch.float32).reshape(-1, 2)
+        k = means.shape[0]
+        if k < 1:
+            raise ValueError("a Gaussian mixture needs at least one component (K >= 1)")
+        covs = torch.as_tensor(covs, dtype=torch.float32)
+        if covs.ndim == 0:
+            covs = covs * torch.eye(2).expand(k, 2, 2).clone()
+        covs = covs.expand(k, 2, 2).clone()
+        try:
+            chol = torch.linalg.cholesky(covs)
+        except RuntimeError as err:
+            raise ValueError("each mixture covariance must be symmetric positive definite") from err
+        w = torch.full((k,), 1.0 / k) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        if w.shape != (k,) or (w < 0).any() or not torch.isclose(w.sum(), torch.tensor(1.0)):
+            raise ValueError("weights must be K non-negative numbers summing to 1")
+        self.means, self.covs, self.chol, self.weights = means, covs, chol, w
+        self.modes = means
+        self.mode_std = float(torch.linalg.eigvalsh(covs).max().sqrt())
+        self.name = name
+        self.params = params or {}
+        # Precision Cholesky factor for Mahalanobis distances.
+        self._inv_chol = torch.linalg.inv(chol)
+        self._log_norm = torch.log(w) - LOG_2PI - torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        pad = margin if margin is not None else 4 * self.mode_std + 0.5
+        lo, hi = means.min(0).values - pad, means.max(0).values + pad
+        self.bounds = _square_bounds(lo, hi)
+
+    def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
+        device = torch.device(device)
+        gen = _generator(seed, generator, device)
+        w = self.weights.to(device)
+        labels = torch.multinomial(w, int(n), replacement=True, generator=gen)
+        eps = torch.randn(int(n), 2, 1, generator=gen, device=device)
+        x = self.means.to(device)[labels] + (self.chol.to(device)[labels] @ eps).squeeze(-1)
+        return x, labels
+
+    def mahalanobis(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, K) Mahalanobis distances of x to every component."""
+        d = x[:, None, :] - self.means.to(x)[None]
+        z = torch.einsum("kij,nkj->nki", self._inv_chol.to(x), d)
+        return z.norm(dim=-1)
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        m = self.mahalanobis(x)
+        return torch.logsumexp(self._log_norm.to(x)[None] - 0.5 * m ** 2, dim=1)
+
+
+def _square_bounds(lo, hi):
+    """A square window around [lo, hi] so that density images are not stretched."""
+    c = (lo + hi) / 2
+    half = float((hi - lo).max()) / 2
+    return (float(c[0]) - half, float(c[0]) + half, float(c[1]) - half, float(c[1]) + half)
+
+
+def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
+    """K equal Gaussians with centres on a circle (the unrolled-GAN / VEEGAN ring)."""
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"ring: k must be >= 1, got {k}")
+    radius, std = _check_positive("ring: radius", radius), _check_positive("ring: std", std)
+    a = torch.arange(k, dtype=torch.float64) * 2 * math.pi / k
+    means = radius * torch.stack([a.cos(), a.sin()], 1)
+    return GaussianMixture(means, std ** 2, name="ring",
+                           params=dict(k=k, radius=radius, std=std), margin=0.25 * radius + 4 * std)
+
+
+def grid(n: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
+    """n x n equal Gaussians on a square lattice centred at 0: K = n^2."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"grid: n must be >= 1, got {n}")
+    spacing, std = _check_positive("grid: spacing", spacing), _check_positive("grid: std", std)
+    c = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
+    gy, gx = torch.meshgrid(c, c, indexing="ij")
+    means = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    return GaussianMixture(means, std ** 2, name="grid",
+                           params=dict(n=n, spacing=spacing, std=std), margin=spacing / 2 + 4 * std)
+
+
+def gaussian(mean=(0.0, 0.0), std: float = 1.0) -> GaussianMixture:
+    """A single isotropic Gaussian N(mean, std^2 I)."""
+    std = _check_positive("gaussian: std", std)
+    return GaussianMixture(torch.tensor([list(mean)]), std ** 2, name="gaussian",
+                           params=dict(mean=tuple(mean), std=std))
+
+
+def anisotropic(distance: float = 3.0, std_major: float = 0.6, std_minor: float = 0.15,
+                angle_deg: float = 45.0) -> GaussianMixture:
+    """Two elongated Gaussians at (+-distance/2, 0), tilted +-angle: a non-isotropic target."""
+    s1 = _check_positive("anisotropic: std_major", std_major)
+    s2 = _check_positive("anisotropic: std_minor", std_minor)
+    covs = []
+    for sign in (1, -1):
+        a = math.radians(sign * angle_deg)
+        r = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        covs.append(r @ torch.diag(torch.tensor([s1 ** 2, s2 ** 2])) @ r.T)
+    means = torch.tensor([[-distance / 2, 0.0], [distance / 2, 0.0]])
+    return GaussianMixture(means, torch.stack(covs), name="anisotropic",
+                           params=dict(distance=distance, std_major=s1, std_minor=s2, angle_deg=angle_deg))
+
+
+class CurveTarget(Target):
+    """A curve c(t), t ~ U[t0, t1], blurred by N(0, std^2 I).
+
+    p(x) = E_t N(x; c(t), std^2 I), evaluated by midpoint quadrature over t with
+    enough nodes that neighbouring nodes lie well within one std along the curve,
+    so the log-density is exact to quadrature accuracy (< 1e-4 relative).
+    """
+
+    def __init__(self, curve: Callable[[torch.Tensor], torch.Tensor], t0: float, t1: float,
+                 std: float, *, name: str, params: dict, nodes: int | None = None):
+        self.curve, self.t0, self.t1 = curve, float(t0), float(t1)
+        self.std = _check_positive(f"{name}: std", std)
+        self.name, self.params = name, params
+        fine = curve(torch.linspace(self.t0, self.t1, 4097, dtype=torch.float64))
+        length = float((fine[1:] - fine[:-1]).norm(dim=1).sum())
+        n = nodes or int(min(max(256, 4 * length / self.std), 20000))
+        t = self.t0 + (torch.arange(n, dtype=torch.float64) + 0.5) * (self.t1 - self.t0) / n
+        self._nodes = curve(t).float()
+        pad = 4 * self.std + 0.2
+        self.bounds = _square_bounds(fine.min(0).values.float() - pad, fine.max(0).values.float() + pad)
+
+    def _sample(self, n, gen, device):
+        t = self.t0 + (self.t1 - self.t0) * torch.rand(n, generator=gen, device=device, dtype=torch.float64)
+        return self.curve(t).float() + self.std * torch.randn(n, 2, generator=gen, device=device)
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        nodes = self._nodes.to(x.device)
+        out = []
+        for chunk in x.split(4096):
+            d2 = torch.cdist(chunk, nodes).pow(2)
+            out.append(torch.logsumexp(-0.5 * d2 / self.std ** 2, 1))
+        lse = torch.cat(out) if out else x.new_zeros(0)
+        return lse - math.log(nodes.shape[0]) - LOG_2PI - 2 * math.log(self.std)
+
+
+def swissroll(scale: float = 0.25, std: float = 0.1) -> CurveTarget:
+    """The swiss roll (t cos t, t sin t), t in [1.5 pi, 4.5 pi], scaled."""
+    scale = _check_positive("swissroll: scale", scale)
+
+    def curve(t):
+        return scale * torch.stack([t * t.cos(), t * t.sin()], 1)
+
+    return CurveTarget(curve, 1.5 * math.pi, 4.5 * math.pi, std, name="swissroll",
+                       params=dict(scale=scale, std=std))
+
+
+def spiral(turns: float = 2.0, radius: float = 2.5, std: float = 0.08) -> CurveTarget:
+    """An Archimedean spiral r = radius * t / (2 pi turns), t in [0, 2 pi turns]."""
+    turns = _check_positive("spiral: turns", turns)
+    radius = _check_positive("spiral: radius", radius)
+    tmax = 2 * math.pi * turns
+
+    def curve(t):
+        r = radius * t / tmax
+        return torch.stack([r * t.cos(), r * t.sin()], 1)
+
+    return CurveTarget(curve, 0.0, tmax, std, name="spiral", params=dict(turns=turns, radius=radius, std=std))
+
+
+def line(length: float = 4.0, angle_deg: float = 45.0, std: float = 0.05) -> CurveTarget:
+    """A segment through the origin, uniform along it, blurred by std."""
+    length = _check_positive("line: length", length)
+    a = math.radians(angle_deg)
+    direction = torch.tensor([math.cos(a), math.sin(a)], dtype=torch.float64)
+
+    def curve(t):
+        return t[:, None] * direction.to(t)
+
+    return CurveTarget(curve, -length / 2, length / 2, std, name="line",
+                       params=dict(length=length, angle_deg=angle_deg, std=std))
+
+
+class Annulus(Target):
+    """A continuous circle: angle ~ U[0, 2 pi), radius ~ N(r, std^2).
+
+    p(x) = f(|x|) / (2 pi |x|) with f the density of |N(r, std^2)| (the radius is
+    folded at 0, exactly as the sampler draws it).
+    """
+
+    def __init__(self, radius: float = 2.0, std: float = 0.1):
+        self.radius = _check_positive("circle: radius", radius)
+        self.std = _check_positive("circle: std", std)
+        self.name, self.params = "circle", dict(radius=self.radius, std=self.std)
+        h = self.radius + 4 * self.std + 0.3
+        self.bounds = (-h, h, -h, h)
+
+    def _sample(self, n, gen, device):
+        a = 2 * math.pi * torch.rand(n, generator=gen, device=device)
+        r = (self.radius + self.std * torch.randn(n, generator=gen, device=device)).abs()
+        return torch.stack([r * a.cos(), r * a.sin()], 1)
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        rho = x.norm(dim=1).clamp_min(1e-12)
+        # |N(r, s)| folded at 0 so the density is exact for the sampler above.
+        z1, z2 = (rho - self.radius) / self.std, (rho + self.radius) / self.std
+        radial = torch.logaddexp(-0.5 * z1 ** 2, -0.5 * z2 ** 2) - 0.5 * LOG_2PI - math.log(self.std)
+        return radial - math.log(2 * math.pi) - rho.log()
+
+
+class Checkerboard(Target):
+    """Uniform on the dark squares of an n x n board of side `size`, centred at 0."""
+
+    def __init__(self, n: int = 4, size: float = 4.0):
+        self.n = int(n)
+        if self.n < 2:
+            raise ValueError(f"checkerboard: n must be >= 2, got {n}")
+        self.size = _check_positive("checkerboard: size", size)
+        self.cell = self.size / self.n
+        dark = [(i, j) for i in range(self.n) for j in range(self.n) if (i + j) % 2 == 0]
+        self._dark = torch.tensor(dark)
+        self._log_density = -math.log(len(dark) * self.cell ** 2)
+        self.name, self.params = "checkerboard", dict(n=self.n, size=self.size)
+        h = self.size / 2 + 0.3
+        self.bounds = (-h, h, -h, h)
+
+    def _sample(self, n, gen, device):
+        idx = torch.randint(len(self._dark), (n,), generator=gen, device=device)
+        u = torch.rand(n, 2, generator=gen, device=device)
+        return (self._dark.to(device)[idx] + u) * self.cell - self.size / 2
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        ij = torch.floor((x + self.size / 2) / self.cell)
+        inside = ((ij >= 0) & (ij < self.n)).all(1) & ((ij.sum(1) % 2) == 0)
+        return torch.where(inside, torch.full_like(x[:, 0], self._log_density),
+                           torch.full_like(x[:, 0], -math.inf))
+
+
+class PointCloud(Target):
+    """A user's own points (.csv or .npy, two columns); sampling resamples them with
+    kernel noise, and the density is the matching Gaussian kernel density estimate
+    with Scott's bandwidth h = sigma * n^(-1/6) (isotropic, sigma the mean std).
+    The density is therefore an estimate, not an analytic p_data."""
+
+    def __init__(self, points, *, name="points", source=None, bandwidth: float | None = None):
+        pts = torch.as_tensor(np.asarray(points, dtype=np.float64)).float()
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"points: expected an array of shape (n, 2), got shape {tuple(pts.shape)}")
+        if pts.shape[0] < 2:
+            raise ValueError(f"points: need at least 2 rows, got {pts.shape[0]}")
+        if not torch.isfinite(pts).all():
+            raise ValueError("points: the data contain NaN or infinite values")
+        sigma = float(pts.std(0).mean())
+        if sigma <= 0:
+            raise ValueError("points: all points are identical; the density is undefined")
+        self.points = pts
+        self.bandwidth = bandwidth or sigma * pts.shape[0] ** (-1 / 6)
+        self.name, self.params = name, dict(path=str(source) if source else None, n=int(pts.shape[0]))
+        pad = 3 * self.bandwidth + 0.1
+        self.bounds = _square_bounds(pts.min(0).values - pad, pts.max(0).values + pad)
+
+    @classmethod
+    def from_file(cls, path, **kw) -> "PointCloud":
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"points: no such file {path}")
+        if path.suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif path.suffix in (".csv", ".txt"):
+            try:
+                arr = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")
+            except ValueError:
+                arr = np.loadtxt(path, delimiter=",", ndmin=2, comments="#", skiprows=1)
+        else:
+            raise ValueError(f"points: file must be .csv or .npy, got {path.suffix!r}")
+        if arr.size == 0:
+            raise ValueError(f"points: {path} has no rows")
+        return cls(arr, source=path, **kw)
+
+    def _sample(self, n, gen, device):
+        idx = torch.randint(self.points.shape[0], (n,), generator=gen, device=device)
+        return self.points.to(device)[idx] + self.bandwidth * torch.randn(n, 2, generator=gen, device=device)
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        pts, h = self.points.to(x.device), self.bandwidth
+        out = [torch.logsumexp(-0.5 * torch.cdist(c, pts).pow(2) / h ** 2, 1) for c in x.split(4096)]
+        lse = torch.cat(out) if out else x.new_zeros(0)
+        return lse - math.log(pts.shape[0]) - LOG_2PI - 2 * math.log(h)
+
+
+_REGISTRY: dict[str, tuple[Callable[..., Target], str]] = {
+    "ring8": (lambda **kw: ring(**{"k": 8, "radius": 2.0, "std": 0.02, **kw}),
+              "8 equal Gaussians on a circle of radius 2, std 0.02 (the mode-collapse benchmark)"),
+    "grid25": (lambda **kw: grid(**{"n": 5, "spacing": 2.0, "std": 0.05, **kw}),
+               "25 equal Gaussians at {-4,-2,0,2,4}^2, std 0.05"),
+    "ring": (ring, "K Gaussians on a circle: k, radius, std"),
+    "grid": (grid, "n x n Gaussians on a lattice: n, spacing, std"),
+    "gaussian": (gaussian, "one Gaussian: mean, std"),
+    "anisotropic": (anisotropic, "two tilted elongated Gaussians: distance, std_major, std_minor, angle_deg"),
+    "circle": (Annulus, "a continuous ring (annulus): radius, std"),
+    "swissroll": (swissroll, "the swiss roll curve blurred: scale, std"),
+    "spiral": (spiral, "an Archimedean spiral blurred: turns, radius, std"),
+    "checkerboard": (Checkerboard, "uniform on the dark squares of a board: n, size"),
+    "line": (line, "a blurred segment: length, angle_deg, std"),
+    "points": (lambda path=None, **kw: _points(path, **kw),
+               "your own point cloud from a .csv/.npy file: path (density = Gaussian KDE)"),
+}
+
+
+def _points(path, **kw):
+    if path is None:
+        raise ValueError("points: give the file with path=... (a .csv or .npy with two columns)")
+    return PointCloud.from_file(path, **kw)
+
+
+def names() -> list[str]:
+    """The built-in target names."""
+    return list(_REGISTRY)
+
+
+def describe() -> dict[str, str]:
+    """name -> one-line description with its parameters."""
+    return {k: v[1] for k, v in _REGISTRY.items()}
+
+
+def get(name: str | Target, **params) -> Target:
+    """The target called `name`, built with `params` (see ``describe()``)."""
+    if isinstance(name, Target):
+        return name
+    if name not in _REGISTRY:
+        raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
+    try:
+        target = _REGISTRY[name][0](**params)
+    except TypeError as err:
+        raise ValueError(f"dataset {name!r}: bad parameters {params}: {err}") from err
+    if name in ("ring8", "grid25"):
+        target.name = name
+    return target

@@ -1,0 +1,93 @@
+"""Batched MLPs: E independent networks evaluated in one call.
+
+All weights of a network live in ONE flat parameter of shape (E, P); each
+layer's W (E, in, out) and b (E, out) are views into it. So one optimiser step
+over one tensor updates every layer of every member (Adam, SGD and RMSprop are
+elementwise, so E stacked members train exactly like E separate models), a
+member's gradient norm is one row norm, and x @ W runs as one ``baddbmm``.
+E = 1 is the ordinary single network and uses the same code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BatchedMLP(nn.Module):
+    """E stacked MLPs in_dim -> [hidden] * depth -> out_dim.
+
+    Initialised per member like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
+    from that member's own CPU generator, so member e of an ensemble equals a
+    single network built with the same generator.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, generators: list[torch.Generator],
+                 activation: str = "leaky_relu", leaky_slope: float = 0.2, spectral_norm: bool = False):
+        super().__init__()
+        self.dims = [in_dim] + [hidden] * depth + [out_dim]
+        self.E = len(generators)
+        self.activation, self.leaky_slope, self.use_sn = activation, leaky_slope, spectral_norm
+        self.shapes, offset = [], 0
+        for a, b in zip(self.dims[:-1], self.dims[1:]):
+            self.shapes.append((offset, a, b))
+            offset += a * b + b
+        self.size = offset
+        rows = []
+        for g in generators:
+            parts = []
+            for _, a, b in self.shapes:
+                bound = 1 / math.sqrt(a)
+                parts.append(torch.rand(a * b, generator=g).mul_(2 * bound).sub_(bound))
+                parts.append(torch.rand(b, generator=g).mul_(2 * bound).sub_(bound))
+            rows.append(torch.cat(parts))
+        self.flat = nn.Parameter(torch.stack(rows))
+        if spectral_norm:
+            # One power-iteration vector u per layer and member (Miyato et al. 2018).
+            for i, (_, a, b) in enumerate(self.shapes):
+                u = torch.stack([F.normalize(torch.randn(b, generator=g), dim=0) for g in generators])
+                self.register_buffer(f"sn_u{i}", u)
+
+    def weights(self, flat: torch.Tensor | None = None):
+        """[(W (E, in, out), b (E, 1, out))] views into the flat parameter."""
+        flat = self.flat if flat is None else flat
+        E = flat.shape[0]
+        out = []
+        for off, a, b in self.shapes:
+            w = flat[:, off:off + a * b].view(E, a, b)
+            bias = flat[:, off + a * b: off + a * b + b].view(E, 1, b)
+            out.append((w, bias))
+        return out
+
+    def _act(self, h):
+        if self.activation == "leaky_relu":
+            return F.leaky_relu(h, self.leaky_slope)
+        if self.activation == "relu":
+            return F.relu(h)
+        return torch.tanh(h)
+
+    def _sn(self, i: int, w: torch.Tensor) -> torch.Tensor:
+        """W / sigma_max(W), sigma from one power iteration per forward (updates u in training)."""
+        u = getattr(self, f"sn_u{i}")
+        with torch.no_grad():
+            v = F.normalize(torch.bmm(w, u.unsqueeze(-1)).squeeze(-1), dim=1)      # (E, in)
+            u_new = F.normalize(torch.bmm(v.unsqueeze(1), w).squeeze(1), dim=1)   # (E, out)
+            if self.training:
+                u.copy_(u_new)
+        sigma = torch.einsum("ei,eio,eo->e", v, w, u_new)
+        return w / sigma[:, None, None]
+
+    def forward(self, x: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (E, n, in) -> (E, n, out). `flat` overrides the parameters (functional use)."""
+        layers = self.weights(flat)
+        h = x
+        for i, (w, b) in enumerate(layers):
+            if self.use_sn:
+                w = self._sn(i, w)
+            h = torch.baddbmm(b, h, w)
+            if i < len(layers) - 1:
+                h = self._act(h)
+        return h

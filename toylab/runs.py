@@ -1,0 +1,240 @@
+"""Runs on disk and in memory.
+
+A run is a folder::
+
+    config.json      the resolved config of every member
+    status.json      status, step, per-member outcome, versions, device
+    metrics.csv      one row per (logged step, member): losses, gradient norms, metrics
+    snapshots/       step_00000050.npz ... (compressed NumPy), one per snapshot
+    checkpoint.pt    weights, optimiser and RNG states (loaded with weights_only=True)
+
+Every file is written to a temporary name and renamed into place, so a crash
+never leaves half a file; a new run never reuses an existing folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, make_config
+
+SNAPSHOT_ARRAYS = ("fake", "d_grid", "manifold", "d_grad")
+
+
+@dataclass
+class Snapshot:
+    """What the lab draws at one step, for every member (leading axis E).
+
+    fake (E, n, 2): G on the fixed noise batch; d_grid (E, S, S): D's raw output
+    (logit or critic value) on the grid over `bounds`, rows in y; manifold
+    (E, M, M, 2): G on a noise grid; d_grad (E, n, 2): grad_x of D's output at the
+    fakes; metrics: name -> (E,) values measured at this step.
+    """
+
+    step: int
+    fake: np.ndarray
+    d_grid: np.ndarray
+    manifold: np.ndarray
+    d_grad: np.ndarray
+    metrics: dict = field(default_factory=dict)
+
+    def to_npz(self) -> dict:
+        out = {k: getattr(self, k) for k in SNAPSHOT_ARRAYS}
+        out["step"] = np.array(self.step)
+        out.update({f"metric/{k}": np.asarray(v) for k, v in self.metrics.items()})
+        return out
+
+    @classmethod
+    def from_npz(cls, data) -> "Snapshot":
+        metrics = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("metric/")}
+        return cls(step=int(data["step"]), metrics=metrics, **{k: data[k] for k in SNAPSHOT_ARRAYS})
+
+    def member(self, e: int) -> "Snapshot":
+        """This snapshot for member e alone (leading axis kept, length 1)."""
+        return Snapshot(self.step, *(getattr(self, k)[e:e + 1] for k in SNAPSHOT_ARRAYS),
+                        metrics={k: np.asarray(v)[e:e + 1] for k, v in self.metrics.items()})
+
+
+# ---- atomic writes ---------------------------------------------------------
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text: str) -> None:
+    _atomic(path, lambda f: f.write(text.encode()))
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable))
+
+
+def _jsonable(o):
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_npz(path, arrays: dict) -> None:
+    _atomic(path, lambda f: np.savez_compressed(f, **arrays))
+
+
+def write_torch(path, obj) -> None:
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_csv(path, columns: dict[str, np.ndarray]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    names = list(columns)
+    w.writerow(names)
+    for row in zip(*(np.asarray(columns[n]).tolist() for n in names)):
+        w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    write_text(path, buf.getvalue())
+
+
+def read_csv(path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    names, body = rows[0], rows[1:]
+    cols = {}
+    for i, n in enumerate(names):
+        vals = [r[i] for r in body]
+        try:
+            arr = np.array([float(v) for v in vals])
+            cols[n] = arr.astype(np.int64) if n in ("step", "member", "seed") else arr
+        except ValueError:
+            cols[n] = np.array(vals)
+    return cols
+
+
+def new_run_dir(path) -> Path:
+    """Create `path`, or `path-2`, `path-3`, ... if taken: a run never overwrites another."""
+    path = Path(path)
+    candidate, i = path, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            i += 1
+            candidate = path.with_name(f"{path.name}-{i}")
+
+
+# ---- the Run ---------------------------------------------------------------
+@dataclass
+class Run:
+    """A trained (or training) GAN run: E members sharing one config up to seeds and learning rates."""
+
+    configs: list[TrainConfig]
+    status: str = "running"
+    step: int = 0
+    member_status: list[str] = field(default_factory=list)
+    diverged_step: list[int | None] = field(default_factory=list)
+    history: dict[str, np.ndarray] = field(default_factory=dict)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    path: Path | None = None
+    generator: torch.nn.Module | None = None
+    discriminator: torch.nn.Module | None = None
+    info: dict = field(default_factory=dict)
+    _trainer: object = None
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.configs[0]
+
+    @property
+    def size(self) -> int:
+        """E, the number of members."""
+        return len(self.configs)
+
+    @property
+    def target(self):
+        return self.config.target()
+
+    def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
+        """n draws (n, 2) from member `member`'s trained generator, on the CPU."""
+        return self._engine().sample(n, member=member, seed=seed)
+
+    def discriminate(self, x, member: int = 0) -> torch.Tensor:
+        """D's raw output (logit or critic value) at points x (n, 2), for one member."""
+        return self._engine().discriminate(x, member=member)
+
+    def _engine(self):
+        if self._trainer is None:
+            from .training import Trainer
+            self._trainer = Trainer.from_run(self)
+        return self._trainer
+
+    def member_history(self, e: int = 0) -> dict[str, np.ndarray]:
+        """history rows of member e."""
+        m = self.history.get("member")
+        if m is None:
+            return {}
+        keep = m == e
+        return {k: v[keep] for k, v in self.history.items()}
+
+    def __repr__(self):
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return (f"Run(dataset={self.config.dataset!r}, members={self.size}, status={self.status!r}, "
+                f"step={self.step}, snapshots={len(self.snapshots)}{where})")
+
+
+def config_record(configs: list[TrainConfig]) -> dict:
+    return {"config": configs[0].model_dump(mode="json"),
+            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
+
+
+def configs_from_record(rec: dict) -> list[TrainConfig]:
+    base = rec["config"]
+    return [make_config(**{**base, **m}) for m in rec["members"]]
+
+
+def snapshot_files(path) -> list[Path]:
+    return sorted((Path(path) / "snapshots").glob("step_*.npz"))
+
+
+def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None) -> Run:
+    """Bring a saved run back: config, status, metrics, snapshots and trained networks."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
+    configs = configs_from_record(json.loads((path / "config.json").read_text()))
+    status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
+    history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
+    snaps = []
+    if snapshots:
+        files = snapshot_files(path)
+        if max_snapshots and len(files) > max_snapshots:
+            idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
+            files = [files[i] for i in idx]
+        for f in files:
+            with np.load(f) as data:
+                snaps.append(Snapshot.from_npz(data))
+    run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
+              member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
+              history=history, snapshots=snaps, path=path, info=status.get("info", {}))
+    if (path / "checkpoint.pt").exists():
+        run._engine()
+    return run

@@ -1,0 +1,554 @@
+"""The training engine: E independent GANs trained in one batched step.
+
+One *round* is `d_steps` discriminator updates then `g_steps` generator updates
+(alternating), or one update of both from the same point (simultaneous).
+Per-round losses stay on the device; they reach the host once per snapshot
+interval, where divergence (NaN/Inf) is also checked, so the hot loop has no
+host syncs.
+
+>>> run = train(TrainConfig(dataset="gaussian", steps=200))       # doctest: +SKIP
+>>> run.sample(1000).mean(0)                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import losses, runs, streams
+from .config import ConfigError, TrainConfig, check_ensemble, make_config
+from .datasets import grid_points
+from .device import resolve_device
+from .nets import BatchedMLP
+from .runs import Run, Snapshot
+
+CHUNK = 32            # batches drawn per refill of a noise/data buffer
+CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
+HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
+
+
+def make_optimizer(kind: str, param, lr: float, betas, momentum: float) -> torch.optim.Optimizer:
+    """One optimiser over a network's single flat parameter; fused kernels where torch has them."""
+    fused = {"fused": True} if param.device.type in ("cpu", "cuda") else {}
+    if kind == "adam":
+        return torch.optim.Adam([param], lr=lr, betas=tuple(betas), **fused)
+    if kind == "sgd":
+        return torch.optim.SGD([param], lr=lr, momentum=momentum, **fused)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop([param], lr=lr, momentum=momentum)
+    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: adam, sgd, rmsprop")
+
+
+class Trainer:
+    """Holds the networks, optimisers, streams and records of one (ensemble) run.
+
+    Use ``fit()`` to train to ``config.steps``; ``round()``, ``d_step()``,
+    ``g_step()`` and ``snapshot()`` let an interactive face step by hand.
+    """
+
+    def __init__(self, configs: TrainConfig | Iterable[TrainConfig], *, out=None,
+                 callbacks: Iterable[Callable] = (), progress: bool = False):
+        configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+        if not configs:
+            raise ConfigError("train: no config given")
+        check_ensemble(configs)
+        self.configs, self.cfg, self.E = configs, configs[0], len(configs)
+        cfg = self.cfg
+        self.device = resolve_device(cfg.device)
+        self.target = cfg.target()
+        self.K = self.target.num_modes if cfg.conditional else 0
+        if cfg.conditional and self.K == 0:
+            raise ConfigError(f"conditional: needs a mixture target with modes; {cfg.dataset!r} has none")
+        seeds = [c.seed for c in configs]
+        init = streams.generators(seeds, streams.INIT)
+        self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
+                              cfg.activation, cfg.leaky_slope).to(self.device)
+        self.disc = BatchedMLP(2 + self.K, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
+                               cfg.leaky_slope, spectral_norm=cfg.spectral_norm).to(self.device)
+        self.lr_d = self._member_lr([c.lr_d for c in configs])
+        self.lr_g = self._member_lr([c.lr_g for c in configs])
+        self.opt_d = make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
+                                    cfg.betas, cfg.momentum)
+        self.opt_g = make_optimizer(cfg.g_optimizer, self.gen.flat, 1.0 if torch.is_tensor(self.lr_g) else self.lr_g,
+                                    cfg.betas, cfg.momentum)
+        self._make_streams(seeds)
+        self._make_probes(seeds)
+        # records
+        self.step = 0
+        self.member_status = ["running"] * self.E
+        self.diverged_step: list[int | None] = [None] * self.E
+        self._round_log: list[torch.Tensor] = []     # (4, E) per round, on the device
+        self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
+        self.snapshots: list[Snapshot] = []
+        self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
+        self.metric_fns: list[Callable] = []       # (trainer, snapshot) -> {name: (E,) array}
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self._stop = threading.Event()
+        self.status = "running"
+        self.elapsed = 0.0
+        self.path = runs.new_run_dir(out) if out is not None else None
+        self._tb = self._tensorboard() if cfg.tensorboard else None
+        if self.path:
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+            self._write_status()
+
+    # ---- construction helpers -------------------------------------------
+    def _member_lr(self, values):
+        """A float when every member shares it, else a (E, 1) tensor applied by scaling the step."""
+        if len(set(values)) == 1:
+            return values[0]
+        return torch.tensor(values, dtype=torch.float32, device=self.device)[:, None]
+
+    def _make_streams(self, seeds):
+        cfg, dev, B = self.cfg, self.device, self.cfg.batch_size
+        weights = self.target.weights.to(dev) if self.K else None
+
+        def noise(g, n):
+            z = streams.draw_noise(cfg.noise, g, (n, B, cfg.z_dim), dev)
+            if not self.K:
+                return z
+            return z, torch.multinomial(weights, n * B, replacement=True, generator=g).view(n, B)
+
+        def data(g, n):
+            x, labels = self.target.sample_with_labels(n * B, generator=g, device=dev)
+            x = x.view(n, B, 2)
+            eps = torch.rand(n, B, 1, generator=g, device=dev)   # interpolation weights for wgan-gp
+            return (x, eps, labels.view(n, B)) if self.K else (x, eps)
+
+        self.noise = streams.Buffered(streams.generators(seeds, streams.NOISE, dev), noise, CHUNK)
+        self.data = streams.Buffered(streams.generators(seeds, streams.DATA, dev), data, CHUNK)
+
+    def _make_probes(self, seeds):
+        """The fixed inputs every snapshot evaluates: a noise batch, a grid over the target, a noise grid."""
+        cfg, dev = self.cfg, self.device
+        fixed = streams.generators(seeds, streams.FIXED)
+        self.fixed_z = torch.stack([streams.draw_noise(cfg.noise, g, (cfg.n_fixed, cfg.z_dim), "cpu")
+                                    for g in fixed]).to(dev)
+        self.fixed_labels = (torch.arange(cfg.n_fixed) % self.K).to(dev).expand(self.E, -1) if self.K else None
+        self.grid_xs, self.grid_ys, pts = grid_points(self.target.bounds, cfg.grid_size)
+        self.grid = pts.to(dev).expand(self.E, -1, -1)
+        self.grid_labels = None
+        if self.K:
+            nearest = torch.cdist(pts, self.target.modes).argmin(1)   # D(x | label of the nearest mode)
+            self.grid_labels = nearest.to(dev).expand(self.E, -1)
+        m = cfg.manifold_size
+        span = 2.5 if cfg.noise == "gaussian" else 1.0
+        lin = torch.linspace(-span, span, m)
+        if cfg.z_dim == 1:
+            zg = lin[:, None].repeat(m, 1)
+        else:
+            gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+            zg = torch.zeros(m * m, cfg.z_dim)
+            zg[:, 0], zg[:, 1] = gx.reshape(-1), gy.reshape(-1)
+        self.manifold_z = zg.to(dev).expand(self.E, -1, -1)
+
+    @classmethod
+    def from_run(cls, run: Run) -> "Trainer":
+        """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
+        t = cls(run.configs)
+        t.path = run.path
+        if run.path and (run.path / "checkpoint.pt").exists():
+            t.load_checkpoint(run.path / "checkpoint.pt")
+        t.step, t.status = run.step, run.status
+        t.member_status = list(run.member_status) or t.member_status
+        t.diverged_step = list(run.diverged_step) or t.diverged_step
+        t.snapshots = list(run.snapshots)
+        for k in t._history:
+            if k in run.history:
+                t._history[k] = list(run.history[k])
+        for k, v in run.history.items():
+            t._history.setdefault(k, list(v))
+        return t
+
+    # ---- the networks as functions --------------------------------------
+    def _with_labels(self, x, labels):
+        if not self.K:
+            return x
+        return torch.cat([x, F.one_hot(labels, self.K).to(x.dtype)], -1)
+
+    def G(self, z, labels=None):
+        return self.gen(self._with_labels(z, labels))
+
+    def D(self, x, labels=None):
+        return self.disc(self._with_labels(x, labels))
+
+    # ---- updates -----------------------------------------------------------
+    def _apply(self, opt, param, grad, lr):
+        """One optimiser step; a per-member lr scales each member's step (exact for Adam/SGD/RMSprop)."""
+        param.grad = grad
+        if torch.is_tensor(lr):
+            before = param.detach().clone()
+            opt.step()
+            with torch.no_grad():
+                param.copy_(torch.lerp(before, param, lr))
+        else:
+            opt.step()
+
+    def _d_total(self, out_real, out_fake, x, fake, eps, labels):
+        cfg = self.cfg
+        loss = losses.d_loss(cfg.loss, out_real, out_fake)
+        total = loss
+        if cfg.loss == "wgan-gp":
+            x_hat = eps * x + (1 - eps) * fake
+            g = losses.input_gradient(lambda v: self.D(v, labels), x_hat)
+            total = total + cfg.gp_lambda * ((g.norm(dim=-1) - 1) ** 2).mean(1)
+        if cfg.r1_gamma > 0:
+            total = total + cfg.r1_gamma * losses.r1_penalty(lambda v: self.D(v, labels), x)
+        return loss, total
+
+    def _real(self):
+        batch = self.data.next()
+        x, eps = batch[0], batch[1]
+        return x, eps, (batch[2] if self.K else None)
+
+    def _fake_input(self):
+        batch = self.noise.next()
+        return batch[0], (batch[1] if self.K else None)
+
+    def d_step(self):
+        """One discriminator update on a fresh real and fake batch."""
+        x, eps, xl = self._real()
+        z, zl = self._fake_input()
+        with torch.no_grad():
+            fake = self.G(z, zl)
+        n = x.shape[1]
+        labels = torch.cat([xl, zl], 1) if self.K else None
+        out = self.D(torch.cat([x, fake], 1), labels)
+        loss, total = self._d_total(out[:, :n], out[:, n:], x, fake, eps, xl)
+        (grad,) = torch.autograd.grad(total.sum(), self.disc.flat)
+        self._apply(self.opt_d, self.disc.flat, grad, self.lr_d)
+        if self.cfg.loss == "wgan":
+            with torch.no_grad():
+                self.disc.flat.clamp_(-self.cfg.clip, self.cfg.clip)
+        self._last["d_loss"], self._last["d_grad_norm"] = loss.detach(), grad.norm(dim=1)
+
+    def g_step(self):
+        """One generator update on a fresh noise batch."""
+        z, zl = self._fake_input()
+        loss = losses.g_loss(self.cfg.loss, self.D(self.G(z, zl), zl))
+        (grad,) = torch.autograd.grad(loss.sum(), self.gen.flat)
+        self._apply(self.opt_g, self.gen.flat, grad, self.lr_g)
+        self._last["g_loss"], self._last["g_grad_norm"] = loss.detach(), grad.norm(dim=1)
+
+    def simultaneous_step(self):
+        """Both players' gradients at the same point, then both updates."""
+        x, eps, xl = self._real()
+        z, zl = self._fake_input()
+        fake = self.G(z, zl)
+        n = x.shape[1]
+        labels = torch.cat([xl, zl], 1) if self.K else None
+        out = self.D(torch.cat([x, fake], 1), labels)
+        loss_d, total = self._d_total(out[:, :n], out[:, n:], x, fake.detach(), eps, xl)
+        loss_g = losses.g_loss(self.cfg.loss, out[:, n:])
+        (gd,) = torch.autograd.grad(total.sum(), self.disc.flat, retain_graph=True)
+        (gg,) = torch.autograd.grad(loss_g.sum(), self.gen.flat)
+        self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
+        self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
+        if self.cfg.loss == "wgan":
+            with torch.no_grad():
+                self.disc.flat.clamp_(-self.cfg.clip, self.cfg.clip)
+        self._last.update(d_loss=loss_d.detach(), g_loss=loss_g.detach(),
+                          d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
+
+    def round(self):
+        """One training round (see module docstring); its losses are queued on the device."""
+        if self.cfg.update == "simultaneous":
+            self.simultaneous_step()
+        else:
+            for _ in range(self.cfg.d_steps):
+                self.d_step()
+            for _ in range(self.cfg.g_steps):
+                self.g_step()
+        self.step += 1
+        self._round_log.append(torch.stack([self._last[k] for k in HISTORY]))
+
+    # ---- recording ---------------------------------------------------------
+    def flush(self):
+        """Move queued round losses to the host: history rows and the divergence check."""
+        if not self._round_log:
+            return
+        log = torch.stack(self._round_log).cpu().numpy()          # (R, 4, E)
+        params_ok = (torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)).cpu().numpy()
+        first = self.step - len(self._round_log) + 1
+        self._round_log = []
+        steps = np.arange(first, self.step + 1)
+        for e in range(self.E):
+            if self.member_status[e] != "running":
+                continue
+            bad = ~np.isfinite(log[:, :2, e]).all(1)
+            if bad.any() or not params_ok[e]:
+                self.member_status[e] = "diverged"
+                self.diverged_step[e] = int(steps[bad.argmax()]) if bad.any() else self.step
+        every = self.cfg.log_every
+        for s in steps[steps % every == 0]:
+            rows = log[(steps > s - every) & (steps <= s)]              # mean over the log interval
+            with np.errstate(invalid="ignore"):
+                mean = rows.mean(0)
+            for e in range(self.E):
+                if self.diverged_step[e] is not None and s > self.diverged_step[e] + every:
+                    continue
+                self._history["step"].append(int(s))
+                self._history["member"].append(e)
+                self._history["seed"].append(self.configs[e].seed)
+                for i, k in enumerate(HISTORY):
+                    self._history[k].append(float(mean[i, e]))
+
+    @torch.no_grad()
+    def _evaluate_probes(self):
+        fake = self.G(self.fixed_z, self.fixed_labels)
+        d_grid = self.D(self.grid, self.grid_labels).squeeze(-1)
+        labels0 = torch.zeros_like(self.manifold_z[..., 0], dtype=torch.long) if self.K else None
+        manifold = self.G(self.manifold_z, labels0)
+        return fake, d_grid, manifold
+
+    def snapshot(self) -> Snapshot:
+        """Record the current state: fakes on the fixed batch, D on the grid, manifold, grad D at fakes."""
+        was = self.disc.training
+        self.disc.eval()     # spectral norm: no power-iteration update from a probe
+        fake, d_grid, manifold = self._evaluate_probes()
+        with torch.enable_grad():
+            d_grad = losses.input_gradient(lambda v: self.D(v, self.fixed_labels), fake, create_graph=False)
+        self.disc.train(was)
+        S, M = self.cfg.grid_size, self.cfg.manifold_size
+        snap = Snapshot(step=self.step, fake=fake.cpu().numpy(),
+                        d_grid=d_grid.reshape(self.E, S, S).cpu().numpy(),
+                        manifold=manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
+                        d_grad=d_grad.cpu().numpy())
+        for fn in self.metric_fns:
+            snap.metrics.update(fn(self, snap))
+        self._keep(snap)
+        if self.path:
+            runs.write_npz(self.path / "snapshots" / f"step_{self.step:08d}.npz", snap.to_npz())
+        return snap
+
+    def _keep(self, snap):
+        """Keep snapshots bounded in memory: past max_snapshots, drop every other (first and last stay)."""
+        if self.snapshots and self.snapshots[-1].step == snap.step:
+            self.snapshots[-1] = snap
+        else:
+            self.snapshots.append(snap)
+        if len(self.snapshots) > self.cfg.max_snapshots:
+            self.snapshots = self.snapshots[:-1][::2] + [self.snapshots[-1]]
+
+    # ---- the loop ------------------------------------------------------------
+    def stop(self):
+        """Ask fit() to stop after the current round (thread-safe)."""
+        self._stop.set()
+
+    def fit(self, steps: int | None = None) -> Run:
+        """Train until `steps` rounds in total (default config.steps), a stop, or divergence."""
+        total = self.cfg.steps if steps is None else int(steps)
+        self._stop.clear()
+        self.status = "running"
+        bar = self._progress_bar(total)
+        t0 = time.perf_counter()
+        if not self.snapshots or self.snapshots[-1].step != self.step:
+            self.snapshot()
+        snaps_since_ckpt = 0
+        try:
+            while self.step < total and not self._stop.is_set():
+                self.round()
+                if self.step % self.cfg.snapshot_every == 0 or self.step == total:
+                    self.flush()
+                    if all(s == "diverged" for s in self.member_status):
+                        break      # nothing left to draw: keep the snapshots from before
+                    snap = self.snapshot()
+                    if bar is not None:
+                        bar.update(self.step - bar.n)
+                        bar.set_postfix(self._postfix(), refresh=False)
+                    self._log_tensorboard(snap)
+                    for cb in self.callbacks:
+                        if cb(self, snap) is False:
+                            self._stop.set()
+                    snaps_since_ckpt += 1
+                    if self.path and snaps_since_ckpt >= CHECKPOINT_EVERY:
+                        self.save()
+                        snaps_since_ckpt = 0
+            self.flush()
+            self.status = self._final_status(total)
+        except KeyboardInterrupt:
+            self.flush()
+            self.status = "interrupted"
+        finally:
+            self.elapsed += time.perf_counter() - t0
+            if bar is not None:
+                bar.close()
+            if self.status == "running":     # an exception is on its way out
+                self.status = "failed"
+            for e, s in enumerate(self.member_status):
+                if s == "running" and self.status in ("completed", "interrupted", "stopped"):
+                    self.member_status[e] = "completed" if self.status == "completed" else self.status
+            if self.path:
+                self.save()
+            if self._tb is not None:
+                self._tb.flush()
+        return self.run()
+
+    def _final_status(self, total):
+        if all(s == "diverged" for s in self.member_status):
+            return "diverged"
+        return "completed" if self.step >= total else "stopped"
+
+    def _postfix(self):
+        d = self._history["d_loss"][-self.E:] or [math.nan]
+        g = self._history["g_loss"][-self.E:] or [math.nan]
+        return {"d_loss": f"{np.nanmean(d):.3f}", "g_loss": f"{np.nanmean(g):.3f}"}
+
+    def _progress_bar(self, total):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+        return tqdm(total=total, initial=self.step, desc=f"{self.cfg.dataset} x{self.E}", unit="step")
+
+    def history(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self._history.items()}
+
+    def run(self) -> Run:
+        """The records so far as a Run (shares the trainer's networks)."""
+        r = Run(configs=self.configs, status=self.status, step=self.step, member_status=list(self.member_status),
+                diverged_step=list(self.diverged_step), history=self.history(), snapshots=list(self.snapshots),
+                path=self.path, generator=self.gen, discriminator=self.disc, info=self._info())
+        r._trainer = self
+        return r
+
+    def _info(self):
+        return {"device": str(self.device), "torch": torch.__version__, "elapsed_s": round(self.elapsed, 3),
+                "bounds": list(self.target.bounds)}
+
+    # ---- persistence -------------------------------------------------------
+    def _write_status(self):
+        runs.write_json(self.path / "status.json", {
+            "status": self.status, "step": self.step, "member_status": self.member_status,
+            "diverged_step": self.diverged_step, "info": self._info()})
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "noise": self.noise.state_dict(), "data": self.data.state_dict()}
+
+    def save(self):
+        """Checkpoint, metrics CSV and status, each written atomically."""
+        if self.path is None:
+            raise ValueError("save: this trainer has no run folder (pass out=...)")
+        runs.write_torch(self.path / "checkpoint.pt", _to_cpu(self.state_dict()))
+        runs.write_csv(self.path / "metrics.csv", self.history())
+        self._write_status()
+
+    def load_checkpoint(self, file):
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        self.gen.load_state_dict(state["gen"])
+        self.disc.load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.noise.load_state_dict(_to(state["noise"], self.device))
+        self.data.load_state_dict(_to(state["data"], self.device))
+        self.step = int(state["step"])
+
+    # ---- using the trained networks ---------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
+        g = torch.Generator(device=self.device)
+        g.manual_seed(seed if seed is not None else torch.seed())
+        z = streams.draw_noise(self.cfg.noise, g, (self.E, n, self.cfg.z_dim), self.device)
+        labels = None
+        if self.K:
+            labels = torch.multinomial(self.target.weights.to(self.device), self.E * n, True, generator=g)
+            labels = labels.view(self.E, n)
+        return self.G(z, labels)[member].cpu()
+
+    @torch.no_grad()
+    def discriminate(self, x, member: int = 0) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        xs = x.expand(self.E, -1, -1)
+        labels = None
+        if self.K:
+            labels = torch.cdist(x, self.target.modes.to(x)).argmin(1).expand(self.E, -1)
+        was = self.disc.training
+        self.disc.eval()
+        out = self.D(xs, labels)[member, :, 0].cpu()
+        self.disc.train(was)
+        return out
+
+    # ---- TensorBoard ------------------------------------------------------------
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:
+            raise ConfigError("tensorboard: install the extra first: pip install 'toylab[tensorboard]'") from err
+        logdir = (self.path / "tensorboard") if self.path else None
+        return SummaryWriter(log_dir=str(logdir) if logdir else None)
+
+    def _log_tensorboard(self, snap):
+        if self._tb is None:
+            return
+        h = self._history
+        n = len(h["step"])
+        for i in range(max(0, n - self.E * (self.cfg.snapshot_every // self.cfg.log_every + 1)), n):
+            tag = f"member{h['member'][i]}/" if self.E > 1 else ""
+            for k in HISTORY:
+                self._tb.add_scalar(f"{tag}losses/{k}", h[k][i], h["step"][i])
+        for k, v in snap.metrics.items():
+            for e in range(self.E):
+                self._tb.add_scalar(f"{'member%d/' % e if self.E > 1 else ''}metrics/{k}", float(v[e]), snap.step)
+        from . import viz
+        fig = viz.summary_figure(self.run(), member=0, snapshot=snap)
+        self._tb.add_figure("snapshot", fig, snap.step, close=True)
+
+
+def _to_cpu(obj):
+    return _to(obj, "cpu")
+
+
+def _to(obj, device):
+    """Move tensors in a nested state to `device`; RNG states (uint8) stay on the CPU, as set_state needs."""
+    if torch.is_tensor(obj):
+        return obj.cpu() if obj.dtype == torch.uint8 else obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(v, device) for v in obj)
+    return obj
+
+
+def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: Iterable[int] | None = None,
+          out=None, callbacks: Iterable[Callable] = (), progress: bool = False, **overrides) -> Run:
+    """Train one GAN, or an ensemble, and return its Run.
+
+    config: a TrainConfig, a list of configs differing only in seed / lr_d / lr_g
+    (an ensemble), or None for the defaults; overrides: fields to change.
+    seeds: train one member per seed (an ensemble of len(seeds)).
+    out: a folder to save the run in (a fresh one is made if it exists).
+    callbacks: called as cb(trainer, snapshot) at every snapshot; returning False stops.
+
+    >>> run = train(dataset="gaussian", steps=300)                  # doctest: +SKIP
+    """
+    if config is None or overrides:
+        base = config if isinstance(config, TrainConfig) else TrainConfig()
+        config = make_config(**{**base.model_dump(), **overrides}) if overrides else base
+    if seeds is not None:
+        if not isinstance(config, TrainConfig):
+            raise ConfigError("train: give seeds with a single config, not a list")
+        config = [config.replace(seed=int(s)) for s in seeds]
+    return Trainer(config, out=out, callbacks=callbacks, progress=progress).fit()
+
+
+def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=()) -> Run:
+    """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total."""
+    run = runs.load_run(path)
+    t = run._engine()
+    t.callbacks, t.progress = list(callbacks), progress
+    t.snapshots = [s for s in t.snapshots if s.step <= t.step]
+    keep = np.asarray(t._history["step"]) <= t.step if t._history["step"] else []
+    t._history = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t._history.items()}
+    for e, s in enumerate(t.member_status):
+        if s != "diverged":
+            t.member_status[e] = "running"
+    return t.fit(steps if steps is not None else run.config.steps)
