@@ -177,8 +177,8 @@ def test_conditional_gan_and_spectral_norm(tiny):
     assert run.status == "completed"
     # spectral norm: each D layer's largest singular value is ~1 after power iterations
     d = run.discriminator
-    for i, (w, _) in enumerate(d.weights()):
-        assert float(torch.linalg.matrix_norm(d._sn(i, w.detach()), ord=2)) == pytest.approx(1.0, abs=0.1)
+    for i, (w, _) in enumerate(d.params()):
+        assert float(torch.linalg.matrix_norm(d._sn(i, w), ord=2)) == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ConfigError, match="conditional"):
         train(tiny.replace(conditional=True, dataset="swissroll"))
 
@@ -206,3 +206,25 @@ def test_device_auto_is_cpu_here_and_a_missing_device_is_refused():
             toylab.resolve_device("cuda")
     with pytest.raises(ConfigError, match="device"):
         toylab.make_config(device="gpu")
+
+
+def test_tensorboard_logging_writes_events(tiny, tmp_path):
+    pytest.importorskip("tensorboard")   # the dev extra installs it, so CI runs this
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(tiny.replace(tensorboard=True, steps=40), out=tmp_path / "tb")
+    acc = EventAccumulator(str(run.path / "tensorboard"))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("losses/d_loss")]
+    assert steps == [10, 20, 30, 40]
+    assert "snapshot" in acc.Tags()["images"]
+
+
+def test_run_files_get_the_usual_permissions(tiny, tmp_path):
+    import os
+    import stat
+    run = train(tiny.replace(steps=20), out=tmp_path / "p")
+    mode = stat.S_IMODE(os.stat(run.path / "status.json").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

@@ -45,6 +45,7 @@ class BatchedMLP(nn.Module):
                 parts.append(torch.rand(b, generator=g).mul_(2 * bound).sub_(bound))
             rows.append(torch.cat(parts))
         self.flat = nn.Parameter(torch.stack(rows))
+        self._leaves: dict = {}
         if spectral_norm:
             # One power-iteration vector u per layer and member (Miyato et al. 2018).
             for i, (_, a, b) in enumerate(self.shapes):
@@ -52,7 +53,7 @@ class BatchedMLP(nn.Module):
                 self.register_buffer(f"sn_u{i}", u)
 
     def weights(self, flat: torch.Tensor | None = None):
-        """[(W (E, in, out), b (E, 1, out))] views into the flat parameter."""
+        """[(W (E, in, out), b (E, 1, out))] views into the flat parameter (differentiable)."""
         flat = self.flat if flat is None else flat
         E = flat.shape[0]
         out = []
@@ -62,6 +63,27 @@ class BatchedMLP(nn.Module):
             out.append((w, bias))
         return out
 
+    def params(self, members: slice = slice(None), requires_grad: bool = False) -> list:
+        """[(W, b)] per layer as leaf tensors sharing the flat parameter's storage, for `members`.
+
+        The hot loop differentiates w.r.t. these leaves: autograd then returns one gradient
+        per layer instead of running a full-size slice backward per layer, and the
+        optimiser still steps the one flat tensor (the leaves see its in-place updates).
+        Cached, so a training step creates no views."""
+        key = (self.flat.data_ptr(), members.start, members.stop, requires_grad)
+        cached = self._leaves.get(key)
+        if cached is None:
+            base = self.flat.detach()[members]
+            cached = [(w.requires_grad_(requires_grad), b.requires_grad_(requires_grad))
+                      for w, b in self.weights(base)]
+            self._leaves[key] = cached
+        return cached
+
+    @staticmethod
+    def flat_grad(grads, rows: int) -> torch.Tensor:
+        """Per-layer gradients [gW0, gb0, gW1, ...] laid out like the flat parameter: (rows, P)."""
+        return torch.cat([g.reshape(rows, -1) for g in grads], 1)
+
     def _act(self, h):
         if self.activation == "leaky_relu":
             return F.leaky_relu(h, self.leaky_slope)
@@ -69,9 +91,9 @@ class BatchedMLP(nn.Module):
             return F.relu(h)
         return torch.tanh(h)
 
-    def _sn(self, i: int, w: torch.Tensor) -> torch.Tensor:
+    def _sn(self, i: int, w: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
         """W / sigma_max(W), sigma from one power iteration per forward (updates u in training)."""
-        u = getattr(self, f"sn_u{i}")
+        u = getattr(self, f"sn_u{i}")[members]
         with torch.no_grad():
             v = F.normalize(torch.bmm(w, u.unsqueeze(-1)).squeeze(-1), dim=1)      # (E, in)
             u_new = F.normalize(torch.bmm(v.unsqueeze(1), w).squeeze(1), dim=1)   # (E, out)
@@ -80,13 +102,18 @@ class BatchedMLP(nn.Module):
         sigma = torch.einsum("ei,eio,eo->e", v, w, u_new)
         return w / sigma[:, None, None]
 
-    def forward(self, x: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (E, n, in) -> (E, n, out). `flat` overrides the parameters (functional use)."""
-        layers = self.weights(flat)
+    def forward(self, x: torch.Tensor, params: list | torch.Tensor | None = None,
+                members: slice = slice(None)) -> torch.Tensor:
+        """x: (E', n, in) -> (E', n, out).
+
+        params: None (this network's own parameters), a flat (E', P) tensor, or the
+        [(W, b)] list of ``params()``; members: which members' rows they are (spectral
+        norm keeps one power-iteration vector per member)."""
+        layers = params if isinstance(params, list) else self.weights(params)
         h = x
         for i, (w, b) in enumerate(layers):
             if self.use_sn:
-                w = self._sn(i, w)
+                w = self._sn(i, w, members)
             h = torch.baddbmm(b, h, w)
             if i < len(layers) - 1:
                 h = self._act(h)

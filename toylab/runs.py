@@ -28,6 +28,8 @@ import torch
 from .config import TrainConfig, make_config
 
 SNAPSHOT_ARRAYS = ("fake", "d_grid", "manifold", "d_grad")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @dataclass
@@ -72,6 +74,7 @@ def _atomic(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from .runs import Run, Snapshot
 
 CHUNK = 32            # batches drawn per refill of a noise/data buffer
 CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
+CPU_ROWS = 4096        # rows (members x 2 batch) evaluated together on the CPU
 HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
 
 
@@ -80,6 +81,7 @@ class Trainer:
                                     cfg.betas, cfg.momentum)
         self._make_streams(seeds)
         self._make_probes(seeds)
+        self.chunks = self._member_chunks()
         # records
         self.step = 0
         self.member_status = ["running"] * self.E
@@ -96,6 +98,7 @@ class Trainer:
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
         self._tb = self._tensorboard() if cfg.tensorboard else None
+        self._tb_rows = 0       # history rows already sent to TensorBoard
         if self.path:
             runs.write_json(self.path / "config.json", runs.config_record(self.configs))
             self._write_status()
@@ -174,11 +177,49 @@ class Trainer:
             return x
         return torch.cat([x, F.one_hot(labels, self.K).to(x.dtype)], -1)
 
-    def G(self, z, labels=None):
-        return self.gen(self._with_labels(z, labels))
+    def G(self, z, labels=None, flat=None, members=slice(None)):
+        return self.gen(self._with_labels(z, labels), flat, members)
 
-    def D(self, x, labels=None):
-        return self.disc(self._with_labels(x, labels))
+    def D(self, x, labels=None, flat=None, members=slice(None)):
+        return self.disc(self._with_labels(x, labels), flat, members)
+
+    def _member_chunks(self) -> list[slice]:
+        """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,
+        so activations stay in cache (64 members x 1024 rows x 128 floats is 32 MB, and every
+        elementwise op would go to DRAM); on a GPU all members go in one call."""
+        if self.device.type != "cpu":
+            return [slice(0, self.E)]
+        size = max(1, CPU_ROWS // (2 * self.cfg.batch_size))
+        return [slice(i, min(i + size, self.E)) for i in range(0, self.E, size)]
+
+    def _grads(self, fn, nets) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Gradients of per-member objectives, member chunk by member chunk.
+
+        fn(members, *params) -> (objectives, records): objective i (E',) is differentiated
+        w.r.t. params i, the layer leaves of nets[i] for those members (BatchedMLP.params).
+        Returns ([flat grad (E, P)] per net, [record (E,)] on the device).
+        """
+        whole = len(self.chunks) == 1
+        grads = [None] * len(nets) if whole else [torch.empty_like(n.flat) for n in nets]
+        recs_out = None
+        for m in self.chunks:
+            params = [n.params(m, requires_grad=True) for n in nets]
+            objs, recs = fn(m, *params)
+            for i, (o, p) in enumerate(zip(objs, params)):
+                leaves = [t for layer in p for t in layer]
+                g = BatchedMLP.flat_grad(torch.autograd.grad(o.sum(), leaves, retain_graph=i < len(objs) - 1),
+                                         o.shape[0])
+                if whole:
+                    grads[i] = g
+                else:
+                    grads[i][m] = g
+            if whole:
+                return grads, [r.detach() for r in recs]
+            if recs_out is None:
+                recs_out = [torch.empty(self.E, device=self.device) for _ in recs]
+            for buf, r in zip(recs_out, recs):
+                buf[m] = r.detach()
+        return grads, recs_out
 
     # ---- updates -----------------------------------------------------------
     def _apply(self, opt, param, grad, lr):
@@ -191,72 +232,87 @@ class Trainer:
                 param.copy_(torch.lerp(before, param, lr))
         else:
             opt.step()
+        if param is self.disc.flat and self.cfg.loss == "wgan":
+            with torch.no_grad():
+                param.clamp_(-self.cfg.clip, self.cfg.clip)     # weight clipping (Arjovsky et al.)
 
-    def _d_total(self, out_real, out_fake, x, fake, eps, labels):
+    def _d_objective(self, d, x, fake, eps, labels):
+        """(loss, loss + penalties) per member; d(v) evaluates D on points v with `labels`."""
         cfg = self.cfg
-        loss = losses.d_loss(cfg.loss, out_real, out_fake)
+        n = x.shape[1]
+        out = d(torch.cat([x, fake], 1), None if labels is None else torch.cat(labels, 1))
+        loss = losses.d_loss(cfg.loss, out[:, :n], out[:, n:])
         total = loss
         if cfg.loss == "wgan-gp":
-            x_hat = eps * x + (1 - eps) * fake
-            g = losses.input_gradient(lambda v: self.D(v, labels), x_hat)
+            x_hat = eps * x + (1 - eps) * fake.detach()
+            g = losses.input_gradient(lambda v: d(v, None if labels is None else labels[0]), x_hat)
             total = total + cfg.gp_lambda * ((g.norm(dim=-1) - 1) ** 2).mean(1)
         if cfg.r1_gamma > 0:
-            total = total + cfg.r1_gamma * losses.r1_penalty(lambda v: self.D(v, labels), x)
-        return loss, total
+            total = total + cfg.r1_gamma * losses.r1_penalty(
+                lambda v: d(v, None if labels is None else labels[0]), x)
+        return loss, total, out[:, n:]
 
     def _real(self):
         batch = self.data.next()
-        x, eps = batch[0], batch[1]
-        return x, eps, (batch[2] if self.K else None)
+        return batch[0], batch[1], (batch[2] if self.K else None)
 
     def _fake_input(self):
         batch = self.noise.next()
         return batch[0], (batch[1] if self.K else None)
 
+    @staticmethod
+    def _pick(t, m):
+        return None if t is None else t[m]
+
+    def _labels(self, xl, zl, m):
+        return None if not self.K else (xl[m], zl[m])
+
     def d_step(self):
         """One discriminator update on a fresh real and fake batch."""
         x, eps, xl = self._real()
         z, zl = self._fake_input()
-        with torch.no_grad():
-            fake = self.G(z, zl)
-        n = x.shape[1]
-        labels = torch.cat([xl, zl], 1) if self.K else None
-        out = self.D(torch.cat([x, fake], 1), labels)
-        loss, total = self._d_total(out[:, :n], out[:, n:], x, fake, eps, xl)
-        (grad,) = torch.autograd.grad(total.sum(), self.disc.flat)
-        self._apply(self.opt_d, self.disc.flat, grad, self.lr_d)
-        if self.cfg.loss == "wgan":
+
+        def objective(m, pd):
             with torch.no_grad():
-                self.disc.flat.clamp_(-self.cfg.clip, self.cfg.clip)
-        self._last["d_loss"], self._last["d_grad_norm"] = loss.detach(), grad.norm(dim=1)
+                fake = self.G(z[m], self._pick(zl, m), self.gen.params(m), m)
+            d = lambda v, lab: self.D(v, lab, pd, m)       # noqa: E731
+            loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            return [total], [loss]
+
+        (grad,), (loss,) = self._grads(objective, [self.disc])
+        self._apply(self.opt_d, self.disc.flat, grad, self.lr_d)
+        self._last["d_loss"], self._last["d_grad_norm"] = loss, grad.norm(dim=1)
 
     def g_step(self):
-        """One generator update on a fresh noise batch."""
+        """One generator update on a fresh noise batch (D fixed)."""
         z, zl = self._fake_input()
-        loss = losses.g_loss(self.cfg.loss, self.D(self.G(z, zl), zl))
-        (grad,) = torch.autograd.grad(loss.sum(), self.gen.flat)
+
+        def objective(m, pg):
+            lab = self._pick(zl, m)
+            out = self.D(self.G(z[m], lab, pg, m), lab, self.disc.params(m), m)
+            loss = losses.g_loss(self.cfg.loss, out)
+            return [loss], [loss]
+
+        (grad,), (loss,) = self._grads(objective, [self.gen])
         self._apply(self.opt_g, self.gen.flat, grad, self.lr_g)
-        self._last["g_loss"], self._last["g_grad_norm"] = loss.detach(), grad.norm(dim=1)
+        self._last["g_loss"], self._last["g_grad_norm"] = loss, grad.norm(dim=1)
 
     def simultaneous_step(self):
         """Both players' gradients at the same point, then both updates."""
         x, eps, xl = self._real()
         z, zl = self._fake_input()
-        fake = self.G(z, zl)
-        n = x.shape[1]
-        labels = torch.cat([xl, zl], 1) if self.K else None
-        out = self.D(torch.cat([x, fake], 1), labels)
-        loss_d, total = self._d_total(out[:, :n], out[:, n:], x, fake.detach(), eps, xl)
-        loss_g = losses.g_loss(self.cfg.loss, out[:, n:])
-        (gd,) = torch.autograd.grad(total.sum(), self.disc.flat, retain_graph=True)
-        (gg,) = torch.autograd.grad(loss_g.sum(), self.gen.flat)
+
+        def objective(m, pd, pg):
+            fake = self.G(z[m], self._pick(zl, m), pg, m)
+            d = lambda v, lab: self.D(v, lab, pd, m)       # noqa: E731
+            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            loss_g = losses.g_loss(self.cfg.loss, out_fake)
+            return [total, loss_g], [loss_d, loss_g]
+
+        (gd, gg), (loss_d, loss_g) = self._grads(objective, [self.disc, self.gen])
         self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
         self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
-        if self.cfg.loss == "wgan":
-            with torch.no_grad():
-                self.disc.flat.clamp_(-self.cfg.clip, self.cfg.clip)
-        self._last.update(d_loss=loss_d.detach(), g_loss=loss_g.detach(),
-                          d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
+        self._last.update(d_loss=loss_d, g_loss=loss_g, d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
 
     def round(self):
         """One training round (see module docstring); its losses are queued on the device."""
@@ -491,10 +547,11 @@ class Trainer:
             return
         h = self._history
         n = len(h["step"])
-        for i in range(max(0, n - self.E * (self.cfg.snapshot_every // self.cfg.log_every + 1)), n):
+        for i in range(self._tb_rows, n):
             tag = f"member{h['member'][i]}/" if self.E > 1 else ""
             for k in HISTORY:
                 self._tb.add_scalar(f"{tag}losses/{k}", h[k][i], h["step"][i])
+        self._tb_rows = n
         for k, v in snap.metrics.items():
             for e in range(self.E):
                 self._tb.add_scalar(f"{'member%d/' % e if self.E > 1 else ''}metrics/{k}", float(v[e]), snap.step)
