@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import typing
 from pathlib import Path
@@ -76,6 +77,27 @@ def _report(run) -> None:
             print(f"  member {e} (seed {run.configs[e].seed}) diverged at round {run.diverged_step[e]}")
 
 
+def cmd_evaluate(args) -> int:
+    from . import metrics
+    from .runs import load_run
+    run = load_run(args.run, snapshots=False)
+    rows = metrics.evaluate(run, n=args.n, seed=args.seed)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=float))
+        return 0
+    print(f"{run.path}: {run.config.dataset}, {run.config.loss}, round {run.step}, {args.n} samples per member")
+    for r in rows:
+        parts = [f"member {r['member']} (seed {r['seed']}, {r['status']})",
+                 f"JS {r['js']:.4f} nats ({r.get('js_bits', math.nan):.4f} bits)"]
+        if "js_lower_bound" in r:
+            parts.append(f"D's bound {r['js_lower_bound']:.4f}")
+        if "modes_captured" in r:
+            parts.append(f"modes {r['modes_captured']}/{r['num_modes']}, high quality {r['high_quality']:.1%}, "
+                         f"reverse KL {r['reverse_kl']:.3f}")
+        print("  " + " | ".join(parts))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="toylab", description="A 2D toy-distribution visual lab for GANs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps-total", type=int, help="with --resume: train to this many rounds")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+    ev = sub.add_parser("evaluate", help="JS divergence, D's bound and mode coverage of a saved run")
+    ev.add_argument("run", help="run folder")
+    ev.add_argument("--n", type=int, default=2500, help="samples per member (default 2500)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_evaluate)
     return p
 
 

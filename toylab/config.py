@@ -67,6 +67,8 @@ class TrainConfig(BaseModel):
     snapshot_every: int = Field(50, ge=1, description="rounds between snapshots")
     max_snapshots: int = Field(200, ge=2, description="snapshots kept in memory (thinned beyond)")
     log_every: int = Field(10, ge=1, description="rounds between rows of the metrics CSV")
+    metrics_every: int = Field(100, ge=0, description="rounds between measurements (JS, modes); "
+                                                      "a multiple of snapshot_every, 0: off")
     n_fixed: int = Field(1000, ge=1, le=100_000, description="fixed noise batch drawn at every snapshot")
     grid_size: int = Field(100, ge=8, le=1000, description="D(x) grid resolution per axis")
     manifold_size: int = Field(21, ge=2, le=200, description="noise-grid lines per axis for the manifold")
@@ -103,6 +105,9 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.metrics_every % self.snapshot_every:
+            raise ValueError(f"metrics_every ({self.metrics_every}) must be a multiple of snapshot_every "
+                             f"({self.snapshot_every}), or 0 for no measurements")
         if self.update == "simultaneous" and (self.d_steps != 1 or self.g_steps != 1):
             raise ValueError("update='simultaneous' needs d_steps = g_steps = 1 "
                              "(several steps per player is an alternating schedule)")

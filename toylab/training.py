@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import losses, runs, streams
+from . import losses, metrics, runs, streams
 from .config import ConfigError, TrainConfig, check_ensemble, make_config
 from .datasets import grid_points
 from .device import resolve_device
@@ -90,10 +90,12 @@ class Trainer:
         self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
         self.snapshots: list[Snapshot] = []
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
-        self.metric_fns: list[Callable] = []       # (trainer, snapshot) -> {name: (E,) array}
+        self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, streams.child_seed(seeds[0], streams.FIXED),
+                                                cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
         self.callbacks = list(callbacks)
         self.progress = progress
         self._stop = threading.Event()
+        self._final = False
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
@@ -351,11 +353,10 @@ class Trainer:
             for e in range(self.E):
                 if self.diverged_step[e] is not None and s > self.diverged_step[e] + every:
                     continue
-                self._history["step"].append(int(s))
-                self._history["member"].append(e)
-                self._history["seed"].append(self.configs[e].seed)
-                for i, k in enumerate(HISTORY):
-                    self._history[k].append(float(mean[i, e]))
+                row = {"step": int(s), "member": e, "seed": self.configs[e].seed,
+                       **{k: float(mean[i, e]) for i, k in enumerate(HISTORY)}}
+                for k, col in self._history.items():
+                    col.append(row.get(k, math.nan))
 
     @torch.no_grad()
     def _evaluate_probes(self):
@@ -378,12 +379,28 @@ class Trainer:
                         d_grid=d_grid.reshape(self.E, S, S).cpu().numpy(),
                         manifold=manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
                         d_grad=d_grad.cpu().numpy())
-        for fn in self.metric_fns:
-            snap.metrics.update(fn(self, snap))
+        if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self._final):
+            snap.metrics.update(self.measure(snap.fake, self.discriminate))
+            self._record_metrics(snap)
         self._keep(snap)
         if self.path:
             runs.write_npz(self.path / "snapshots" / f"step_{self.step:08d}.npz", snap.to_npz())
         return snap
+
+    def _record_metrics(self, snap):
+        """Put a snapshot's measurements in the history table: on the rows of that step, or new rows."""
+        h = self._history
+        rows = [i for i in range(max(0, len(h["step"]) - self.E), len(h["step"])) if h["step"][i] == snap.step]
+        if not rows:
+            for e in range(self.E):
+                for k in h:
+                    h[k].append(math.nan)
+                h["step"][-1], h["member"][-1], h["seed"][-1] = snap.step, e, self.configs[e].seed
+            rows = list(range(len(h["step"]) - self.E, len(h["step"])))
+        for k, v in snap.metrics.items():
+            col = h.setdefault(k, [math.nan] * len(h["step"]))
+            for e, i in enumerate(rows):
+                col[i] = float(v[e])
 
     def _keep(self, snap):
         """Keep snapshots bounded in memory: past max_snapshots, drop every other (first and last stay)."""
@@ -413,6 +430,7 @@ class Trainer:
             while self.step < total and not self._stop.is_set():
                 self.round()
                 if self.step % self.cfg.snapshot_every == 0 or self.step == total:
+                    self._final = self.step == total
                     self.flush()
                     if all(s == "diverged" for s in self.member_status):
                         break      # nothing left to draw: keep the snapshots from before
@@ -550,7 +568,8 @@ class Trainer:
         for i in range(self._tb_rows, n):
             tag = f"member{h['member'][i]}/" if self.E > 1 else ""
             for k in HISTORY:
-                self._tb.add_scalar(f"{tag}losses/{k}", h[k][i], h["step"][i])
+                if not math.isnan(h[k][i]):     # a measurement-only row (round 0) has no losses
+                    self._tb.add_scalar(f"{tag}losses/{k}", h[k][i], h["step"][i])
         self._tb_rows = n
         for k, v in snap.metrics.items():
             for e in range(self.E):
