@@ -98,6 +98,28 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_xy(args) -> int:
+    from . import games, gameviz, viz
+    from .export import ANIMATION_FORMATS
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        if m not in games.METHODS:
+            raise ValueError(f"--methods: {m!r}; allowed: {', '.join(games.METHODS)}")
+    opts = {k: v for k, v in dict(a=args.a, loss=args.loss, r1_gamma=args.r1_gamma, noise=args.noise,
+                                  gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps,
+                                  lr_y=args.lr_y).items() if v is not None}
+    start = tuple(float(v) for v in args.start.split(","))
+    out = Path(args.out)
+    if out.suffix.lower() in ANIMATION_FORMATS:
+        gameviz.animate_orbits(methods, args.lr, args.steps, out, start, args.game, fps=args.fps, **opts)
+    else:
+        viz.save_figure(gameviz.orbit_figure(methods, args.lr, args.steps, start, args.game, **opts), out)
+    for m in methods:
+        print(f"{m:>14}: spectral radius {games.spectral_radius(m, args.lr, args.game, **opts):.6f}")
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="toylab", description="A 2D toy-distribution visual lab for GANs.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -117,6 +139,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
+    xy = sub.add_parser("xy", help="orbits of gradient methods on min_x max_y xy or Dirac-GAN")
+    xy.add_argument("--methods", default="simultaneous,alternating,extragradient",
+                    help="comma-separated: simultaneous, alternating, optimistic, extragradient, consensus, momentum")
+    xy.add_argument("--lr", type=float, default=0.1, help="step size (of x; --lr-y for y)")
+    xy.add_argument("--lr-y", type=float, help="y's step size (default: --lr)")
+    xy.add_argument("--steps", type=int, default=300)
+    xy.add_argument("--start", default="1,1", help="x,y start point")
+    xy.add_argument("--game", default="xy", choices=["xy", "dirac"])
+    xy.add_argument("--a", type=float, help="xy game scale: f = a x y")
+    xy.add_argument("--loss", choices=["standard", "nonsaturating", "wasserstein"], help="Dirac-GAN loss")
+    xy.add_argument("--r1-gamma", type=float, help="Dirac-GAN R1 weight")
+    xy.add_argument("--noise", type=float, help="Dirac-GAN instance noise std")
+    xy.add_argument("--gamma", type=float, help="consensus weight")
+    xy.add_argument("--beta", type=float, help="momentum (negative allowed)")
+    xy.add_argument("--order", choices=["simultaneous", "alternating"], help="momentum update order")
+    xy.add_argument("--d-steps", type=int, help="alternating: D steps per G step")
+    xy.add_argument("--fps", type=int, default=30, help="animation frames per second")
+    xy.add_argument("--out", default="orbit.png", help=".png/.svg/.pdf figure, or .gif/.mp4 animation")
+    xy.set_defaults(func=cmd_xy)
     return p
 
 

@@ -1,0 +1,235 @@
+"""Two-player games in the plane and the gradient methods that play them.
+
+min_x max_y f(x, y). A game gives its *field* F(z) = (df/dx, -df/dy): both players
+step along -F (x descends, y ascends). Games:
+
+- ``xy``: f = a x y, equilibrium (0, 0), the seeds' classic orbit.
+- ``dirac``: Dirac-GAN (Mescheder et al. 2018): data at 0, generator at theta (x),
+  linear discriminator D(v) = sigmoid(psi v) (y = psi), for the ``standard``
+  (minimax), ``nonsaturating`` and ``wasserstein`` losses, with optional R1
+  penalty gamma/2 psi^2 and instance noise sigma.
+
+Methods (optax-style: each a few lines over the field, none a copy of another) map a
+flat state s = (z, memory...) to the next; `spectral_radius` differentiates that very
+map at the equilibrium (torch.func.jacrev), so a new method gets its radius for free.
+
+>>> import numpy as np
+>>> z = trajectory("simultaneous", lr=0.1, steps=10)
+>>> bool(np.isclose(np.linalg.norm(z[-1]) / np.linalg.norm(z[0]), np.sqrt(1.01) ** 10))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.func import jacrev
+
+Field = Callable[[torch.Tensor], torch.Tensor]       # z (2,) -> F(z) (2,)
+
+GAMES = ("xy", "dirac")
+DIRAC_LOSSES = ("standard", "nonsaturating", "wasserstein")
+
+
+# ---- games -----------------------------------------------------------------------------
+def xy_field(a: float = 1.0) -> Field:
+    """f(x, y) = a x y: F(z) = (a y, -a x)."""
+    def F(z):
+        return torch.stack([a * z[1], -a * z[0]])
+    return F
+
+
+def _hermite(sigma: float, n: int = 24):
+    """Gauss-Hermite nodes/weights for E_{eps ~ N(0, sigma^2)} (probabilists' form)."""
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    return torch.tensor(sigma * x), torch.tensor(w / w.sum())
+
+
+def dirac_field(loss: str = "standard", r1_gamma: float = 0.0, noise: float = 0.0) -> Field:
+    """Dirac-GAN. D maximises V = E f(psi (0 + e)) + E f(-psi (theta + e)), f = log sigmoid
+    (identity for Wasserstein), e ~ N(0, noise^2) instance noise, minus gamma/2 psi^2 (R1:
+    the data sit at 0, where grad_x (psi x) = psi). G minimises V (standard), or
+    -E log sigmoid(psi (theta + e)) (non-saturating), or -psi theta (Wasserstein)."""
+    if loss not in DIRAC_LOSSES:
+        raise ValueError(f"loss: {loss!r}; allowed: {', '.join(DIRAC_LOSSES)}")
+    eps, w = _hermite(noise) if noise > 0 else (torch.zeros(1, dtype=torch.float64),
+                                                 torch.ones(1, dtype=torch.float64))
+    f = (lambda t: t) if loss == "wasserstein" else torch.nn.functional.logsigmoid
+
+    def V(theta, psi):
+        return (w * f(psi * eps)).sum() + (w * f(-psi * (theta + eps))).sum()
+
+    def g_loss(theta, psi):
+        if loss == "nonsaturating":
+            return -(w * torch.nn.functional.logsigmoid(psi * (theta + eps))).sum()
+        return V(theta, psi)
+
+    def F(z):
+        theta, psi = z[0], z[1]
+        dtheta = torch.func.grad(g_loss, argnums=0)(theta, psi)
+        dpsi = torch.func.grad(lambda p: V(theta, p) - 0.5 * r1_gamma * p ** 2)(psi)
+        return torch.stack([dtheta, -dpsi])
+    return F
+
+
+def make_field(game: str = "xy", **options) -> Field:
+    if game == "xy":
+        return xy_field(options.get("a", 1.0))
+    if game == "dirac":
+        return dirac_field(options.get("loss", "standard"), options.get("r1_gamma", 0.0), options.get("noise", 0.0))
+    raise ValueError(f"game: {game!r}; allowed: {', '.join(GAMES)}")
+
+
+# ---- methods: state (z, memory) -> next state ------------------------------------------
+# eta is the (2,) vector of the players' step sizes (eta_x, eta_y).
+
+def simultaneous(F, s, eta, **_):
+    """z' = z - eta F(z)  (both players move from the same point)."""
+    return s - eta * F(s)
+
+
+def alternating(F, s, eta, d_steps: int = 1, **_):
+    """y takes `d_steps` ascent steps, each seeing the newest x; x then descends at the new y.
+    With d_steps = 1 and x first, as GAN code trains: x' = x - eta F_x(x, y), y' = y - eta F_y(x', y)."""
+    x = s[0] - eta[0] * F(s)[0]
+    y = s[1]
+    for _ in range(d_steps):
+        y = y - eta[1] * F(torch.stack([x, y]))[1]
+    return torch.stack([x, y])
+
+
+def optimistic(F, s, eta, **_):
+    """OGDA (Daskalakis et al. 2018): z' = z - 2 eta F(z_t) + eta F(z_{t-1}); memory: F(z_{t-1})."""
+    z, g_prev = s[:2], s[2:]
+    g = F(z)
+    return torch.cat([z - 2 * eta * g + eta * g_prev, g])
+
+
+def extragradient(F, s, eta, **_):
+    """Look ahead one step, update with the look-ahead gradient (Korpelevich 1976)."""
+    return s - eta * F(s - eta * F(s))
+
+
+def consensus(F, s, eta, gamma: float = 1.0, **_):
+    """Consensus optimisation (Mescheder et al. 2017): step along F + gamma grad(1/2 |F|^2)."""
+    g = F(s)
+    reg = torch.func.vjp(F, s)[1](g)[0]          # J^T F = grad 1/2 |F|^2
+    return s - eta * (g + gamma * reg)
+
+
+def momentum(F, s, eta, beta: float = 0.5, order: str = "simultaneous", **_):
+    """Heavy ball: v' = beta v - eta F, z' = z + v'; memory v. beta < 0 is negative momentum
+    (Gidel et al. 2019), which with order='alternating' can converge on the bilinear game."""
+    z, v = s[:2], s[2:]
+    if order == "simultaneous":
+        v = beta * v - eta * F(z)
+        return torch.cat([z + v, v])
+    vx = beta * v[0] - eta[0] * F(z)[0]
+    x = z[0] + vx
+    vy = beta * v[1] - eta[1] * F(torch.stack([x, z[1]]))[1]
+    return torch.stack([x, z[1] + vy, vx, vy])
+
+
+METHODS: dict[str, tuple[Callable, int]] = {      # name -> (step, memory size)
+    "simultaneous": (simultaneous, 0),
+    "alternating": (alternating, 0),
+    "optimistic": (optimistic, 2),
+    "extragradient": (extragradient, 0),
+    "consensus": (consensus, 0),
+    "momentum": (momentum, 2),
+}
+
+
+def _method(name: str):
+    if name not in METHODS:
+        raise ValueError(f"method: {name!r}; allowed: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def _eta(lr, lr_y=None) -> torch.Tensor:
+    return torch.tensor([lr, lr if lr_y is None else lr_y], dtype=torch.float64)
+
+
+def _initial_state(name, F, z0):
+    step, mem = _method(name)
+    if name == "optimistic":
+        return torch.cat([z0, F(z0)])             # the first step is then plain GDA
+    return torch.cat([z0, torch.zeros(mem, dtype=torch.float64)])
+
+
+def trajectory(method: str, lr: float, steps: int, start=(1.0, 1.0), game: str = "xy", *,
+               lr_y: float | None = None, **options) -> np.ndarray:
+    """The iterates z_0 .. z_steps of `method` on `game`: array (steps + 1, 2).
+
+    lr / lr_y: the step sizes of x and y (lr_y defaults to lr); options: the game's
+    (a, loss, r1_gamma, noise) and the method's (gamma, beta, order, d_steps)."""
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    F = make_field(game, **options)
+    step, _ = _method(method)
+    eta = _eta(lr, lr_y)
+    s = _initial_state(method, F, torch.tensor(start, dtype=torch.float64))
+    out = np.empty((steps + 1, 2))
+    out[0] = s[:2].numpy()
+    with torch.no_grad():
+        for t in range(steps):
+            s = step(F, s, eta, **options)
+            out[t + 1] = s[:2].numpy()
+            if not torch.isfinite(s).all():
+                out[t + 2:] = np.nan
+                break
+    return out
+
+
+@dataclass
+class Linearisation:
+    """The method's one-step map linearised at the equilibrium."""
+
+    jacobian: np.ndarray
+    eigenvalues: np.ndarray
+
+    @property
+    def spectral_radius(self) -> float:
+        return float(np.abs(self.eigenvalues).max())
+
+
+def linearise(method: str, lr: float, game: str = "xy", *, lr_y: float | None = None, **options) -> Linearisation:
+    """Jacobian of the method's own update map (state -> next state) at the equilibrium."""
+    F = make_field(game, **options)
+    step, mem = _method(method)
+    eta = _eta(lr, lr_y)
+    s0 = torch.zeros(2 + mem, dtype=torch.float64)
+    J = jacrev(lambda s: step(F, s, eta, **options))(s0).numpy()
+    return Linearisation(J, np.linalg.eigvals(J))
+
+
+def spectral_radius(method: str, lr: float, game: str = "xy", **options) -> float:
+    """max |eigenvalue| of the linearised update: < 1 converges locally, > 1 diverges."""
+    return linearise(method, lr, game, **options).spectral_radius
+
+
+def flow(steps: int, lr: float, start=(1.0, 1.0), game: str = "xy", **options) -> np.ndarray:
+    """The continuous gradient flow dz/dt = -F(z) sampled at t = k lr (a fine scipy ODE solve)."""
+    from scipy.integrate import solve_ivp
+    F = make_field(game, **options)
+
+    def rhs(_, z):
+        return -F(torch.tensor(z, dtype=torch.float64)).numpy()
+
+    t = np.arange(steps + 1) * lr
+    sol = solve_ivp(rhs, (0, t[-1] if steps else 0.0), np.asarray(start, dtype=float), t_eval=t,
+                    rtol=1e-10, atol=1e-12, method="DOP853")
+    return sol.y.T
+
+
+def decay_rate(z: np.ndarray, skip: int = 0) -> float:
+    """Measured per-step factor of the distance to the equilibrium: a least-squares fit of
+    log |z_t| against t (after `skip` transient steps)."""
+    r = np.linalg.norm(z[skip:], axis=1)
+    ok = np.isfinite(r) & (r > 0)
+    t = np.arange(len(r))[ok]
+    return float(np.exp(np.polyfit(t, np.log(r[ok]), 1)[0]))

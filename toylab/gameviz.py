@@ -1,0 +1,169 @@
+"""Pictures of the games in toylab.games: orbits over the vector field, distance to the
+equilibrium against the rate the spectral radius predicts, and maps of the radius.
+Computing lives in games.py; this module only draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import games
+
+# Okabe-Ito colours, one per method, the same in every picture.
+METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",
+                  "extragradient": "#CC79A7", "consensus": "#E69F00", "momentum": "#56B4E9", "flow": "#000000"}
+
+
+def orbits(methods, lr, steps, start=(1.0, 1.0), game="xy", **options) -> dict[str, np.ndarray]:
+    """{method: trajectory}, plus 'flow' (the continuous-time reference)."""
+    out = {m: games.trajectory(m, lr, steps, start, game, **options) for m in methods}
+    game_opts = {k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")}
+    out["flow"] = games.flow(steps, lr, start, game, **game_opts)
+    return out
+
+
+def _extent(paths, start):
+    pts = np.concatenate([p[np.isfinite(p).all(1)] for p in paths.values()])
+    r0 = float(np.linalg.norm(start)) * 1.6 or 1.0
+    lim = float(np.clip(np.abs(pts).max(), r0, 4 * r0)) * 1.1
+    return lim
+
+
+def draw_field(ax, lim, game="xy", density=21, **options):
+    """The descent field -F(z) as a streamplot over [-lim, lim]^2."""
+    F = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
+    xs = np.linspace(-lim, lim, density)
+    U, V = np.zeros((density, density)), np.zeros((density, density))
+    with torch.no_grad():
+        for i, y in enumerate(xs):
+            for j, x in enumerate(xs):
+                f = F(torch.tensor([x, y], dtype=torch.float64)).numpy()
+                U[i, j], V[i, j] = -f[0], -f[1]
+    ax.streamplot(xs, xs, U, V, color="0.8", density=1.0, linewidth=0.8, arrowsize=0.8)
+    ax.plot([0], [0], marker="*", color="k", markersize=12, zorder=5)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+
+
+def _labels(game, options):
+    if game == "dirac":
+        return "generator θ", "discriminator ψ"
+    return "x (minimises xy)", "y (maximises xy)"
+
+
+def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), **options):
+    """Three panels: orbits over the field; |z_t| on a log scale with the slope rho^t the
+    spectral radius predicts (dashed); spectral radius against step size."""
+    import matplotlib.pyplot as plt
+
+    paths = orbits(methods, lr, steps, start, game, **options)
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=size, constrained_layout=True)
+    lim = _extent(paths, start)
+    draw_field(a0, lim, game, **options)
+    for name, z in paths.items():
+        style = dict(color=METHOD_COLOURS.get(name, "k"), lw=2 if name != "flow" else 1.5,
+                     ls="-" if name != "flow" else "--")
+        a0.plot(z[:, 0], z[:, 1], label=name, **style)
+        a0.plot(z[-1:, 0], z[-1:, 1], "o", color=style["color"])
+    a0.plot([start[0]], [start[1]], "ks", label="start")
+    xl, yl = _labels(game, options)
+    a0.set_xlabel(xl)
+    a0.set_ylabel(yl)
+    a0.set_title(_title(game, lr, options))
+    a0.legend(loc="lower left", fontsize=9, framealpha=0.9)
+
+    t = np.arange(steps + 1)
+    r0 = np.linalg.norm(start)
+    for name in methods:
+        z = paths[name]
+        rho = games.spectral_radius(name, lr, game, **options)
+        c = METHOD_COLOURS.get(name, "k")
+        a1.semilogy(t, np.linalg.norm(z, axis=1), color=c, lw=2, label=f"{name}  ρ = {rho:.4f}")
+        a1.semilogy(t, r0 * rho ** t, color=c, lw=1, ls="--")
+    a1.set_xlabel("step")
+    a1.set_ylabel("distance to equilibrium")
+    a1.set_title("distance (solid) vs ρ^t from the spectral radius (dashed)")
+    a1.legend(fontsize=9)
+
+    lrs = np.linspace(0.01, 1.5, 150)
+    for name in methods:
+        rho = [games.spectral_radius(name, float(e), game, **options) for e in lrs]
+        a2.plot(lrs, rho, color=METHOD_COLOURS.get(name, "k"), lw=2, label=name)
+    a2.axhline(1.0, color="k", lw=1)
+    a2.axvline(lr, color="0.5", lw=1, ls=":")
+    a2.axhspan(0, 1, color="#009E73", alpha=0.08)
+    a2.set_ylim(0.5, 1.6)
+    a2.set_xlabel("step size η")
+    a2.set_ylabel("spectral radius ρ")
+    a2.set_title("ρ < 1 (shaded): converges")
+    a2.legend(fontsize=9)
+    return fig
+
+
+def _title(game, lr, options):
+    if game == "dirac":
+        extra = "".join(f", {k}={v}" for k, v in options.items() if k in ("r1_gamma", "noise") and v)
+        return f"Dirac-GAN ({options.get('loss', 'standard')}{extra}), η = {lr}"
+    return f"min_x max_y {options.get('a', 1.0):g}·xy, η = {lr}"
+
+
+def radius_map(method, lrs, param: str, values, game="xy", **options):
+    """Spectral radius over step size x a method parameter (beta for momentum, gamma for
+    consensus): a heatmap with the rho = 1 contour. Returns (figure, rho[value, lr])."""
+    import matplotlib.pyplot as plt
+
+    rho = np.array([[games.spectral_radius(method, float(e), game, **{**options, param: float(v)}) for e in lrs]
+                    for v in values])
+    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    im = ax.pcolormesh(lrs, values, np.clip(rho, 0, 2), cmap="RdBu_r", vmin=0, vmax=2, shading="auto")
+    ax.contour(lrs, values, rho, levels=[1.0], colors="k", linewidths=1.5)
+    fig.colorbar(im, ax=ax, label="spectral radius ρ (black: ρ = 1)")
+    ax.set_xlabel("step size η")
+    ax.set_ylabel(param)
+    ax.set_title(f"{method} on {game}: blue converges, red diverges")
+    return fig, rho
+
+
+def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30, size=(6.4, 6.4),
+                   dpi=100, **options) -> Path:
+    """An animation of each method's point moving along its path (GIF or MP4, by suffix).
+
+    Artists are created once and updated each frame (no redraw from scratch)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    from .export import writer_for
+
+    paths = orbits(methods, lr, steps, start, game, **options)
+    fig, ax = plt.subplots(figsize=size, constrained_layout=True)
+    draw_field(ax, _extent(paths, start), game, **options)
+    ax.set_title(_title(game, lr, options))
+    lines, dots = {}, {}
+    for name, z in paths.items():
+        c = METHOD_COLOURS.get(name, "k")
+        (lines[name],) = ax.plot([], [], color=c, lw=2 if name != "flow" else 1.5,
+                                 ls="-" if name != "flow" else "--", label=name)
+        (dots[name],) = ax.plot([], [], "o", color=c, markersize=9)
+    ax.legend(loc="lower left", fontsize=9)
+    label = ax.text(0.98, 0.97, "", transform=ax.transAxes, ha="right", va="top")
+
+    def update(t):
+        for name, z in paths.items():
+            lines[name].set_data(z[: t + 1, 0], z[: t + 1, 1])
+            dots[name].set_data(z[t:t + 1, 0], z[t:t + 1, 1])
+        label.set_text(f"step {t}")
+        return [*lines.values(), *dots.values(), label]
+
+    anim = FuncAnimation(fig, update, frames=steps + 1, blit=False)
+    out = Path(out)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    try:
+        anim.save(tmp, writer=writer_for(out, fps), dpi=dpi)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return out
