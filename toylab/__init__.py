@@ -6,7 +6,7 @@
 torch.Size([1000, 2])
 """
 
-from . import datasets
+from . import datasets, games, metrics
 from .config import ConfigError, TrainConfig, make_config
 from .device import resolve_device
 from .runs import Run, Snapshot, load_run
@@ -14,5 +14,5 @@ from .training import Trainer, resume, train
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
+__all__ = ["datasets", "games", "metrics", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
            "Run", "Snapshot", "load_run", "resolve_device", "__version__"]

@@ -118,7 +118,10 @@ def radius_map(method, lrs, param: str, values, game="xy", **options):
     rho = np.array([[games.spectral_radius(method, float(e), game, **{**options, param: float(v)}) for e in lrs]
                     for v in values])
     fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
-    im = ax.pcolormesh(lrs, values, np.clip(rho, 0, 2), cmap="RdBu_r", vmin=0, vmax=2, shading="auto")
+    from matplotlib.colors import TwoSlopeNorm
+    lo, hi = float(np.nanmin(rho)), float(np.nanmax(np.clip(rho, 0, 2)))
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=min(lo, 0.999), vmax=max(hi, 1.001))   # white at rho = 1
+    im = ax.pcolormesh(lrs, values, np.clip(rho, 0, 2), cmap="RdBu_r", norm=norm, shading="auto")
     ax.contour(lrs, values, rho, levels=[1.0], colors="k", linewidths=1.5)
     fig.colorbar(im, ax=ax, label="spectral radius ρ (black: ρ = 1)")
     ax.set_xlabel("step size η")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 LN2 = math.log(2.0)
 LOG_2PI = math.log(2 * math.pi)
-BANDWIDTH_SAMPLE = 2500     # points used to choose the KDE bandwidth (rescaled to n by n^(-1/6))
+BANDWIDTH_SAMPLE = 400      # points used to choose the KDE bandwidth (rescaled to n by n^(-1/6))
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -54,7 +54,7 @@ def kde_log_prob(x: torch.Tensor, samples: torch.Tensor, h: float, leave_one_out
     return torch.cat(out) - math.log(max(m, 1)) - LOG_2PI - 2 * math.log(h)
 
 
-def kde_bandwidth(samples: torch.Tensor, span: float, max_points: int = BANDWIDTH_SAMPLE, seed: int = 0,
+def kde_bandwidth(samples: torch.Tensor, span: float, max_points: int | None = None, seed: int = 0,
                   around: float | None = None) -> float:
     """h maximising the leave-one-out log-likelihood of the samples.
 
@@ -67,6 +67,7 @@ def kde_bandwidth(samples: torch.Tensor, span: float, max_points: int = BANDWIDT
     n = samples.shape[0]
     if n < 2:
         raise ValueError("kde_bandwidth: needs at least 2 finite samples")
+    max_points = max_points or BANDWIDTH_SAMPLE
     sub = samples
     if n > max_points:
         g = torch.Generator().manual_seed(seed)
@@ -291,15 +292,21 @@ def mode_timeline(snapshots, target, member: int = 0, threshold: float = 3.0,
 # ---- during training ------------------------------------------------------------
 class SnapshotMetrics:
     """Measures each member at a snapshot: js (nats), js_lower_bound (BCE objectives),
-    modes_captured, high_quality and reverse_kl (mixture targets).
+    modes_captured, high_quality and reverse_kl (mixture targets), on the first
+    TRAINING_SAMPLES of the fixed fake batch.
 
     Keeps what does not change between snapshots (a fixed target batch and its exact
     log-density) and each member's KDE bandwidth, refined around the last one.
     """
 
+    #: samples measured per member during training: a live curve needs less than a verdict
+    #: (JS spread ~0.013 nats at 500 against ~0.006 at 2,500; `evaluate` uses 2,500)
+    TRAINING_SAMPLES = 500
+
     def __init__(self, target, n: int, seed: int, probabilistic: bool):
         self.target, self.probabilistic = target, probabilistic
-        self.data = target.sample(n, seed=seed + 7919)
+        self.n = min(n, self.TRAINING_SAMPLES)
+        self.data = target.sample(self.n, seed=seed + 7919)
         self.lp_data = target.log_prob(self.data)
         self.span = _span(target)
         self.bandwidth: dict[int, float] = {}
@@ -310,7 +317,7 @@ class SnapshotMetrics:
         out = {k: np.full(E, np.nan) for k in ("js", "js_lower_bound", "modes_captured", "high_quality",
                                                "reverse_kl")}
         for e in range(E):
-            q = _as_tensor(fakes[e])
+            q = _as_tensor(fakes[e][: self.n])
             if q.shape[0] < 2:
                 continue
             h = kde_bandwidth(q, self.span, around=self.bandwidth.get(e))
