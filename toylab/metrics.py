@@ -143,6 +143,21 @@ def js_divergence_exact(target, model_log_prob: Callable, model_samples, *, n_da
     return _finish(v, bits, clip=False)
 
 
+def js_divergence_quadrature(log_p: Callable, log_q: Callable, bounds, size: int = 1601) -> float:
+    """JSD of two known log-densities by the grid (Riemann) rule over `bounds` (a
+    reference for cases without a closed form; both densities must vanish outside)."""
+    x0, x1, y0, y1 = bounds
+    xs = torch.linspace(x0, x1, size, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, size, dtype=torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).float()
+    lp, lq = torch.as_tensor(log_p(pts)).double(), torch.as_tensor(log_q(pts)).double()
+    lm = torch.logaddexp(lp, lq) - LN2
+    cell = (xs[1] - xs[0]) * (ys[1] - ys[0])
+    terms = torch.nan_to_num(lp.exp() * (lp - lm)) + torch.nan_to_num(lq.exp() * (lq - lm))
+    return float(0.5 * terms.sum() * cell)
+
+
 def js_lower_bound(discriminator: Callable, target, samples, *, n_data: int | None = None, seed: int = 0,
                    logits: bool = True, data: torch.Tensor | None = None) -> float:
     """ln 2 + 1/2 (E_p ln D + E_g ln(1 - D)) <= JSD, for any discriminator D.
