@@ -229,3 +229,19 @@ def test_run_files_get_the_usual_permissions(tiny, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_penalties_on_a_linear_discriminator_have_their_closed_forms():
+    """D(x) = w . x has grad w everywhere: GP = (|w| - 1)^2, R1 = 1/2 |w|^2."""
+    from toylab import losses
+    w = torch.tensor([3.0, 4.0])                               # |w| = 5
+    d = lambda x: (x * w).sum(-1, keepdim=True)               # noqa: E731
+    real, fake = torch.randn(2, 64, 2), torch.randn(2, 64, 2)
+    eps = torch.rand(2, 64, 1)
+    torch.testing.assert_close(losses.gradient_penalty(d, real, fake, eps), torch.full((2,), 16.0))
+    torch.testing.assert_close(losses.r1_penalty(d, real), torch.full((2,), 12.5))
+    # BCE forms: at logit 0 (D = 1/2) the D loss is 2 ln 2 and the non-saturating G loss ln 2
+    zero = torch.zeros(1, 8, 1)
+    assert float(losses.d_loss("nonsaturating", zero, zero)) == pytest.approx(2 * math.log(2))
+    assert float(losses.g_loss("nonsaturating", zero)) == pytest.approx(math.log(2))
+    assert float(losses.g_loss("minimax", zero)) == pytest.approx(-math.log(2))

@@ -67,10 +67,10 @@ def input_gradient(d, x: torch.Tensor, create_graph: bool = True) -> torch.Tenso
     return g
 
 
-def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, generator=None) -> torch.Tensor:
-    """WGAN-GP: E[(||grad D(x_hat)|| - 1)^2], x_hat on random real-fake interpolates (Gulrajani et al. 2017)."""
-    eps = torch.rand(real.shape[0], real.shape[1], 1, device=real.device, generator=generator)
-    x_hat = eps * real + (1 - eps) * fake
+def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: E[(||grad D(x_hat)|| - 1)^2] at x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1]
+    (E, n, 1) given by the caller so it comes from the member's own stream (Gulrajani et al. 2017)."""
+    x_hat = eps * real + (1 - eps) * fake.detach()
     g = input_gradient(d, x_hat)
     return _mean((g.norm(dim=-1) - 1) ** 2)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -245,13 +244,11 @@ class Trainer:
         out = d(torch.cat([x, fake], 1), None if labels is None else torch.cat(labels, 1))
         loss = losses.d_loss(cfg.loss, out[:, :n], out[:, n:])
         total = loss
+        d_real = lambda v: d(v, None if labels is None else labels[0])    # noqa: E731  (penalties: real labels)
         if cfg.loss == "wgan-gp":
-            x_hat = eps * x + (1 - eps) * fake.detach()
-            g = losses.input_gradient(lambda v: d(v, None if labels is None else labels[0]), x_hat)
-            total = total + cfg.gp_lambda * ((g.norm(dim=-1) - 1) ** 2).mean(1)
+            total = total + cfg.gp_lambda * losses.gradient_penalty(d_real, x, fake, eps)
         if cfg.r1_gamma > 0:
-            total = total + cfg.r1_gamma * losses.r1_penalty(
-                lambda v: d(v, None if labels is None else labels[0]), x)
+            total = total + cfg.r1_gamma * losses.r1_penalty(d_real, x)
         return loss, total, out[:, n:]
 
     def _real(self):

@@ -7,7 +7,6 @@ One palette everywhere: real data in blue, generated samples in vermillion
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .losses import PROBABILISTIC
 
@@ -123,7 +122,3 @@ def save_figure(fig, out) -> None:
     fmt = out.suffix.lstrip(".") or "png"
     _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=120))
     plt.close(fig)
-
-
-def as_numpy(x):
-    return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
