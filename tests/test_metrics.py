@@ -177,3 +177,13 @@ def test_evaluate_cli_json(tmp_path, capsys):
     assert rows[0]["c_of_g"] == pytest.approx(-math.log(4) + 2 * rows[0]["js"])
     assert main(["evaluate", str(tmp_path / "g"), "--n", "500"]) == 0
     assert "modes" in capsys.readouterr().out
+
+
+def test_the_last_round_is_measured_and_later_manual_snapshots_follow_metrics_every():
+    from toylab import Trainer, TrainConfig
+    t = Trainer(TrainConfig(steps=70, snapshot_every=10, metrics_every=50, batch_size=32, g_hidden=16,
+                            d_hidden=16, n_fixed=100, grid_size=10))
+    run = t.fit()
+    assert [s.step for s in run.snapshots if s.metrics] == [0, 50, 70]
+    t.round()
+    assert t.snapshot().metrics == {}          # round 71: neither a multiple of 50 nor the end

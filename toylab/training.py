@@ -94,7 +94,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = progress
         self._stop = threading.Event()
-        self._final = False
+        self._total = None      # the round count fit() is training to (its last snapshot is measured)
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
@@ -376,7 +376,7 @@ class Trainer:
                         d_grid=d_grid.reshape(self.E, S, S).cpu().numpy(),
                         manifold=manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
                         d_grad=d_grad.cpu().numpy())
-        if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self._final):
+        if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self._total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
             self._record_metrics(snap)
         self._keep(snap)
@@ -415,7 +415,7 @@ class Trainer:
 
     def fit(self, steps: int | None = None) -> Run:
         """Train until `steps` rounds in total (default config.steps), a stop, or divergence."""
-        total = self.cfg.steps if steps is None else int(steps)
+        total = self._total = self.cfg.steps if steps is None else int(steps)
         self._stop.clear()
         self.status = "running"
         bar = self._progress_bar(total)
@@ -427,7 +427,6 @@ class Trainer:
             while self.step < total and not self._stop.is_set():
                 self.round()
                 if self.step % self.cfg.snapshot_every == 0 or self.step == total:
-                    self._final = self.step == total
                     self.flush()
                     if all(s == "diverged" for s in self.member_status):
                         break      # nothing left to draw: keep the snapshots from before
