@@ -140,7 +140,7 @@ def test_cli_writes_figure_and_animations(tmp_path, capsys):
                  "--out", str(tmp_path / "d.mp4")]) == 0
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "d.mp4"))
     meta = next(reader)
-    assert meta["size"] == (640, 640) and sum(1 for _ in reader) == 16
+    assert meta["size"] == (720, 720) and sum(1 for _ in reader) == 16
     for vector in ("orbit.pdf", "orbit.svg"):
         assert main(["xy", "--steps", "50", "--out", str(tmp_path / vector)]) == 0
     assert (tmp_path / "orbit.pdf").read_bytes()[:5] == b"%PDF-"

@@ -7,6 +7,7 @@ torch.Size([1000, 2])
 """
 
 from . import datasets, games, metrics
+from .animation import animate
 from .config import ConfigError, TrainConfig, make_config
 from .device import resolve_device
 from .runs import Run, Snapshot, load_run
@@ -15,4 +16,4 @@ from .training import Trainer, resume, train
 __version__ = "0.1.0"
 
 __all__ = ["datasets", "games", "metrics", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
-           "Run", "Snapshot", "load_run", "resolve_device", "__version__"]
+           "Run", "Snapshot", "load_run", "resolve_device", "animate", "__version__"]

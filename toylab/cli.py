@@ -100,7 +100,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_xy(args) -> int:
     from . import games, gameviz, viz
-    from .export import ANIMATION_FORMATS
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
         if m not in games.METHODS:
@@ -110,14 +109,55 @@ def cmd_xy(args) -> int:
                                   lr_y=args.lr_y).items() if v is not None}
     start = tuple(float(v) for v in args.start.split(","))
     out = Path(args.out)
-    if out.suffix.lower() in ANIMATION_FORMATS:
-        gameviz.animate_orbits(methods, args.lr, args.steps, out, start, args.game, fps=args.fps, **opts)
+    if out.suffix.lower() in (".gif", ".mp4", ""):
+        gameviz.animate_orbits(methods, args.lr, args.steps, out, start, args.game, fps=args.fps, size=args.size,
+                               theme=args.theme, overwrite=args.overwrite, progress=not args.quiet, **opts)
     else:
         viz.save_figure(gameviz.orbit_figure(methods, args.lr, args.steps, start, args.game, **opts), out)
     for m in methods:
         print(f"{m:>14}: spectral radius {games.spectral_radius(m, args.lr, args.game, **opts):.6f}")
     print(f"wrote {out}")
     return 0
+
+
+def cmd_animate(args) -> int:
+    from .animation import animate
+    out = animate(args.run, args.out, fps=args.fps, panels=args.panels, theme=args.theme, size=args.size,
+                  member=args.member, frames=args.frames, hold=args.hold, overwrite=args.overwrite,
+                  progress=not args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_figure(args) -> int:
+    from . import viz
+    from .runs import load_run
+    run = load_run(args.run)
+    fig = viz.frame_figure(run, args.step, member=args.member, panels=args.panels, theme=args.theme,
+                           size=args.size)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        plt_close(fig)
+        raise FileExistsError(f"--out: {out} already exists; choose another name or pass --overwrite")
+    viz.save_figure(fig, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def plt_close(fig):
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def add_look_options(p: argparse.ArgumentParser, panels: bool = True, size: str = "720p") -> None:
+    """--theme, --size (and --panels, --member): how a picture or an animation looks."""
+    from .panels import PANELS, SIZES, THEMES
+    p.add_argument("--theme", default="light", choices=list(THEMES), help="light or dark slides (default light)")
+    p.add_argument("--size", default=size, help=f"{', '.join(SIZES)} or WIDTHxHEIGHT (default {size})")
+    if panels:
+        p.add_argument("--panels", default="all", help=f"comma-separated, from: {', '.join(PANELS)} (default all)")
+        p.add_argument("--member", type=int, default=0, help="ensemble member to draw (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,8 +196,27 @@ def build_parser() -> argparse.ArgumentParser:
     xy.add_argument("--order", choices=["simultaneous", "alternating"], help="momentum update order")
     xy.add_argument("--d-steps", type=int, help="alternating: D steps per G step")
     xy.add_argument("--fps", type=int, default=30, help="animation frames per second")
-    xy.add_argument("--out", default="orbit.png", help=".png/.svg/.pdf figure, or .gif/.mp4 animation")
+    xy.add_argument("--out", default="orbit.png",
+                    help=".png/.svg/.pdf figure, or a .gif/.mp4 animation (or a folder for PNG frames)")
+    add_look_options(xy, panels=False, size="square720")
+    xy.add_argument("--quiet", action="store_true", help="no progress bar")
     xy.set_defaults(func=cmd_xy)
+    an = sub.add_parser("animate", help="animate a saved run: .mp4, .gif, .html, or a folder of PNG frames")
+    an.add_argument("run", help="run folder")
+    an.add_argument("--out", required=True, help="FILE.mp4 | FILE.gif | FILE.html | FOLDER (PNG sequence)")
+    an.add_argument("--fps", type=float, default=12, help="frames (snapshots) per second (default 12)")
+    an.add_argument("--frames", type=int, help="at most this many snapshots, evenly spread (default all; "
+                                              "60 for .html)")
+    an.add_argument("--hold", type=float, default=1.0, help="seconds the last frame stays (default 1)")
+    add_look_options(an)
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+    an.set_defaults(func=cmd_animate)
+    fg = sub.add_parser("figure", help="one snapshot of a saved run as a static figure (.pdf, .svg, .png)")
+    fg.add_argument("run", help="run folder")
+    fg.add_argument("--step", type=int, help="snapshot step (default: the last)")
+    fg.add_argument("--out", required=True, help="FILE.pdf | FILE.svg | FILE.png")
+    add_look_options(fg)
+    fg.set_defaults(func=cmd_figure)
     return p
 
 
@@ -166,7 +225,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
 

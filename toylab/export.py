@@ -1,23 +1,165 @@
-"""Animation writers: GIF (Pillow) and MP4 (H.264 through imageio-ffmpeg's own ffmpeg,
-so no system ffmpeg is needed; yuv420p so PowerPoint, Keynote and browsers play it)."""
+"""Writing animations: RGB frames to GIF, MP4 or a PNG sequence; Plotly figures to HTML.
+
+MP4 is H.264 in yuv420p with the moov atom first (plays in PowerPoint, Keynote and
+browsers), encoded by the ffmpeg binary that imageio-ffmpeg ships, so no system
+ffmpeg is needed; ffmpeg runs in its own process, beside the drawing. GIF goes
+through Pillow. Every export is written under a temporary name and renamed into
+place when complete: a failed or interrupted export leaves no half file, and an
+existing file is never replaced unless `overwrite=True`.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-ANIMATION_FORMATS = (".gif", ".mp4")
+import numpy as np
+
+FORMATS = {".gif": "GIF", ".mp4": "MP4 (H.264)", ".html": "standalone HTML (Plotly)",
+           "": "PNG sequence (a folder)"}
 
 
-def writer_for(path, fps: int):
-    """A matplotlib animation writer chosen by the file's suffix."""
-    from matplotlib import animation, rcParams
+def output_kind(out) -> str:
+    """'gif', 'mp4', 'html' or 'png' (a folder: no suffix, or an existing directory)."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if out.is_dir() or suffix == "":
+        return "png"
+    if suffix in FORMATS:
+        return suffix[1:]
+    raise ValueError(f"out: format {suffix!r} not supported; allowed: .gif, .mp4, .html, "
+                     f"or a folder name (no suffix) for a PNG sequence")
 
-    suffix = Path(path).suffix.lower()
-    if suffix == ".gif":
-        return animation.PillowWriter(fps=fps)
-    if suffix == ".mp4":
+
+def check_out(out, overwrite: bool = False) -> Path:
+    """The output path, refused if something is there already (unless overwrite)."""
+    out = Path(out)
+    output_kind(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"out: {out} already exists; choose another name or pass overwrite=True "
+                              f"(--overwrite) to replace it")
+    return out
+
+
+def _partial(out: Path) -> Path:
+    return out.with_name(f".{out.name}.partial{out.suffix}")
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    if out.is_dir() and not out.is_symlink():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.replace(out)
+
+
+class FrameWriter:
+    """Collects (H, W, 3) uint8 frames into out (kind from its suffix); use as a context manager.
+
+    >>> with FrameWriter("orbit.mp4", fps=30) as w:      # doctest: +SKIP
+    ...     for rgb in frames: w.write(rgb)
+    """
+
+    def __init__(self, out, fps: float, overwrite: bool = False, crf: int = 20):
+        self.out = check_out(out, overwrite)
+        self.kind = output_kind(self.out)
+        if self.kind == "html":
+            raise ValueError("out: .html takes a Plotly figure (export.write_html), not rendered frames")
+        if not 0 < fps <= 120:
+            raise ValueError(f"fps: {fps} must be in (0, 120]")
+        self.fps, self.crf = fps, crf
+        self.tmp = _partial(self.out)
+        self.count = 0
+        self.size: tuple[int, int] | None = None
+        self._gif: list = []
+        self._ffmpeg = None
+
+    def __enter__(self):
+        if self.kind == "png":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp.mkdir(parents=True)
+        else:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+        elif self.size != (w, h):
+            raise ValueError(f"frame {self.count} is {w}x{h}, the first was {self.size[0]}x{self.size[1]}")
+        if self.kind == "mp4":
+            if self._ffmpeg is None:
+                self._ffmpeg = self._start_ffmpeg(w, h)
+            self._ffmpeg.send(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+        elif self.kind == "gif":
+            from PIL import Image
+            self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
+        else:
+            from PIL import Image
+            Image.fromarray(rgb).save(self.tmp / f"frame_{self.count:05d}.png", compress_level=1)
+        self.count += 1
+
+    def _start_ffmpeg(self, w, h):
         import imageio_ffmpeg
-        rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
-        return animation.FFMpegWriter(fps=fps, codec="libx264",
-                                      extra_args=["-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "20"])
-    raise ValueError(f"out: animation format {suffix!r} not supported; allowed: {', '.join(ANIMATION_FORMATS)}")
+
+        gen = imageio_ffmpeg.write_frames(str(self.tmp), (w, h), fps=self.fps, codec="libx264",
+                                          pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
+                                          macro_block_size=2, ffmpeg_log_level="error",
+                                          output_params=["-preset", "veryfast", "-crf", str(self.crf),
+                                                         "-movflags", "+faststart", "-f", "mp4"])
+        gen.send(None)
+        return gen
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                if self.count == 0:
+                    raise ValueError("no frames to write")
+                self._finish()
+                _replace(self.tmp, self.out)
+        finally:
+            if self._ffmpeg is not None:
+                self._ffmpeg.close()
+            if self.tmp.is_dir():
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            else:
+                self.tmp.unlink(missing_ok=True)
+        return False
+
+    def _finish(self):
+        if self.kind == "mp4":
+            self._ffmpeg.close()            # waits for ffmpeg to write the file
+            self._ffmpeg = None
+        elif self.kind == "gif":
+            first, *rest = self._gif
+            first.save(self.tmp, format="GIF", save_all=True, append_images=rest, loop=0,
+                       duration=max(20, round(1000 / self.fps)), disposal=1, optimize=False)
+            self._gif = []
+
+
+def write_html(fig, out, overwrite: bool = False) -> Path:
+    """A Plotly figure as one standalone HTML file: plotly.js embedded, no network needed."""
+    out = check_out(out, overwrite)
+    if output_kind(out) != "html":
+        raise ValueError(f"out: {out} must end in .html")
+    tmp = _partial(out)
+    try:
+        fig.write_html(tmp, include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
+                       config={"displaylogo": False, "responsive": True})
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def thin(n: int, frames: int | None) -> list[int]:
+    """Indices of at most `frames` of n items, evenly spread, first and last included."""
+    if frames is None or frames >= n:
+        return list(range(n))
+    if frames < 1:
+        raise ValueError(f"frames: {frames} must be at least 1")
+    return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))

@@ -31,7 +31,7 @@ def _extent(paths, start):
     return lim
 
 
-def draw_field(ax, lim, game="xy", density=21, **options):
+def draw_field(ax, lim, game="xy", density=21, colour="0.8", star="k", **options):
     """The descent field -F(z) as a streamplot over [-lim, lim]^2."""
     F = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
     xs = np.linspace(-lim, lim, density)
@@ -41,8 +41,8 @@ def draw_field(ax, lim, game="xy", density=21, **options):
             for j, x in enumerate(xs):
                 f = F(torch.tensor([x, y], dtype=torch.float64)).numpy()
                 U[i, j], V[i, j] = -f[0], -f[1]
-    ax.streamplot(xs, xs, U, V, color="0.8", density=1.0, linewidth=0.8, arrowsize=0.8)
-    ax.plot([0], [0], marker="*", color="k", markersize=12, zorder=5)
+    ax.streamplot(xs, xs, U, V, color=colour, density=1.0, linewidth=0.8, arrowsize=0.8)
+    ax.plot([0], [0], marker="*", color=star, markersize=12, zorder=5)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
@@ -130,43 +130,45 @@ def radius_map(method, lrs, param: str, values, game="xy", **options):
     return fig, rho
 
 
-def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30, size=(6.4, 6.4),
-                   dpi=100, **options) -> Path:
-    """An animation of each method's point moving along its path (GIF or MP4, by suffix).
-
-    Artists are created once and updated each frame (no redraw from scratch)."""
+def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30, size="square720",
+                   theme="light", overwrite: bool = False, progress: bool = True, **options) -> Path:
+    """An animation of each method's point moving along its path (GIF, MP4 or a PNG folder,
+    by the suffix of out), over the game's vector field. Artists are made once and updated
+    each frame; only they are redrawn (viz.Blitter)."""
     import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
+    from tqdm.auto import tqdm
 
-    from .export import writer_for
+    from .export import FrameWriter
+    from .panels import get_size, get_theme
+    from .viz import DPI, Blitter, style
 
+    theme, (w, h) = get_theme(theme), get_size(size)
     paths = orbits(methods, lr, steps, start, game, **options)
-    fig, ax = plt.subplots(figsize=size, constrained_layout=True)
-    draw_field(ax, _extent(paths, start), game, **options)
-    ax.set_title(_title(game, lr, options))
-    lines, dots = {}, {}
-    for name, z in paths.items():
-        c = METHOD_COLOURS.get(name, "k")
-        (lines[name],) = ax.plot([], [], color=c, lw=2 if name != "flow" else 1.5,
-                                 ls="-" if name != "flow" else "--", label=name)
-        (dots[name],) = ax.plot([], [], "o", color=c, markersize=9)
-    ax.legend(loc="lower left", fontsize=9)
-    label = ax.text(0.98, 0.97, "", transform=ax.transAxes, ha="right", va="top")
-
-    def update(t):
-        for name, z in paths.items():
-            lines[name].set_data(z[: t + 1, 0], z[: t + 1, 1])
-            dots[name].set_data(z[t:t + 1, 0], z[t:t + 1, 1])
-        label.set_text(f"step {t}")
-        return [*lines.values(), *dots.values(), label]
-
-    anim = FuncAnimation(fig, update, frames=steps + 1, blit=False)
-    out = Path(out)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    with plt.rc_context(style(theme, min(w, h) / 720)):
+        fig, ax = plt.subplots(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+        draw_field(ax, _extent(paths, start), game, colour=theme.muted, star=theme.fg, **options)
+        ax.set_title(_title(game, lr, options))
+        xl, yl = _labels(game, options)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        lines, dots = {}, {}
+        for name in paths:
+            c = METHOD_COLOURS.get(name, theme.fg) if name != "flow" else theme.fg
+            (lines[name],) = ax.plot([], [], color=c, lw=2.5 if name != "flow" else 1.5,
+                                     ls="-" if name != "flow" else "--", label=name)
+            (dots[name],) = ax.plot([], [], "o", color=c, markersize=10)
+        ax.legend(loc="lower left", framealpha=0.9)
+        label = ax.text(0.98, 0.97, "", transform=ax.transAxes, ha="right", va="top")
+    blitter = Blitter(fig)
+    dynamic = [*lines.values(), *dots.values(), label]
     try:
-        anim.save(tmp, writer=writer_for(out, fps), dpi=dpi)
-        tmp.replace(out)
+        with FrameWriter(out, fps, overwrite) as writer:
+            for t in tqdm(range(steps + 1), desc="orbits", unit="frame", disable=not progress, leave=False):
+                for name, z in paths.items():
+                    lines[name].set_data(z[: t + 1, 0], z[: t + 1, 1])
+                    dots[name].set_data(z[t:t + 1, 0], z[t:t + 1, 1])
+                label.set_text(f"step {t}")
+                writer.write(blitter.render(dynamic))
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
-    return out
+    return Path(out)

@@ -1,124 +1,361 @@
-"""Matplotlib panels drawn from a run's snapshots (no training or metrics here).
+"""Matplotlib pictures of a run: one snapshot as panels, and animations over snapshots.
 
-One palette everywhere: real data in blue, generated samples in vermillion
-(Okabe-Ito colours, distinguishable by colour-blind viewers and on projectors).
+What each panel shows is computed in `toylab.panels` (shared with the Plotly figures
+and the dashboard); this module only draws. A `Painter` builds the figure and its
+artists once and `update(frame)` changes their data, so an animation does not
+redraw from scratch and the layout is computed once.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from .losses import PROBABILISTIC
+from . import panels as P
+from .panels import Frame, RunView, Theme, get_size, get_theme
 
-REAL = "#0072B2"   # Okabe-Ito blue
-FAKE = "#D55E00"   # Okabe-Ito vermillion
-DENSITY_CMAP = "Blues"
-MODEL_CMAP = "Oranges"
-D_CMAP = "RdBu"    # red (fake side) .. blue (real side), centred on the decision level
+DPI = 100
+DENSITY_GAMMA = 0.5
 
 
-def d_field(d_raw: np.ndarray, loss: str):
-    """D's output made readable: (values, decision level, label).
+def colormaps(theme: Theme) -> dict:
+    """The theme's colour maps: densities from the background to real / fake, and D from
+    fake (D = 0) through the background (D = ½) to real (D = 1)."""
+    from matplotlib.colors import LinearSegmentedColormap
 
-    For BCE objectives D(x) = sigmoid(logit), decided at 1/2 (the Nash value).
-    LSGAN's targets are 0 and 1, decided at 1/2; a Wasserstein or hinge critic at 0.
-    """
-    if loss in PROBABILISTIC:
-        return 1 / (1 + np.exp(-d_raw)), 0.5, "D(x)"
-    if loss == "lsgan":
-        return d_raw, 0.5, "D(x) (least squares)"
-    return d_raw, 0.0, "critic f(x)"
+    maps = {"real": [theme.bg, theme.real], "fake": [theme.bg, theme.fake], "d": [theme.fake, theme.bg, theme.real]}
+    return {k: LinearSegmentedColormap.from_list(f"{theme.name}_{k}", v).with_extremes(bad=theme.bg)
+            for k, v in maps.items()}
 
 
-def _extent(bounds):
-    x0, x1, y0, y1 = bounds
-    return (x0, x1, y0, y1)
+def style(theme: Theme, scale: float = 1.0) -> dict:
+    """rcParams for a theme: large fonts (legible from the back of a hall), theme colours."""
+    fs = theme.font_size * scale
+    return {"figure.facecolor": theme.bg, "axes.facecolor": theme.bg, "savefig.facecolor": theme.bg,
+            "text.color": theme.fg, "axes.labelcolor": theme.fg, "axes.edgecolor": theme.muted,
+            "xtick.color": theme.fg, "ytick.color": theme.fg, "font.size": fs, "axes.titlesize": fs,
+            "axes.labelsize": fs * 0.9, "xtick.labelsize": fs * 0.8, "ytick.labelsize": fs * 0.8,
+            "legend.fontsize": fs * 0.8, "figure.titlesize": fs * 1.15, "axes.titlepad": 4,
+            "legend.facecolor": theme.bg, "legend.edgecolor": theme.muted, "lines.linewidth": 2.0}
 
 
-def draw_p_data(ax, target, size: int = 200, real: np.ndarray | None = None):
-    """The exact target density p_data with (optional) real samples on top."""
-    xs, ys, p = target.density_grid(size)
-    ax.imshow(p.numpy(), origin="lower", extent=_extent(target.bounds), cmap=DENSITY_CMAP, aspect="equal",
-              interpolation="bilinear")
-    if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=4, c=REAL, alpha=0.5, linewidths=0)
-    ax.set_title("p_data (exact)")
-    _frame(ax, target.bounds)
+class Blitter:
+    """Renders a figure whose few artists change between frames, by blitting: the static
+    parts (axes, titles, ticks, fixed images, legends) are drawn once, with the layout
+    solved once and then frozen; each frame restores them and draws only the changing
+    artists. Several times faster than redrawing the figure."""
+
+    def __init__(self, fig):
+        self.fig, self._background = fig, None
+
+    def render(self, dynamic) -> np.ndarray:
+        """The frame as an (H, W, 3) uint8 RGB array; `dynamic`: the changing artists, in drawing order."""
+        canvas = self.fig.canvas
+        for a in dynamic:
+            a.set_animated(True)
+        if self._background is None:
+            canvas.draw()                     # solve the constrained layout once
+            self.fig.set_layout_engine("none")
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+        canvas.restore_region(self._background)
+        for a in dynamic:
+            self.fig.draw_artist(a)
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    def finish(self, dynamic):
+        for a in dynamic:
+            a.set_animated(False)
+        return self.fig
 
 
-def draw_p_model(ax, fake: np.ndarray, bounds, bins: int = 80):
-    """The generator's samples and their histogram density."""
-    x0, x1, y0, y1 = bounds
-    h, _, _ = np.histogram2d(fake[:, 1], fake[:, 0], bins=bins, range=[[y0, y1], [x0, x1]], density=True)
-    ax.imshow(h, origin="lower", extent=_extent(bounds), cmap=MODEL_CMAP, aspect="equal", interpolation="bilinear")
-    ax.scatter(fake[:, 0], fake[:, 1], s=4, c=FAKE, alpha=0.5, linewidths=0)
-    ax.set_title("p_model (samples)")
-    _frame(ax, bounds)
+class Painter:
+    """A figure of panels for one RunView; `update(frame)` redraws only what changed."""
+
+    def __init__(self, view: RunView, panels=None, theme="light", size="720p", dpi: int = DPI):
+        import matplotlib.pyplot as plt
+        from matplotlib.gridspec import GridSpec
+
+        self.view, self.panels = view, P.check_panels(panels)
+        self.theme, self.size = get_theme(theme), get_size(size)
+        self.cmaps = colormaps(self.theme)
+        w, h = self.size
+        scale = min(1.6, max(0.7, (w * h / (1280 * 720)) ** 0.5))     # fonts grow with the frame
+        self.rc = style(self.theme, scale)
+        with plt.rc_context(self.rc):
+            self.fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+            lay = P.layout(self.panels, w, h)
+            gs = GridSpec(lay.rows, lay.cols, figure=self.fig, height_ratios=lay.row_heights,
+                          width_ratios=lay.col_widths)
+            self.axes = {c.panel: self.fig.add_subplot(gs[c.row:c.row + c.rowspan, c.col:c.col + c.colspan])
+                         for c in lay.cells}
+            self.artists: dict[str, object] = {"title": self.fig.suptitle(" ")}
+            self._contours: dict[str, object] = {}
+            for name, ax in self.axes.items():
+                getattr(self, f"_init_{name}")(ax)
+        self._blitter = Blitter(self.fig)
+
+    # -- building ---------------------------------------------------------------------
+    def _map_axes(self, ax, name):
+        x0, x1, y0, y1 = self.view.bounds
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(P.TITLES[name] if name != "d" else self._d_title())
+
+    def _d_title(self):
+        v = self.view
+        return P.TITLES["d"] if v.probabilistic else f"{v.d_label}, line: {v.d_level:g}"
+
+    def _image(self, ax, data, cmap, vmin, vmax, xs, ys, density=False, alpha=None):
+        """A map panel's image, pixels centred on the grid points. Densities use one colour
+        scale, 0 .. max p_data, with a square-root stretch (PowerNorm 1/2) so that thin mass
+        stays visible next to sharp modes; more than max p_data saturates."""
+        from matplotlib.colors import PowerNorm
+
+        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+        extent = (xs[0] - dx / 2, xs[-1] + dx / 2, ys[0] - dy / 2, ys[-1] + dy / 2)
+        scale = dict(norm=PowerNorm(DENSITY_GAMMA, vmin=vmin, vmax=vmax, clip=True)) if density else \
+            dict(vmin=vmin, vmax=vmax)
+        return ax.imshow(data, origin="lower", extent=extent, cmap=cmap, interpolation="bilinear", aspect="equal",
+                         alpha=alpha, **scale)
+
+    def _points(self, ax, colour, n, size=5.0, alpha=0.55):
+        return ax.scatter(np.zeros(n), np.zeros(n), s=size, c=colour, alpha=alpha, linewidths=0)
+
+    def _init_p_data(self, ax):
+        v = self.view
+        self.p_data_image = self._image(ax, v.p_data, self.cmaps["real"], 0, v.density_max, v.xs, v.ys, True)
+        ax.scatter(v.real[:, 0], v.real[:, 1], s=4, c=self.theme.real, alpha=0.5, linewidths=0)
+        self._map_axes(ax, "p_data")
+
+    def _init_p_model(self, ax):
+        v = self.view
+        self.artists["p_model"] = self._image(ax, np.zeros_like(v.p_data), self.cmaps["fake"], 0, v.density_max,
+                                              v.xs, v.ys, True)
+        self.artists["p_model_pts"] = self._points(ax, self.theme.fake, 1)
+        self._map_axes(ax, "p_model")
+
+    def _init_d(self, ax):
+        v = self.view
+        lo, hi = v.d_range
+        self.artists["d"] = self._image(ax, np.full((len(v.d_ys), len(v.d_xs)), np.nan), self.cmaps["d"], lo, hi,
+                                        v.d_xs, v.d_ys)
+        self.artists["d_pts"] = self._points(ax, self.theme.fake, 1, size=3, alpha=0.35)
+        self._map_axes(ax, "d")
+
+    def _init_d_star(self, ax):
+        v = self.view
+        self.artists["d_star"] = self._image(ax, np.full_like(v.p_data, np.nan), self.cmaps["d"], 0, 1, v.xs, v.ys)
+        self._map_axes(ax, "d_star")
+
+    def _init_manifold(self, ax):
+        from matplotlib.collections import LineCollection
+
+        v = self.view
+        self._image(ax, v.p_data, self.cmaps["real"], 0, v.density_max, v.xs, v.ys, True, alpha=0.6)
+        self.artists["manifold"] = LineCollection([], colors=self.theme.fake, linewidths=0.9, alpha=0.85)
+        ax.add_collection(self.artists["manifold"])
+        self._map_axes(ax, "manifold")
+
+    def _init_arrows(self, ax):
+        v = self.view
+        self._image(ax, v.p_data, self.cmaps["real"], 0, v.density_max, v.xs, v.ys, True, alpha=0.6)
+        n = min(v.n_arrows, v.config.n_fixed)
+        self.artists["arrows"] = ax.quiver(np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), color=self.theme.fake,
+                                           angles="xy", scale_units="xy", scale=1, width=0.006, headwidth=3.5,
+                                           headlength=4, alpha=0.9)
+        self._map_axes(ax, "arrows")
+
+    def _curve_axes(self, ax, name, keys):
+        from matplotlib.ticker import MaxNLocator
+
+        v = self.view
+        steps = [v.curve(k)[0] for k in keys]
+        last = max([s.max() for s in steps if len(s)] + [v.run.step, 1])
+        ax.set_xlim(0, last)
+        ax.set_title(P.TITLES[name])
+        ax.grid(True, color=self.theme.muted, alpha=0.3, lw=0.8)
+        for s in ("top", "right"):
+            ax.spines[s].set_visible(False)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        self.artists[f"{name}_cursor"] = ax.axvline(0, color=self.theme.muted, lw=1.2)
+
+    @staticmethod
+    def _legend(ax):
+        """Legends sit in a band above the curves (the y-limits leave room), out of their way."""
+        ax.legend(loc="upper center", frameon=False, ncol=2, borderaxespad=0.1, handlelength=1.5)
+
+    def _line(self, ax, key, colour, label, **kw):
+        (line,) = ax.plot([], [], color=colour, label=label, **kw)
+        self.artists[f"curve_{key}"] = line
+        return line
+
+    def _init_losses(self, ax):
+        v = self.view
+        self._line(ax, "d_loss", self.theme.d, "D")
+        self._line(ax, "g_loss", self.theme.fake, "G")
+        vals = np.concatenate([v.curve("d_loss")[1], v.curve("g_loss")[1]])
+        vals = vals[np.isfinite(vals)]
+        if len(vals):
+            lo, hi = np.percentile(vals, [1, 99])
+            ax.set_ylim(lo - 0.1 * (hi - lo or 1.0), hi + 0.35 * (hi - lo or 1.0))     # room for the legend
+        self._legend(ax)
+        self._curve_axes(ax, "losses", ("d_loss", "g_loss"))
+
+    def _init_js(self, ax):
+        self._line(ax, "js", self.theme.fg, "estimate")
+        if self.view.probabilistic:
+            self._line(ax, "js_lower_bound", self.theme.d, "bound from D", ls="--")
+        ax.axhline(np.log(2), color=self.theme.muted, lw=1, ls=":")
+        ax.set_ylim(-0.02, 0.9)
+        self._legend(ax)
+        self._curve_axes(ax, "js", ("js",))
+
+    def _init_modes(self, ax):
+        K = self.view.num_modes
+        self._line(ax, "modes_captured", self.theme.fake, "captured", drawstyle="steps-post")
+        if K:
+            ax.axhline(K, color=self.theme.real, lw=1.2, ls="--", label=f"all {K}")
+            ax.set_ylim(-0.3, K * 1.35 + 0.5)
+            self._legend(ax)
+        else:
+            ax.text(0.5, 0.5, "not a mixture:\nno modes to count", transform=ax.transAxes, ha="center",
+                    va="center", color=self.theme.muted)
+        self._curve_axes(ax, "modes", ("modes_captured",))
+
+    # -- updating ---------------------------------------------------------------------
+    def update(self, frame: Frame) -> None:
+        """Change the artists' data to this frame (nothing is re-created but D's contour)."""
+        v, a = self.view, self.artists
+        finite = frame.fake[np.isfinite(frame.fake).all(1)]
+        if "p_model" in a:
+            a["p_model"].set_data(frame.p_model)
+            a["p_model_pts"].set_offsets(finite)
+        if "d" in a:
+            a["d"].set_data(frame.d)
+            a["d_pts"].set_offsets(finite)
+            self._contour("d", frame.d, v.d_xs, v.d_ys, v.d_level)
+        if "d_star" in a:
+            a["d_star"].set_data(frame.d_star)
+        if "manifold" in a:
+            m = frame.manifold
+            a["manifold"].set_segments([*m, *m.transpose(1, 0, 2)] if np.isfinite(m).all() else [])
+        if "arrows" in a:
+            pos, vec = v.arrows(frame)
+            q = a["arrows"]
+            n = q.N
+            full_pos, full_vec = np.zeros((n, 2)), np.zeros((n, 2))
+            full_pos[: len(pos)], full_vec[: len(vec)] = pos[:n], vec[:n]
+            q.set_offsets(full_pos)
+            q.set_UVC(full_vec[:, 0], full_vec[:, 1])
+        for key in ("d_loss", "g_loss", "js", "js_lower_bound", "modes_captured"):
+            line = a.get(f"curve_{key}")
+            if line is not None:
+                s, y = v.curve(key)
+                keep = s <= frame.step
+                line.set_data(s[keep], y[keep])
+        for name in P.CURVE_PANELS:
+            cursor = a.get(f"{name}_cursor")
+            if cursor is not None:
+                cursor.set_xdata([frame.step, frame.step])
+        a["title"].set_text(v.title(frame))
+
+    def _contour(self, name, z, xs, ys, level):
+        old = self._contours.pop(name, None)
+        if old is not None:
+            old.remove()
+        if np.isfinite(z).any() and np.nanmin(z) < level < np.nanmax(z):
+            colour = "black" if self.theme.name == "light" else "white"
+            self._contours[name] = self.axes[name].contour(xs, ys, z, levels=[level], colors=colour, linewidths=1.6)
+
+    def _dynamic(self) -> list:
+        """The artists that change between frames, in drawing order (by panel, then z-order)."""
+        arts = [*self.artists.values(), *self._contours.values()]
+        order = {ax: i for i, ax in enumerate(self.fig.axes)}
+        return sorted(arts, key=lambda a: (order.get(a.axes, -1), a.get_zorder()))
+
+    def render(self) -> np.ndarray:
+        """The current frame as an (H, W, 3) uint8 RGB array (see Blitter)."""
+        return self._blitter.render(self._dynamic())
+
+    def finish(self):
+        """Make every artist ordinary again (for savefig of a still, vector formats included)."""
+        return self._blitter.finish(self._dynamic())
+
+    def close(self):
+        import matplotlib.pyplot as plt
+        plt.close(self.fig)
 
 
-def draw_discriminator(ax, d_raw: np.ndarray, bounds, loss: str, fake: np.ndarray | None = None):
-    """D(x) as a heatmap with its decision contour (D = 1/2 for BCE)."""
-    vals, level, label = d_field(d_raw, loss)
-    if loss in PROBABILISTIC:
-        vmin, vmax = 0.0, 1.0
-    else:
-        span = float(np.nanmax(np.abs(vals - level))) or 1.0
-        vmin, vmax = level - span, level + span
-    im = ax.imshow(vals, origin="lower", extent=_extent(bounds), cmap=D_CMAP, vmin=vmin, vmax=vmax,
-                   aspect="equal", interpolation="bilinear")
-    x0, x1, y0, y1 = bounds
-    xs, ys = np.linspace(x0, x1, vals.shape[1]), np.linspace(y0, y1, vals.shape[0])
-    if np.nanmin(vals) < level < np.nanmax(vals):
-        ax.contour(xs, ys, vals, levels=[level], colors="k", linewidths=1.2)
-    if fake is not None:
-        ax.scatter(fake[:, 0], fake[:, 1], s=3, c=FAKE, alpha=0.4, linewidths=0)
-    ax.set_title(f"{label}, contour at {level:g}")
-    _frame(ax, bounds)
-    return im
+def snapshot_at(run, step: int | None):
+    """The snapshot at `step` (None: the last); a clear error listing what exists."""
+    if not run.snapshots:
+        raise ValueError(f"run {run.path or ''} has no snapshots to draw")
+    if step is None:
+        return run.snapshots[-1]
+    for s in run.snapshots:
+        if s.step == step:
+            return s
+    steps = [s.step for s in run.snapshots]
+    near = min(steps, key=lambda s: abs(s - step))
+    raise ValueError(f"step: no snapshot at step {step}; nearest is {near} "
+                     f"(snapshots from {steps[0]} to {steps[-1]}, every {run.config.snapshot_every})")
 
 
-def draw_losses(ax, history: dict, member: int = 0):
-    """D and G losses over training rounds."""
-    m = history["member"] == member if "member" in history else slice(None)
-    ax.plot(history["step"][m], history["d_loss"][m], color=REAL, label="D loss")
-    ax.plot(history["step"][m], history["g_loss"][m], color=FAKE, label="G loss")
-    ax.set_xlabel("round")
-    ax.set_title("losses")
-    ax.legend(loc="best", frameon=False)
+def frame_figure(run, step: int | None = None, *, member: int = 0, panels=None, theme="light", size="720p",
+                 view: RunView | None = None):
+    """One snapshot drawn as a figure (for slides and papers: save it as PDF or SVG)."""
+    view = view or RunView(run, member)
+    painter = Painter(view, panels, theme, size)
+    painter.update(view.frame(snapshot_at(run, step)))
+    return painter.finish()
 
 
-def _frame(ax, bounds):
-    x0, x1, y0, y1 = bounds
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xticks([])
-    ax.set_yticks([])
+def summary_figure(run, member: int = 0, snapshot=None, size="720p", theme="light"):
+    """The last (or given) snapshot with every panel: what `toylab train` saves as summary.png."""
+    view = RunView(run, member)
+    painter = Painter(view, None, theme, size)
+    painter.update(view.frame(snapshot if snapshot is not None else snapshot_at(run, None)))
+    return painter.finish()
 
 
-def summary_figure(run, member: int = 0, snapshot=None, real_n: int = 1000):
-    """Four panels for one snapshot (default: the last): p_data, p_model, D(x), losses."""
+def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, theme="light",
+                  size="small", title: str | None = None):
+    """One history column of several runs over rounds, one line per run ({label: Run})."""
     import matplotlib.pyplot as plt
 
-    snap = snapshot if snapshot is not None else run.snapshots[-1]
-    target = run.target
-    real = target.sample(real_n, seed=0).numpy()
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), constrained_layout=True)
-    draw_p_data(axes[0], target, real=real)
-    draw_p_model(axes[1], snap.fake[member], target.bounds)
-    im = draw_discriminator(axes[2], snap.d_grid[member], target.bounds, run.config.loss)
-    fig.colorbar(im, ax=axes[2], shrink=0.8)
-    draw_losses(axes[3], run.history, member)
-    fig.suptitle(f"{run.config.dataset} - {run.config.loss} GAN - round {snap.step} - {run.status}")
+    theme, (w, h) = get_theme(theme), get_size(size)
+    colours = [theme.fake, theme.real, theme.d, theme.fg, theme.muted]
+    with plt.rc_context(style(theme, min(w / 1280, h / 720) * 1.3)):
+        fig, ax = plt.subplots(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+        for i, (label, run) in enumerate(runs.items()):
+            hist = run.member_history(member)
+            if key not in hist:
+                raise ValueError(f"key: {key!r} is not recorded; recorded: {', '.join(hist)}")
+            y = np.asarray(hist[key], dtype=float)
+            ok = np.isfinite(y)
+            ax.plot(hist["step"][ok], y[ok], color=colours[i % len(colours)], label=label)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("round")
+        ax.set_title(title or key)
+        ax.grid(True, color=theme.muted, alpha=0.3)
+        ax.legend(frameon=False)
     return fig
 
 
-def save_figure(fig, out) -> None:
-    """Save a figure (format from the suffix) atomically and close it."""
+def save_figure(fig, out, dpi: int | None = None) -> Path:
+    """Save a figure (format from the suffix: png, pdf, svg, ...) atomically, then close it."""
     import matplotlib.pyplot as plt
+
     from .runs import _atomic
-    from pathlib import Path
 
     out = Path(out)
-    fmt = out.suffix.lstrip(".") or "png"
-    _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=120))
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi or fig.dpi, facecolor=fig.get_facecolor()))
     plt.close(fig)
+    return out

@@ -1,0 +1,224 @@
+"""Pictures and animations: exports open back with the right frames, the panels show the
+right numbers, one real/fake palette everywhere, nothing saved is overwritten."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import toylab
+from toylab import datasets, figures, metrics, panels, viz
+from toylab.cli import main
+from toylab.export import FrameWriter
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A saved ring8 run: 6 snapshots (steps 0, 20, ..., 100) with measurements."""
+    out = tmp_path_factory.mktemp("runs") / "ring8"
+    return toylab.train(dataset="ring8", g_hidden=32, d_hidden=32, batch_size=64, steps=100, snapshot_every=20,
+                        metrics_every=20, log_every=10, n_fixed=300, grid_size=40, manifold_size=7, out=out,
+                        progress=False)
+
+
+def _mp4_frames(path):
+    import imageio_ffmpeg
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    return meta, [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader]
+
+
+def test_mp4_reads_back_with_every_frame_at_the_asked_size(run, tmp_path):
+    out = toylab.animate(run, tmp_path / "a.mp4", fps=10, size="720p", hold=0.5, progress=False)
+    meta, frames = _mp4_frames(out)
+    assert meta["size"] == (1280, 720) and meta["codec"].startswith("h264") and meta["fps"] == 10
+    assert len(frames) == len(run.snapshots) + 5          # 6 snapshots + 0.5 s hold at 10 fps
+    assert "yuv420p" in meta["pix_fmt"]                    # what PowerPoint and Keynote play
+    assert not (frames[0] == frames[-1]).all()             # the picture changes over training
+
+
+def test_gif_and_png_sequence_read_back(run, tmp_path):
+    from PIL import Image
+    gif = toylab.animate(run, tmp_path / "a.gif", fps=5, size="small", hold=0, progress=False)
+    with Image.open(gif) as im:
+        assert im.size == (960, 540) and im.n_frames == len(run.snapshots)
+        assert im.info["duration"] == 200 and im.info["loop"] == 0
+    seq = toylab.animate(run, tmp_path / "frames", size="square720", hold=0, progress=False)
+    files = sorted(seq.iterdir())
+    assert [f.name for f in files] == [f"frame_{i:05d}.png" for i in range(len(run.snapshots))]
+    with Image.open(files[0]) as im:
+        assert im.size == (720, 720)
+
+
+def test_html_is_standalone_with_a_frame_per_snapshot(run, tmp_path):
+    out = toylab.animate(run, tmp_path / "a.html", progress=False, theme="dark")
+    html = out.read_text()
+    names = re.findall(r'"name":"(\d+)","traces"', html) or re.findall(r'"name":"(\d+)"', html)
+    steps = [str(s.step) for s in run.snapshots]
+    assert all(s in names for s in steps)
+    assert '"method":"animate"' in html and "play" in html                 # a play button and a slider
+    # nothing is fetched from the network: every script is inline, no external src/href
+    assert not re.search(r'<script[^>]+src="(https?:)?//', html)
+    assert not re.search(r'<link[^>]+href="(https?:)?//', html)
+    assert "Plotly.newPlot" in html and len(html) > 3_000_000                # plotly.js is embedded
+
+
+def test_figure_command_writes_a_vector_pdf(run, tmp_path, capsys):
+    out = tmp_path / "f.pdf"
+    assert main(["figure", str(run.path), "--step", "40", "--out", str(out), "--theme", "dark"]) == 0
+    assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 20_000
+    assert main(["figure", str(run.path), "--step", "41", "--out", str(tmp_path / "g.pdf")]) == 2
+    err = capsys.readouterr().err
+    assert "step: no snapshot at step 41; nearest is 40" in err
+
+
+def test_an_existing_file_is_never_overwritten(run, tmp_path, capsys):
+    out = tmp_path / "talk.mp4"
+    out.write_bytes(b"my lecture")
+    with pytest.raises(FileExistsError, match="out: .*talk.mp4 already exists"):
+        toylab.animate(run, out, progress=False)
+    assert main(["animate", str(run.path), "--out", str(out), "--quiet"]) == 2
+    assert out.read_bytes() == b"my lecture"
+    toylab.animate(run, out, overwrite=True, progress=False, frames=2, hold=0)
+    assert out.read_bytes()[4:8] == b"ftyp"
+    assert not list(tmp_path.glob(".*partial*"))            # no temporary left behind
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(panels="p_data,bogus"), r"panels: unknown 'bogus'; allowed: p_data, p_model, d, d_star"),
+    (dict(theme="neon"), r"theme: unknown 'neon'; allowed: light, dark"),
+    (dict(size="huge"), r"size: 'huge' is not a size; allowed: 720p, 1080p"),
+    (dict(size="641x480"), r"size: 641x480 must be even"),
+    (dict(fps=0), r"fps: 0 must be in"),
+    (dict(member=3), r"member: 3 is out of range; this run has members 0..0"),
+])
+def test_bad_options_name_the_field_and_write_nothing(run, tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        toylab.animate(run, tmp_path / "x.mp4", progress=False, **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_format_names_the_allowed_ones(run, tmp_path):
+    with pytest.raises(ValueError, match=r"out: format '.webm' not supported; allowed: .gif, .mp4, .html"):
+        toylab.animate(run, tmp_path / "x.webm", progress=False)
+
+
+# ---- the panels show the right numbers -------------------------------------------------
+def test_p_data_panel_is_the_target_density():
+    t = datasets.get("ring8")
+    # point-sampled (supersample=1) it is exactly the target's density on the grid ...
+    np.testing.assert_allclose(panels.pixel_density(t, 60, supersample=1), t.density_grid(60)[2].numpy(),
+                               rtol=1e-6)
+    # ... and pixel-averaged it holds the target's probability mass (1), even for modes of
+    # std 0.02 that are narrower than a pixel, where point samples miss most of it
+    x0, x1, y0, y1 = t.bounds
+    area = ((x1 - x0) / 59) * ((y1 - y0) / 59)
+    assert panels.pixel_density(t, 60, supersample=8).sum() * area == pytest.approx(1.0, abs=0.01)
+    assert abs(panels.pixel_density(t, 60, supersample=1).sum() * area - 1.0) > 0.1
+
+
+def test_p_data_image_in_the_picture_is_the_panel_data(run):
+    view = panels.RunView(run)
+    painter = viz.Painter(view, ["p_data", "p_model"], size="small")
+    np.testing.assert_array_equal(painter.p_data_image.get_array(), view.p_data)
+    painter.close()
+
+
+def test_binned_kde_matches_the_exact_kde():
+    x = datasets.get("grid25").sample(2000, seed=1)
+    bounds, size, h = (-5.0, 5.0, -5.0, 5.0), 201, 0.25
+    binned = metrics.binned_kde(x.numpy(), bounds, size, h)
+    _, _, pts = datasets.grid_points(bounds, size)
+    exact = metrics.kde_log_prob(pts, x, h).exp().reshape(size, size).numpy()
+    dx = 10 / (size - 1)
+    assert np.abs(binned - exact).sum() * dx * dx < 0.03          # L1 distance of two densities
+    assert binned.sum() * dx * dx == pytest.approx(1.0, abs=0.01)
+
+
+def test_optimal_discriminator_panel_is_p_over_p_plus_q(run):
+    view = panels.RunView(run)
+    fr = view.frame(run.snapshots[-1])
+    ok = np.isfinite(fr.d_star)
+    assert ok.mean() > 0.01 and fr.d_star[ok].min() < 0.1 and fr.d_star[ok].max() > 0.9
+    np.testing.assert_allclose(fr.d_star[ok], (view.p_data / (view.p_data + fr.p_model))[ok])
+    assert fr.d.min() >= 0 and fr.d.max() <= 1                    # D = sigmoid(logit) for BCE
+
+
+def test_one_real_fake_palette_in_every_panel(run):
+    view = panels.RunView(run)
+    for name, theme in panels.THEMES.items():
+        painter = viz.Painter(view, None, name, "720p")
+        painter.update(view.frame(run.snapshots[-1]))
+        from matplotlib.colors import to_hex
+        points = [c for ax in painter.fig.axes for c in ax.collections if hasattr(c, "get_offsets")
+                  and c.get_offsets().shape[0] > 1 and type(c).__name__ == "PathCollection"]
+        colours = {to_hex(c.get_facecolor()[0]) for c in points}
+        assert colours == {theme.real.lower(), theme.fake.lower()}
+        cm = painter.cmaps
+        assert to_hex(cm["real"](1.0)) == theme.real.lower() and to_hex(cm["fake"](1.0)) == theme.fake.lower()
+        assert to_hex(cm["d"](0.0)) == theme.fake.lower() and to_hex(cm["d"](1.0)) == theme.real.lower()
+        painter.close()
+        fig, _ = figures.snapshot_figure(view, view.frame(run.snapshots[-1]), theme=name)
+        for tr in fig.data:
+            if tr.name in ("real", "fake"):
+                assert tr.marker.color == getattr(theme, tr.name)
+        assert figures.d_scale(theme)[0][1] == theme.fake and figures.d_scale(theme)[-1][1] == theme.real
+
+
+def test_blitted_frame_equals_a_full_redraw(run):
+    """Only the changing artists are redrawn per frame; the picture must be the same as drawing all."""
+    import io
+
+    from PIL import Image
+    view = panels.RunView(run)
+    painter = viz.Painter(view, None, "light", "small")
+    for s in run.snapshots:            # several frames through the blitter
+        painter.update(view.frame(s))
+        fast = painter.render()
+    buf = io.BytesIO()
+    painter.finish().savefig(buf, format="png", dpi=viz.DPI)
+    full = np.asarray(Image.open(buf).convert("RGB"))
+    assert full.shape == fast.shape
+    assert np.abs(full.astype(int) - fast.astype(int)).mean() < 1.0
+    painter.close()
+
+
+def test_layouts_place_every_panel_once():
+    for size in ("720p", "square", "4:3"):
+        w, h = panels.get_size(size)
+        for chosen in (panels.PANELS, ("p_data", "d"), ("losses", "js"), ("p_model", "js")):
+            lay = panels.layout(chosen, w, h)
+            assert sorted(c.panel for c in lay.cells) == sorted(chosen)
+            taken = set()
+            for c in lay.cells:
+                cells = {(r, k) for r in range(c.row, c.row + c.rowspan) for k in range(c.col, c.col + c.colspan)}
+                assert not cells & taken and all(r < lay.rows and k < lay.cols for r, k in cells)
+                taken |= cells
+
+
+def test_title_line_has_step_loss_and_numbers(run):
+    view = panels.RunView(run)
+    fr = view.frame(run.snapshots[-1])
+    t = view.title(fr)
+    assert "ring8" in t and "non-saturating GAN" in t and "step 100" in t
+    assert f"JS {fr.metrics['js']:.3f}" in t and f"modes {int(fr.metrics['modes_captured'])}/8" in t
+
+
+def test_orbit_animation_moves_the_points(tmp_path):
+    from toylab import gameviz
+    out = gameviz.animate_orbits(["simultaneous", "alternating"], 0.2, 30, tmp_path / "o.mp4", fps=15,
+                                 size="square720", theme="dark", progress=False)
+    meta, frames = _mp4_frames(out)
+    assert meta["size"] == (720, 720) and len(frames) == 31
+    assert np.abs(frames[1].astype(int) - frames[-1].astype(int)).mean() > 0.1
+
+
+def test_frame_writer_refuses_mixed_sizes(tmp_path):
+    with pytest.raises(ValueError, match="frame 1 is 20x10, the first was 10x10"):
+        with FrameWriter(tmp_path / "x.gif", fps=5) as w:
+            w.write(np.zeros((10, 10, 3), np.uint8))
+            w.write(np.zeros((10, 20, 3), np.uint8))
+    assert not list(tmp_path.iterdir())

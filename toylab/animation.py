@@ -1,0 +1,72 @@
+"""Animations of a run over its snapshots: GIF, MP4, a PNG sequence or standalone HTML.
+
+>>> toylab.animate("runs/ring8", "ring8.mp4", theme="dark", size="1080p")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .export import FrameWriter, check_out, output_kind, thin, write_html
+from .panels import RunView, check_panels, get_size, get_theme
+
+
+#: an HTML animation carries every frame's data: by default at most 60 frames, maps on 64x64
+HTML_FRAMES = 60
+HTML_VIEW = dict(size=64, n_points=500, n_arrows=150)
+
+
+def _as_run(run):
+    from .runs import Run, load_run
+    return run if isinstance(run, Run) else load_run(run)
+
+
+def animate(run, out, *, fps: float = 12, panels=None, theme="light", size="720p", member: int = 0,
+            frames: int | None = None, hold: float = 1.0, overwrite: bool = False,
+            progress: bool = True) -> Path:
+    """Draw every snapshot of `run` (a Run or a run folder) as one frame and write `out`.
+
+    out: .mp4 (H.264), .gif, .html (Plotly animation with play button and slider, works
+    offline) or a folder name for a PNG sequence. panels: names from toylab.panels.PANELS
+    (default all); theme: 'light' or 'dark'; size: a name in toylab.panels.SIZES
+    ('720p', '1080p', 'square', ...) or 'WxH'; frames: at most this many snapshots,
+    evenly spread; hold: seconds the last frame stays on screen.
+    """
+    panels, theme, size = check_panels(panels), get_theme(theme), get_size(size)
+    if hold < 0:
+        raise ValueError(f"hold: {hold} must be >= 0 seconds")
+    out = check_out(out, overwrite)
+    kind = output_kind(out)
+    run = _as_run(run)
+    if not run.snapshots:
+        raise ValueError(f"run {run.path or ''} has no snapshots to animate")
+    if kind == "html" and frames is None:
+        frames = HTML_FRAMES
+    snaps = [run.snapshots[i] for i in thin(len(run.snapshots), frames)]
+    view = RunView(run, member, **(HTML_VIEW if kind == "html" else {}))
+    if kind == "html":
+        from .figures import animation_figure
+        fig = animation_figure(view, snaps, panels=panels, theme=theme, size=size, fps=fps, progress=progress)
+        return write_html(fig, out, overwrite)
+
+    from tqdm.auto import tqdm
+
+    from .viz import Painter
+
+    painter = Painter(view, panels, theme, size)
+    extra = int(round(hold * fps))
+    try:
+        with FrameWriter(out, fps, overwrite) as writer, \
+                tqdm(total=len(snaps) + extra, desc=f"animate {out.name}", unit="frame", disable=not progress,
+                     leave=False) as bar:
+            for snap in snaps:
+                painter.update(view.frame(snap))
+                rgb = painter.render()
+                writer.write(rgb)
+                bar.update()
+            for _ in range(extra):
+                writer.write(rgb)
+                bar.update()
+    finally:
+        painter.close()
+    return out

@@ -1,0 +1,263 @@
+"""Plotly figures of a run: one panel, one snapshot with all panels, or an animation.
+
+The dashboard draws its panels with `panel_figure`; the HTML export is
+`animation_figure` (play button and slider, plotly.js embedded so it works
+offline). What each panel shows comes from `toylab.panels`, as in the matplotlib
+pictures: same data, same colours, same titles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import panels as P
+from .panels import Frame, RunView, Theme, get_theme
+
+FLOAT = np.float32           # arrays travel as base64 float32: half the size of float64
+
+
+def density_scale(theme: Theme, colour: str) -> list:
+    return [[0.0, theme.bg], [1.0, colour]]
+
+
+def d_scale(theme: Theme) -> list:
+    return [[0.0, theme.fake], [0.5, theme.bg], [1.0, theme.real]]
+
+
+LEVELS = 254                 # maps travel as uint8 colour levels 0..254: a quarter of float32
+
+
+def _levels(v: np.ndarray, lo: float, hi: float, fill: float) -> np.ndarray:
+    """Values on [lo, hi] as uint8 levels 0..LEVELS (NaN drawn as `fill`): the maps are
+    pictures, so 255 levels lose nothing visible and keep HTML exports small."""
+    v = np.where(np.isfinite(v), v, fill)
+    return np.round(np.clip((v - lo) / (hi - lo), 0.0, 1.0) * LEVELS).astype(np.uint8)
+
+
+def _density(p: np.ndarray, vmax: float) -> np.ndarray:
+    """Densities on one scale, 0 .. max p_data, square-root stretched (as viz.DENSITY_GAMMA)."""
+    return _levels(np.sqrt(np.clip(p / vmax, 0.0, 1.0)), 0.0, 1.0, 0.0)
+
+
+def _heatmap(view: RunView, z, colorscale, opacity=1.0, name=""):
+    """A map of uint8 levels over the view's grid."""
+    import plotly.graph_objects as go
+    return go.Heatmap(z=z, x=view.xs.astype(FLOAT), y=view.ys.astype(FLOAT), colorscale=colorscale, zmin=0,
+                      zmax=LEVELS, showscale=False, opacity=opacity, hoverinfo="skip", name=name, zsmooth="best")
+
+
+def _points(xy, colour, size=3.5, opacity=0.6, name=""):
+    import plotly.graph_objects as go
+    xy = np.asarray(xy, dtype=FLOAT).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(1)]
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, hoverinfo="skip", showlegend=False,
+                      marker=dict(color=colour, size=size, opacity=opacity, line=dict(width=0)))
+
+
+def _segments(paths) -> tuple[np.ndarray, np.ndarray]:
+    """Polylines joined into one trace, NaN between them (drawn as gaps)."""
+    xs, ys = [], []
+    for p in paths:
+        xs += [*p[:, 0], np.nan]
+        ys += [*p[:, 1], np.nan]
+    return np.asarray(xs, dtype=FLOAT), np.asarray(ys, dtype=FLOAT)
+
+
+def _lines(xs, ys, colour, width=1.0, name=""):
+    import plotly.graph_objects as go
+    return go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width), hoverinfo="skip",
+                      showlegend=False, name=name)
+
+
+def _quiver(view: RunView, frame: Frame, colour):
+    from plotly.figure_factory import create_quiver
+    pos, vec = view.arrows(frame)
+    if not len(pos):
+        return _lines(np.zeros(0, FLOAT), np.zeros(0, FLOAT), colour, name="arrows")
+    q = create_quiver(pos[:, 0], pos[:, 1], vec[:, 0], vec[:, 1], scale=1.0, arrow_scale=0.3).data[0]
+    x = np.array([np.nan if v is None else v for v in q.x], dtype=FLOAT)
+    y = np.array([np.nan if v is None else v for v in q.y], dtype=FLOAT)
+    return _lines(x, y, colour, width=1.3, name="arrows")
+
+
+def _d_contour(view: RunView, d, theme: Theme):
+    """D as a heatmap with its decision line (D = 1/2) drawn by the same trace."""
+    import plotly.graph_objects as go
+    lo, hi = view.d_range
+    line = "black" if theme.name == "light" else "white"
+    k = max(1, -(-len(view.d_xs) // view.size))       # no finer than the view's density grid
+    level = (view.d_level - lo) / (hi - lo) * LEVELS
+    return go.Contour(z=_levels(d[::k, ::k], lo, hi, view.d_level), x=view.d_xs[::k].astype(FLOAT),
+                      y=view.d_ys[::k].astype(FLOAT),
+                      colorscale=d_scale(theme), zmin=0, zmax=LEVELS, showscale=False, hoverinfo="skip",
+                      contours=dict(coloring="heatmap", start=level, end=level, size=1.0, showlabels=False),
+                      line=dict(color=line, width=2), name="D", connectgaps=False)
+
+
+def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[tuple[object, bool]]:
+    """The traces of one panel at one frame, each with True if it changes between frames."""
+    import plotly.graph_objects as go
+
+    t, vmax = theme, view.density_max
+    pdata = lambda opacity=1.0: _heatmap(view, _density(view.p_data, vmax), density_scale(t, t.real),
+                                         opacity=opacity, name="p_data")
+    fake = frame.fake[: view.n_points]
+    if panel == "p_data":
+        return [(pdata(), False), (_points(view.real[: view.n_points], t.real, name="real"), False)]
+    if panel == "p_model":
+        return [(_heatmap(view, _density(frame.p_model, vmax), density_scale(t, t.fake), name="p_model"), True),
+                (_points(fake, t.fake, name="fake"), True)]
+    if panel == "d":
+        return [(_d_contour(view, frame.d, t), True), (_points(fake, t.fake, 2.5, 0.35, "fake"), True)]
+    if panel == "d_star":
+        # undefined where neither density has mass: drawn at 1/2, the background colour
+        return [(_heatmap(view, _levels(frame.d_star, 0.0, 1.0, 0.5), d_scale(t), name="D*"), True)]
+    if panel == "manifold":
+        m = frame.manifold
+        paths = [*m, *m.transpose(1, 0, 2)] if np.isfinite(m).all() else []
+        return [(pdata(0.6), False), (_lines(*_segments(paths), t.fake, 1.0, "manifold"), True)]
+    if panel == "arrows":
+        return [(pdata(0.6), False), (_quiver(view, frame, t.fake), True)]
+    curves = {"losses": [("d_loss", t.d, "D", None), ("g_loss", t.fake, "G", None)],
+              "js": [("js", t.fg, "estimate", None), ("js_lower_bound", t.d, "bound from D", "dash")],
+              "modes": [("modes_captured", t.fake, "captured", None)]}[panel]
+    out = []
+    for key, colour, label, dash in curves:
+        s, v = view.curve(key)
+        if key == "js_lower_bound" and not view.probabilistic:
+            continue
+        out.append((go.Scatter(x=s, y=v.astype(FLOAT), mode="lines", name=label, legendgroup=panel,
+                               line=dict(color=colour, width=2, dash=dash,
+                                         shape="hv" if key == "modes_captured" else "linear"),
+                               hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
+    lo, hi = _curve_range(view, panel)
+    out.append((go.Scatter(x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
+                           showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
+    return out
+
+
+def _curve_range(view: RunView, panel: str) -> tuple[float, float]:
+    if panel == "js":
+        return -0.02, 0.9
+    if panel == "modes":
+        return -0.3, max(view.num_modes, 1) * 1.35 + 0.5
+    vals = np.concatenate([view.curve("d_loss")[1], view.curve("g_loss")[1]])
+    vals = vals[np.isfinite(vals)]
+    if not len(vals):
+        return 0.0, 1.0
+    lo, hi = np.percentile(vals, [1, 99])
+    pad = 0.1 * (hi - lo or 1.0)
+    return float(lo - pad), float(hi + pad)
+
+
+def _style_axes(fig, view: RunView, panel: str, theme: Theme, row=None, col=None):
+    axis = dict(showgrid=False, zeroline=False, linecolor=theme.muted, mirror=True, showline=True)
+    if panel in P.MAP_PANELS:
+        x0, x1, y0, y1 = view.bounds
+        fig.update_xaxes(range=[x0, x1], showticklabels=False, constrain="domain", row=row, col=col, **axis)
+        fig.update_yaxes(range=[y0, y1], showticklabels=False, constrain="domain", row=row, col=col, **axis)
+        xaxis = fig.get_subplot(row, col).xaxis if row else fig.layout.xaxis
+        anchor = xaxis.plotly_name.replace("axis", "")
+        fig.update_yaxes(scaleanchor=anchor, scaleratio=1, row=row, col=col)
+    else:
+        grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False)
+        last = max([view.run.step, 1] + [float(view.curve(k)[0].max()) for k in ("d_loss", "js")
+                                           if len(view.curve(k)[0])])
+        fig.update_xaxes(range=[0, last], row=row, col=col, color=theme.fg, **grid)
+        fig.update_yaxes(range=list(_curve_range(view, panel)), row=row, col=col, color=theme.fg, **grid)
+
+
+def _alpha(hex_colour: str, a: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{a})"
+
+
+def _base_layout(theme: Theme, title: str, height=None, width=None):
+    return dict(paper_bgcolor=theme.bg, plot_bgcolor=theme.bg, font=dict(color=theme.fg, size=theme.font_size),
+                title=dict(text=title, x=0.5, xanchor="center"), margin=dict(l=30, r=20, t=70, b=30),
+                height=height, width=width, showlegend=False, hovermode="closest")
+
+
+def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int = 340):
+    """One panel as its own figure (the dashboard lays them out)."""
+    import plotly.graph_objects as go
+
+    theme = get_theme(theme)
+    fig = go.Figure([tr for tr, _ in panel_traces(view, frame, panel, theme)])
+    title = P.TITLES[panel] if panel != "d" or view.probabilistic else f"{view.d_label}, line: {view.d_level:g}"
+    fig.update_layout(**_base_layout(theme, title, height=height))
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title_font_size=theme.font_size,
+                      uirevision=f"{panel}")
+    if panel in P.CURVE_PANELS:
+        fig.update_layout(margin=dict(l=45, r=10, t=40, b=30), showlegend=True,
+                          legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)"))
+    _style_axes(fig, view, panel, theme)
+    return fig
+
+
+def _subplots(view: RunView, panels, theme: Theme, size):
+    from plotly.subplots import make_subplots
+
+    w, h = size
+    lay = P.layout(panels, w, h)
+    specs = [[None] * lay.cols for _ in range(lay.rows)]
+    for c in lay.cells:
+        specs[c.row][c.col] = {"rowspan": c.rowspan, "colspan": c.colspan}
+    order = sorted(lay.cells, key=lambda c: (c.row, c.col))
+    fig = make_subplots(rows=lay.rows, cols=lay.cols, specs=specs,
+                        row_heights=[r / sum(lay.row_heights) for r in lay.row_heights],
+                        column_widths=[c / sum(lay.col_widths) for c in lay.col_widths],
+                        subplot_titles=[P.TITLES[c.panel] for c in order],
+                        horizontal_spacing=0.03, vertical_spacing=0.08)
+    return fig, {c.panel: (c.row + 1, c.col + 1) for c in lay.cells}
+
+
+def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", size="720p"):
+    """Every chosen panel at one frame in one figure: (figure, indices of the changing traces)."""
+    theme, size, panels = get_theme(theme), P.get_size(size), P.check_panels(panels)
+    fig, where = _subplots(view, panels, theme, size)
+    dynamic = []
+    for panel in panels:
+        row, col = where[panel]
+        for tr, changes in panel_traces(view, frame, panel, theme):
+            fig.add_trace(tr, row=row, col=col)
+            if changes:
+                dynamic.append(len(fig.data) - 1)
+        _style_axes(fig, view, panel, theme, row, col)
+    fig.update_layout(**_base_layout(theme, view.title(frame), height=size[1], width=size[0]))
+    fig.update_annotations(font_size=theme.font_size * 0.95)
+    return fig, dynamic
+
+
+def animation_figure(view: RunView, snapshots, panels=None, theme="light", size="720p", fps: float = 12,
+                     progress: bool = True):
+    """A Plotly animation over snapshots: a play/pause button and a step slider."""
+    import plotly.graph_objects as go
+    from tqdm.auto import tqdm
+
+    theme, panels = get_theme(theme), P.check_panels(panels)
+    frames_data = [view.frame(s) for s in tqdm(snapshots, desc="frames", disable=not progress, leave=False)]
+    fig, dynamic = snapshot_figure(view, frames_data[0], panels, theme, size)
+    frames = []
+    for fr in frames_data:
+        traces = [tr for panel in panels for tr, changes in panel_traces(view, fr, panel, theme) if changes]
+        frames.append(go.Frame(data=traces, traces=dynamic, name=str(fr.step),
+                               layout=dict(title=dict(text=view.title(fr)))))
+    fig.frames = frames
+    ms = 1000 / fps
+    play = dict(frame=dict(duration=ms, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
+                          pad=dict(t=8, r=8), showactive=False, bgcolor=theme.bg, font=dict(color=theme.fg),
+                          buttons=[dict(label="▶ play", method="animate", args=[None, play]),
+                                   dict(label="❚❚ pause", method="animate",
+                                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
+        sliders=[dict(active=0, x=0.2, len=0.8, y=-0.02, yanchor="top", pad=dict(t=8),
+                      currentvalue=dict(prefix="step ", font=dict(color=theme.fg)), font=dict(color=theme.fg),
+                      steps=[dict(label=str(fr.step), method="animate",
+                                  args=[[str(fr.step)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                                             transition=dict(duration=0))])
+                             for fr in frames_data])])
+    fig.update_layout(margin=dict(b=90))
+    return fig

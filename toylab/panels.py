@@ -1,0 +1,347 @@
+"""What each panel of the lab shows, as arrays and colours.
+
+One computation that every face draws from: the matplotlib pictures and
+animations (`toylab.viz`), the Plotly figures and HTML exports
+(`toylab.figures`) and the dashboard. Nothing here draws.
+
+A `RunView` is one member of a run made ready for drawing; what does not change
+over training (p_data, real samples, the curves) is computed once, and
+`RunView.frame(snapshot)` gives a `Frame` with the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .losses import PROBABILISTIC
+from .metrics import binned_kde, kde_bandwidth
+
+MAP_PANELS = ("p_data", "p_model", "d", "d_star", "manifold", "arrows")
+CURVE_PANELS = ("losses", "js", "modes")
+PANELS = MAP_PANELS + CURVE_PANELS
+
+TITLES = {
+    "p_data": "p_data (target)",
+    "p_model": "p_model (generator)",
+    "d": "D(x), line: D = ½",
+    "d_star": "optimal D*(x)",
+    "manifold": "G(noise grid)",
+    "arrows": "∇D at the fakes",
+    "losses": "losses",
+    "js": "JS divergence (nats)",
+    "modes": "modes captured",
+}
+
+#: one line per panel, for the dashboard's help and the docs
+HELP = {
+    "p_data": "The target distribution's exact density (the pixel average of its formula), with real samples.",
+    "p_model": "Where the generator puts its samples: a kernel density of 1,000 fixed-noise samples, on the "
+               "same colour scale as p_data, so a mode that is too bright has too much mass.",
+    "d": "The discriminator's output D(x) = sigmoid(logit): blue where it says 'real', orange where it says "
+         "'fake'. At the Nash equilibrium p_model = p_data and D = ½ everywhere; the black line is D = ½.",
+    "d_star": "The best possible discriminator for the current generator, p_data / (p_data + p_model). "
+              "Compare with D: a D far from D* is not a good critic. Blank where neither has mass.",
+    "manifold": "The image under G of a regular grid of noise values: how G folds and stretches the latent "
+                "space. Collapsing lines mean many z map to the same x.",
+    "arrows": "The gradient of D's logit at each fake sample: the direction the generator's update pushes "
+              "that sample. Arrows all pointing to one mode precede mode collapse.",
+    "losses": "D's and G's losses (means over each logging interval). For the non-saturating GAN at the "
+              "equilibrium: D loss -> 2 ln 2 = 1.386, G loss -> ln 2 = 0.693.",
+    "js": "Jensen-Shannon divergence between p_data and p_model (exact p_data, kernel density for p_model), "
+          "with the lower bound from the current D. 0 means a perfect match; ln 2 = 0.693 is the maximum.",
+    "modes": "Mixture modes with at least one sample within 3 standard deviations. Mode collapse shows as "
+             "this count falling below the number of modes.",
+}
+
+
+def check_panels(panels) -> tuple[str, ...]:
+    """Panel names, validated: a clear error naming the unknown ones and the allowed ones."""
+    if panels is None or panels == "all":
+        return PANELS
+    if isinstance(panels, str):
+        panels = [p.strip() for p in panels.split(",") if p.strip()]
+    panels = tuple(panels)
+    bad = [p for p in panels if p not in PANELS]
+    if bad or not panels:
+        raise ValueError(f"panels: unknown {', '.join(map(repr, bad)) or 'empty list'}; "
+                         f"allowed: {', '.join(PANELS)} (or 'all')")
+    return tuple(p for p in PANELS if p in panels)      # canonical order
+
+
+# ---- layout ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    panel: str
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Panels placed on a rows x cols grid (cells may span); shared by matplotlib and Plotly."""
+
+    rows: int
+    cols: int
+    cells: tuple[Cell, ...]
+    row_heights: tuple[float, ...]
+    col_widths: tuple[float, ...]
+
+
+def layout(panels, width: int, height: int) -> Layout:
+    """Maps (square) in a grid, curves beside them on wide frames or below on square ones."""
+    panels = check_panels(panels)
+    maps = [p for p in panels if p in MAP_PANELS]
+    curves = [p for p in panels if p in CURVE_PANELS]
+    cells = []
+    if not maps or not curves:
+        items = maps or curves
+        n = len(items)
+        cols = n if (width / height >= 1.25 or n <= 2) and n <= 4 else math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        cells = [Cell(p, i // cols, i % cols, 1, 1) for i, p in enumerate(items)]
+        return Layout(rows, cols, tuple(cells), (1.0,) * rows, (1.0,) * cols)
+    nm, nc = len(maps), len(curves)
+    if width / height >= 1.25:                  # wide: maps left, curves stacked in a right column
+        mr = 1 if nm <= 3 else 2
+        mc = math.ceil(nm / mr)
+        R = 6
+        for i, p in enumerate(maps):
+            cells.append(Cell(p, (i // mc) * (R // mr), i % mc, R // mr, 1))
+        for i, p in enumerate(curves):
+            cells.append(Cell(p, i * (R // nc), mc, R // nc, 1))
+        return Layout(R, mc + 1, tuple(cells), (1.0,) * R, (1.0,) * mc + (1.35,))
+    mc = min(nm, 3)                             # square or tall: maps on top, curves in a row below
+    mr = math.ceil(nm / mc)
+    C = 6
+    for i, p in enumerate(maps):
+        cells.append(Cell(p, i // mc, (i % mc) * (C // mc), 1, C // mc))
+    for i, p in enumerate(curves):
+        cells.append(Cell(p, mr, i * (C // nc), 1, C // nc))
+    return Layout(mr + 1, C, tuple(cells), (1.0,) * mr + (0.75,), (1.0,) * C)
+
+
+# ---- themes --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Theme:
+    """Colours for one kind of slide. real/fake are the one real-vs-fake palette that every
+    panel uses (Okabe-Ito hues, told apart by colour-blind viewers and on projectors); the
+    density maps run from the background to them and D runs from fake to real."""
+
+    name: str
+    bg: str
+    fg: str
+    muted: str
+    real: str
+    fake: str
+    d: str          # the discriminator's own colour (its loss, its bound)
+    font_size: float = 15.0
+
+
+THEMES = {
+    "light": Theme("light", bg="#FFFFFF", fg="#1A1A1A", muted="#9A9A9A", real="#0072B2", fake="#D55E00",
+                   d="#009E73"),
+    "dark": Theme("dark", bg="#111418", fg="#EEEEEE", muted="#6A6A6A", real="#56B4E9", fake="#E69F00",
+                  d="#2FC79A"),
+}
+
+#: named frame sizes in pixels
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "square": (1080, 1080), "square720": (720, 720),
+         "4:3": (1024, 768), "small": (960, 540)}
+
+
+def get_theme(theme) -> Theme:
+    if isinstance(theme, Theme):
+        return theme
+    if theme not in THEMES:
+        raise ValueError(f"theme: unknown {theme!r}; allowed: {', '.join(THEMES)}")
+    return THEMES[theme]
+
+
+def get_size(size) -> tuple[int, int]:
+    """(width, height) in pixels from a name in SIZES, 'WxH', or a pair; both even (H.264 needs it)."""
+    if isinstance(size, str):
+        if size in SIZES:
+            return SIZES[size]
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"size: {size!r} is not a size; allowed: {', '.join(SIZES)} or WIDTHxHEIGHT "
+                             f"such as 1280x720") from None
+    else:
+        w, h = (int(v) for v in size)
+    if not (160 <= w <= 7680 and 160 <= h <= 4320) or w % 2 or h % 2:
+        raise ValueError(f"size: {w}x{h} must be even numbers between 160x160 and 7680x4320")
+    return w, h
+
+
+# ---- data -------------------------------------------------------------------------------
+@dataclass
+class Frame:
+    """One snapshot of one member, ready to draw.
+
+    p_model and d_star are on the view's density grid (RunView.xs, .ys); d on the run's
+    D grid (RunView.d_xs, .d_ys); metrics: the latest measurement at or before `step`.
+    """
+
+    step: int
+    fake: np.ndarray
+    p_model: np.ndarray
+    d: np.ndarray
+    d_star: np.ndarray
+    manifold: np.ndarray
+    grad: np.ndarray
+    bandwidth: float
+    metrics: dict = field(default_factory=dict)
+
+
+def d_values(d_raw: np.ndarray, loss: str) -> tuple[np.ndarray, float, str]:
+    """D's output made readable: (values, decision level, label).
+
+    For BCE objectives D(x) = sigmoid(logit), decided at 1/2 (the Nash value).
+    LSGAN's targets are 0 and 1, decided at 1/2; a Wasserstein or hinge critic at 0.
+    """
+    if loss in PROBABILISTIC:
+        return 1 / (1 + np.exp(-np.clip(d_raw, -60, 60))), 0.5, "D(x)"
+    if loss == "lsgan":
+        return d_raw, 0.5, "D(x) (least squares)"
+    return d_raw, 0.0, "critic f(x)"
+
+
+def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:
+    """p_data averaged over each pixel of a size x size grid over target.bounds, P[y, x].
+
+    Pixel centres are those of grid_points; each pixel's value is the mean of the exact
+    density at supersample^2 points spread over it, so a mode narrower than a pixel still
+    shows its full mass (sum * pixel area = the probability inside the grid). With
+    supersample=1 it is the density at the centres, target.density_grid(size).
+    """
+    if supersample == 1:
+        return target.density_grid(size)[2].numpy().astype(np.float64)
+    x0, x1, y0, y1 = target.bounds
+    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
+    off = (np.arange(supersample) + 0.5) / supersample - 0.5
+    xs = (np.linspace(x0, x1, size)[:, None] + off[None] * dx).reshape(-1)
+    ys = (np.linspace(y0, y1, size)[:, None] + off[None] * dy).reshape(-1)
+    gy, gx = np.meshgrid(ys, xs, indexing="ij")
+    pts = torch.from_numpy(np.stack([gx.reshape(-1), gy.reshape(-1)], 1)).float()
+    p = torch.cat([target.prob(c) for c in pts.split(1 << 16)]).double().numpy()
+    p = p.reshape(size, supersample, size, supersample)
+    return p.mean(axis=(1, 3))
+
+
+class RunView:
+    """One member of a run, prepared for drawing (static parts computed once)."""
+
+    def __init__(self, run, member: int = 0, *, size: int = 160, n_real: int = 1000, supersample: int = 4,
+                 n_arrows: int = 200, n_points: int | None = None):
+        if not 0 <= member < run.size:
+            raise ValueError(f"member: {member} is out of range; this run has members 0..{run.size - 1}")
+        self.run, self.member = run, member
+        cfg = run.configs[member]
+        self.config = cfg
+        self.target = run.target
+        self.bounds = tuple(float(b) for b in self.target.bounds)
+        x0, x1, y0, y1 = self.bounds
+        self.size = size
+        self.xs, self.ys = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+        self.d_xs, self.d_ys = np.linspace(x0, x1, cfg.grid_size), np.linspace(y0, y1, cfg.grid_size)
+        self.p_data = pixel_density(self.target, size, supersample)
+        self.density_max = float(self.p_data.max())
+        self.real = self.target.sample(n_real, seed=0).numpy()
+        self.loss = cfg.loss
+        self.probabilistic = cfg.loss in PROBABILISTIC
+        _, self.d_level, self.d_label = d_values(np.zeros(1), cfg.loss)
+        self.history = run.member_history(member)
+        self.n_arrows = n_arrows
+        self.n_points = n_points or cfg.n_fixed          # points drawn per scatter
+        self.span = max(x1 - x0, y1 - y0)
+        self._h: float | None = None
+        self.d_range = self._d_range(run.snapshots)
+
+    # -- static parts ----------------------------------------------------------
+    def _d_range(self, snapshots) -> tuple[float, float]:
+        """Colour range of D: [0, 1] for probabilities; symmetric about the level for a critic,
+        fixed over the whole run so that colours compare across time."""
+        if self.probabilistic:
+            return 0.0, 1.0
+        vals = [np.nanmax(np.abs(s.d_grid[self.member] - self.d_level)) for s in snapshots
+                if np.isfinite(s.d_grid[self.member]).any()]
+        span = float(max(vals)) if vals else 1.0
+        return self.d_level - (span or 1.0), self.d_level + (span or 1.0)
+
+    @property
+    def num_modes(self) -> int:
+        return self.target.num_modes
+
+    def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of a history column, rows where it was measured."""
+        h = self.history
+        if key not in h or "step" not in h:
+            return np.zeros(0), np.zeros(0)
+        v = np.asarray(h[key], dtype=float)
+        keep = np.isfinite(v)
+        return np.asarray(h["step"])[keep], v[keep]
+
+    def metrics_at(self, step: int) -> dict[str, float]:
+        """The latest measured value of each metric at or before `step`."""
+        out = {}
+        for k in ("d_loss", "g_loss", "js", "js_lower_bound", "modes_captured", "high_quality"):
+            s, v = self.curve(k)
+            m = s <= step
+            if m.any():
+                out[k] = float(v[m][-1])
+        return out
+
+    # -- per snapshot ------------------------------------------------------------
+    def frame(self, snap) -> "Frame":
+        """The drawable state at one snapshot."""
+        e = self.member
+        fake = np.asarray(snap.fake[e], dtype=np.float64)
+        finite = np.isfinite(fake).all(1)
+        ok = fake[finite]
+        if len(ok) >= 2:
+            h = kde_bandwidth(torch.from_numpy(ok[:400]).float(), self.span, around=self._h)
+            self._h = h
+            p_model = binned_kde(ok, self.bounds, self.size, h)
+        else:
+            h, p_model = math.nan, np.zeros_like(self.p_data)
+        total = self.p_data + p_model
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d_star = np.where(total > 1e-3 * self.density_max, self.p_data / total, np.nan)
+        d, _, _ = d_values(np.asarray(snap.d_grid[e], dtype=np.float64), self.loss)
+        grad = np.asarray(snap.d_grad[e], dtype=np.float64)
+        return Frame(step=int(snap.step), fake=fake, p_model=p_model, d=d, d_star=d_star,
+                     manifold=np.asarray(snap.manifold[e]), grad=grad, bandwidth=h,
+                     metrics=self.metrics_at(int(snap.step)))
+
+    def arrows(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, vectors) for the gradient arrows: the first n_arrows finite fakes, vectors
+        scaled so that the longest is 8 % of the plot's span (directions and relative size)."""
+        pos, vec = frame.fake[: self.n_arrows], frame.grad[: self.n_arrows]
+        ok = np.isfinite(pos).all(1) & np.isfinite(vec).all(1)
+        pos, vec = pos[ok], vec[ok]
+        norm = np.linalg.norm(vec, axis=1).max() if len(vec) else 0.0
+        scale = 0.08 * self.span / norm if norm > 0 else 0.0
+        return pos, vec * scale
+
+    def title(self, frame: Frame) -> str:
+        """One line: target, objective, step and the key numbers."""
+        m = frame.metrics
+        parts = [f"{self.config.dataset}", f"{LOSS_NAMES.get(self.loss, self.loss)}", f"step {frame.step:,}"]
+        if "js" in m:
+            parts.append(f"JS {m['js']:.3f}")
+        if "modes_captured" in m and self.num_modes:
+            parts.append(f"modes {int(m['modes_captured'])}/{self.num_modes}")
+        if self.run.size > 1:
+            parts.append(f"member {self.member} (seed {self.config.seed})")
+        return "  ·  ".join(parts)
+
+
+LOSS_NAMES = {"nonsaturating": "non-saturating GAN", "minimax": "minimax (saturating) GAN", "lsgan": "LSGAN",
+              "wgan": "WGAN (clipped)", "wgan-gp": "WGAN-GP", "hinge": "hinge GAN"}
