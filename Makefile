@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.toylab-installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench docs clean
 
 setup: $(STAMP)
 
@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## The main job: train the default ring8 GAN, save its run and a summary figure.
+## The main job: the dashboard on the default ring8 target at http://127.0.0.1:8050
+## (HOST=0.0.0.0 or PORT=8060 to change; Ctrl-C stops it).
+HOST ?= 127.0.0.1
+PORT ?= 8050
 run: setup
-	$(PY) -m toylab train --out runs/ring8
+	$(PY) -m dashboards --host $(HOST) --port $(PORT)
 
 ## The whole test suite (browser tests included).
 test: setup
@@ -28,6 +31,14 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_animate.py
+	$(PY) benchmarks/bench_dashboard.py
+
+## Remake the pictures in docs/ (figures, gallery, dashboard screenshots).
+docs: setup
+	$(PY) docs/make_figures.py
+	$(PY) docs/make_gallery.py
+	$(PY) docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

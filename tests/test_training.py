@@ -245,3 +245,22 @@ def test_penalties_on_a_linear_discriminator_have_their_closed_forms():
     assert float(losses.d_loss("nonsaturating", zero, zero)) == pytest.approx(2 * math.log(2))
     assert float(losses.g_loss("nonsaturating", zero)) == pytest.approx(math.log(2))
     assert float(losses.g_loss("minimax", zero)) == pytest.approx(-math.log(2))
+
+
+def test_retune_changes_learning_rate_as_if_set_from_the_start(tiny):
+    from toylab import Trainer
+    from toylab.config import ConfigError
+    a = Trainer(tiny.replace(lr_d=1e-3, lr_g=5e-4, d_steps=2))
+    b = Trainer(tiny.replace(lr_d=2e-4, lr_g=2e-4, d_steps=1))
+    b.retune(lr_d=1e-3, lr_g=5e-4, d_steps=2)
+    for _ in range(3):
+        a.round()
+        b.round()
+    torch.testing.assert_close(a.disc.flat, b.disc.flat)
+    torch.testing.assert_close(a.gen.flat, b.gen.flat)
+    assert b.cfg.d_steps == 2 and b.opt_d.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ConfigError, match="batch_size: cannot change during a run; changeable: lr_d"):
+        b.retune(batch_size=32)
+    with pytest.raises(ConfigError, match="lr_d"):
+        b.retune(lr_d=-1.0)
+    assert b.cfg.lr_d == 1e-3                  # a refused change leaves the trainer as it was

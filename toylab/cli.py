@@ -120,6 +120,14 @@ def cmd_xy(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    try:
+        from dashboards.app import main as dashboard_main
+    except ImportError as err:        # pragma: no cover - a wheel without the dashboards package
+        raise ValueError(f"dashboard: the dashboards package is not installed ({err})") from err
+    return dashboard_main(args.rest)
+
+
 def cmd_animate(args) -> int:
     from .animation import animate
     out = animate(args.run, args.out, fps=args.fps, panels=args.panels, theme=args.theme, size=args.size,
@@ -211,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_look_options(an)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=cmd_animate)
+    db = sub.add_parser("dashboard", help="the Dash dashboard (--host, --port, --runs-dir, --debug)",
+                        add_help=False)
+    db.add_argument("rest", nargs=argparse.REMAINDER)
+    db.set_defaults(func=cmd_dashboard)
     fg = sub.add_parser("figure", help="one snapshot of a saved run as a static figure (.pdf, .svg, .png)")
     fg.add_argument("run", help="run folder")
     fg.add_argument("--step", type=int, help="snapshot step (default: the last)")

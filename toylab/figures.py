@@ -39,67 +39,75 @@ def _density(p: np.ndarray, vmax: float) -> np.ndarray:
     return _levels(np.sqrt(np.clip(p / vmax, 0.0, 1.0)), 0.0, 1.0, 0.0)
 
 
+def _arr(a, dtype=FLOAT) -> dict:
+    """A NumPy array as Plotly's typed-array spec (base64), built without plotly's validators:
+    the dashboard makes nine figures per update and validation would cost more than the data."""
+    from _plotly_utils.utils import to_typed_array_spec
+    return to_typed_array_spec(np.ascontiguousarray(a, dtype=dtype))
+
+
 def _heatmap(view: RunView, z, colorscale, opacity=1.0, name=""):
     """A map of uint8 levels over the view's grid."""
-    import plotly.graph_objects as go
-    return go.Heatmap(z=z, x=view.xs.astype(FLOAT), y=view.ys.astype(FLOAT), colorscale=colorscale, zmin=0,
-                      zmax=LEVELS, showscale=False, opacity=opacity, hoverinfo="skip", name=name, zsmooth="best")
+    return dict(type="heatmap", z=_arr(z, np.uint8), x=_arr(view.xs), y=_arr(view.ys), colorscale=colorscale,
+                zmin=0, zmax=LEVELS, showscale=False, opacity=opacity, hoverinfo="skip", name=name,
+                zsmooth="best")
 
 
 def _points(xy, colour, size=3.5, opacity=0.6, name=""):
-    import plotly.graph_objects as go
     xy = np.asarray(xy, dtype=FLOAT).reshape(-1, 2)
     xy = xy[np.isfinite(xy).all(1)]
-    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, hoverinfo="skip", showlegend=False,
-                      marker=dict(color=colour, size=size, opacity=opacity, line=dict(width=0)))
+    return dict(type="scatter", x=_arr(xy[:, 0]), y=_arr(xy[:, 1]), mode="markers", name=name, hoverinfo="skip",
+                showlegend=False, marker=dict(color=colour, size=size, opacity=opacity, line=dict(width=0)))
 
 
 def _segments(paths) -> tuple[np.ndarray, np.ndarray]:
     """Polylines joined into one trace, NaN between them (drawn as gaps)."""
-    xs, ys = [], []
-    for p in paths:
-        xs += [*p[:, 0], np.nan]
-        ys += [*p[:, 1], np.nan]
-    return np.asarray(xs, dtype=FLOAT), np.asarray(ys, dtype=FLOAT)
+    if not len(paths):
+        return np.zeros(0, FLOAT), np.zeros(0, FLOAT)
+    paths = np.asarray(paths, dtype=FLOAT)                          # (L, n, 2)
+    gap = np.full((paths.shape[0], 1, 2), np.nan, dtype=FLOAT)
+    flat = np.concatenate([paths, gap], 1).reshape(-1, 2)
+    return flat[:, 0], flat[:, 1]
 
 
 def _lines(xs, ys, colour, width=1.0, name=""):
-    import plotly.graph_objects as go
-    return go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width), hoverinfo="skip",
-                      showlegend=False, name=name)
+    return dict(type="scatter", x=_arr(xs), y=_arr(ys), mode="lines", line=dict(color=colour, width=width),
+                hoverinfo="skip", showlegend=False, name=name)
+
+
+def arrow_paths(pos: np.ndarray, vec: np.ndarray, head: float = 0.3, angle: float = np.pi / 9) -> np.ndarray:
+    """Arrows as polylines (n, 5, 2): tail -> tip -> one barb, tip -> other barb (barbs `head`
+    of the arrow's length, at +-`angle`), the geometry of plotly's create_quiver, vectorised
+    (create_quiver builds Python lists and took 50 ms for 200 arrows)."""
+    tip = pos + vec
+    back = -vec * head
+    c, s = np.cos(angle), np.sin(angle)
+    rot = lambda v, sg: np.stack([v[:, 0] * c - sg * v[:, 1] * s, sg * v[:, 0] * s + v[:, 1] * c], 1)  # noqa: E731
+    return np.stack([pos, tip, tip + rot(back, 1), tip, tip + rot(back, -1)], 1)
 
 
 def _quiver(view: RunView, frame: Frame, colour):
-    from plotly.figure_factory import create_quiver
     pos, vec = view.arrows(frame)
-    if not len(pos):
-        return _lines(np.zeros(0, FLOAT), np.zeros(0, FLOAT), colour, name="arrows")
-    q = create_quiver(pos[:, 0], pos[:, 1], vec[:, 0], vec[:, 1], scale=1.0, arrow_scale=0.3).data[0]
-    x = np.array([np.nan if v is None else v for v in q.x], dtype=FLOAT)
-    y = np.array([np.nan if v is None else v for v in q.y], dtype=FLOAT)
-    return _lines(x, y, colour, width=1.3, name="arrows")
+    return _lines(*_segments(arrow_paths(pos, vec)), colour, width=1.3, name="arrows")
 
 
 def _d_contour(view: RunView, d, theme: Theme):
     """D as a heatmap with its decision line (D = 1/2) drawn by the same trace."""
-    import plotly.graph_objects as go
     lo, hi = view.d_range
     line = "black" if theme.name == "light" else "white"
     k = max(1, -(-len(view.d_xs) // view.size))       # no finer than the view's density grid
     level = (view.d_level - lo) / (hi - lo) * LEVELS
-    return go.Contour(z=_levels(d[::k, ::k], lo, hi, view.d_level), x=view.d_xs[::k].astype(FLOAT),
-                      y=view.d_ys[::k].astype(FLOAT),
-                      colorscale=d_scale(theme), zmin=0, zmax=LEVELS, showscale=False, hoverinfo="skip",
-                      contours=dict(coloring="heatmap", start=level, end=level, size=1.0, showlabels=False),
-                      line=dict(color=line, width=2), name="D", connectgaps=False)
+    return dict(type="contour", z=_arr(_levels(d[::k, ::k], lo, hi, view.d_level), np.uint8),
+                x=_arr(view.d_xs[::k]), y=_arr(view.d_ys[::k]), colorscale=d_scale(theme), zmin=0, zmax=LEVELS,
+                showscale=False, hoverinfo="skip", name="D", connectgaps=False,
+                contours=dict(coloring="heatmap", start=level, end=level, size=1.0, showlabels=False),
+                line=dict(color=line, width=2))
 
 
-def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[tuple[object, bool]]:
-    """The traces of one panel at one frame, each with True if it changes between frames."""
-    import plotly.graph_objects as go
-
+def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[tuple[dict, bool]]:
+    """The traces (Plotly dicts) of one panel at one frame, each with True if it changes between frames."""
     t, vmax = theme, view.density_max
-    pdata = lambda opacity=1.0: _heatmap(view, _density(view.p_data, vmax), density_scale(t, t.real),
+    pdata = lambda opacity=1.0: _heatmap(view, _density(view.p_data, vmax), density_scale(t, t.real),  # noqa
                                          opacity=opacity, name="p_data")
     fake = frame.fake[: view.n_points]
     if panel == "p_data":
@@ -126,13 +134,13 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
         s, v = view.curve(key)
         if key == "js_lower_bound" and not view.probabilistic:
             continue
-        out.append((go.Scatter(x=s, y=v.astype(FLOAT), mode="lines", name=label, legendgroup=panel,
-                               line=dict(color=colour, width=2, dash=dash,
-                                         shape="hv" if key == "modes_captured" else "linear"),
-                               hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
+        out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="lines", name=label,
+                         legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
+                                                      shape="hv" if key == "modes_captured" else "linear"),
+                         hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
     lo, hi = _curve_range(view, panel)
-    out.append((go.Scatter(x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
-                           showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
+    out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
+                     showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
     return out
 
 
@@ -146,25 +154,29 @@ def _curve_range(view: RunView, panel: str) -> tuple[float, float]:
     if not len(vals):
         return 0.0, 1.0
     lo, hi = np.percentile(vals, [1, 99])
-    pad = 0.1 * (hi - lo or 1.0)
-    return float(lo - pad), float(hi + pad)
+    return float(lo - 0.1 * (hi - lo or 1.0)), float(hi + 0.35 * (hi - lo or 1.0))    # room for the legend
 
 
-def _style_axes(fig, view: RunView, panel: str, theme: Theme, row=None, col=None):
-    axis = dict(showgrid=False, zeroline=False, linecolor=theme.muted, mirror=True, showline=True)
+def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
+    """(x axis, y axis) settings of a panel: maps square over the target's bounds, curves over rounds."""
     if panel in P.MAP_PANELS:
         x0, x1, y0, y1 = view.bounds
-        fig.update_xaxes(range=[x0, x1], showticklabels=False, constrain="domain", row=row, col=col, **axis)
-        fig.update_yaxes(range=[y0, y1], showticklabels=False, constrain="domain", row=row, col=col, **axis)
-        xaxis = fig.get_subplot(row, col).xaxis if row else fig.layout.xaxis
-        anchor = xaxis.plotly_name.replace("axis", "")
+        axis = dict(showgrid=False, zeroline=False, linecolor=theme.muted, mirror=True, showline=True,
+                    showticklabels=False, constrain="domain")
+        return dict(axis, range=[x0, x1]), dict(axis, range=[y0, y1])
+    grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False, color=theme.fg)
+    last = max([view.run.step, 1] + [float(view.curve(k)[0].max()) for k in ("d_loss", "js")
+                                       if len(view.curve(k)[0])])
+    return dict(grid, range=[0, last]), dict(grid, range=list(_curve_range(view, panel)))
+
+
+def _style_axes(fig, view: RunView, panel: str, theme: Theme, row, col):
+    x, y = _axes(view, panel, theme)
+    fig.update_xaxes(row=row, col=col, **x)
+    fig.update_yaxes(row=row, col=col, **y)
+    if panel in P.MAP_PANELS:
+        anchor = fig.get_subplot(row, col).xaxis.plotly_name.replace("axis", "")
         fig.update_yaxes(scaleanchor=anchor, scaleratio=1, row=row, col=col)
-    else:
-        grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False)
-        last = max([view.run.step, 1] + [float(view.curve(k)[0].max()) for k in ("d_loss", "js")
-                                           if len(view.curve(k)[0])])
-        fig.update_xaxes(range=[0, last], row=row, col=col, color=theme.fg, **grid)
-        fig.update_yaxes(range=list(_curve_range(view, panel)), row=row, col=col, color=theme.fg, **grid)
 
 
 def _alpha(hex_colour: str, a: float) -> str:
@@ -179,21 +191,21 @@ def _base_layout(theme: Theme, title: str, height=None, width=None):
                 height=height, width=width, showlegend=False, hovermode="closest")
 
 
-def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int = 340):
-    """One panel as its own figure (the dashboard lays them out)."""
-    import plotly.graph_objects as go
-
+def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int = 340) -> dict:
+    """One panel as its own figure, a plain Plotly dict (dcc.Graph takes it as it is)."""
     theme = get_theme(theme)
-    fig = go.Figure([tr for tr, _ in panel_traces(view, frame, panel, theme)])
     title = P.TITLES[panel] if panel != "d" or view.probabilistic else f"{view.d_label}, line: {view.d_level:g}"
-    fig.update_layout(**_base_layout(theme, title, height=height))
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title_font_size=theme.font_size,
-                      uirevision=f"{panel}")
+    layout = _base_layout(theme, title, height=height)
+    layout["title"]["font"] = dict(size=theme.font_size)
+    layout.update(margin=dict(l=10, r=10, t=40, b=10), uirevision=panel)
     if panel in P.CURVE_PANELS:
-        fig.update_layout(margin=dict(l=45, r=10, t=40, b=30), showlegend=True,
-                          legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)"))
-    _style_axes(fig, view, panel, theme)
-    return fig
+        layout.update(margin=dict(l=45, r=10, t=40, b=30), showlegend=True,
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)"))
+    x, y = _axes(view, panel, theme)
+    if panel in P.MAP_PANELS:
+        y.update(scaleanchor="x", scaleratio=1)
+    layout.update(xaxis=x, yaxis=y)
+    return dict(data=[tr for tr, _ in panel_traces(view, frame, panel, theme)], layout=layout)
 
 
 def _subplots(view: RunView, panels, theme: Theme, size):
@@ -260,4 +272,85 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
                                                              transition=dict(duration=0))])
                              for fr in frames_data])])
     fig.update_layout(margin=dict(b=90))
+    return fig
+
+
+# ---- the games -------------------------------------------------------------------------
+def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light", **options):
+    """Plotly pictures of gradient methods on a game: (orbits over the vector field,
+    distance to the equilibrium per step on a log scale, {method: spectral radius})."""
+    import plotly.graph_objects as go
+    from plotly.figure_factory import create_quiver
+
+    from . import games
+    from .gameviz import METHOD_COLOURS, _extent, _labels, _title, orbits
+
+    theme = get_theme(theme)
+    paths = orbits(methods, lr, steps, start, game, **options)
+    lim = _extent(paths, start)
+    g = np.linspace(-lim, lim, 15)
+    gx, gy = np.meshgrid(g, g)
+    field = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
+    import torch
+    with torch.no_grad():
+        F = np.array([field(torch.tensor([x, y], dtype=torch.float64)).numpy()
+                      for x, y in zip(gx.ravel(), gy.ravel())])
+    norm = np.linalg.norm(F, axis=1).max() or 1.0
+    q = create_quiver(gx.ravel(), gy.ravel(), -F[:, 0] / norm, -F[:, 1] / norm, scale=lim / 8,
+                      arrow_scale=0.3).data[0]
+    q.update(line=dict(color=theme.muted, width=1), hoverinfo="skip", showlegend=False, name="field")
+    orbit = go.Figure([q])
+    for name, z in paths.items():
+        colour = theme.fg if name == "flow" else METHOD_COLOURS.get(name, theme.fg)
+        orbit.add_scatter(x=z[:, 0], y=z[:, 1], mode="lines", name=name,
+                          line=dict(color=colour, width=1.5 if name == "flow" else 2.5,
+                                    dash="dash" if name == "flow" else None))
+        orbit.add_scatter(x=z[-1:, 0], y=z[-1:, 1], mode="markers", marker=dict(color=colour, size=10),
+                          showlegend=False, hoverinfo="skip")
+    orbit.add_scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="star", size=14, color=theme.fg),
+                      name="equilibrium")
+    xl, yl = _labels(game, options)
+    orbit.update_layout(**{**_base_layout(theme, _title(game, lr, options)), "showlegend": True},
+                        legend=dict(x=0.01, y=0.01, bgcolor=_alpha(theme.bg, 0.8)))
+    orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=_alpha(theme.muted, 0.3))
+    orbit.update_yaxes(range=[-lim, lim], title=yl, scaleanchor="x", scaleratio=1, zeroline=False,
+                       gridcolor=_alpha(theme.muted, 0.3))
+
+    radii = {m: games.spectral_radius(m, lr, game, **options) for m in methods}
+    t = np.arange(steps + 1)
+    r0 = float(np.linalg.norm(start))
+    dist = go.Figure()
+    for m in methods:
+        colour = METHOD_COLOURS.get(m, theme.fg)
+        dist.add_scatter(x=t, y=np.linalg.norm(paths[m], axis=1), mode="lines", name=f"{m}  ρ = {radii[m]:.4f}",
+                         line=dict(color=colour, width=2.5))
+        dist.add_scatter(x=t, y=r0 * radii[m] ** t, mode="lines", showlegend=False, hoverinfo="skip",
+                         line=dict(color=colour, width=1, dash="dash"))
+    dist.update_layout(**{**_base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
+                       legend=dict(x=0.01, y=0.99, bgcolor=_alpha(theme.bg, 0.8)))
+    dist.update_yaxes(type="log", title="|z_t|", gridcolor=_alpha(theme.muted, 0.3))
+    dist.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
+    return orbit, dist, radii
+
+
+def curves_figure(views: dict, keys=("js", "modes_captured"), theme="light", height: int = 340):
+    """History columns of several runs overlaid, one subplot per key ({label: RunView})."""
+    from plotly.subplots import make_subplots
+
+    theme = get_theme(theme)
+    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "d_loss": "D loss",
+              "g_loss": "G loss", "g_grad_norm": "G gradient norm", "d_grad_norm": "D gradient norm"}
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[titles.get(k, k) for k in keys])
+    palette = [theme.fake, theme.real, theme.d, theme.fg, "#CC79A7", "#F0E442"]
+    for i, (label, view) in enumerate(views.items()):
+        for j, key in enumerate(keys):
+            s, v = view.curve(key)
+            fig.add_scatter(x=s, y=v, mode="lines", name=label, legendgroup=label, showlegend=j == 0,
+                            line=dict(color=palette[i % len(palette)], width=2,
+                                      shape="hv" if key == "modes_captured" else "linear"),
+                            row=1, col=j + 1)
+    fig.update_layout(**{**_base_layout(theme, "", height=height), "showlegend": True,
+                         "margin": dict(l=45, r=10, t=40, b=30)})
+    fig.update_xaxes(title="round", gridcolor=_alpha(theme.muted, 0.3))
+    fig.update_yaxes(gridcolor=_alpha(theme.muted, 0.3))
     return fig

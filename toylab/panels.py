@@ -254,15 +254,22 @@ class RunView:
         self.p_data = pixel_density(self.target, size, supersample)
         self.density_max = float(self.p_data.max())
         self.real = self.target.sample(n_real, seed=0).numpy()
-        self.loss = cfg.loss
-        self.probabilistic = cfg.loss in PROBABILISTIC
-        _, self.d_level, self.d_label = d_values(np.zeros(1), cfg.loss)
-        self.history = run.member_history(member)
         self.n_arrows = n_arrows
         self.n_points = n_points or cfg.n_fixed          # points drawn per scatter
         self.span = max(x1 - x0, y1 - y0)
         self._h: float | None = None
+        self.refresh(run)
+
+    def refresh(self, run) -> "RunView":
+        """Follow a newer state of the same run (live training): its curves, objective and D's range."""
+        self.run = run
+        self.config = cfg = run.configs[self.member]
+        self.loss = cfg.loss
+        self.probabilistic = cfg.loss in PROBABILISTIC
+        _, self.d_level, self.d_label = d_values(np.zeros(1), cfg.loss)
+        self.history = run.member_history(self.member)
         self.d_range = self._d_range(run.snapshots)
+        return self
 
     # -- static parts ----------------------------------------------------------
     def _d_range(self, snapshots) -> tuple[float, float]:

@@ -32,6 +32,8 @@ CHUNK = 32            # batches drawn per refill of a noise/data buffer
 CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
 CPU_ROWS = 4096        # rows (members x 2 batch) evaluated together on the CPU
 HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
+#: fields Trainer.retune may change between rounds
+LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip")
 
 
 def make_optimizer(kind: str, param, lr: float, betas, momentum: float) -> torch.optim.Optimizer:
@@ -95,6 +97,7 @@ class Trainer:
         self.progress = progress
         self._stop = threading.Event()
         self._total = None      # the round count fit() is training to (its last snapshot is measured)
+        self._fitting = False   # True while fit() runs (in any thread)
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
@@ -325,6 +328,36 @@ class Trainer:
         self.step += 1
         self._round_log.append(torch.stack([self._last[k] for k in HISTORY]))
 
+    # ---- changing course ---------------------------------------------------
+    def retune(self, **changes) -> None:
+        """Change hyperparameters between rounds (an interactive face does it while paused).
+
+        Allowed: LIVE_FIELDS (learning rates, steps per round, update order, the objective
+        and its penalties). Networks, optimiser moments and random streams carry on; other
+        fields define the networks or the data and need a new run.
+        """
+        bad = [k for k in changes if k not in LIVE_FIELDS]
+        if bad:
+            raise ConfigError(f"{bad[0]}: cannot change during a run; changeable: {', '.join(LIVE_FIELDS)} "
+                              f"(anything else needs a new run)")
+        if self._thread_busy():
+            raise RuntimeError("retune: stop the training first")
+        configs = [c.replace(**changes) for c in self.configs]
+        check_ensemble(configs)
+        self.configs, self.cfg = configs, configs[0]
+        for name, opt in (("lr_d", self.opt_d), ("lr_g", self.opt_g)):
+            lr = self._member_lr([getattr(c, name) for c in configs])
+            setattr(self, name, lr)
+            for group in opt.param_groups:
+                group["lr"] = 1.0 if torch.is_tensor(lr) else lr
+        if self.measure is not None:
+            self.measure.probabilistic = self.cfg.loss in losses.PROBABILISTIC
+        if self.path:
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+
+    def _thread_busy(self) -> bool:
+        return self.status == "running" and self._fitting
+
     # ---- recording ---------------------------------------------------------
     def flush(self):
         """Move queued round losses to the host: history rows and the divergence check."""
@@ -423,6 +456,7 @@ class Trainer:
         if not self.snapshots or self.snapshots[-1].step != self.step:
             self.snapshot()
         snaps_since_ckpt = 0
+        self._fitting = True
         try:
             while self.step < total and not self._stop.is_set():
                 self.round()
@@ -448,6 +482,7 @@ class Trainer:
             self.flush()
             self.status = "interrupted"
         finally:
+            self._fitting = False
             self.elapsed += time.perf_counter() - t0
             if bar is not None:
                 bar.close()

@@ -1,0 +1,8 @@
+// Closing or leaving the tab stops its training at once (the server also reaps
+// sessions that stop polling, for tabs that die without saying goodbye).
+window.addEventListener("pagehide", function () {
+  var el = document.getElementById("session-id-text");
+  if (el && el.textContent && navigator.sendBeacon) {
+    navigator.sendBeacon("/toylab/close/" + encodeURIComponent(el.textContent));
+  }
+});

@@ -1,0 +1,32 @@
+"""Component ids, in one place so that layouts, callbacks and browser tests agree."""
+
+SESSION = "session-id"            # dcc.Store: this tab's session id
+SESSION_TEXT = "session-id-text"  # the same id, in the page for assets/session.js
+TABS = "tabs"
+
+# train tab: one input and one error line per config field
+FIELD = "f-{}"
+ERROR = "e-{}"
+START, PAUSE, STEP_D, STEP_G, STEP_ROUND, RESET = "btn-start", "btn-pause", "btn-step-d", "btn-step-g", \
+    "btn-step-round", "btn-reset"
+MESSAGE = "train-message"
+STATUS = "train-status"           # "step 1,250 / 5,000 · running"
+VERSION = "train-version"         # dcc.Store bumped by every control action
+TICK = "train-tick"               # dcc.Interval polling the live run
+PLAY, PLAY_TICK = "btn-play", "play-tick"
+SLIDER = "time-slider"
+SHOWN = "shown-panels"
+THEME = "theme"
+GRAPH = "graph-{}"                # one dcc.Graph per panel
+PANEL_BOX = "box-{}"
+UPLOAD, UPLOAD_MSG = "upload", "upload-message"
+EXPORT_FORMAT, EXPORT, EXPORT_MSG, DOWNLOAD = "export-format", "btn-export", "export-message", "download"
+
+# xy tab
+XY_METHODS, XY_GAME, XY_LR, XY_LR_Y, XY_BETA, XY_GAMMA, XY_X0, XY_Y0, XY_STEPS = (
+    "xy-methods", "xy-game", "xy-lr", "xy-lr-y", "xy-beta", "xy-gamma", "xy-x0", "xy-y0", "xy-steps")
+XY_RUN, XY_ORBIT, XY_DIST, XY_RADII, XY_MESSAGE = "xy-run", "xy-orbit", "xy-distance", "xy-radii", "xy-message"
+
+# compare tab
+CMP_RUNS, CMP_REFRESH, CMP_GRID, CMP_CURVES, CMP_MESSAGE = "cmp-runs", "cmp-refresh", "cmp-grid", "cmp-curves", \
+    "cmp-message"

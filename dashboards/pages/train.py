@@ -1,0 +1,262 @@
+"""The Train tab: the form, Start / Pause / Step / Reset, the panels, the time slider, export."""
+
+from __future__ import annotations
+
+import time
+
+from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from toylab import panels as P
+from toylab.figures import panel_figure
+
+from .. import forms
+from .. import ids as I
+
+TICK_MS = 400           # how often the page asks for new snapshots while training
+PLAY_MS = 120           # playback speed: one snapshot per tick
+GRAPH_HEIGHT = 320
+
+
+def _field(name: str):
+    choices = forms.choices(name)
+    value = forms.default(name)
+    if name == "dataset_params":
+        value = forms.default_params(forms.default("dataset"))
+    if choices:
+        control = dcc.Dropdown(id=I.FIELD.format(name), options=choices, value=value, clearable=False)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        control = dcc.Input(id=I.FIELD.format(name), type="number", value=value, debounce=True,
+                            step="any" if isinstance(value, float) else 1)
+    else:
+        control = dcc.Input(id=I.FIELD.format(name), type="text", value=value, debounce=True)
+    return html.Div(className="field", children=[
+        html.Label(name, htmlFor=I.FIELD.format(name), title=forms.HELP.get(name, "")),
+        control,
+        html.Div(id=I.ERROR.format(name), className="field-error"),
+    ])
+
+
+def sidebar():
+    groups = [html.Fieldset([html.Legend(g), *[_field(f) for f in fields]]) for g, fields in forms.GROUPS.items()]
+    upload = dcc.Upload(id=I.UPLOAD, max_size=forms.UPLOAD_MAX_BYTES, multiple=False,
+                        children=html.Div(["Upload your own points (.csv/.npy, x,y columns)"]),
+                        style={"border": "1px dashed #999", "borderRadius": "6px", "padding": "6px",
+                               "textAlign": "center", "cursor": "pointer", "fontSize": "12px"})
+    return html.Div(className="sidebar", children=[
+        html.Div(className="buttons", children=[
+            html.Button("▶ Start", id=I.START, title="Train (or continue) in the background"),
+            html.Button("❚❚ Pause", id=I.PAUSE, title="Stop after the current round; edit and continue"),
+            html.Button("Reset", id=I.RESET, title="Stop and start over with the form's settings"),
+        ]),
+        html.Div(className="buttons", children=[
+            html.Button("D step", id=I.STEP_D, title="One discriminator update (while paused)"),
+            html.Button("G step", id=I.STEP_G, title="One generator update (while paused)"),
+            html.Button("Round", id=I.STEP_ROUND, title="d_steps D updates then g_steps G updates"),
+        ]),
+        html.Div(id=I.STATUS, className="status", children="ready"),
+        html.Div(id=I.MESSAGE, className="message"),
+        html.P("While paused, learning rates, steps per round, update order and the objective can be changed "
+               "and training continues with them; other fields take effect on Reset.", className="help-text"),
+        *groups[:1], upload, html.Div(id=I.UPLOAD_MSG, className="message"), *groups[1:],
+        html.Fieldset([html.Legend("Export the run"),
+                       dcc.RadioItems(id=I.EXPORT_FORMAT, options=[".gif", ".mp4", ".html"], value=".gif",
+                                      inline=True),
+                       html.Button("Export", id=I.EXPORT, title="An animation of every snapshot so far"),
+                       html.Div(id=I.EXPORT_MSG, className="help-text"),
+                       dcc.Download(id=I.DOWNLOAD)]),
+    ])
+
+
+def main_area():
+    boxes = [html.Div(id=I.PANEL_BOX.format(p), className="panel", children=[
+        dcc.Graph(id=I.GRAPH.format(p), config={"displaylogo": False, "displayModeBar": False},
+                  style={"height": f"{GRAPH_HEIGHT}px"}),
+        html.Div(P.HELP[p], className="help")]) for p in P.PANELS]
+    return html.Div(children=[
+        html.Div(className="timebar", children=[
+            html.Button("▶ Play", id=I.PLAY, title="Play the snapshots back from the slider's position"),
+            dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None,
+                       tooltip={"placement": "bottom", "always_visible": False}, updatemode="drag"),
+        ]),
+        html.Div(className="buttons", children=[
+            dcc.Checklist(id=I.SHOWN, options=[{"label": P.TITLES[p], "value": p} for p in P.PANELS],
+                          value=list(P.PANELS), inline=True, inputStyle={"marginRight": "3px"},
+                          labelStyle={"marginRight": "10px"}),
+            dcc.RadioItems(id=I.THEME, options=list(P.THEMES), value="light", inline=True),
+        ]),
+        html.Div(className="panels", children=boxes),
+        dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False),
+        dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
+        dcc.Store(id=I.VERSION, data=0),
+    ])
+
+
+def layout():
+    return html.Div(className="layout", children=[sidebar(), main_area()])
+
+
+FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
+
+
+def register(app, manager):
+    """The Train tab's callbacks; `manager` holds the sessions."""
+
+    @app.callback(Output(I.FIELD.format("dataset_params"), "value"),
+                  Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
+    def fill_params(name):
+        if name == "points":
+            return no_update          # the upload fills it
+        return forms.default_params(name)
+
+    @app.callback(
+        Output(I.MESSAGE, "children"), Output(I.VERSION, "data"),
+        *[Output(I.ERROR.format(f), "children") for f in forms.FIELDS],
+        Input(I.START, "n_clicks"), Input(I.PAUSE, "n_clicks"), Input(I.RESET, "n_clicks"),
+        Input(I.STEP_D, "n_clicks"), Input(I.STEP_G, "n_clicks"), Input(I.STEP_ROUND, "n_clicks"),
+        State(I.SESSION, "data"), State(I.VERSION, "data"), *FIELD_INPUTS,
+        prevent_initial_call=True)
+    def control(_s, _p, _r, _d, _g, _round, sid, version, *values):
+        session = manager.get(sid)
+        form = dict(zip(forms.FIELDS, values))
+        cfg, errors, general = forms.build_config(form)
+        field_errors = [errors.get(f, "") for f in forms.FIELDS]
+        if cfg is None:
+            return general or "Fix the fields marked in red; nothing was run.", version + 1, *field_errors
+        action = ctx.triggered_id
+        with session.lock:
+            live = session.live
+            try:
+                if action == I.RESET or live is None:
+                    if live is not None:
+                        live.close()
+                    from ..sessions import LiveRun
+                    session.live = live = LiveRun(cfg)
+                    if action == I.RESET:
+                        return "", version + 1, *field_errors
+                if action == I.PAUSE:
+                    live.pause()
+                    return "", version + 1, *field_errors
+                if not live.running:
+                    changes = _changes(live.trainer.cfg, cfg)
+                    live.total = changes.pop("steps", live.total)         # train further (or less far)
+                    needs_reset = [k for k in changes if k not in forms.LIVE_FIELDS]
+                    if needs_reset:
+                        return (f"Changed {', '.join(needs_reset)}: press Reset to start a new run with them "
+                                f"(only {', '.join(forms.LIVE_FIELDS)} change a paused run).",
+                                version + 1, *field_errors)
+                    if changes:
+                        live.retune(**changes)
+                if action == I.START:
+                    live.start()
+                elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
+                    live.step({I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action])
+            except RuntimeError as err:
+                return str(err), version + 1, *field_errors
+        return "", version + 1, *field_errors
+
+    graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in P.PANELS]
+
+    @app.callback(
+        *graph_outputs, Output(I.STATUS, "children"), Output(I.SLIDER, "max"), Output(I.SLIDER, "value"),
+        Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"),
+        Input(I.TICK, "n_intervals"), Input(I.PLAY_TICK, "n_intervals"), Input(I.SLIDER, "value"),
+        Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"), Input(I.PLAY, "n_clicks"),
+        State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"))
+    def update(_tick, _play_tick, index, shown, theme, _version, _play, sid, play_off):
+        session = manager.get(sid)                      # also the heartbeat that keeps the session
+        live = session.live
+        trigger = ctx.triggered_id
+        playing = not play_off
+        if trigger == I.PLAY:
+            playing = not playing
+        if live is None:
+            if trigger == I.TICK:
+                raise PreventUpdate
+            return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play")
+        run = live.snapshot_run()
+        n = len(run.snapshots)
+        key = (live.version, index, tuple(shown or ()), theme)
+        if trigger == I.TICK and not live.running and live.drawn == key:
+            raise PreventUpdate                          # nothing new: keep the page still
+        drawn_n = live.drawn_n
+        following = index is None or index >= drawn_n - 1     # the slider was at the newest snapshot
+        if (live.running and trigger != I.SLIDER) or (following and trigger in (I.TICK, I.VERSION)):
+            index = n - 1                                # follow the newest snapshot
+        elif trigger == I.PLAY_TICK:
+            index = (index or 0) + 1
+            if index >= n - 1:
+                index, playing = n - 1, False
+        elif trigger == I.PLAY and playing and (index or 0) >= n - 1:
+            index = 0                                    # play from the start
+        index = min(max(int(index or 0), 0), n - 1)
+        live.drawn, live.drawn_n = (live.version, index, tuple(shown or ()), theme), n
+        figs = figures_for(live, run, index, shown or [], theme)
+        snap = run.snapshots[index]
+        state = live.state
+        status = f"{run.config.dataset} · step {run.step:,} / {live.total:,} · {state}"
+        if index != n - 1:
+            status += f" · showing step {snap.step:,}"
+        if live.error:
+            status += f" · {live.error}"
+        marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
+        return (*figs, status, n - 1, index, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
+
+    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
+    def toggle(shown):
+        return [{} if p in (shown or []) else {"display": "none"} for p in P.PANELS]
+
+    @app.callback(Output(I.UPLOAD_MSG, "children"), Output(I.FIELD.format("dataset"), "value"),
+                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
+                  Input(I.UPLOAD, "contents"), State(I.UPLOAD, "filename"), State(I.SESSION, "data"),
+                  prevent_initial_call=True)
+    def upload(contents, filename, sid):
+        session = manager.get(sid)
+        try:
+            path = forms.read_upload(contents, filename, session.dir)
+        except ValueError as err:
+            return html.Span(str(err), className="message"), no_update, no_update
+        return (html.Span(f"loaded {filename}: target 'points' - press Reset", className="ok"), "points",
+                f"path={path}")
+
+    @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children"),
+                  Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.THEME, "value"),
+                  State(I.SHOWN, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
+    def export(_n, fmt, theme, shown, sid):
+        from toylab import animate
+        session = manager.get(sid)
+        live = session.live
+        if live is None or len(live.snapshot_run().snapshots) < 1:
+            return no_update, "Train first: there is nothing to export yet."
+        run = live.snapshot_run()
+        out = session.dir / f"{run.config.dataset}-step{run.step}-{int(time.time())}{fmt}"
+        session.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            animate(run, out, panels=shown or None, theme=theme, size="small" if fmt == ".gif" else "720p",
+                    frames=40 if fmt == ".gif" else None, progress=False)
+        except ValueError as err:
+            return no_update, str(err)
+        return dcc.send_file(str(out)), f"exported {out.name} ({out.stat().st_size / 1e6:.1f} MB)"
+
+
+def figures_for(live, run, index: int, shown, theme) -> list:
+    """The panels' figures at snapshot `index` (no_update for hidden panels)."""
+    view = live.view(run)
+    frame = view.frame(run.snapshots[index])
+    return [panel_figure(view, frame, p, theme, height=GRAPH_HEIGHT) if p in shown else no_update
+            for p in P.PANELS]
+
+
+def _empty(panel):
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    fig.update_layout(title=P.TITLES[panel], xaxis_visible=False, yaxis_visible=False,
+                      margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    return fig
+
+
+def _changes(old, new) -> dict:
+    """Fields whose values differ between two configs."""
+    a, b = old.model_dump(), new.model_dump()
+    return {k: getattr(new, k) for k in b if a[k] != b[k]}
+

@@ -1,0 +1,69 @@
+"""Screenshots of the dashboard's tabs in headless Chromium, for the docs:
+
+    python docs/make_screenshots.py      # needs chromium + chromedriver (as the browser tests)
+
+Starts the dashboard on a free port, trains ring8 for a few seconds, and saves
+docs/img/dashboard_train.png, dashboard_xy.png and dashboard_compare.png.
+"""
+
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+import toylab
+from dashboards import ids as I
+from dashboards.app import create_app
+
+IMG = Path(__file__).parent / "img"
+
+
+def main():
+    runs = Path(tempfile.mkdtemp()) / "runs"
+    for name, kw in {"ring8": {}, "ring8-minimax": {"loss": "minimax"}}.items():
+        toylab.train(dataset="ring8", steps=3000, out=runs / name, **kw)
+    app = create_app(runs_dir=str(runs))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    threading.Thread(target=lambda: app.run(port=port), daemon=True).start()
+    time.sleep(3)
+    opts = webdriver.ChromeOptions()
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1250"]:
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        d.get(f"http://127.0.0.1:{port}")
+        time.sleep(3)
+        d.find_element(By.ID, I.START).click()
+        time.sleep(12)
+        d.find_element(By.ID, I.PAUSE).click()
+        time.sleep(2)
+        d.save_screenshot(str(IMG / "dashboard_train.png"))
+        d.find_element(By.XPATH, "//*[text()='xy game']").click()
+        time.sleep(3)
+        d.save_screenshot(str(IMG / "dashboard_xy.png"))
+        d.find_element(By.XPATH, "//*[text()='Compare runs']").click()
+        time.sleep(1)
+        d.find_element(By.ID, I.CMP_RUNS).click()            # a multi-choice menu stays open
+        time.sleep(0.5)
+        for name in ("ring8-minimax", "ring8"):
+            opts = [o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if o.is_displayed()]
+            [o for o in opts if o.text.strip().endswith("/" + name)][0].click()
+            time.sleep(2)
+        d.find_element(By.TAG_NAME, "h1").click()
+        time.sleep(2)
+        d.save_screenshot(str(IMG / "dashboard_compare.png"))
+    finally:
+        d.quit()
+        app.sessions.close_all()
+    print("wrote", [p.name for p in sorted(IMG.glob("dashboard_*.png"))])
+
+
+if __name__ == "__main__":
+    main()

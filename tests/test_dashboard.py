@@ -1,0 +1,170 @@
+"""The dashboard in a real browser (headless Chromium through dash.testing's dash_duo).
+
+Without Chromium and chromedriver these tests fail (they are not skipped): `.ci/run`
+installs Debian's chromium and chromium-driver.
+"""
+
+import re
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+import toylab
+from dashboards import ids as I
+from dashboards.app import create_app
+
+pytestmark = pytest.mark.browser
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def app(runs_dir):
+    app = create_app(runs_dir=str(runs_dir))
+    yield app
+    app.sessions.close_all()
+
+
+def _start(dash_duo, app):
+    dash_duo.start_server(app, port=_port())
+    dash_duo.wait_for_element(f"#{I.START}", timeout=15)
+
+
+def _step(dash_duo) -> int:
+    m = re.search(r"step ([\d,]+) /", dash_duo.find_element(f"#{I.STATUS}").text)
+    return int(m.group(1).replace(",", "")) if m else -1
+
+
+def _wait(cond, timeout=30, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _set_input(dash_duo, field, value):
+    el = dash_duo.find_element(f"#{I.FIELD.format(field)}")
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(str(value), Keys.TAB)
+
+
+def _plot_data(dash_duo, panel) -> list:
+    return dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format(panel)} .js-plotly-plot');"
+        "return g && g._fullData ? g._fullData.map(t => t._length || 0) : [];")
+
+
+def _pick(dash_duo, selector, text):
+    """Open a dcc.Dropdown and click the option whose text contains `text`."""
+    dash_duo.find_element(selector).click()
+    _wait(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+                   if text in o.text and o.is_displayed()], timeout=10, what=f"option {text!r}")
+    [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+     if text in o.text and o.is_displayed()][0].click()
+    dash_duo.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def test_train_live_pause_scrub_and_export(dash_duo, app):
+    _start(dash_duo, app)
+    assert dash_duo.get_logs() == [], "console errors on load"
+    # invalid input: a message beside the field, and nothing runs
+    _set_input(dash_duo, "lr_d", -1)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.ERROR.format('lr_d')}", "greater than 0", timeout=10)
+    assert "ready" in dash_duo.find_element(f"#{I.STATUS}").text
+    _set_input(dash_duo, "lr_d", 0.0002)
+    _set_input(dash_duo, "snapshot_every", 20)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "running", timeout=30)
+    assert dash_duo.find_element(f"#{I.ERROR.format('lr_d')}").text == ""
+    first = _step(dash_duo)
+    _wait(lambda: _step(dash_duo) > first + 40, what="the step counter to advance")
+    _wait(lambda: _plot_data(dash_duo, "p_model")[1:] and _plot_data(dash_duo, "p_model")[1] > 100,
+          what="the p_model panel to show samples")
+    dash_duo.find_element(f"#{I.PAUSE}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
+    paused_at = _step(dash_duo)
+    time.sleep(1.5)
+    assert _step(dash_duo) == paused_at, "training went on after Pause"
+    # a step by hand moves exactly one round
+    dash_duo.find_element(f"#{I.STEP_ROUND}").click()
+    _wait(lambda: _step(dash_duo) == paused_at + 1, what="one round by hand")
+    # scrub back to the first snapshot
+    box = dash_duo.find_element(f"#{I.SLIDER} input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("0", Keys.ENTER)
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "showing step 0", timeout=30)
+    # export a GIF and get a file
+    dash_duo.find_element(f"#{I.EXPORT}").click()
+    dash_duo.wait_for_contains_text(f"#{I.EXPORT_MSG}", "exported", timeout=60)
+    downloads = Path(dash_duo.download_path)
+    _wait(lambda: [p for p in downloads.iterdir() if p.suffix == ".gif"], what="the downloaded GIF")
+    gif = next(p for p in downloads.iterdir() if p.suffix == ".gif")
+    with Image.open(gif) as im:
+        assert im.size == (960, 540) and im.n_frames >= 2
+    assert dash_duo.get_logs() == []
+
+
+def test_switch_target_and_upload_a_bad_file(dash_duo, app, tmp_path):
+    _start(dash_duo, app)
+    _pick(dash_duo, f"#{I.FIELD.format('dataset')}", "grid25")
+    _wait(lambda: "n=5" in dash_duo.find_element(f"#{I.FIELD.format('dataset_params')}").get_attribute("value"),
+          what="grid25's parameters in the form")
+    dash_duo.find_element(f"#{I.RESET}").click()
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "grid25 · step", timeout=20)
+    _wait(lambda: _step(dash_duo) > 0, what="grid25 training")
+    dash_duo.find_element(f"#{I.PAUSE}").click()
+    # a file with three columns is refused with a message, and the target stays grid25
+    bad = tmp_path / "bad.csv"
+    np.savetxt(bad, np.random.default_rng(0).normal(size=(50, 3)), delimiter=",")
+    dash_duo.find_element(f"#{I.UPLOAD} input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_contains_text(f"#{I.UPLOAD_MSG}", "need 2 columns", timeout=10)
+    assert "grid25" in dash_duo.find_element(f"#{I.STATUS}").text
+    # a good one becomes the 'points' target
+    good = tmp_path / "good.csv"
+    np.savetxt(good, np.random.default_rng(0).normal(size=(200, 2)), delimiter=",")
+    dash_duo.find_element(f"#{I.UPLOAD} input[type=file]").send_keys(str(good))
+    dash_duo.wait_for_contains_text(f"#{I.UPLOAD_MSG}", "loaded good.csv", timeout=10)
+    dash_duo.find_element(f"#{I.RESET}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "points · step 0", timeout=20)
+    assert dash_duo.get_logs() == []
+
+
+def test_xy_tab_and_compare_tab(dash_duo, app, runs_dir):
+    toylab.train(dataset="ring8", steps=60, snapshot_every=20, g_hidden=16, d_hidden=16, grid_size=20,
+                 n_fixed=200, out=runs_dir / "small")
+    _start(dash_duo, app)
+    dash_duo.driver.find_element(By.XPATH, "//*[text()='xy game']").click()
+    dash_duo.wait_for_contains_text(f"#{I.XY_RADII}", "simultaneous", timeout=20)
+    assert "1.00499" in dash_duo.find_element(f"#{I.XY_RADII}").text      # sqrt(1 + 0.1^2)
+    n = dash_duo.driver.execute_script(
+        f"return document.querySelector('#{I.XY_ORBIT} .js-plotly-plot').data.length")
+    assert n >= 7                                          # field + 3 methods x (path, point) + flow ...
+    # a bad step size: a message, the old orbit stays
+    lr = dash_duo.find_element(f"#{I.XY_LR}")
+    lr.send_keys(Keys.CONTROL, "a")
+    lr.send_keys("5", Keys.TAB)
+    dash_duo.find_element(f"#{I.XY_RUN}").click()
+    dash_duo.wait_for_contains_text(f"#{I.XY_MESSAGE}", "η: must be in (0, 2]", timeout=10)
+    dash_duo.driver.find_element(By.XPATH, "//*[text()='Compare runs']").click()
+    _pick(dash_duo, f"#{I.CMP_RUNS}", "small")
+    dash_duo.wait_for_contains_text(f"#{I.CMP_GRID}", "small · ring8", timeout=20)
+    assert dash_duo.get_logs() == []
