@@ -44,6 +44,9 @@ class TrainConfig(BaseModel):
     leaky_slope: float = Field(0.2, ge=0, lt=1, description="LeakyReLU negative slope")
     spectral_norm: bool = Field(False, description="spectral normalisation on D's layers")
     conditional: bool = Field(False, description="G and D see the mixture component label")
+    pack: int = Field(1, ge=1, le=16, description="PacGAN: D judges this many samples jointly (1: off)")
+    unrolled_steps: int = Field(0, ge=0, le=20, description="unrolled GAN: G's loss looks through k "
+                                                            "differentiable D updates (0: off)")
     # objective
     loss: Loss = Field("nonsaturating", description="GAN objective")
     r1_gamma: float = Field(0.0, ge=0, description="zero-centred R1 penalty weight gamma (0: off)")
@@ -108,6 +111,15 @@ class TrainConfig(BaseModel):
         if self.metrics_every % self.snapshot_every:
             raise ValueError(f"metrics_every ({self.metrics_every}) must be a multiple of snapshot_every "
                              f"({self.snapshot_every}), or 0 for no measurements")
+        if self.pack > 1 and self.batch_size % self.pack:
+            raise ValueError(f"pack ({self.pack}) must divide batch_size ({self.batch_size})")
+        if self.pack > 1 and self.conditional:
+            raise ValueError("pack > 1 with conditional=True is not supported (labels are per sample)")
+        if self.unrolled_steps and self.loss == "wgan-gp":
+            raise ValueError("unrolled_steps with loss='wgan-gp' is not supported: the look-ahead would "
+                             "differentiate the gradient penalty twice more (it diverges); use wgan or hinge")
+        if self.unrolled_steps and self.update == "simultaneous":
+            raise ValueError("unrolled_steps needs update='alternating' (G looks ahead of D's next steps)")
         if self.update == "simultaneous" and (self.d_steps != 1 or self.g_steps != 1):
             raise ValueError("update='simultaneous' needs d_steps = g_steps = 1 "
                              "(several steps per player is an alternating schedule)")

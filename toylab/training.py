@@ -72,7 +72,8 @@ class Trainer:
         init = streams.generators(seeds, streams.INIT)
         self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
                               cfg.activation, cfg.leaky_slope).to(self.device)
-        self.disc = BatchedMLP(2 + self.K, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
+        self.pack = cfg.pack
+        self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
                                cfg.leaky_slope, spectral_norm=cfg.spectral_norm).to(self.device)
         self.lr_d = self._member_lr([c.lr_d for c in configs])
         self.lr_g = self._member_lr([c.lr_g for c in configs])
@@ -185,7 +186,20 @@ class Trainer:
         return self.gen(self._with_labels(z, labels), flat, members)
 
     def D(self, x, labels=None, flat=None, members=slice(None)):
-        return self.disc(self._with_labels(x, labels), flat, members)
+        """D at each point of x (E', n, 2) -> (E', n, 1). A packed D (PacGAN) judges a pack of
+        copies of the point: the field it shows is D on packs of identical samples."""
+        x = self._with_labels(x, labels)
+        if self.pack > 1:
+            x = torch.cat([x] * self.pack, -1)
+        return self.disc(x, flat, members)
+
+    def Dt(self, x, labels=None, flat=None, members=slice(None)):
+        """D as training sees it: with pack m, consecutive groups of m samples of x (E', n, 2)
+        form one input (E', n/m, 2m) (Lin et al. 2018); otherwise D at each point."""
+        if self.pack == 1:
+            return self.D(x, labels, flat, members)
+        E, n, dim = x.shape
+        return self.disc(x.reshape(E, n // self.pack, dim * self.pack), flat, members)
 
     def _member_chunks(self) -> list[slice]:
         """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,
@@ -243,7 +257,7 @@ class Trainer:
     def _d_objective(self, d, x, fake, eps, labels):
         """(loss, loss + penalties) per member; d(v) evaluates D on points v with `labels`."""
         cfg = self.cfg
-        n = x.shape[1]
+        n = x.shape[1] // self.pack
         out = d(torch.cat([x, fake], 1), None if labels is None else torch.cat(labels, 1))
         loss = losses.d_loss(cfg.loss, out[:, :n], out[:, n:])
         total = loss
@@ -277,7 +291,7 @@ class Trainer:
         def objective(m, pd):
             with torch.no_grad():
                 fake = self.G(z[m], self._pick(zl, m), self.gen.params(m), m)
-            d = lambda v, lab: self.D(v, lab, pd, m)       # noqa: E731
+            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
             loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
             return [total], [loss]
 
@@ -286,18 +300,66 @@ class Trainer:
         self._last["d_loss"], self._last["d_grad_norm"] = loss, grad.norm(dim=1)
 
     def g_step(self):
-        """One generator update on a fresh noise batch (D fixed)."""
+        """One generator update on a fresh noise batch (D fixed; or, unrolled, D after k
+        look-ahead updates that G's gradient flows through)."""
         z, zl = self._fake_input()
+        k = self.cfg.unrolled_steps
+        ahead = [(self._real(), self._fake_input()) for _ in range(k)]
 
         def objective(m, pg):
             lab = self._pick(zl, m)
-            out = self.D(self.G(z[m], lab, pg, m), lab, self.disc.params(m), m)
+            pd = self.disc.params(m, requires_grad=bool(k))
+            if k:
+                pd = self.look_ahead(m, pg, pd, ahead)
+            out = self.Dt(self.G(z[m], lab, pg, m), lab, pd, m)
             loss = losses.g_loss(self.cfg.loss, out)
             return [loss], [loss]
 
         (grad,), (loss,) = self._grads(objective, [self.gen])
         self._apply(self.opt_g, self.gen.flat, grad, self.lr_g)
         self._last["g_loss"], self._last["g_grad_norm"] = loss, grad.norm(dim=1)
+
+    def look_ahead(self, m, pg, pd, batches):
+        """D's parameters after len(batches) look-ahead updates, as differentiable functions of
+        G's parameters pg (Metz et al. 2017): each update is D's own optimiser rule (Adam,
+        SGD or RMSprop, from its current state, without changing it) applied to the gradient
+        of D's objective, taken with create_graph so that G's gradient flows through it.
+        D's real weights are not touched."""
+        cfg = self.cfg
+        state = self.opt_d.state.get(self.disc.flat, {})
+        lr = self.lr_d[m].view(-1, 1, 1) if torch.is_tensor(self.lr_d) else self.lr_d
+        view = lambda t: [x for layer in self.disc.weights(t.detach()[m]) for x in layer]  # noqa: E731
+        flat_pd = [t for layer in pd for t in layer]
+        if cfg.d_optimizer == "adam":
+            b1, b2 = cfg.betas
+            t0 = float(state["step"]) if "step" in state else 0.0
+            mom = view(state["exp_avg"]) if "exp_avg" in state else [torch.zeros_like(p) for p in flat_pd]
+            sq = view(state["exp_avg_sq"]) if "exp_avg_sq" in state else [torch.zeros_like(p) for p in flat_pd]
+        elif cfg.d_optimizer == "rmsprop":
+            alpha = self.opt_d.param_groups[0]["alpha"]
+            sq = view(state["square_avg"]) if "square_avg" in state else [torch.zeros_like(p) for p in flat_pd]
+        buf = view(state["momentum_buffer"]) if state.get("momentum_buffer") is not None else None
+        for i, ((x, eps, xl), (z, zl)) in enumerate(batches):
+            fake = self.G(z[m], self._pick(zl, m), pg, m)             # depends on pg: keeps the graph
+            layers = [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
+            d = lambda v, lab: self.Dt(v, lab, layers, m)             # noqa: E731
+            _, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            grads = torch.autograd.grad(total.sum(), flat_pd, create_graph=True)
+            if cfg.d_optimizer == "adam":
+                t = t0 + i + 1
+                mom = [b1 * a + (1 - b1) * g for a, g in zip(mom, grads)]
+                sq = [b2 * v + (1 - b2) * g * g for v, g in zip(sq, grads)]
+                step = [(a / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + 1e-8) for a, v in zip(mom, sq)]
+            elif cfg.d_optimizer == "rmsprop":
+                sq = [alpha * v + (1 - alpha) * g * g for v, g in zip(sq, grads)]
+                step = [g / (v.sqrt() + 1e-8) for v, g in zip(sq, grads)]
+            else:
+                step = grads
+            if cfg.momentum and cfg.d_optimizer == "sgd":
+                buf = list(grads) if buf is None else [cfg.momentum * b + g for b, g in zip(buf, grads)]
+                step = buf
+            flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, step)]
+        return [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
 
     def simultaneous_step(self):
         """Both players' gradients at the same point, then both updates."""
@@ -306,7 +368,7 @@ class Trainer:
 
         def objective(m, pd, pg):
             fake = self.G(z[m], self._pick(zl, m), pg, m)
-            d = lambda v, lab: self.D(v, lab, pd, m)       # noqa: E731
+            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
             loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
             loss_g = losses.g_loss(self.cfg.loss, out_fake)
             return [total, loss_g], [loss_d, loss_g]

@@ -1,0 +1,82 @@
+"""Unrolled GANs are truly unrolled: G's gradient flows through the k look-ahead D updates.
+
+(A popular PyTorch port computes G's loss against the look-ahead D but detaches it from G,
+so G never sees the look-ahead: its gradient equals the plain one. These tests fail that.)
+Also: PacGAN's packed discriminator."""
+
+import pytest
+import torch
+
+import toylab
+from toylab import ConfigError, TrainConfig, Trainer, losses
+
+
+def _setup(optimizer, lr_d, k=3):
+    cfg = TrainConfig(dataset="ring8", g_hidden=8, d_hidden=8, batch_size=16, unrolled_steps=k, d_optimizer=optimizer,
+                      lr_d=lr_d, metrics_every=0, snapshot_every=10, n_fixed=16, grid_size=8, manifold_size=3)
+    t = Trainer(cfg)
+    for _ in range(3):
+        t.round()                                   # optimiser state (Adam moments) is not empty
+    t.gen.double()
+    t.disc.double()
+    dbl = lambda b: tuple(x.double() if torch.is_tensor(x) and x.is_floating_point() else x for x in b)  # noqa
+    z, zl = dbl(t._fake_input())
+    ahead = [(dbl(t._real()), dbl(t._fake_input())) for _ in range(k)]
+    m = slice(0, 1)
+
+    def g_loss(flat_g, unrolled=True):
+        pg = t.gen.weights(flat_g)
+        pd = t.disc.params(m, requires_grad=True)
+        if unrolled:
+            pd = t.look_ahead(m, pg, pd, ahead)
+        return losses.g_loss(cfg.loss, t.Dt(t.G(z, None, pg, m), None, pd, m)).sum()
+
+    return t, g_loss
+
+
+@pytest.mark.parametrize("optimizer, lr_d", [("sgd", 0.5), ("adam", 0.05)])
+def test_unrolled_gradient_matches_finite_differences_and_differs_from_plain(optimizer, lr_d):
+    t, g_loss = _setup(optimizer, lr_d)
+    flat = t.gen.flat.detach().clone().requires_grad_(True)
+    grad = torch.autograd.grad(g_loss(flat), flat)[0]
+    plain = torch.autograd.grad(g_loss(flat, unrolled=False), flat)[0]
+    v = torch.randn(flat.shape, generator=torch.Generator().manual_seed(0), dtype=flat.dtype)
+    v /= v.norm()
+    h = 1e-5
+    base = flat.detach()                 # (no torch.no_grad: the look-ahead itself differentiates D's loss)
+    fd = (g_loss(base + h * v).detach() - g_loss(base - h * v).detach()) / (2 * h)
+    assert float(grad.flatten() @ v.flatten()) == pytest.approx(float(fd), rel=1e-5, abs=1e-9)
+    # the look-ahead changes G's gradient: far more than the finite-difference error
+    assert float((grad - plain).norm() / plain.norm()) > 0.05
+    cos = float(grad.flatten() @ plain.flatten() / (grad.norm() * plain.norm()))
+    assert cos < 0.999
+
+
+def test_unrolled_step_leaves_d_unchanged_and_trains():
+    t = Trainer(TrainConfig(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=32, unrolled_steps=3, steps=60,
+                            snapshot_every=20, grid_size=8, n_fixed=32))
+    d_before = t.disc.flat.detach().clone()
+    t.g_step()
+    torch.testing.assert_close(t.disc.flat, d_before)      # the look-ahead is discarded
+    assert t.fit().status == "completed"
+
+
+def test_unrolled_config_checks():
+    with pytest.raises(ConfigError, match="unrolled_steps with loss='wgan-gp' is not supported"):
+        TrainConfig(unrolled_steps=2, loss="wgan-gp")
+    with pytest.raises(ConfigError, match="unrolled_steps needs update='alternating'"):
+        TrainConfig(unrolled_steps=2, update="simultaneous")
+
+
+def test_packed_discriminator_judges_groups_of_samples():
+    t = Trainer(TrainConfig(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=32, pack=4, steps=40,
+                            snapshot_every=20, grid_size=8, n_fixed=32))
+    assert t.disc.shapes[0][1] == 8                        # input: 4 samples x 2 coordinates
+    x = torch.randn(1, 32, 2)
+    assert t.Dt(x).shape == (1, 8, 1)                       # 32 samples -> 8 packs
+    # the D field shown is D on packs of copies of a point
+    torch.testing.assert_close(t.D(x[:, :1]), t.disc(x[:, :1].repeat(1, 1, 4)))
+    run = t.fit()
+    assert run.status == "completed" and run.snapshots[-1].d_grid.shape == (1, 8, 8)
+    with pytest.raises(ConfigError, match=r"pack \(3\) must divide batch_size \(32\)"):
+        TrainConfig(pack=3, batch_size=32)
