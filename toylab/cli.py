@@ -120,6 +120,29 @@ def cmd_xy(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import experiments as X
+    if args.list or not args.spec:
+        for name, desc in X.recipes().items():
+            print(f"{name:<20} {desc}")
+        return 0
+    exp = X.load_experiment(args.spec, seeds=args.seeds, steps=args.steps)
+    out = Path(args.out or f"experiments/{exp.name}")
+    jobs = exp.jobs()
+    print(f"{exp.name}: {len(exp.settings())} settings x {len(exp.seeds)} seeds = "
+          f"{sum(len(j['members']) for j in jobs)} runs in {len(jobs)} ensembles -> {out}")
+    table = X.run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    print(f"{len(table)} rows: {out / 'results.csv'}")
+    print(X.report(out))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import experiments as X
+    print(X.report(args.experiment, plots=not args.no_plots))
+    return 0
+
+
 def cmd_dashboard(args) -> int:
     try:
         from dashboards.app import main as dashboard_main
@@ -219,6 +242,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_look_options(an)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=cmd_animate)
+    sw = sub.add_parser("sweep", help="run an experiment (a recipe name or a .toml/.yaml spec) over seeds")
+    sw.add_argument("spec", nargs="?", help="recipe name (toylab sweep --list) or spec file")
+    sw.add_argument("--list", action="store_true", help="list the built-in recipes")
+    sw.add_argument("--out", help="experiment folder (default experiments/NAME); rerun to resume")
+    sw.add_argument("--seeds", type=int, help="seeds per setting (overrides the spec)")
+    sw.add_argument("--steps", type=int, help="training rounds (overrides the spec's base)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: in-process)")
+    sw.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+    rp = sub.add_parser("report", help="Markdown summary and plots of an experiment folder")
+    rp.add_argument("experiment", help="experiment folder")
+    rp.add_argument("--no-plots", action="store_true")
+    rp.set_defaults(func=cmd_report)
     db = sub.add_parser("dashboard", help="the Dash dashboard (--host, --port, --runs-dir, --debug)",
                         add_help=False)
     db.add_argument("rest", nargs=argparse.REMAINDER)

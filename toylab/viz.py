@@ -359,3 +359,59 @@ def save_figure(fig, out, dpi: int | None = None) -> Path:
     _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi or fig.dpi, facecolor=fig.get_facecolor()))
     plt.close(fig)
     return out
+
+
+#: one colour per outcome, the same in every experiment plot
+OUTCOME_COLOURS = {"converged": "#009E73", "mode_collapse": "#D55E00", "oscillating": "#CC79A7",
+                   "vanishing_gradient": "#0072B2", "diverged": "#000000", "stalled": "#BBBBBB"}
+
+
+def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
+    """Stacked bars: the share of each outcome per setting ({setting: {outcome: (k, n)}})."""
+    import matplotlib.pyplot as plt
+
+    theme = get_theme(theme)
+    settings = list(rates)
+    with plt.rc_context(style(theme, 0.9)):
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
+        bottom = np.zeros(len(settings))
+        for o, colour in OUTCOME_COLOURS.items():
+            share = np.array([rates[s][o][0] / max(rates[s][o][1], 1) for s in settings])
+            if share.any():
+                ax.bar(range(len(settings)), share, bottom=bottom, color=colour, label=o.replace("_", " "),
+                       edgecolor=theme.bg, linewidth=0.8)
+                bottom += share
+        ax.set_xticks(range(len(settings)), settings, rotation=25, ha="right")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of seeds")
+        ax.set_title(title)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def band_figure(bands: dict, theme="light"):
+    """Metric curves per setting: median over seeds with the 25-75 % band ({key: {setting: (steps, (S, T))}})."""
+    import matplotlib.pyplot as plt
+
+    theme = get_theme(theme)
+    keys = [k for k in bands if bands[k]]
+    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "g_grad_norm": "G gradient norm"}
+    palette = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
+    with plt.rc_context(style(theme, 0.85)):
+        fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
+                                 layout="constrained", squeeze=False)
+        for ax, k in zip(axes[0], keys):
+            for i, (setting, (steps, vals)) in enumerate(bands[k].items()):
+                c = palette[i % len(palette)]
+                lo, med, hi = np.nanpercentile(vals, [25, 50, 75], axis=0)
+                ax.plot(steps, med, color=c, label=setting, drawstyle="steps-post" if k == "modes_captured" else None)
+                ax.fill_between(steps, lo, hi, color=c, alpha=0.18, linewidth=0,
+                                step="post" if k == "modes_captured" else None)
+            if k == "g_grad_norm":
+                ax.set_yscale("log")
+            ax.set_title(titles.get(k, k))
+            ax.set_xlabel("round")
+            ax.grid(True, color=theme.muted, alpha=0.3)
+        if keys:
+            axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig

@@ -1,0 +1,171 @@
+"""Experiments: outcome rules on crafted runs, a small sweep's table and plots, resuming,
+the Dask path on a local cluster, recipes, and errors that name their field."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import toylab
+from toylab import ConfigError, TrainConfig
+from toylab import experiments as X
+from toylab.cli import main
+from toylab.outcomes import OutcomeRules, classify
+from toylab.runs import Run, Snapshot
+
+TINY = dict(g_hidden=16, d_hidden=16, batch_size=64, steps=100, snapshot_every=20, metrics_every=20, n_fixed=200,
+            grid_size=10, manifold_size=3)
+
+
+def _run(cfg, hist, fakes_per_snapshot, status="completed"):
+    """A Run made by hand: history columns over steps 0..1000 and snapshots of given fakes."""
+    steps = np.arange(0, 1001, 20)
+    h = {"step": steps, "member": np.zeros(len(steps), int), "seed": np.zeros(len(steps), int)}
+    for k, f in hist.items():
+        h[k] = np.array([f(s) for s in steps], dtype=float)
+    snaps = [Snapshot(step=int(s), fake=fk[None], d_grid=np.zeros((1, 4, 4)), manifold=np.zeros((1, 2, 2, 2)),
+                      d_grad=np.zeros_like(fk[None]))
+             for s, fk in zip(np.linspace(0, 1000, len(fakes_per_snapshot)).astype(int), fakes_per_snapshot)]
+    return Run(configs=[cfg], status=status, step=1000, member_status=[status],
+               diverged_step=[500 if status == "diverged" else None], history=h, snapshots=snaps)
+
+
+def _at_modes(target, modes, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    mu = target.modes.numpy()[np.asarray(modes)]
+    idx = rng.integers(0, len(mu), n)
+    return mu[idx] + rng.normal(0, target.mode_std / 2, (n, 2))
+
+
+def test_outcome_rules_on_crafted_runs():
+    cfg = TrainConfig(dataset="ring8")
+    t = cfg.target()
+    everywhere = [_at_modes(t, range(8), seed=i) for i in range(10)]
+    base = dict(d_loss=lambda s: 1.3, g_loss=lambda s: 0.8, g_grad_norm=lambda s: 1.0)
+
+    collapsed = _run(cfg, {**base, "js": lambda s: 0.55, "modes_captured": lambda s: 1},
+                     [_at_modes(t, [0], seed=i) for i in range(10)])
+    o = classify(collapsed)
+    assert o.outcome == "mode_collapse" and o.modes == 1 and o.num_modes == 8
+
+    converged = _run(cfg, {**base, "js": lambda s: 0.6 if s < 300 else 0.05, "modes_captured": lambda s: 8},
+                     everywhere)
+    assert classify(converged).outcome == "converged"
+    assert classify(converged, rules=OutcomeRules(js_converged=0.01)).outcome == "stalled"   # thresholds matter
+
+    nan = _run(cfg, {**base, "d_loss": lambda s: math.nan if s >= 500 else 1.3, "js": lambda s: 0.6,
+                     "modes_captured": lambda s: 3}, everywhere, status="diverged")
+    assert classify(nan).outcome == "diverged"
+
+    vanishing = _run(TrainConfig(dataset="ring8", loss="minimax"),
+                     {"d_loss": lambda s: 1.3 if s < 200 else 0.01, "g_loss": lambda s: -0.01,
+                      "g_grad_norm": lambda s: 5.0 if s < 200 else 0.02, "js": lambda s: 0.69,
+                      "modes_captured": lambda s: 0}, everywhere)
+    o = classify(vanishing)
+    assert o.outcome == "vanishing_gradient" and "G gradient norm" in o.reason
+
+    # the generator loss cycles with a period of 5 measurements and the dominant mode goes round the ring
+    cycling = [_at_modes(t, [i % 8], seed=i) for i in range(40)]
+    osc = _run(cfg, {**base, "g_loss": lambda s: 1.0 + 0.3 * math.sin(2 * math.pi * s / 100),
+                     "js": lambda s: 0.5, "modes_captured": lambda s: 2}, cycling)
+    o = classify(osc)
+    assert o.outcome == "oscillating" and o.hops >= 2
+
+
+def test_outcome_of_a_really_diverging_run():
+    def poison(trainer, snap):                        # NaN in G's weights at step 40, as a blow-up would
+        if snap.step == 40:
+            trainer.gen.flat.data[0, 0] = math.nan
+
+    run = toylab.train(dataset="ring8", callbacks=[poison], **TINY)
+    assert run.status == "diverged"
+    o = classify(run)
+    assert o.outcome == "diverged" and "step 41" in o.reason
+
+
+SPEC = {"name": "tiny", "base": {"dataset": "ring8", **TINY}, "seeds": [0, 1, 2],
+        "variants": [{"label": "non-saturating"}, {"label": "minimax", "loss": "minimax"}]}
+
+
+def test_small_sweep_makes_table_and_plots_and_resumes(tmp_path):
+    out = tmp_path / "exp"
+    exp = X.load_experiment(SPEC)
+    assert len(exp.jobs()) == 2 and [len(j["members"]) for j in exp.jobs()] == [3, 3]     # seeds batched
+    table = X.run_experiment(exp, out, workers=1, progress=False)
+    assert len(table) == 6 and {r["setting"] for r in table} == {"non-saturating", "minimax"}
+    assert all(r["outcome"] in toylab.outcomes.OUTCOMES for r in table)
+    assert sorted(r["seed"] for r in table if r["setting"] == "minimax") == [0, 1, 2]
+    csv = (out / "results.csv").read_text().splitlines()
+    assert csv[0].startswith("setting,seed,outcome") and len(csv) == 7
+    assert (out / "results.parquet").exists()
+    text = X.report(out)
+    assert "| non-saturating | 3 |" in text and "| minimax | 3 |" in text
+    for png in ("outcome_rates.png", "curves.png"):
+        assert (out / png).stat().st_size > 10_000
+    # interrupted: one job's result is missing and its run folder half-written
+    job = exp.jobs()[1]["id"]
+    (out / "results" / f"{job}.json").unlink()
+    (out / "runs" / job / "checkpoint.pt").unlink()
+    again = X.run_experiment(exp, out, workers=1, progress=False)
+    assert again == table                                     # same numbers, same order
+    # finished: a rerun trains nothing
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
+    assert X.run_experiment(exp, out, workers=1, progress=False) == table
+    assert stamps == {p: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
+    # a different experiment never lands in the same folder
+    with pytest.raises(ConfigError, match="holds a different experiment"):
+        X.run_experiment({**SPEC, "seeds": [5]}, out, workers=1, progress=False)
+
+
+def test_dask_local_cluster_gives_the_same_table(tmp_path):
+    from dask.distributed import LocalCluster
+    spec = {**SPEC, "seeds": [0, 1]}
+    serial = X.run_experiment(spec, tmp_path / "serial", workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        dask = X.run_experiment(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+    keys = ("setting", "seed", "outcome", "final_js", "modes_captured")
+    assert [[r[k] for k in keys] for r in dask] == [[r[k] for k in keys] for r in serial]
+
+
+def test_specs_are_validated_with_named_fields(tmp_path):
+    with pytest.raises(ConfigError, match="(?s)setting 'bad': .*lr_d: Input should be greater than 0"):
+        X.load_experiment({**SPEC, "variants": [{"label": "bad", "lr_d": -1}]})
+    with pytest.raises(ConfigError, match="experiment: unknown sedes; allowed"):
+        X.load_experiment({**SPEC, "sedes": 3})
+    with pytest.raises(ValueError, match="rules: unknown js_bound; allowed: window"):
+        X.load_experiment({**SPEC, "rules": {"js_bound": 0.1}})
+    with pytest.raises(ConfigError, match="no recipe or file 'nope'; recipes: equilibrium"):
+        X.load_experiment("nope")
+    f = tmp_path / "spec.toml"
+    f.write_text('name = "t"\nseeds = 2\n[base]\ndataset = "grid25"\nsteps = 40\n[grid]\nlr_d = [1e-4, 1e-3]\n')
+    exp = X.load_experiment(f)
+    assert [s for s, _ in exp.settings()] == ["lr_d=0.0001", "lr_d=0.001"]
+    assert len(exp.jobs()) == 1                       # learning rates and seeds: one ensemble of 4
+
+
+def test_every_recipe_loads_and_batches_its_seeds():
+    for name in X.recipes():
+        exp = X.load_experiment(name)
+        assert exp.description and len(exp.settings()) >= 2
+        assert sum(len(j["members"]) for j in exp.jobs()) == len(exp.settings()) * len(exp.seeds)
+    mc = X.load_experiment("mode_collapse", seeds=64)
+    assert len(mc.seeds) == 64 and max(len(j["members"]) for j in mc.jobs()) == 128   # vanilla + lr 1e-3
+
+
+def test_wilson_interval():
+    lo, hi = X.wilson(0, 10)
+    assert lo == 0 and hi == pytest.approx(0.2775, abs=1e-3)
+    lo, hi = X.wilson(5, 10)
+    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-3), pytest.approx(0.7634, abs=1e-3))
+
+
+def test_sweep_and_report_commands(tmp_path, capsys):
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({**SPEC, "seeds": [0]}))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "e"), "--workers", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny: 2 settings x 1 seeds = 2 runs in 2 ensembles" in out and "| minimax | 1 |" in out
+    assert main(["report", str(tmp_path / "e"), "--no-plots"]) == 0
+    assert main(["sweep", "--list"]) == 0 and "mode_collapse" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nothing")]) == 2

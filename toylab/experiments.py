@@ -1,0 +1,387 @@
+"""Scripted experiments on failure modes: many settings x many seeds -> a table of outcomes.
+
+An `Experiment` is a base config, settings (a list of variants and/or a grid of
+overrides) and seeds. Settings whose configs differ only in seed and learning rates
+train together as one batched ensemble (`toylab.Trainer`); each ensemble is a job, and
+jobs go through a `concurrent.futures.Executor`: local processes by default, a Dask
+cluster given its scheduler address. Every member ends with an outcome
+(`toylab.outcomes`). Results are one row per (setting, seed), written per job as it
+finishes, so an interrupted sweep resumes where it stopped and a finished one is not redone.
+
+    exp = load_experiment("mode_collapse")            # a built-in recipe, or a .toml/.yaml file
+    table = run_experiment(exp, "experiments/mc")     # list of rows; also results.csv
+    print(report("experiments/mc"))                   # Markdown; plots beside it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import shutil
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import ENSEMBLE_FIELDS, ConfigError, TrainConfig, make_config
+from .outcomes import OUTCOMES, OutcomeRules
+
+RECIPES = Path(__file__).parent / "recipes"
+TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "modes_captured", "num_modes", "high_quality",
+                "final_js", "final_modes", "c_of_g", "d_real_mean", "g_grad_norm", "d_loss", "hops", "status",
+                "steps", "job", "member")
+
+
+@dataclass
+class Experiment:
+    """base: TrainConfig fields; variants: [{label, **overrides}]; grid: {field: [values]}
+    (settings = every variant x every grid point); seeds: the seeds of every setting."""
+
+    name: str
+    base: dict = field(default_factory=dict)
+    variants: list[dict] = field(default_factory=list)
+    grid: dict[str, list] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: list(range(8)))
+    rules: OutcomeRules = field(default_factory=OutcomeRules)
+    description: str = ""
+
+    def settings(self) -> list[tuple[str, dict]]:
+        """(label, overrides) of every setting, validated (errors name the setting and field)."""
+        keys = list(self.grid)
+        points = [dict(zip(keys, vals)) for vals in itertools.product(*(self.grid[k] for k in keys))] or [{}]
+        out = []
+        for variant in self.variants or [{}]:
+            variant = dict(variant)
+            label = str(variant.pop("label", "")) or None
+            for point in points:
+                overrides = {**variant, **point}
+                parts = [label] if label else []
+                parts += [f"{k}={v}" for k, v in point.items()]
+                name = ", ".join(parts) or "base"
+                try:
+                    make_config(**{**self.base, **overrides})
+                except ConfigError as err:
+                    raise ConfigError(f"setting {name!r}: {err}") from None
+                out.append((name, overrides))
+        labels = [n for n, _ in out]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"settings: labels must differ; got {labels}")
+        return out
+
+    def jobs(self) -> list[dict]:
+        """Members grouped into ensembles: configs equal up to seed, lr_d and lr_g train together."""
+        groups: dict[str, dict] = {}
+        for label, overrides in self.settings():
+            for seed in self.seeds:
+                cfg = make_config(**{**self.base, **overrides, "seed": int(seed)})
+                key = json.dumps({k: v for k, v in cfg.model_dump(mode="json").items() if k not in ENSEMBLE_FIELDS},
+                                 sort_keys=True)
+                g = groups.setdefault(key, {"members": []})
+                g["members"].append({"setting": label, "seed": int(seed), "overrides": overrides,
+                                     "config": cfg.model_dump(mode="json")})
+        jobs = []
+        for i, g in enumerate(groups.values()):
+            digest = hashlib.sha1(json.dumps(g["members"], sort_keys=True).encode()).hexdigest()[:8]
+            jobs.append({"id": f"{i:03d}-{digest}", "members": g["members"]})
+        return jobs
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "base": self.base, "variants": self.variants,
+                "grid": self.grid, "seeds": list(self.seeds), "rules": self.rules.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Experiment":
+        d = dict(d)
+        bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules")]
+        if bad:
+            raise ConfigError(f"experiment: unknown {', '.join(bad)}; allowed: name, description, base, variants, "
+                              f"grid, seeds, rules")
+        seeds = d.get("seeds", 8)
+        seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+        if not seeds:
+            raise ConfigError("experiment: seeds must not be empty")
+        exp = cls(name=str(d.get("name", "experiment")), base=dict(d.get("base", {})),
+                  variants=list(d.get("variants", [])), grid=dict(d.get("grid", {})), seeds=seeds,
+                  rules=OutcomeRules.from_dict(d.get("rules")), description=str(d.get("description", "")))
+        exp.settings()          # validate now
+        return exp
+
+
+def recipes() -> dict[str, str]:
+    """Built-in recipes: name -> description."""
+    out = {}
+    for p in sorted(RECIPES.glob("*.toml")):
+        out[p.stem] = " ".join(_read(p).get("description", "").split()).split(": ")[0]
+    return out
+
+
+def _read(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+        return tomllib.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+        return yaml.safe_load(text) or {}
+    if path.suffix == ".json":
+        return json.loads(text)
+    raise ConfigError(f"experiment: {path} must be .toml, .yaml or .json")
+
+
+def load_experiment(spec, **overrides) -> Experiment:
+    """A recipe by name, a spec file, or a dict; overrides: seeds=N, steps=N (into base)."""
+    if isinstance(spec, Experiment):
+        d = spec.to_dict()
+    elif isinstance(spec, dict):
+        d = dict(spec)
+    else:
+        path = Path(spec)
+        if not path.suffix and (RECIPES / f"{spec}.toml").exists():
+            path = RECIPES / f"{spec}.toml"
+        if not path.exists():
+            raise ConfigError(f"experiment: no recipe or file {spec!r}; recipes: {', '.join(recipes())}")
+        d = _read(path)
+    if overrides.get("seeds") is not None:
+        d["seeds"] = overrides["seeds"]
+    if overrides.get("steps") is not None:
+        d["base"] = {**d.get("base", {}), "steps": int(overrides["steps"])}
+    return Experiment.from_dict(d)
+
+
+# ---- running ------------------------------------------------------------------------------
+def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
+    """Train one job (an ensemble), classify each member, write its rows; runs in a worker."""
+    import torch
+
+    from . import metrics, outcomes
+    from .losses import PROBABILISTIC
+    from .training import Trainer
+
+    torch.set_num_threads(threads)
+    out = Path(out)
+    run_dir = out / "runs" / job["id"]
+    shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
+    rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
+    configs = [TrainConfig(**m["config"]) for m in job["members"]]
+    run = Trainer(configs, out=run_dir).fit()
+    final = metrics.evaluate(run, n=2500)
+    real = run.target.sample(2500, seed=1)
+    rows = []
+    for e, m in enumerate(job["members"]):
+        o = outcomes.classify(run, e, rules)
+        f = final[e]
+        d_real = math.nan
+        if run.config.loss in PROBABILISTIC and run.member_status[e] != "diverged":
+            d_real = float(torch.sigmoid(run.discriminate(real, member=e)).mean())
+        rows.append({"setting": m["setting"], "seed": m["seed"], **{k: v for k, v in m["overrides"].items()},
+                     "outcome": o.outcome, "reason": o.reason, "js": o.js, "modes_captured": o.modes,
+                     "num_modes": o.num_modes, "high_quality": f.get("high_quality", math.nan),
+                     "final_js": f.get("js", math.nan), "final_modes": f.get("modes_captured", math.nan),
+                     "c_of_g": f.get("c_of_g", math.nan), "d_real_mean": d_real,
+                     "g_grad_norm": o.g_grad_norm, "d_loss": o.d_loss, "hops": o.hops,
+                     "status": run.member_status[e], "steps": run.step, "job": job["id"], "member": e})
+    from .runs import write_json
+    write_json(out / "results" / f"{job['id']}.json", rows)
+    return rows
+
+
+def _executor(workers: int | None, scheduler: str | None) -> tuple[Executor | None, object]:
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError as err:
+            raise ConfigError("scheduler: Dask is not installed; pip install 'toylab[dask]'") from err
+        client = Client(scheduler)
+        return client.get_executor(), client
+    if workers == 1:
+        return None, None
+    import multiprocessing as mp
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=mp.get_context("spawn")), None
+
+
+def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | None = None,
+                   executor: Executor | None = None, progress: bool = True) -> list[dict]:
+    """Run every job of `exp` not finished yet under `out`; returns the whole table.
+
+    workers: local processes (default: one per core; 1 runs in this process); scheduler:
+    a Dask scheduler address (tcp://host:8786); executor: any Executor (overrides both).
+    """
+    from tqdm.auto import tqdm
+
+    from .runs import write_json
+
+    exp = load_experiment(exp)
+    out = Path(out)
+    spec = out / "experiment.json"
+    if spec.exists():
+        if json.loads(spec.read_text()) != json.loads(json.dumps(exp.to_dict())):
+            raise ConfigError(f"out: {out} holds a different experiment; choose another folder")
+    else:
+        write_json(spec, exp.to_dict())
+    jobs = exp.jobs()
+    pending = [j for j in jobs if not (out / "results" / f"{j['id']}.json").exists()]
+    if pending:
+        threads = max(1, (os.cpu_count() or 1) // max(1, min(len(pending), workers or os.cpu_count() or 1)))
+        bar = tqdm(total=len(pending), desc=exp.name, unit="job", disable=not progress)
+        own = None
+        if executor is None:
+            executor, own = _executor(workers, scheduler)
+        try:
+            if executor is None:
+                for j in pending:
+                    run_job(j, str(out), threads)
+                    bar.update()
+            else:
+                futures = [executor.submit(run_job, j, str(out), threads) for j in pending]
+                for f in as_completed(futures):
+                    f.result()
+                    bar.update()
+        finally:
+            bar.close()
+            if own is not None:
+                own.close()
+            elif hasattr(executor, "shutdown") and executor is not None and scheduler is None and workers != 1:
+                executor.shutdown(wait=True)
+    table = load_table(out, jobs)
+    write_table(out, table)
+    return table
+
+
+def load_table(out, jobs: list[dict] | None = None) -> list[dict]:
+    """Rows of every finished job, in job order."""
+    out = Path(out)
+    if jobs is None:
+        jobs = Experiment.from_dict(json.loads((out / "experiment.json").read_text())).jobs()
+    rows = []
+    for j in jobs:
+        f = out / "results" / f"{j['id']}.json"
+        if f.exists():
+            rows += json.loads(f.read_text())
+    return rows
+
+
+def write_table(out, rows: list[dict]) -> None:
+    """results.csv (and results.parquet when pyarrow is installed), written atomically."""
+    from .runs import write_csv
+    if not rows:
+        return
+    keys = [k for k in TABLE_FIELDS if k in rows[0]] + [k for k in rows[0] if k not in TABLE_FIELDS]
+    cols = {k: np.array([r.get(k) for r in rows], dtype=object) for k in keys}
+    write_csv(Path(out) / "results.csv", cols)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return
+    from .runs import _atomic
+    table = pa.Table.from_pylist([{k: (str(r[k]) if isinstance(r.get(k), (list, dict)) else r.get(k))
+                                   for k in keys} for r in rows])
+    _atomic(Path(out) / "results.parquet", lambda f: pq.write_table(table, f))
+
+
+# ---- reporting -----------------------------------------------------------------------------
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a rate k/n (sound at 0/n and n/n, unlike the normal one)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def outcome_rates(rows: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{setting: {outcome: (count, n)}}, settings in first-seen order."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    by: dict[str, list[str]] = {}
+    for r in rows:
+        by.setdefault(r["setting"], []).append(r["outcome"])
+    for s, outs in by.items():
+        out[s] = {o: (outs.count(o), len(outs)) for o in OUTCOMES}
+    return out
+
+
+def report(out, plots: bool = True) -> str:
+    """A Markdown summary of a finished (or partly finished) experiment; writes report.md and
+    the plots (outcome_rates.png, curves.png) beside the table."""
+    from .runs import write_text
+
+    out = Path(out)
+    if not (out / "experiment.json").exists():
+        raise FileNotFoundError(f"{out} is not an experiment folder (no experiment.json)")
+    exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+    rows = load_table(out)
+    if not rows:
+        raise ValueError(f"{out}: no finished runs yet")
+    rates = outcome_rates(rows)
+    present = [o for o in OUTCOMES if any(v[o][0] for v in rates.values())]
+    lines = [f"# {exp.name}", "", exp.description.strip(), "",
+             f"{len(rows)} runs: {len(rates)} settings x {len(exp.seeds)} seeds. Outcome rates with 95 % Wilson "
+             f"intervals; JS (nats), modes, C(G) = -log 4 + 2 JS (-log 4 = -1.386 at the equilibrium) and "
+             f"the mean of D on real samples (1/2 at the equilibrium): medians over seeds at the end "
+             f"(2,500 samples).", "",
+             "| setting | n | " + " | ".join(present) + " | JS | modes | C(G) | mean D(real) |",
+             "|---|---|" + "---|" * len(present) + "---|---|---|---|"]
+    for s, v in rates.items():
+        n = next(iter(v.values()))[1]
+        cells = []
+        for o in present:
+            k = v[o][0]
+            lo, hi = wilson(k, n)
+            cells.append(f"{k / n:.0%} [{lo:.0%}, {hi:.0%}]")
+        sub = [r for r in rows if r["setting"] == s]
+        js = np.nanmedian([r["final_js"] for r in sub])
+        modes = [r["final_modes"] for r in sub if r["final_modes"] is not None]
+        modes_txt = f"{np.nanmedian(modes):g}/{sub[0]['num_modes']}" if sub[0]["num_modes"] else "-"
+        cg = np.nanmedian([r["c_of_g"] for r in sub])
+        dr = [r["d_real_mean"] for r in sub if r["d_real_mean"] is not None and np.isfinite(r["d_real_mean"])]
+        dr_txt = f"{np.median(dr):.3f}" if dr else "-"
+        lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {js:.3f} | {modes_txt} | {cg:.3f} | {dr_txt} |")
+    lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
+              "(see toylab.outcomes).", ""]
+    if plots:
+        from . import viz
+        viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
+        viz.save_figure(viz.band_figure(curves(out, rows)), out / "curves.png")
+        lines += ["![outcome rates](outcome_rates.png)", "", "![metric curves](curves.png)", ""]
+    text = "\n".join(lines)
+    write_text(out / "report.md", text)
+    return text
+
+
+def curves(out, rows: list[dict], keys=("js", "modes_captured", "g_grad_norm")) -> dict:
+    """{key: {setting: (steps, per-seed values (S, T))}} from the runs' metrics, for seed bands."""
+    from .runs import read_csv
+    out = Path(out)
+    by_job: dict[str, dict] = {}
+    res: dict[str, dict] = {k: {} for k in keys}
+    for r in rows:
+        if r["job"] not in by_job:
+            f = out / "runs" / r["job"] / "metrics.csv"
+            by_job[r["job"]] = read_csv(f) if f.exists() else {}
+        h = by_job[r["job"]]
+        if not h:
+            continue
+        mine = h["member"] == r["member"]
+        for k in keys:
+            if k not in h:
+                continue
+            v = np.asarray(h[k][mine], dtype=float)
+            s = np.asarray(h["step"][mine])
+            ok = np.isfinite(v)
+            res[k].setdefault(r["setting"], []).append((s[ok], v[ok]))
+    bands = {}
+    for k, per in res.items():
+        bands[k] = {}
+        for setting, series in per.items():
+            if not series or not len(series[0][0]):
+                continue
+            steps = series[0][0]
+            vals = np.array([np.interp(steps, s, v) if len(s) else np.full(len(steps), np.nan) for s, v in series])
+            bands[k][setting] = (steps, vals)
+    return bands

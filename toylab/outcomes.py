@@ -1,0 +1,151 @@
+"""How a run ended: one outcome per member, by documented rules with thresholds you can set.
+
+Judged on the last `window` share of training (the verdict is about where training got
+to, not how it started), in this order — the first rule that holds names the outcome:
+
+1. ``diverged``: the member's losses or weights became NaN/Inf.
+2. ``vanishing_gradient`` (BCE objectives): D saturates — its loss over the window has
+   median below ``d_saturated`` — and G's gradient norm over the window has median below
+   ``grad_ratio`` times its peak earlier in training.
+3. ``converged``: every mode captured (median of modes captured over the window = K;
+   targets without modes skip this) and the JS estimate's median over the window at or
+   below ``js_converged`` nats.
+4. ``oscillating``: the generator loss cycles — its detrended autocorrelation over the
+   window has a peak of at least ``osc_autocorr`` at a lag of 2 or more measurements, with
+   relative amplitude (std / mean |loss|) at least ``osc_amplitude`` — and, on mixture
+   targets, the dominant mode changed at least ``osc_hops`` times in the window.
+5. ``mode_collapse`` (mixture targets): median modes captured over the window below
+   ``collapse_fraction`` x K, or the mode timeline's verdict is 'hopping'.
+6. ``stalled``: none of the above: all modes (or no modes to count) but JS above the bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+OUTCOMES = ("converged", "mode_collapse", "oscillating", "vanishing_gradient", "diverged", "stalled")
+
+
+@dataclass(frozen=True)
+class OutcomeRules:
+    """Thresholds of the outcome rules (see the module docstring)."""
+
+    window: float = 0.25            # last share of training that is judged
+    js_converged: float = 0.15      # nats
+    collapse_fraction: float = 1.0  # modes captured below this x K: collapse
+    d_saturated: float = 0.1        # D's loss (BCE, real + fake) below: D wins outright
+    grad_ratio: float = 0.1         # G's gradient norm below this x its earlier peak: vanished
+    osc_autocorr: float = 0.3
+    osc_amplitude: float = 0.05
+    osc_hops: int = 2
+
+    def __post_init__(self):
+        if not 0 < self.window <= 1:
+            raise ValueError(f"rules.window: {self.window} must be in (0, 1]")
+        if self.js_converged < 0 or not 0 < self.collapse_fraction <= 1:
+            raise ValueError("rules.js_converged must be >= 0 and rules.collapse_fraction in (0, 1]")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "OutcomeRules":
+        d = dict(d or {})
+        bad = [k for k in d if k not in cls.__dataclass_fields__]
+        if bad:
+            raise ValueError(f"rules: unknown {', '.join(bad)}; allowed: {', '.join(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    outcome: str
+    reason: str
+    js: float = float("nan")
+    modes: float = float("nan")
+    num_modes: int = 0
+    d_loss: float = float("nan")
+    g_grad_norm: float = float("nan")
+    hops: int = 0
+
+
+def _window(steps: np.ndarray, values: np.ndarray, last_step: int, share: float):
+    ok = np.isfinite(values)
+    s, v = steps[ok], values[ok]
+    keep = s >= last_step * (1 - share)
+    return s[keep], v[keep], s, v
+
+
+def _periodic(v: np.ndarray) -> tuple[float, float]:
+    """(highest autocorrelation at lag >= 2, relative amplitude) of a detrended series."""
+    if len(v) < 8:
+        return 0.0, 0.0
+    t = np.arange(len(v))
+    r = v - np.polyval(np.polyfit(t, v, 1), t)
+    amp = float(r.std() / (np.abs(v).mean() or 1.0))
+    if r.std() == 0:
+        return 0.0, amp
+    r = (r - r.mean()) / r.std()
+    ac = [float(np.mean(r[:-lag] * r[lag:])) for lag in range(2, len(r) // 2)]
+    return (max(ac) if ac else 0.0), amp
+
+
+def classify(run, member: int = 0, rules: OutcomeRules | None = None) -> Outcome:
+    """The outcome of one member of a run (a Run with history and snapshots)."""
+    from .losses import PROBABILISTIC
+    from .metrics import mode_timeline
+
+    rules = rules or OutcomeRules()
+    cfg = run.configs[member]
+    h = run.member_history(member)
+    status = (run.member_status or ["?"] * run.size)[member]
+    K = run.target.num_modes
+    steps = np.asarray(h.get("step", []), dtype=float)
+    last = int(steps.max()) if len(steps) else run.step
+    col = lambda k: np.asarray(h.get(k, np.full(len(steps), np.nan)), dtype=float)  # noqa: E731
+    _, js_w, _, _ = _window(steps, col("js"), last, rules.window)
+    _, modes_w, _, _ = _window(steps, col("modes_captured"), last, rules.window)
+    _, dl_w, _, _ = _window(steps, col("d_loss"), last, rules.window)
+    _, gl_w, _, _ = _window(steps, col("g_loss"), last, rules.window)
+    g_s, gn_w, g_all_s, gn_all = _window(steps, col("g_grad_norm"), last, rules.window)
+    med = lambda v: float(np.median(v)) if len(v) else float("nan")  # noqa: E731
+    out = Outcome("stalled", "", js=med(js_w), modes=med(modes_w), num_modes=K, d_loss=med(dl_w),
+                  g_grad_norm=med(gn_w))
+
+    snaps = [s for s in run.snapshots if s.step >= last * (1 - rules.window)]
+    if K and len(snaps) >= 2:
+        tl = mode_timeline(snaps, run.target, member)
+        out.hops = tl.hops
+        verdict = tl.verdict()
+    else:
+        verdict = None
+
+    if status == "diverged" or (len(steps) and not np.isfinite(col("d_loss")[-1:]).all()):
+        out.outcome, out.reason = "diverged", f"NaN/Inf at step {run.diverged_step[member] if run.diverged_step else '?'}"
+        return out
+    if cfg.loss in PROBABILISTIC and len(gn_all):
+        early = gn_all[g_all_s < last * (1 - rules.window)]
+        peak = float(np.max(early)) if len(early) else float("nan")
+        if out.d_loss < rules.d_saturated and out.g_grad_norm < rules.grad_ratio * peak:
+            out.outcome = "vanishing_gradient"
+            out.reason = (f"D loss {out.d_loss:.3f} < {rules.d_saturated}; G gradient norm {out.g_grad_norm:.3g} "
+                          f"< {rules.grad_ratio} x earlier peak {peak:.3g}")
+            return out
+    all_modes = not K or (np.isfinite(out.modes) and out.modes >= K)
+    if all_modes and np.isfinite(out.js) and out.js <= rules.js_converged:
+        out.outcome = "converged"
+        out.reason = f"JS {out.js:.3f} <= {rules.js_converged}" + (f", all {K} modes" if K else "")
+        return out
+    ac, amp = _periodic(gl_w)
+    if ac >= rules.osc_autocorr and amp >= rules.osc_amplitude and (not K or out.hops >= rules.osc_hops):
+        out.outcome = "oscillating"
+        out.reason = f"G loss autocorrelation {ac:.2f}, amplitude {amp:.2f}" + (f", {out.hops} hops" if K else "")
+        return out
+    if K and ((np.isfinite(out.modes) and out.modes < rules.collapse_fraction * K) or verdict == "hopping"):
+        out.outcome = "mode_collapse"
+        out.reason = f"{out.modes:g} of {K} modes" + (", hopping" if verdict == "hopping" else "")
+        return out
+    out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes" if K else "")
+    return out
