@@ -153,8 +153,11 @@ def load_experiment(spec, **overrides) -> Experiment:
 
 
 # ---- running ------------------------------------------------------------------------------
-def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
-    """Train one job (an ensemble), classify each member, write its rows; runs in a worker."""
+def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) -> list[dict]:
+    """Train one job (an ensemble), classify each member, write its rows; runs in a worker.
+
+    parent: the sweep's process id when this runs in a local worker process: if the sweep
+    is killed, the worker stops at its next snapshot instead of training on unseen."""
     import torch
 
     from . import metrics, outcomes
@@ -167,7 +170,10 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
     rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
     configs = [TrainConfig(**m["config"]) for m in job["members"]]
-    run = Trainer(configs, out=run_dir).fit()
+    orphaned = (lambda trainer, snap: os.getppid() == parent) if parent else None   # False stops the trainer
+    run = Trainer(configs, out=run_dir, callbacks=[orphaned] if orphaned else ()).fit()
+    if parent and os.getppid() != parent:
+        os._exit(1)           # the sweep is gone: no rows (the job reruns on resume), and no idle worker left
     final = metrics.evaluate(run, n=2500)
     real = run.target.sample(2500, seed=1)
     rows = []
@@ -227,25 +233,28 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
     if pending:
         threads = max(1, (os.cpu_count() or 1) // max(1, min(len(pending), workers or os.cpu_count() or 1)))
         bar = tqdm(total=len(pending), desc=exp.name, unit="job", disable=not progress)
-        own = None
-        if executor is None:
-            executor, own = _executor(workers, scheduler)
+        client = None
+        made_here = executor is None                   # we shut down only what we started
+        if made_here:
+            executor, client = _executor(workers, scheduler)
         try:
             if executor is None:
                 for j in pending:
                     run_job(j, str(out), threads)
                     bar.update()
             else:
-                futures = [executor.submit(run_job, j, str(out), threads) for j in pending]
+                local = isinstance(executor, ProcessPoolExecutor)
+                futures = [executor.submit(run_job, j, str(out), threads, os.getpid() if local else None)
+                           for j in pending]
                 for f in as_completed(futures):
                     f.result()
                     bar.update()
         finally:
             bar.close()
-            if own is not None:
-                own.close()
-            elif hasattr(executor, "shutdown") and executor is not None and scheduler is None and workers != 1:
+            if made_here and executor is not None:
                 executor.shutdown(wait=True)
+            if client is not None:
+                client.close()
     table = load_table(out, jobs)
     write_table(out, table)
     return table

@@ -1,0 +1,37 @@
+"""Run every built-in recipe and put its report and plots in docs/recipes/:
+
+    python docs/make_recipes.py [--root experiments] [--workers 2]
+
+Each recipe runs into ROOT/NAME (a rerun resumes or does nothing there); the page
+docs/recipes/NAME.md is its report, with its plots copied beside it.
+"""
+
+import argparse
+import shutil
+from pathlib import Path
+
+from toylab import experiments as X
+
+DOCS = Path(__file__).parent / "recipes"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", default="experiments")
+    ap.add_argument("--workers", type=int, default=None)
+    args = ap.parse_args()
+    DOCS.mkdir(exist_ok=True)
+    for name in X.recipes():
+        out = Path(args.root) / name
+        X.run_experiment(name, out, workers=args.workers)
+        text = X.report(out)
+        for png in ("outcome_rates.png", "curves.png"):
+            shutil.copyfile(out / png, DOCS / f"{name}_{png}")
+            text = text.replace(f"]({png})", f"]({name}_{png})")
+        cmd = f"Reproduce: `toylab sweep {name}` (then `toylab report experiments/{name}`)."
+        (DOCS / f"{name}.md").write_text(text.replace("\n\n", f"\n\n{cmd}\n\n", 1))
+        print("wrote", DOCS / f"{name}.md")
+
+
+if __name__ == "__main__":
+    main()
