@@ -178,8 +178,8 @@ def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) ->
     real = run.target.sample(2500, seed=1)
     rows = []
     for e, m in enumerate(job["members"]):
-        o = outcomes.classify(run, e, rules)
         f = final[e]
+        o = outcomes.classify(run, e, rules, final=f)
         d_real = math.nan
         if run.config.loss in PROBABILISTIC and run.member_status[e] != "diverged":
             d_real = float(torch.sigmoid(run.discriminate(real, member=e)).mean())

@@ -7,15 +7,15 @@ to, not how it started), in this order — the first rule that holds names the o
 2. ``vanishing_gradient`` (BCE objectives): D saturates — its loss over the window has
    median below ``d_saturated`` — and G's gradient norm over the window has median below
    ``grad_ratio`` times its peak earlier in training.
-3. ``converged``: every mode captured (median of modes captured over the window = K;
-   targets without modes skip this) and the JS estimate's median over the window at or
-   below ``js_converged`` nats.
+3. ``converged``: every mode captured and the JS estimate at or below ``js_converged``
+   nats — measured at the end on 2,500 fresh samples when the caller gives them (as sweeps
+   do), else the medians of the training measurements over the window.
 4. ``oscillating``: the generator loss cycles — its detrended autocorrelation over the
    window has a peak of at least ``osc_autocorr`` at a lag of 2 or more measurements, with
    relative amplitude (std / mean |loss|) at least ``osc_amplitude`` — and, on mixture
    targets, the dominant mode changed at least ``osc_hops`` times in the window.
-5. ``mode_collapse`` (mixture targets): median modes captured over the window below
-   ``collapse_fraction`` x K, or the mode timeline's verdict is 'hopping'.
+5. ``mode_collapse`` (mixture targets): modes captured (as in 3) below
+   ``collapse_fraction`` x K, or the mode timeline over the window says 'hopping'.
 6. ``stalled``: none of the above: all modes (or no modes to count) but JS above the bound.
 """
 
@@ -92,8 +92,12 @@ def _periodic(v: np.ndarray) -> tuple[float, float]:
     return (max(ac) if ac else 0.0), amp
 
 
-def classify(run, member: int = 0, rules: OutcomeRules | None = None) -> Outcome:
-    """The outcome of one member of a run (a Run with history and snapshots)."""
+def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dict | None = None) -> Outcome:
+    """The outcome of one member of a run (a Run with history and snapshots).
+
+    final: the member's row of metrics.evaluate (JS and modes on 2,500 fresh samples); when
+    given, it decides 'all modes' and the JS bound (more reliable than the 500 samples measured
+    during training), the window's measurements still decide hopping and the trends."""
     from .losses import PROBABILISTIC
     from .metrics import mode_timeline
 
@@ -114,6 +118,9 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None) -> Outcome
     out = Outcome("stalled", "", js=med(js_w), modes=med(modes_w), num_modes=K, d_loss=med(dl_w),
                   g_grad_norm=med(gn_w))
 
+    if final:
+        out.js = float(final.get("js", out.js))
+        out.modes = float(final.get("modes_captured", out.modes))
     snaps = [s for s in run.snapshots if s.step >= last * (1 - rules.window)]
     if K and len(snaps) >= 2:
         tl = mode_timeline(snaps, run.target, member)
