@@ -13,6 +13,7 @@ import yaml
 
 from toylab import TrainConfig, datasets
 from toylab.config import ConfigError, make_config
+from toylab.training import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
 GROUPS = {
     "Target": ["dataset", "dataset_params"],
@@ -50,9 +51,6 @@ HELP = {
     "steps": "Rounds to train in total.",
     "snapshot_every": "Rounds between the pictures (snapshots); smaller = smoother, slower.",
 }
-
-#: fields Trainer.retune can change on a paused run; the rest need Reset
-from toylab.training import LIVE_FIELDS  # noqa: E402
 
 UPLOAD_MAX_BYTES = 5_000_000
 UPLOAD_MAX_ROWS = 100_000

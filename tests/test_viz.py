@@ -222,3 +222,12 @@ def test_frame_writer_refuses_mixed_sizes(tmp_path):
             w.write(np.zeros((10, 10, 3), np.uint8))
             w.write(np.zeros((10, 20, 3), np.uint8))
     assert not list(tmp_path.iterdir())
+
+
+def test_density_colour_scale_is_the_same_in_both_faces(run):
+    from matplotlib.colors import PowerNorm
+    view = panels.RunView(run)
+    p = view.p_data
+    mpl = PowerNorm(panels.DENSITY_GAMMA, vmin=0, vmax=view.density_max, clip=True)(p)
+    ply = figures._density(p, view.density_max) / figures.LEVELS
+    assert np.abs(np.asarray(mpl) - ply).max() <= 0.5 / figures.LEVELS + 1e-9

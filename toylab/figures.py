@@ -35,8 +35,8 @@ def _levels(v: np.ndarray, lo: float, hi: float, fill: float) -> np.ndarray:
 
 
 def _density(p: np.ndarray, vmax: float) -> np.ndarray:
-    """Densities on one scale, 0 .. max p_data, square-root stretched (as viz.DENSITY_GAMMA)."""
-    return _levels(np.sqrt(np.clip(p / vmax, 0.0, 1.0)), 0.0, 1.0, 0.0)
+    """Densities on one scale, 0 .. max p_data, stretched by panels.DENSITY_GAMMA (as in viz)."""
+    return _levels(np.clip(p / vmax, 0.0, 1.0) ** P.DENSITY_GAMMA, 0.0, 1.0, 0.0)
 
 
 def _arr(a, dtype=FLOAT) -> dict:

@@ -150,6 +150,10 @@ THEMES = {
                   d="#2FC79A"),
 }
 
+#: densities share one colour scale, 0 .. max p_data, stretched as (p / max)^DENSITY_GAMMA so that
+#: thin mass stays visible beside sharp modes (the same in the matplotlib and Plotly faces)
+DENSITY_GAMMA = 0.5
+
 #: named frame sizes in pixels
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "square": (1080, 1080), "square720": (720, 720),
          "4:3": (1024, 768), "small": (960, 540)}

@@ -16,7 +16,6 @@ from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
 
 DPI = 100
-DENSITY_GAMMA = 0.5
 
 
 def colormaps(theme: Theme) -> dict:
@@ -118,7 +117,7 @@ class Painter:
 
         dx, dy = xs[1] - xs[0], ys[1] - ys[0]
         extent = (xs[0] - dx / 2, xs[-1] + dx / 2, ys[0] - dy / 2, ys[-1] + dy / 2)
-        scale = dict(norm=PowerNorm(DENSITY_GAMMA, vmin=vmin, vmax=vmax, clip=True)) if density else \
+        scale = dict(norm=PowerNorm(P.DENSITY_GAMMA, vmin=vmin, vmax=vmax, clip=True)) if density else \
             dict(vmin=vmin, vmax=vmax)
         return ax.imshow(data, origin="lower", extent=extent, cmap=cmap, interpolation="bilinear", aspect="equal",
                          alpha=alpha, **scale)
