@@ -306,20 +306,18 @@ def snapshot_at(run, step: int | None):
 
 
 def frame_figure(run, step: int | None = None, *, member: int = 0, panels=None, theme="light", size="720p",
-                 view: RunView | None = None):
-    """One snapshot drawn as a figure (for slides and papers: save it as PDF or SVG)."""
+                 view: RunView | None = None, snapshot=None):
+    """One snapshot (at `step`, or the given one; default the last) drawn as a figure, for
+    slides and papers: save it as PDF or SVG."""
     view = view or RunView(run, member)
     painter = Painter(view, panels, theme, size)
-    painter.update(view.frame(snapshot_at(run, step)))
+    painter.update(view.frame(snapshot if snapshot is not None else snapshot_at(run, step)))
     return painter.finish()
 
 
 def summary_figure(run, member: int = 0, snapshot=None, size="720p", theme="light"):
-    """The last (or given) snapshot with every panel: what `toylab train` saves as summary.png."""
-    view = RunView(run, member)
-    painter = Painter(view, None, theme, size)
-    painter.update(view.frame(snapshot if snapshot is not None else snapshot_at(run, None)))
-    return painter.finish()
+    """Every panel at the last (or given) snapshot: what `toylab train` saves as summary.png."""
+    return frame_figure(run, member=member, snapshot=snapshot, size=size, theme=theme)
 
 
 def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, theme="light",
