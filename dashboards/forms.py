@@ -5,7 +5,6 @@ itself, so the form cannot drift from the engine."""
 from __future__ import annotations
 
 import base64
-import io
 import typing
 
 import numpy as np
@@ -151,12 +150,15 @@ def build_config(values: dict, base: dict | None = None) -> tuple[TrainConfig | 
 
 
 def read_upload(contents: str, filename: str, folder) -> str:
-    """Check an uploaded point cloud (.csv or .npy; 2 numeric finite columns; 10 to 100,000
-    rows; at most 5 MB), save it as .npy in `folder` and return its path."""
+    """Check an uploaded point cloud and save it as `folder`/points.npy; returns that path.
+
+    Parsed and checked by the engine's own reader (toylab.datasets.PointCloud.from_file:
+    .csv or .npy, two numeric finite columns); the dashboard adds its limits: at most
+    UPLOAD_MAX_BYTES, UPLOAD_MIN_ROWS to UPLOAD_MAX_ROWS rows."""
     from pathlib import Path
 
-    name = (filename or "").lower()
-    if not name.endswith((".csv", ".npy", ".txt")):
+    suffix = Path(filename or "").suffix.lower()
+    if suffix not in (".csv", ".npy", ".txt"):
         raise ValueError(f"upload: {filename!r} must be a .csv or .npy file")
     try:
         data = base64.b64decode(contents.split(",", 1)[1])
@@ -164,27 +166,19 @@ def read_upload(contents: str, filename: str, folder) -> str:
         raise ValueError("upload: the file could not be read") from None
     if len(data) > UPLOAD_MAX_BYTES:
         raise ValueError(f"upload: {len(data):,} bytes is over the {UPLOAD_MAX_BYTES:,}-byte limit")
-    try:
-        if name.endswith(".npy"):
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        else:
-            text = data.decode("utf-8")
-            try:
-                arr = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, comments="#")
-            except ValueError:
-                arr = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, comments="#", skiprows=1)
-        arr = np.asarray(arr, dtype=np.float64)
-    except (ValueError, UnicodeDecodeError, OSError) as err:
-        raise ValueError(f"upload: {filename!r} is not a table of numbers ({err})") from None
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"upload: need 2 columns (x, y); {filename!r} has shape {arr.shape}")
-    if not UPLOAD_MIN_ROWS <= arr.shape[0] <= UPLOAD_MAX_ROWS:
-        raise ValueError(f"upload: need {UPLOAD_MIN_ROWS} to {UPLOAD_MAX_ROWS:,} rows; got {arr.shape[0]:,}")
-    if not np.isfinite(arr).all():
-        raise ValueError("upload: the file has NaN or infinite values")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    raw = folder / f".upload{suffix}"
+    raw.write_bytes(data)
+    try:
+        cloud = datasets.PointCloud.from_file(raw)
+    except (ValueError, UnicodeDecodeError, OSError) as err:
+        raise ValueError(f"upload: {filename!r}: {err}") from None
+    finally:
+        raw.unlink(missing_ok=True)
+    n = cloud.points.shape[0]
+    if not UPLOAD_MIN_ROWS <= n <= UPLOAD_MAX_ROWS:
+        raise ValueError(f"upload: need {UPLOAD_MIN_ROWS} to {UPLOAD_MAX_ROWS:,} rows; got {n:,}")
     out = folder / "points.npy"
-    np.save(out, arr.astype(np.float32))
-    datasets.get("points", path=str(out))        # the engine accepts it
+    np.save(out, cloud.points.numpy())
     return str(out)

@@ -136,7 +136,7 @@ def test_switch_target_and_upload_a_bad_file(dash_duo, app, tmp_path):
     bad = tmp_path / "bad.csv"
     np.savetxt(bad, np.random.default_rng(0).normal(size=(50, 3)), delimiter=",")
     dash_duo.find_element(f"#{I.UPLOAD} input[type=file]").send_keys(str(bad))
-    dash_duo.wait_for_contains_text(f"#{I.UPLOAD_MSG}", "need 2 columns", timeout=10)
+    dash_duo.wait_for_contains_text(f"#{I.UPLOAD_MSG}", "expected an array of shape (n, 2)", timeout=10)
     assert "grid25" in dash_duo.find_element(f"#{I.STATUS}").text
     # a good one becomes the 'points' target
     good = tmp_path / "good.csv"
