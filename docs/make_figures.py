@@ -1,10 +1,10 @@
-"""Remake every figure in docs/img:  python docs/make_figures.py  (~1 minute on a 2-core CPU)."""
+"""Remake the game figures in docs/img:  python docs/make_figures.py  (the gallery: make_gallery.py;
+the dashboard screenshots: make_screenshots.py)."""
 
 from pathlib import Path
 
 import numpy as np
 
-import toylab
 from toylab import gameviz, viz
 
 IMG = Path(__file__).parent / "img"
@@ -12,8 +12,6 @@ IMG = Path(__file__).parent / "img"
 
 def main():
     IMG.mkdir(exist_ok=True)
-    run = toylab.train(dataset="ring8", steps=5000, seed=0)
-    viz.save_figure(viz.summary_figure(run), IMG / "ring8_summary.png")
     viz.save_figure(gameviz.orbit_figure(["simultaneous", "alternating", "optimistic", "extragradient"], 0.1, 300),
                     IMG / "xy_orbits.png")
     viz.save_figure(gameviz.orbit_figure(["simultaneous", "alternating", "consensus"], 0.1, 300, game="dirac",
