@@ -138,23 +138,10 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
                          legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
                                                       shape="hv" if key == "modes_captured" else "linear"),
                          hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
-    lo, hi = _curve_range(view, panel)
+    lo, hi = view.curve_range(panel)
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
                      showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
     return out
-
-
-def _curve_range(view: RunView, panel: str) -> tuple[float, float]:
-    if panel == "js":
-        return -0.02, 0.9
-    if panel == "modes":
-        return -0.3, max(view.num_modes, 1) * 1.35 + 0.5
-    vals = np.concatenate([view.curve("d_loss")[1], view.curve("g_loss")[1]])
-    vals = vals[np.isfinite(vals)]
-    if not len(vals):
-        return 0.0, 1.0
-    lo, hi = np.percentile(vals, [1, 99])
-    return float(lo - 0.1 * (hi - lo or 1.0)), float(hi + 0.35 * (hi - lo or 1.0))    # room for the legend
 
 
 def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
@@ -165,9 +152,7 @@ def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
                     showticklabels=False, constrain="domain")
         return dict(axis, range=[x0, x1]), dict(axis, range=[y0, y1])
     grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False, color=theme.fg)
-    last = max([view.run.step, 1] + [float(view.curve(k)[0].max()) for k in ("d_loss", "js")
-                                       if len(view.curve(k)[0])])
-    return dict(grid, range=[0, last]), dict(grid, range=list(_curve_range(view, panel)))
+    return dict(grid, range=[0, view.last_step()]), dict(grid, range=list(view.curve_range(panel)))
 
 
 def _style_axes(fig, view: RunView, panel: str, theme: Theme, row, col):
@@ -194,8 +179,7 @@ def _base_layout(theme: Theme, title: str, height=None, width=None):
 def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int = 340) -> dict:
     """One panel as its own figure, a plain Plotly dict (dcc.Graph takes it as it is)."""
     theme = get_theme(theme)
-    title = P.TITLES[panel] if panel != "d" or view.probabilistic else f"{view.d_label}, line: {view.d_level:g}"
-    layout = _base_layout(theme, title, height=height)
+    layout = _base_layout(theme, view.panel_title(panel), height=height)
     layout["title"]["font"] = dict(size=theme.font_size)
     layout.update(margin=dict(l=10, r=10, t=40, b=10), uirevision=panel)
     if panel in P.CURVE_PANELS:
@@ -283,20 +267,15 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
     from plotly.figure_factory import create_quiver
 
     from . import games
-    from .gameviz import METHOD_COLOURS, _extent, _labels, _title, orbits
+    from .gameviz import METHOD_COLOURS, _extent, _labels, _title, descent_field, orbits
 
     theme = get_theme(theme)
     paths = orbits(methods, lr, steps, start, game, **options)
     lim = _extent(paths, start)
-    g = np.linspace(-lim, lim, 15)
+    g, U, V = descent_field(lim, game, 15, **options)
     gx, gy = np.meshgrid(g, g)
-    field = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
-    import torch
-    with torch.no_grad():
-        F = np.array([field(torch.tensor([x, y], dtype=torch.float64)).numpy()
-                      for x, y in zip(gx.ravel(), gy.ravel())])
-    norm = np.linalg.norm(F, axis=1).max() or 1.0
-    q = create_quiver(gx.ravel(), gy.ravel(), -F[:, 0] / norm, -F[:, 1] / norm, scale=lim / 8,
+    norm = np.hypot(U, V).max() or 1.0
+    q = create_quiver(gx.ravel(), gy.ravel(), U.ravel() / norm, V.ravel() / norm, scale=lim / 8,
                       arrow_scale=0.3).data[0]
     q.update(line=dict(color=theme.muted, width=1), hoverinfo="skip", showlegend=False, name="field")
     orbit = go.Figure([q])

@@ -31,8 +31,9 @@ def _extent(paths, start):
     return lim
 
 
-def draw_field(ax, lim, game="xy", density=21, colour="0.8", star="k", **options):
-    """The descent field -F(z) as a streamplot over [-lim, lim]^2."""
+def descent_field(lim, game="xy", density=21, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The descent field -F(z) on a density x density grid over [-lim, lim]^2: (xs, U, V),
+    U[i, j] and V[i, j] at (xs[j], xs[i]); for the streamplot here and Plotly's arrows."""
     F = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
     xs = np.linspace(-lim, lim, density)
     U, V = np.zeros((density, density)), np.zeros((density, density))
@@ -41,6 +42,12 @@ def draw_field(ax, lim, game="xy", density=21, colour="0.8", star="k", **options
             for j, x in enumerate(xs):
                 f = F(torch.tensor([x, y], dtype=torch.float64)).numpy()
                 U[i, j], V[i, j] = -f[0], -f[1]
+    return xs, U, V
+
+
+def draw_field(ax, lim, game="xy", density=21, colour="0.8", star="k", **options):
+    """The descent field -F(z) as a streamplot over [-lim, lim]^2."""
+    xs, U, V = descent_field(lim, game, density, **options)
     ax.streamplot(xs, xs, U, V, color=colour, density=1.0, linewidth=0.8, arrowsize=0.8)
     ax.plot([0], [0], marker="*", color=star, markersize=12, zorder=5)
     ax.set_xlim(-lim, lim)

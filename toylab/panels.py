@@ -341,6 +341,30 @@ class RunView:
         scale = 0.08 * self.span / norm if norm > 0 else 0.0
         return pos, vec * scale
 
+    def panel_title(self, panel: str) -> str:
+        """A panel's title; D's names its own decision level for critics (LSGAN, WGAN, hinge)."""
+        if panel == "d" and not self.probabilistic:
+            return f"{self.d_label}, line: {self.d_level:g}"
+        return TITLES[panel]
+
+    def curve_range(self, panel: str) -> tuple[float, float]:
+        """The y range of a curve panel, with room at the top for its legend: JS up to 0.9 (ln 2 =
+        0.693 is its maximum), modes up to 1.35 K, losses over their 1-99 % percentiles."""
+        if panel == "js":
+            return -0.02, 0.9
+        if panel == "modes":
+            return -0.3, max(self.num_modes, 1) * 1.35 + 0.5
+        vals = np.concatenate([self.curve("d_loss")[1], self.curve("g_loss")[1]])
+        if not len(vals):
+            return 0.0, 1.0
+        lo, hi = np.percentile(vals, [1, 99])
+        return float(lo - 0.1 * (hi - lo or 1.0)), float(hi + 0.35 * (hi - lo or 1.0))
+
+    def last_step(self) -> int:
+        """The x range's end of the curve panels: the run's step or its last record."""
+        ends = [float(self.curve(k)[0].max()) for k in ("d_loss", "js") if len(self.curve(k)[0])]
+        return int(max([self.run.step, 1] + ends))
+
     def title(self, frame: Frame) -> str:
         """One line: target, objective, step and the key numbers."""
         m = frame.metrics

@@ -103,11 +103,7 @@ class Painter:
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(P.TITLES[name] if name != "d" else self._d_title())
-
-    def _d_title(self):
-        v = self.view
-        return P.TITLES["d"] if v.probabilistic else f"{v.d_label}, line: {v.d_level:g}"
+        ax.set_title(self.view.panel_title(name))
 
     def _image(self, ax, data, cmap, vmin, vmax, xs, ys, density=False, alpha=None):
         """A map panel's image, pixels centred on the grid points. Densities use one colour
@@ -173,9 +169,8 @@ class Painter:
         from matplotlib.ticker import MaxNLocator
 
         v = self.view
-        steps = [v.curve(k)[0] for k in keys]
-        last = max([s.max() for s in steps if len(s)] + [v.run.step, 1])
-        ax.set_xlim(0, last)
+        ax.set_xlim(0, v.last_step())
+        ax.set_ylim(*v.curve_range(name))
         ax.set_title(P.TITLES[name])
         ax.grid(True, color=self.theme.muted, alpha=0.3, lw=0.8)
         for s in ("top", "right"):
@@ -194,14 +189,8 @@ class Painter:
         return line
 
     def _init_losses(self, ax):
-        v = self.view
         self._line(ax, "d_loss", self.theme.d, "D")
         self._line(ax, "g_loss", self.theme.fake, "G")
-        vals = np.concatenate([v.curve("d_loss")[1], v.curve("g_loss")[1]])
-        vals = vals[np.isfinite(vals)]
-        if len(vals):
-            lo, hi = np.percentile(vals, [1, 99])
-            ax.set_ylim(lo - 0.1 * (hi - lo or 1.0), hi + 0.35 * (hi - lo or 1.0))     # room for the legend
         self._legend(ax)
         self._curve_axes(ax, "losses", ("d_loss", "g_loss"))
 
@@ -210,7 +199,6 @@ class Painter:
         if self.view.probabilistic:
             self._line(ax, "js_lower_bound", self.theme.d, "bound from D", ls="--")
         ax.axhline(np.log(2), color=self.theme.muted, lw=1, ls=":")
-        ax.set_ylim(-0.02, 0.9)
         self._legend(ax)
         self._curve_axes(ax, "js", ("js",))
 
@@ -219,7 +207,6 @@ class Painter:
         self._line(ax, "modes_captured", self.theme.fake, "captured", drawstyle="steps-post")
         if K:
             ax.axhline(K, color=self.theme.real, lw=1.2, ls="--", label=f"all {K}")
-            ax.set_ylim(-0.3, K * 1.35 + 0.5)
             self._legend(ax)
         else:
             ax.text(0.5, 0.5, "not a mixture:\nno modes to count", transform=ax.transAxes, ha="center",
