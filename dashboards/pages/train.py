@@ -176,6 +176,7 @@ def register(app, manager):
             return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play")
         run = live.snapshot_run()
         n = len(run.snapshots)
+        asked = index
         key = (live.version, index, tuple(shown or ()), theme)
         if trigger == I.TICK and not live.running and live.drawn == key:
             raise PreventUpdate                          # nothing new: keep the page still
@@ -200,7 +201,10 @@ def register(app, manager):
         if live.error:
             status += f" · {live.error}"
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
-        return (*figs, status, n - 1, index, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
+        # the slider is only moved when this update moves it: a late answer to an older request
+        # must not undo a scrub made since (the next tick redraws what the slider shows)
+        moved = index if index != asked else no_update
+        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
 
     @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
     def toggle(shown):
