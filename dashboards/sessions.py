@@ -36,7 +36,8 @@ class LiveRun:
         self._thread: threading.Thread | None = None
         self.version = 0
         self.error: str | None = None
-        self.drawn, self.drawn_n = None, 0          # what the page last drew (to skip redraws)
+        self.drawn = None                           # what the page last drew (to skip redraws)
+        self.pinned: int | None = None              # snapshot the user scrubbed to (None: the newest)
         self.trainer.snapshot()                     # step 0 is on screen at once
         self._publish()
         self._view: RunView | None = None
@@ -85,6 +86,7 @@ class LiveRun:
     def start(self) -> None:
         if self.running or self.state in ("finished", "diverged"):
             return
+        self.pinned = None                          # training: show the newest snapshot
         self._thread = threading.Thread(target=self._fit, name="toylab-train", daemon=True)
         self._thread.start()
 
@@ -113,6 +115,7 @@ class LiveRun:
             raise RuntimeError("pause first: steps by hand are taken while paused")
         t = self.trainer
         {"d": t.d_step, "g": t.g_step, "round": t.round}[what]()
+        self.pinned = None                          # show what the step did
         t.flush()
         t.snapshot()
         self._publish()

@@ -177,21 +177,24 @@ def register(app, manager):
         run = live.snapshot_run()
         n = len(run.snapshots)
         asked = index
-        key = (live.version, index, tuple(shown or ()), theme)
-        if trigger == I.TICK and not live.running and live.drawn == key:
-            raise PreventUpdate                          # nothing new: keep the page still
-        drawn_n = live.drawn_n
-        following = index is None or index >= drawn_n - 1     # the slider was at the newest snapshot
-        if (live.running and trigger != I.SLIDER) or (following and trigger in (I.TICK, I.VERSION)):
-            index = n - 1                                # follow the newest snapshot
-        elif trigger == I.PLAY_TICK:
+        # which snapshot to show is decided on the server (live.pinned), not from the request's
+        # slider value, which may be older than a scrub the user has made since
+        if trigger == I.SLIDER:
+            live.pinned = None if (index is None or index >= n - 1) else int(index)
+        if trigger == I.PLAY_TICK:
             index = (index or 0) + 1
             if index >= n - 1:
                 index, playing = n - 1, False
+            live.pinned = None if index >= n - 1 else index
         elif trigger == I.PLAY and playing and (index or 0) >= n - 1:
-            index = 0                                    # play from the start
+            index = live.pinned = 0                      # play from the start
+        elif trigger != I.SLIDER:
+            index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
         index = min(max(int(index or 0), 0), n - 1)
-        live.drawn, live.drawn_n = (live.version, index, tuple(shown or ()), theme), n
+        key = (live.version, index, tuple(shown or ()), theme)
+        if trigger == I.TICK and live.drawn == key and index == asked:
+            raise PreventUpdate                          # nothing new: keep the page still
+        live.drawn = key
         figs = figures_for(live, run, index, shown or [], theme)
         snap = run.snapshots[index]
         state = live.state
@@ -201,9 +204,7 @@ def register(app, manager):
         if live.error:
             status += f" · {live.error}"
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
-        # the slider is only moved when this update moves it: a late answer to an older request
-        # must not undo a scrub made since (the next tick redraws what the slider shows)
-        moved = index if index != asked else no_update
+        moved = index if index != asked else no_update  # the slider moves only when the server moves it
         return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
 
     @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
