@@ -44,7 +44,7 @@ def test_training_runs_in_the_background_and_stops_with_its_tab(tmp_path):
     assert live.running and live.state == "running"
     assert live.snapshot_run().step >= 10                  # snapshots published while it trains
     t0 = time.time()                                       # the tab stops polling: the reaper closes it
-    while len(m) and time.time() - t0 < 10:
+    while (len(m) or live.running) and time.time() - t0 < 10:
         time.sleep(0.1)
     assert len(m) == 0 and not live.running and live.trainer.status == "stopped"
     m.close_all()
