@@ -42,33 +42,33 @@ def test_outcome_rules_on_crafted_runs():
     cfg = TrainConfig(dataset="ring8")
     t = cfg.target()
     everywhere = [_at_modes(t, range(8), seed=i) for i in range(10)]
-    base = dict(d_loss=lambda s: 1.3, g_loss=lambda s: 0.8, g_grad_norm=lambda s: 1.0)
+    base = dict(d_loss=lambda s: 1.3, g_loss=lambda s: 0.8, g_grad_norm=lambda s: 1.0, high_quality=lambda s: 0.95)
 
-    collapsed = _run(cfg, {**base, "js": lambda s: 0.55, "modes_captured": lambda s: 1},
+    collapsed = _run(cfg, {**base, "js": lambda s: 0.55, "modes_present": lambda s: 1},
                      [_at_modes(t, [0], seed=i) for i in range(10)])
     o = classify(collapsed)
     assert o.outcome == "mode_collapse" and o.modes == 1 and o.num_modes == 8
 
-    converged = _run(cfg, {**base, "js": lambda s: 0.6 if s < 300 else 0.05, "modes_captured": lambda s: 8},
+    converged = _run(cfg, {**base, "js": lambda s: 0.6 if s < 300 else 0.05, "modes_present": lambda s: 8},
                      everywhere)
     assert classify(converged).outcome == "converged"
     assert classify(converged, rules=OutcomeRules(js_converged=0.01)).outcome == "stalled"   # thresholds matter
 
     nan = _run(cfg, {**base, "d_loss": lambda s: math.nan if s >= 500 else 1.3, "js": lambda s: 0.6,
-                     "modes_captured": lambda s: 3}, everywhere, status="diverged")
+                     "modes_present": lambda s: 3}, everywhere, status="diverged")
     assert classify(nan).outcome == "diverged"
 
     vanishing = _run(TrainConfig(dataset="ring8", loss="minimax"),
                      {"d_loss": lambda s: 1.3 if s < 200 else 0.01, "g_loss": lambda s: -0.01,
                       "g_grad_norm": lambda s: 5.0 if s < 200 else 0.02, "js": lambda s: 0.69,
-                      "modes_captured": lambda s: 0}, everywhere)
+                      "modes_present": lambda s: 0}, everywhere)
     o = classify(vanishing)
     assert o.outcome == "vanishing_gradient" and "G gradient norm" in o.reason
 
     # the generator loss cycles with a period of 5 measurements and the dominant mode goes round the ring
     cycling = [_at_modes(t, [i % 8], seed=i) for i in range(40)]
     osc = _run(cfg, {**base, "g_loss": lambda s: 1.0 + 0.3 * math.sin(2 * math.pi * s / 100),
-                     "js": lambda s: 0.5, "modes_captured": lambda s: 2}, cycling)
+                     "js": lambda s: 0.5, "modes_present": lambda s: 2}, cycling)
     o = classify(osc)
     assert o.outcome == "oscillating" and o.hops >= 2
 

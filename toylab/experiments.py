@@ -31,9 +31,13 @@ from .config import ENSEMBLE_FIELDS, ConfigError, TrainConfig, make_config
 from .outcomes import OUTCOMES, OutcomeRules
 
 RECIPES = Path(__file__).parent / "recipes"
-TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "modes_captured", "num_modes", "high_quality",
-                "final_js", "final_modes", "c_of_g", "d_real_mean", "g_grad_norm", "d_loss", "hops", "status",
-                "steps", "job", "member")
+TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "js_se", "modes_present", "modes_captured",
+                "modes_captured_se", "num_modes", "high_quality", "high_quality_se", "reverse_kl", "c_of_g",
+                "d_real_mean", "g_grad_norm", "d_loss", "hops", "status", "steps", "job", "member")
+
+#: measured at the end on 2,500 fresh samples per member (metrics.evaluate)
+FINAL_FIELDS = ("js", "js_se", "modes_present", "modes_captured", "modes_captured_se", "high_quality",
+                "high_quality_se", "reverse_kl", "c_of_g")
 
 
 @dataclass
@@ -184,10 +188,8 @@ def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) ->
         if run.config.loss in PROBABILISTIC and run.member_status[e] != "diverged":
             d_real = float(torch.sigmoid(run.discriminate(real, member=e)).mean())
         rows.append({"setting": m["setting"], "seed": m["seed"], **{k: v for k, v in m["overrides"].items()},
-                     "outcome": o.outcome, "reason": o.reason, "js": o.js, "modes_captured": o.modes,
-                     "num_modes": o.num_modes, "high_quality": f.get("high_quality", math.nan),
-                     "final_js": f.get("js", math.nan), "final_modes": f.get("modes_captured", math.nan),
-                     "c_of_g": f.get("c_of_g", math.nan), "d_real_mean": d_real,
+                     "outcome": o.outcome, "reason": o.reason, "num_modes": o.num_modes,
+                     **{k: f.get(k, math.nan) for k in FINAL_FIELDS}, "d_real_mean": d_real,
                      "g_grad_norm": o.g_grad_norm, "d_loss": o.d_loss, "hops": o.hops,
                      "status": run.member_status[e], "steps": run.step, "job": job["id"], "member": e})
     from .runs import write_json
@@ -331,11 +333,13 @@ def report(out, plots: bool = True) -> str:
     present = [o for o in OUTCOMES if any(v[o][0] for v in rates.values())]
     lines = [f"# {exp.name}", "", exp.description.strip(), "",
              f"{len(rows)} runs: {len(rates)} settings x {len(exp.seeds)} seeds. Outcome rates with 95 % Wilson "
-             f"intervals; JS (nats), modes, C(G) = -log 4 + 2 JS (-log 4 = -1.386 at the equilibrium) and "
-             f"the mean of D on real samples (1/2 at the equilibrium): medians over seeds at the end "
-             f"(2,500 samples).", "",
-             "| setting | n | " + " | ".join(present) + " | JS | modes | C(G) | mean D(real) |",
-             "|---|---|" + "---|" * len(present) + "---|---|---|---|"]
+             f"intervals. Measured at the end on 2,500 samples per run, mean ± std over seeds: JS (nats), modes "
+             f"present (at least a tenth of their fair share of high-quality samples) and captured (at least one, "
+             f"as in VEEGAN/PacGAN), high-quality share, reverse KL of the mode histogram, C(G) = -log 4 + 2 JS "
+             f"(-1.386 at the equilibrium) and the mean of D on real samples (1/2 at the equilibrium).", "",
+             "| setting | n | " + " | ".join(present) + " | JS | modes present | modes captured | high quality "
+             "| reverse KL | C(G) | mean D(real) |",
+             "|---|---|" + "---|" * len(present) + "---|---|---|---|---|---|---|"]
     for s, v in rates.items():
         n = next(iter(v.values()))[1]
         cells = []
@@ -344,26 +348,56 @@ def report(out, plots: bool = True) -> str:
             lo, hi = wilson(k, n)
             cells.append(f"{k / n:.0%} [{lo:.0%}, {hi:.0%}]")
         sub = [r for r in rows if r["setting"] == s]
-        js = np.nanmedian([r["final_js"] for r in sub])
-        modes = [r["final_modes"] for r in sub if r["final_modes"] is not None]
-        modes_txt = f"{np.nanmedian(modes):g}/{sub[0]['num_modes']}" if sub[0]["num_modes"] else "-"
-        cg = np.nanmedian([r["c_of_g"] for r in sub])
-        dr = [r["d_real_mean"] for r in sub if r["d_real_mean"] is not None and np.isfinite(r["d_real_mean"])]
-        dr_txt = f"{np.median(dr):.3f}" if dr else "-"
-        lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {js:.3f} | {modes_txt} | {cg:.3f} | {dr_txt} |")
+        K = sub[0]["num_modes"]
+        per_mode = [_mean_std(sub, "modes_present", "{:.1f}"), _mean_std(sub, "modes_captured", "{:.1f}"),
+                    _mean_std(sub, "high_quality", "{:.1%}", pct=True), _mean_std(sub, "reverse_kl", "{:.2f}")]
+        if not K:
+            per_mode = ["-"] * 4
+        lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {_mean_std(sub, 'js', '{:.3f}')} | "
+                     + " | ".join(per_mode) + f" | {_mean_std(sub, 'c_of_g', '{:.3f}')} | "
+                     f"{_mean_std(sub, 'd_real_mean', '{:.3f}')} |")
     lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
               "(see toylab.outcomes).", ""]
     if plots:
         from . import viz
         viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
         viz.save_figure(viz.band_figure(curves(out, rows)), out / "curves.png")
-        lines += ["![outcome rates](outcome_rates.png)", "", "![metric curves](curves.png)", ""]
+        viz.save_figure(viz.samples_figure(final_samples(out, rows)), out / "samples.png")
+        lines += ["![outcome rates](outcome_rates.png)", "", "![metric curves](curves.png)", "",
+                  "Final samples of every run (500 of the fixed batch), titled with its outcome:", "",
+                  "![final samples](samples.png)", ""]
     text = "\n".join(lines)
     write_text(out / "report.md", text)
     return text
 
 
-def curves(out, rows: list[dict], keys=("js", "modes_captured", "g_grad_norm")) -> dict:
+def _mean_std(rows: list[dict], key: str, fmt: str, pct: bool = False) -> str:
+    """'mean ± std' of a table column over rows (finite values only; '-' if none)."""
+    v = np.array([r.get(key) for r in rows if r.get(key) is not None], dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "-"
+    sd = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f"{fmt.format(v.mean())} ± {fmt.format(sd)}".replace("% ± ", " ± ") if pct else \
+        f"{fmt.format(v.mean())} ± {fmt.format(sd)}"
+
+
+def final_samples(out, rows: list[dict], n: int = 500) -> dict:
+    """{setting: [(seed, outcome, samples (n, 2), target)]} from each run's last snapshot."""
+    from .runs import load_run
+    out = Path(out)
+    res: dict[str, list] = {}
+    runs: dict[str, object] = {}
+    for r in rows:
+        if r["job"] not in runs:
+            runs[r["job"]] = load_run(out / "runs" / r["job"], max_snapshots=2)   # first and last
+        run = runs[r["job"]]
+        fake = run.snapshots[-1].fake[r["member"]][:n] if run.snapshots else np.zeros((0, 2))
+        res.setdefault(r["setting"], []).append((r["seed"], r["outcome"], fake, run.target))
+    return res
+
+
+def curves(out, rows: list[dict], keys=("js", "modes_present", "g_grad_norm")) -> dict:
     """{key: {setting: (steps, per-seed values (S, T))}} from the runs' metrics, for seed bands."""
     from .runs import read_csv
     out = Path(out)

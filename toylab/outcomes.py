@@ -1,22 +1,29 @@
 """How a run ended: one outcome per member, by documented rules with thresholds you can set.
 
 Judged on the last `window` share of training (the verdict is about where training got
-to, not how it started), in this order — the first rule that holds names the outcome:
+to, not how it started) and, when the caller gives it (sweeps do), on the final
+measurement of 2,500 fresh samples. The first rule that holds names the outcome:
 
 1. ``diverged``: the member's losses or weights became NaN/Inf.
 2. ``vanishing_gradient`` (BCE objectives): D saturates — its loss over the window has
    median below ``d_saturated`` — and G's gradient norm over the window has median below
    ``grad_ratio`` times its peak earlier in training.
-3. ``converged``: every mode captured and the JS estimate at or below ``js_converged``
-   nats — measured at the end on 2,500 fresh samples when the caller gives them (as sweeps
-   do), else the medians of the training measurements over the window.
+3. ``converged``: JS at or below ``js_converged`` nats and, on mixture targets, every
+   mode present (toylab.modes: at least a tenth of its fair share of the high-quality
+   samples) with at least ``hq_concentrated`` of the samples high quality.
 4. ``oscillating``: the generator loss cycles — its detrended autocorrelation over the
    window has a peak of at least ``osc_autocorr`` at a lag of 2 or more measurements, with
    relative amplitude (std / mean |loss|) at least ``osc_amplitude`` — and, on mixture
-   targets, the dominant mode changed at least ``osc_hops`` times in the window.
-5. ``mode_collapse`` (mixture targets): modes captured (as in 3) below
-   ``collapse_fraction`` x K, or the mode timeline over the window says 'hopping'.
-6. ``stalled``: none of the above: all modes (or no modes to count) but JS above the bound.
+   targets, mass left at least ``osc_hops`` modes in the window (mode losses with
+   hysteresis, so sampling noise never counts).
+5. ``mode_collapse`` (mixture targets): the samples are concentrated — at least
+   ``hq_concentrated`` of them high quality — and modes are missing (present below
+   ``collapse_fraction`` x K), or the mode timeline over the window says 'hopping'
+   (mass keeps leaving modes while not all are held).
+6. ``not_converged`` (mixture targets): fewer than ``hq_concentrated`` of the samples are
+   high quality: the generator is diffuse or between modes, whatever it covers.
+7. ``stalled``: none of the above: concentrated on every mode (or no modes to count) but
+   JS above the bound — wrong mode widths or weights, or a target it has not fitted.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-OUTCOMES = ("converged", "mode_collapse", "oscillating", "vanishing_gradient", "diverged", "stalled")
+OUTCOMES = ("converged", "mode_collapse", "not_converged", "oscillating", "vanishing_gradient", "diverged", "stalled")
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class OutcomeRules:
 
     window: float = 0.25            # last share of training that is judged
     js_converged: float = 0.15      # nats
-    collapse_fraction: float = 1.0  # modes captured below this x K: collapse
+    collapse_fraction: float = 1.0  # modes present below this x K: modes missing
+    hq_concentrated: float = 0.5    # share of high-quality samples from which mass counts as concentrated
     d_saturated: float = 0.1        # D's loss (BCE, real + fake) below: D wins outright
     grad_ratio: float = 0.1         # G's gradient norm below this x its earlier peak: vanished
     osc_autocorr: float = 0.3
@@ -46,6 +54,8 @@ class OutcomeRules:
             raise ValueError(f"rules.window: {self.window} must be in (0, 1]")
         if self.js_converged < 0 or not 0 < self.collapse_fraction <= 1:
             raise ValueError("rules.js_converged must be >= 0 and rules.collapse_fraction in (0, 1]")
+        if not 0 < self.hq_concentrated <= 1:
+            raise ValueError(f"rules.hq_concentrated: {self.hq_concentrated} must be in (0, 1]")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "OutcomeRules":
@@ -64,8 +74,9 @@ class Outcome:
     outcome: str
     reason: str
     js: float = float("nan")
-    modes: float = float("nan")
+    modes: float = float("nan")          # modes present
     num_modes: int = 0
+    high_quality: float = float("nan")
     d_loss: float = float("nan")
     g_grad_norm: float = float("nan")
     hops: int = 0
@@ -95,11 +106,11 @@ def _periodic(v: np.ndarray) -> tuple[float, float]:
 def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dict | None = None) -> Outcome:
     """The outcome of one member of a run (a Run with history and snapshots).
 
-    final: the member's row of metrics.evaluate (JS and modes on 2,500 fresh samples); when
-    given, it decides 'all modes' and the JS bound (more reliable than the 500 samples measured
-    during training), the window's measurements still decide hopping and the trends."""
+    final: the member's row of metrics.evaluate (2,500 fresh samples); when given, it decides
+    JS, the modes present and the high-quality share (more reliable than the 500 samples
+    measured during training); the window's measurements still decide hopping and trends."""
     from .losses import PROBABILISTIC
-    from .metrics import mode_timeline
+    from .modes import mode_timeline
 
     rules = rules or OutcomeRules()
     cfg = run.configs[member]
@@ -109,25 +120,21 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     steps = np.asarray(h.get("step", []), dtype=float)
     last = int(steps.max()) if len(steps) else run.step
     col = lambda k: np.asarray(h.get(k, np.full(len(steps), np.nan)), dtype=float)  # noqa: E731
-    _, js_w, _, _ = _window(steps, col("js"), last, rules.window)
-    _, modes_w, _, _ = _window(steps, col("modes_captured"), last, rules.window)
-    _, dl_w, _, _ = _window(steps, col("d_loss"), last, rules.window)
-    _, gl_w, _, _ = _window(steps, col("g_loss"), last, rules.window)
-    g_s, gn_w, g_all_s, gn_all = _window(steps, col("g_grad_norm"), last, rules.window)
+    win = lambda k: _window(steps, col(k), last, rules.window)[1]  # noqa: E731
     med = lambda v: float(np.median(v)) if len(v) else float("nan")  # noqa: E731
-    out = Outcome("stalled", "", js=med(js_w), modes=med(modes_w), num_modes=K, d_loss=med(dl_w),
-                  g_grad_norm=med(gn_w))
-
+    present_key = "modes_present" if "modes_present" in h else "modes_captured"
+    g_s, gn_w, g_all_s, gn_all = _window(steps, col("g_grad_norm"), last, rules.window)
+    out = Outcome("stalled", "", js=med(win("js")), modes=med(win(present_key)), num_modes=K,
+                  high_quality=med(win("high_quality")), d_loss=med(win("d_loss")), g_grad_norm=med(gn_w))
     if final:
         out.js = float(final.get("js", out.js))
-        out.modes = float(final.get("modes_captured", out.modes))
+        out.modes = float(final.get("modes_present", out.modes))
+        out.high_quality = float(final.get("high_quality", out.high_quality))
     snaps = [s for s in run.snapshots if s.step >= last * (1 - rules.window)]
+    verdict = None
     if K and len(snaps) >= 2:
         tl = mode_timeline(snaps, run.target, member)
-        out.hops = tl.hops
-        verdict = tl.verdict()
-    else:
-        verdict = None
+        out.hops, verdict = tl.losses, tl.verdict()
 
     if status == "diverged" or (len(steps) and not np.isfinite(col("d_loss")[-1:]).all()):
         out.outcome, out.reason = "diverged", f"NaN/Inf at step {run.diverged_step[member] if run.diverged_step else '?'}"
@@ -140,19 +147,26 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
             out.reason = (f"D loss {out.d_loss:.3f} < {rules.d_saturated}; G gradient norm {out.g_grad_norm:.3g} "
                           f"< {rules.grad_ratio} x earlier peak {peak:.3g}")
             return out
+    concentrated = not K or (np.isfinite(out.high_quality) and out.high_quality >= rules.hq_concentrated)
     all_modes = not K or (np.isfinite(out.modes) and out.modes >= K)
-    if all_modes and np.isfinite(out.js) and out.js <= rules.js_converged:
+    hq_txt = f", {out.high_quality:.0%} high quality" if K else ""
+    if all_modes and concentrated and np.isfinite(out.js) and out.js <= rules.js_converged:
         out.outcome = "converged"
-        out.reason = f"JS {out.js:.3f} <= {rules.js_converged}" + (f", all {K} modes" if K else "")
+        out.reason = f"JS {out.js:.3f} <= {rules.js_converged}" + (f", all {K} modes{hq_txt}" if K else "")
         return out
-    ac, amp = _periodic(gl_w)
+    ac, amp = _periodic(win("g_loss"))
     if ac >= rules.osc_autocorr and amp >= rules.osc_amplitude and (not K or out.hops >= rules.osc_hops):
         out.outcome = "oscillating"
-        out.reason = f"G loss autocorrelation {ac:.2f}, amplitude {amp:.2f}" + (f", {out.hops} hops" if K else "")
+        out.reason = f"G loss autocorrelation {ac:.2f}, amplitude {amp:.2f}" + (f", {out.hops} mode losses" if K else "")
         return out
-    if K and ((np.isfinite(out.modes) and out.modes < rules.collapse_fraction * K) or verdict == "hopping"):
+    missing = np.isfinite(out.modes) and out.modes < rules.collapse_fraction * K
+    if K and concentrated and (missing or verdict == "hopping"):
         out.outcome = "mode_collapse"
-        out.reason = f"{out.modes:g} of {K} modes" + (", hopping" if verdict == "hopping" else "")
+        out.reason = f"{out.modes:g} of {K} modes present{hq_txt}" + (", hopping" if verdict == "hopping" else "")
         return out
-    out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes" if K else "")
+    if K and not concentrated:
+        out.outcome = "not_converged"
+        out.reason = f"diffuse: {out.high_quality:.0%} high quality < {rules.hq_concentrated:.0%}"
+        return out
+    out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes{hq_txt}" if K else "")
     return out

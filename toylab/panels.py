@@ -261,7 +261,6 @@ class RunView:
         self.n_arrows = n_arrows
         self.n_points = n_points or cfg.n_fixed          # points drawn per scatter
         self.span = max(x1 - x0, y1 - y0)
-        self._h: float | None = None
         self.refresh(run)
 
     def refresh(self, run) -> "RunView":
@@ -302,7 +301,8 @@ class RunView:
     def metrics_at(self, step: int) -> dict[str, float]:
         """The latest measured value of each metric at or before `step`."""
         out = {}
-        for k in ("d_loss", "g_loss", "js", "js_lower_bound", "modes_captured", "high_quality"):
+        for k in ("d_loss", "g_loss", "js", "js_se", "js_raw", "js_lower_bound", "modes_captured", "modes_present",
+                  "high_quality"):
             s, v = self.curve(k)
             m = s <= step
             if m.any():
@@ -317,8 +317,7 @@ class RunView:
         finite = np.isfinite(fake).all(1)
         ok = fake[finite]
         if len(ok) >= 2:
-            h = kde_bandwidth(torch.from_numpy(ok[:400]).float(), self.span, around=self._h)
-            self._h = h
+            h = kde_bandwidth(ok, self.span)          # the metric's rule, chosen afresh per frame
             p_model = binned_kde(ok, self.bounds, self.size, h)
         else:
             h, p_model = math.nan, np.zeros_like(self.p_data)

@@ -92,8 +92,7 @@ class Trainer:
         self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
         self.snapshots: list[Snapshot] = []
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
-        self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, streams.child_seed(seeds[0], streams.FIXED),
-                                                cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
+        self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
         self.callbacks = list(callbacks)
         self.progress = progress
         self._stop = threading.Event()

@@ -346,8 +346,9 @@ def save_figure(fig, out, dpi: int | None = None) -> Path:
 
 
 #: one colour per outcome, the same in every experiment plot
-OUTCOME_COLOURS = {"converged": "#009E73", "mode_collapse": "#D55E00", "oscillating": "#CC79A7",
-                   "vanishing_gradient": "#0072B2", "diverged": "#000000", "stalled": "#BBBBBB"}
+OUTCOME_COLOURS = {"converged": "#009E73", "mode_collapse": "#D55E00", "not_converged": "#E69F00",
+                   "oscillating": "#CC79A7", "vanishing_gradient": "#0072B2", "diverged": "#000000",
+                   "stalled": "#BBBBBB"}
 
 
 def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
@@ -379,7 +380,8 @@ def band_figure(bands: dict, theme="light"):
 
     theme = get_theme(theme)
     keys = [k for k in bands if bands[k]]
-    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "g_grad_norm": "G gradient norm"}
+    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "modes_present": "modes present",
+              "g_grad_norm": "G gradient norm"}
     palette = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
     with plt.rc_context(style(theme, 0.85)):
         fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
@@ -388,9 +390,9 @@ def band_figure(bands: dict, theme="light"):
             for i, (setting, (steps, vals)) in enumerate(bands[k].items()):
                 c = palette[i % len(palette)]
                 lo, med, hi = np.nanpercentile(vals, [25, 50, 75], axis=0)
-                ax.plot(steps, med, color=c, label=setting, drawstyle="steps-post" if k == "modes_captured" else None)
+                ax.plot(steps, med, color=c, label=setting, drawstyle="steps-post" if k.startswith("modes") else None)
                 ax.fill_between(steps, lo, hi, color=c, alpha=0.18, linewidth=0,
-                                step="post" if k == "modes_captured" else None)
+                                step="post" if k.startswith("modes") else None)
             if k == "g_grad_norm":
                 ax.set_yscale("log")
             ax.set_title(titles.get(k, k))
@@ -398,4 +400,40 @@ def band_figure(bands: dict, theme="light"):
             ax.grid(True, color=theme.muted, alpha=0.3)
         if keys:
             axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def samples_figure(per_setting: dict, theme="light", cell: float = 1.6):
+    """A grid of final samples: one row per setting, one panel per seed, titled with the
+    run's outcome in its colour, over the target's mode centres
+    ({setting: [(seed, outcome, samples, target)]}, as experiments.final_samples gives)."""
+    import matplotlib.pyplot as plt
+
+    theme = get_theme(theme)
+    settings = list(per_setting)
+    cols = max((len(v) for v in per_setting.values()), default=1)
+    with plt.rc_context(style(theme, 0.6)):
+        fig, axes = plt.subplots(len(settings), cols, figsize=(cell * cols + 1.8, cell * len(settings) + 0.3),
+                                 dpi=DPI, squeeze=False, layout="constrained")
+        for i, s in enumerate(settings):
+            for j, ax in enumerate(axes[i]):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j >= len(per_setting[s]):
+                    ax.axis("off")
+                    continue
+                seed, outcome, x, target = per_setting[s][j]
+                x0, x1, y0, y1 = target.bounds
+                if target.modes is not None:
+                    m = target.modes.numpy()
+                    ax.scatter(m[:, 0], m[:, 1], s=14, facecolors="none", edgecolors=theme.muted, linewidths=0.6)
+                x = np.asarray(x)
+                ax.scatter(x[:, 0], x[:, 1], s=1.5, color=theme.fake, alpha=0.6, linewidths=0)
+                ax.set_xlim(x0, x1)
+                ax.set_ylim(y0, y1)
+                ax.set_aspect("equal")
+                ax.set_title(f"seed {seed}: {outcome.replace('_', ' ')}", color=OUTCOME_COLOURS.get(outcome, theme.fg),
+                             fontsize=7)
+                if j == 0:
+                    ax.set_ylabel(s, fontsize=7)
     return fig

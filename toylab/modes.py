@@ -1,0 +1,168 @@
+"""Mode coverage on mixture targets: which modes the generator reproduces, and over time.
+
+Definitions of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018): each sample
+goes to its nearest mode centre and is *high quality* (HQ) within `threshold` standard
+deviations of it; a mode is *captured* with at least one HQ sample. Captured is the
+literature's number, but for a diffuse generator it is noise (a few stray HQ samples
+decide it), so the lab also reports which modes are *present*: a mode is present when
+its HQ count reaches `PRESENT_SHARE` of its fair share of the HQ samples, w_k * N_hq.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .kde import as_points, sq_dist
+
+#: a mode is present when its HQ count is at least this share of its fair share w_k * N_hq
+PRESENT_SHARE = 0.1
+#: multinomial resamples for the standard error of modes captured / present
+RESAMPLES = 200
+
+
+@dataclass
+class ModeCoverage:
+    """Mode statistics of a set of generated samples, with standard errors."""
+
+    modes_captured: int          # modes with at least one HQ sample (VEEGAN / PacGAN)
+    num_modes: int               # K
+    high_quality: float          # share of samples within `threshold` std of their nearest mode
+    counts: np.ndarray = field(repr=False)   # HQ samples per mode, (K,)
+    reverse_kl: float = math.nan  # KL(p_hat || w), p_hat the HQ histogram over modes
+    modes_present: int = 0       # modes with at least PRESENT_SHARE of their fair share of HQ samples
+    high_quality_se: float = 0.0  # binomial standard error of high_quality
+    modes_captured_se: float = 0.0  # standard error by multinomial resampling of the counts
+    modes_present_se: float = 0.0
+
+    @property
+    def shares(self) -> np.ndarray:
+        total = self.counts.sum()
+        return self.counts / total if total else np.zeros_like(self.counts, dtype=float)
+
+
+def present(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Which modes are present: HQ count >= PRESENT_SHARE * w_k * N_hq (and at least 1)."""
+    counts = np.asarray(counts)
+    total = counts.sum(-1, keepdims=True)
+    return (counts >= np.maximum(PRESENT_SHARE * weights * total, 1)) & (counts > 0)
+
+
+def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> ModeCoverage:
+    """Assign each sample to its nearest mode centre; it is high quality if it lies within
+    `threshold` standard deviations of it (Mahalanobis distance, which for isotropic modes
+    is distance / std). A mode is captured with at least one HQ sample, present with at
+    least PRESENT_SHARE of its fair share of them.
+
+    reverse_kl = KL(p_hat || w), p_hat the histogram of HQ samples over modes and w the
+    mixture weights (ln K - H(p_hat) for equal weights); NaN without any. Standard errors:
+    binomial for high_quality; for the mode counts, the spread over RESAMPLES multinomial
+    redraws of the n samples from the observed shares (seeded).
+    """
+    if getattr(target, "modes", None) is None:
+        raise ValueError(f"mode_coverage: target {target.name!r} has no modes "
+                         "(only mixture targets such as ring8 or grid25 do)")
+    x = as_points(samples)
+    K = target.num_modes
+    n_all = int(torch.as_tensor(np.asarray(samples) if not torch.is_tensor(samples) else samples).shape[0])
+    if x.shape[0] == 0:
+        return ModeCoverage(0, K, 0.0, np.zeros(K, dtype=np.int64), math.nan)
+    nearest = sq_dist(x, target.modes).argmin(1)
+    maha = target.mahalanobis(x).gather(1, nearest[:, None]).squeeze(1)
+    hq = maha <= threshold
+    counts = torch.bincount(nearest[hq], minlength=K).numpy()
+    total = int(counts.sum())
+    w = target.weights.double().numpy()
+    rkl = math.nan
+    if total:
+        p_hat = counts / total
+        nz = p_hat > 0
+        rkl = float((p_hat[nz] * np.log(p_hat[nz] / w[nz])).sum())
+    hq_share = total / max(n_all, 1)
+    # resample the n samples' categories (K modes + "not HQ") from the observed shares
+    rng = np.random.default_rng(seed)
+    probs = np.append(counts, n_all - total) / max(n_all, 1)
+    redraws = rng.multinomial(n_all, probs, size=RESAMPLES)[:, :K] if n_all else np.zeros((1, K))
+    return ModeCoverage(int((counts > 0).sum()), K, hq_share, counts, rkl,
+                        modes_present=int(present(counts, w).sum()),
+                        high_quality_se=math.sqrt(hq_share * (1 - hq_share) / max(n_all, 1)),
+                        modes_captured_se=float((redraws > 0).sum(1).std()),
+                        modes_present_se=float(present(redraws, w).sum(1).std()))
+
+
+# ---- over time ---------------------------------------------------------------------
+@dataclass
+class ModeTimeline:
+    """Which modes hold mass at each snapshot of one member: mode hopping, shown not told.
+
+    A mode *starts holding* mass when its share of the samples reaches `enter` (half its
+    fair share w_k) and *stops* when it falls below `leave` (an eighth of it): between the
+    two it keeps its state, so the sampling noise of a mode near its fair share never
+    counts as a change. `losses` counts modes that stopped holding mass: mass moved away
+    from them. A converging run gains modes and loses none; a hopping run keeps losing them.
+    """
+
+    steps: np.ndarray            # (T,)
+    shares: np.ndarray           # (T, K) share of all samples that are high quality at mode k
+    held: np.ndarray             # (T, K) bool, with the hysteresis above
+    enter: np.ndarray            # (K,)
+    leave: np.ndarray            # (K,)
+
+    @property
+    def modes_held(self) -> np.ndarray:
+        return self.held.sum(1)
+
+    @property
+    def dominant(self) -> np.ndarray:
+        """The mode with the most mass at each snapshot (-1: none holds mass)."""
+        return np.where(self.held.any(1), self.shares.argmax(1), -1)
+
+    def losses_in(self, window: int | None = None) -> int:
+        held = self.held if window is None else self.held[-window:]
+        return int((held[:-1] & ~held[1:]).sum())
+
+    @property
+    def losses(self) -> int:
+        return self.losses_in()
+
+    @property
+    def hops(self) -> int:
+        """Mass moving between modes: modes that stopped holding mass (see the class doc)."""
+        return self.losses
+
+    def verdict(self, window: int | None = None, min_losses: int = 2) -> str:
+        """'covered' (every mode holds mass at the end), 'hopping' (not covered, and at least
+        `min_losses` modes lost their mass in the last `window` snapshots, default the last
+        half, >= 3), 'collapsed', or 'no_modes_held'."""
+        last = self.held[-1]
+        if last.all():
+            return "covered"
+        w = window or max(len(self.steps) // 2, 3)
+        if self.losses_in(w) >= min_losses:
+            return "hopping"
+        return "collapsed" if last.any() else "no_modes_held"
+
+
+def mode_timeline(snapshots, target, member: int = 0, threshold: float = 3.0) -> ModeTimeline:
+    """Per snapshot, the share of the fixed fake batch that is high quality at each mode,
+    and which modes hold mass (entering at half, leaving below an eighth of the fair share)."""
+    K = target.num_modes
+    if K == 0:
+        raise ValueError(f"mode_timeline: target {target.name!r} has no modes")
+    w = target.weights.double().numpy()
+    enter, leave = 0.5 * w, 0.125 * w
+    steps, shares = [], []
+    for s in snapshots:
+        cov = mode_coverage(s.fake[member], target, threshold)
+        steps.append(s.step)
+        shares.append(cov.counts / max(len(s.fake[member]), 1))
+    shares = np.array(shares).reshape(-1, K)
+    held = np.zeros(shares.shape, dtype=bool)
+    state = np.zeros(K, dtype=bool)
+    for t, row in enumerate(shares):
+        state = np.where(state, row >= leave, row >= enter)
+        held[t] = state
+    return ModeTimeline(np.array(steps), shares, held, enter, leave)
