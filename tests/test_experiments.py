@@ -124,7 +124,7 @@ def test_dask_local_cluster_gives_the_same_table(tmp_path):
     serial = X.run_experiment(spec, tmp_path / "serial", workers=1, progress=False)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         dask = X.run_experiment(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
-    keys = ("setting", "seed", "outcome", "final_js", "modes_captured")
+    keys = ("setting", "seed", "outcome", "js", "modes_captured")
     assert [[r[k] for k in keys] for r in dask] == [[r[k] for k in keys] for r in serial]
 
 

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from toylab import TrainConfig, datasets, metrics
-from toylab.outcomes import classify
-from toylab.runs import Run, Snapshot
+from toylab.outcomes import classify, run_of_samples
 
 RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")
 
@@ -37,23 +36,8 @@ GENERATORS = {
 
 
 def crafted_run(dataset, gen, steps=range(0, 1001, 100), n=500):
-    """A Run whose snapshot at step s holds gen(n, seed=s) (or gen(s)(n, seed) if gen takes a step)."""
-    cfg = TrainConfig(dataset=dataset)
-    target = cfg.target()
-    measure = metrics.SnapshotMetrics(target, n, probabilistic=False)
-    snaps, hist = [], {"step": [], "member": [], "seed": []}
-    for s in steps:
-        fake = np.asarray(gen(n, seed=s) if not hasattr(gen, "at") else gen.at(s)(n, seed=s))[None]
-        snap = Snapshot(step=s, fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
-                        d_grad=np.zeros_like(fake))
-        snap.metrics = measure(fake, None)
-        snaps.append(snap)
-        for k, v in {"step": s, "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
-                     **{k: v[0] for k, v in snap.metrics.items()}}.items():
-            hist.setdefault(k, []).append(v)
-    history = {k: np.asarray(v) for k, v in hist.items()}
-    return Run(configs=[cfg], status="completed", step=steps[-1], member_status=["completed"],
-               diverged_step=[None], history=history, snapshots=snaps)
+    """A Run whose snapshot at step s holds gen(n, seed=s) (or gen.at(s)(n, seed=s))."""
+    return run_of_samples(dataset, {s: (gen.at(s) if hasattr(gen, "at") else gen)(n, seed=s) for s in steps})
 
 
 def final_row(dataset, gen, seed):

@@ -88,12 +88,14 @@ def cmd_evaluate(args) -> int:
     print(f"{run.path}: {run.config.dataset}, {run.config.loss}, round {run.step}, {args.n} samples per member")
     for r in rows:
         parts = [f"member {r['member']} (seed {r['seed']}, {r['status']})",
-                 f"JS {r['js']:.4f} nats ({r.get('js_bits', math.nan):.4f} bits)"]
+                 f"JS {r['js']:.4f} ± {r.get('js_se', math.nan):.4f} nats ({r.get('js_bits', math.nan):.4f} bits)"
+                 + (" (clipped at 0: no divergence resolved)" if r.get("js_raw", 0) < 0 else "")]
         if "js_lower_bound" in r:
             parts.append(f"D's bound {r['js_lower_bound']:.4f}")
         if "modes_captured" in r:
-            parts.append(f"modes {r['modes_captured']}/{r['num_modes']}, high quality {r['high_quality']:.1%}, "
-                         f"reverse KL {r['reverse_kl']:.3f}")
+            parts.append(f"modes present {r['modes_present']}/{r['num_modes']} (captured {r['modes_captured']} "
+                         f"± {r['modes_captured_se']:.1f}), high quality {r['high_quality']:.1%} "
+                         f"± {r['high_quality_se']:.1%}, reverse KL {r['reverse_kl']:.3f}")
         print("  " + " | ".join(parts))
     return 0
 

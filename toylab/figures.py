@@ -128,15 +128,27 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
         return [(pdata(0.6), False), (_quiver(view, frame, t.fake), True)]
     curves = {"losses": [("d_loss", t.d, "D", None), ("g_loss", t.fake, "G", None)],
               "js": [("js", t.fg, "estimate", None), ("js_lower_bound", t.d, "bound from D", "dash")],
-              "modes": [("modes_captured", t.fake, "captured", None)]}[panel]
+              "modes": [("modes_present", t.fake, "present", None), ("modes_captured", t.fake, "captured", "dot")]}[panel]
     out = []
+    if panel == "js":
+        s, lo, hi = view.band("js")
+        if len(s):
+            out.append((dict(type="scatter", x=_arr(np.concatenate([s, s[::-1]]), np.float64),
+                             y=_arr(np.concatenate([lo, hi[::-1]])), fill="toself", mode="lines", line=dict(width=0),
+                             fillcolor=t.fg, opacity=0.18, name="± 1 standard error", legendgroup=panel,
+                             hoverinfo="skip"), False))
+        s, v = view.clipped("js")
+        if len(s):
+            out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="markers", name="clipped at 0",
+                             legendgroup=panel, marker=dict(symbol="circle-open", size=7, color=t.fg),
+                             hovertemplate="raw estimate below 0 at step %{x}<extra></extra>"), False))
     for key, colour, label, dash in curves:
         s, v = view.curve(key)
         if key == "js_lower_bound" and not view.probabilistic:
             continue
         out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="lines", name=label,
                          legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
-                                                      shape="hv" if key == "modes_captured" else "linear"),
+                                                      shape="hv" if key.startswith("modes") else "linear"),
                          hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
     lo, hi = view.curve_range(panel)
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",

@@ -346,6 +346,22 @@ class RunView:
             return f"{self.d_label}, line: {self.d_level:g}"
         return TITLES[panel]
 
+    def band(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, value - se, value + se) of a column with a standard error column `key_se`."""
+        s, v = self.curve(key)
+        s_se, se = self.curve(f"{key}_se")
+        if not len(s_se):
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        se = np.interp(s, s_se, se)
+        return s, v - se, v + se
+
+    def clipped(self, key: str = "js") -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) where the raw estimate fell below 0 and was clipped: drawn as marks,
+        so a clipped 0 ('no divergence resolved') is never shown as a perfect match."""
+        s, raw = self.curve(f"{key}_raw")
+        neg = raw < 0
+        return s[neg], np.zeros(int(neg.sum()))
+
     def curve_range(self, panel: str) -> tuple[float, float]:
         """The y range of a curve panel, with room at the top for its legend: JS up to 0.9 (ln 2 =
         0.693 is its maximum), modes up to 1.35 K, losses over their 1-99 % percentiles."""
@@ -369,9 +385,10 @@ class RunView:
         m = frame.metrics
         parts = [f"{self.config.dataset}", f"{LOSS_NAMES.get(self.loss, self.loss)}", f"step {frame.step:,}"]
         if "js" in m:
-            parts.append(f"JS {m['js']:.3f}")
-        if "modes_captured" in m and self.num_modes:
-            parts.append(f"modes {int(m['modes_captured'])}/{self.num_modes}")
+            parts.append(f"JS {m['js']:.3f}" + (f" ± {m['js_se']:.3f}" if np.isfinite(m.get("js_se", np.nan)) else ""))
+        key = "modes_present" if "modes_present" in m else "modes_captured"
+        if key in m and self.num_modes:
+            parts.append(f"modes {int(m[key])}/{self.num_modes}")
         if self.run.size > 1:
             parts.append(f"member {self.member} (seed {self.config.seed})")
         return "  ·  ".join(parts)

@@ -195,6 +195,12 @@ class Painter:
         self._curve_axes(ax, "losses", ("d_loss", "g_loss"))
 
     def _init_js(self, ax):
+        from matplotlib.collections import PolyCollection
+        band = PolyCollection([], facecolors=self.theme.fg, alpha=0.18, linewidths=0, label="± 1 standard error")
+        ax.add_collection(band)
+        self.artists["band_js"] = band
+        self.artists["clipped_js"] = ax.scatter([], [], s=22, facecolors="none", edgecolors=self.theme.fg,
+                                                linewidths=1.0, label="clipped at 0")
         self._line(ax, "js", self.theme.fg, "estimate")
         if self.view.probabilistic:
             self._line(ax, "js_lower_bound", self.theme.d, "bound from D", ls="--")
@@ -204,14 +210,15 @@ class Painter:
 
     def _init_modes(self, ax):
         K = self.view.num_modes
-        self._line(ax, "modes_captured", self.theme.fake, "captured", drawstyle="steps-post")
+        self._line(ax, "modes_present", self.theme.fake, "present", drawstyle="steps-post")
+        self._line(ax, "modes_captured", self.theme.fake, "captured", drawstyle="steps-post", ls=":", lw=1.2)
         if K:
             ax.axhline(K, color=self.theme.real, lw=1.2, ls="--", label=f"all {K}")
             self._legend(ax)
         else:
             ax.text(0.5, 0.5, "not a mixture:\nno modes to count", transform=ax.transAxes, ha="center",
                     va="center", color=self.theme.muted)
-        self._curve_axes(ax, "modes", ("modes_captured",))
+        self._curve_axes(ax, "modes", ("modes_present", "modes_captured"))
 
     # -- updating ---------------------------------------------------------------------
     def update(self, frame: Frame) -> None:
@@ -238,7 +245,14 @@ class Painter:
             full_pos[: len(pos)], full_vec[: len(vec)] = pos[:n], vec[:n]
             q.set_offsets(full_pos)
             q.set_UVC(full_vec[:, 0], full_vec[:, 1])
-        for key in ("d_loss", "g_loss", "js", "js_lower_bound", "modes_captured"):
+        if "band_js" in a:
+            s, lo, hi = v.band("js")
+            keep = s <= frame.step
+            s, lo, hi = s[keep], lo[keep], hi[keep]
+            a["band_js"].set_verts([np.column_stack([np.r_[s, s[::-1]], np.r_[lo, hi[::-1]]])] if len(s) else [])
+            s, y = v.clipped("js")
+            a["clipped_js"].set_offsets(np.column_stack([s, y])[s <= frame.step] if len(s) else np.zeros((0, 2)))
+        for key in ("d_loss", "g_loss", "js", "js_lower_bound", "modes_present", "modes_captured"):
             line = a.get(f"curve_{key}")
             if line is not None:
                 s, y = v.curve(key)
@@ -403,10 +417,11 @@ def band_figure(bands: dict, theme="light"):
     return fig
 
 
-def samples_figure(per_setting: dict, theme="light", cell: float = 1.6):
+def samples_figure(per_setting: dict, theme="light", cell: float = 1.6, label=None):
     """A grid of final samples: one row per setting, one panel per seed, titled with the
     run's outcome in its colour, over the target's mode centres
-    ({setting: [(seed, outcome, samples, target)]}, as experiments.final_samples gives)."""
+    ({setting: [(seed, outcome, samples, target)]}, as experiments.final_samples gives).
+    label(seed, outcome) -> a panel's title (default 'seed S: outcome')."""
     import matplotlib.pyplot as plt
 
     theme = get_theme(theme)
@@ -432,7 +447,8 @@ def samples_figure(per_setting: dict, theme="light", cell: float = 1.6):
                 ax.set_xlim(x0, x1)
                 ax.set_ylim(y0, y1)
                 ax.set_aspect("equal")
-                ax.set_title(f"seed {seed}: {outcome.replace('_', ' ')}", color=OUTCOME_COLOURS.get(outcome, theme.fg),
+                text = label(seed, outcome) if label else f"seed {seed}: {outcome.replace('_', ' ')}"
+                ax.set_title(text, color=OUTCOME_COLOURS.get(outcome, theme.fg),
                              fontsize=7)
                 if j == 0:
                     ax.set_ylabel(s, fontsize=7)

@@ -1,0 +1,52 @@
+"""The verdict pictures of docs/metrics.md: generators whose right answer is known, classified
+by toylab.outcomes exactly as a sweep classifies a run (final measurement on 2,500 samples).
+
+    python docs/make_verdicts.py          # writes docs/img/verdicts.png (~1 minute)
+"""
+
+from pathlib import Path
+
+import torch
+
+from toylab import datasets, metrics, viz
+from toylab.outcomes import classify, run_of_samples
+
+RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")
+
+
+def on_modes(target, idx):
+    return datasets.GaussianMixture(target.modes[list(idx)], target.mode_std ** 2).sample
+
+
+def uniform(n, seed):
+    return torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) * 10 - 5
+
+
+CASES = [  # (title, dataset, sampler at step s)
+    ("all 8 modes", "ring8", lambda s: RING8.sample),
+    ("all 25 modes", "grid25", lambda s: GRID25.sample),
+    ("2 of 8 modes", "ring8", lambda s: on_modes(RING8, [0, 4])),
+    ("5 of 25 modes", "grid25", lambda s: on_modes(GRID25, [0, 6, 12, 18, 24])),
+    ("hopping 0 <-> 4", "ring8", lambda s: on_modes(RING8, [(s // 100) % 2 * 4])),
+    ("circle through the modes", "ring8", lambda s: datasets.Annulus(2.0, 0.02).sample),
+    ("uniform over the grid", "grid25", lambda s: uniform),
+    ("modes 3x too wide", "ring8", lambda s: datasets.GaussianMixture(RING8.modes, 0.06 ** 2).sample),
+]
+
+
+def main():
+    panels = {}
+    for i, (title, dataset, at) in enumerate(CASES):
+        run = run_of_samples(dataset, {s: at(s)(500, seed=s) for s in range(0, 2001, 100)})
+        final = metrics.measure(run.target, at(2000)(2500, seed=12345))
+        o = classify(run, final=final)
+        print(f"{title}: {o.outcome} ({o.reason})")
+        panels.setdefault(("" if i < 4 else " "), []).append((title, o.outcome, run.snapshots[-1].fake[0], run.target))
+    fig = viz.samples_figure(panels, cell=2.2, label=lambda seed, outcome: f"{seed}\n{outcome.replace('_', ' ')}")
+    out = Path(__file__).parent / "img" / "verdicts.png"
+    viz.save_figure(fig, out)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
