@@ -101,7 +101,13 @@ def test_small_sweep_makes_table_and_plots_and_resumes(tmp_path):
     assert (out / "results.parquet").exists()
     text = X.report(out)
     assert "| non-saturating | 3 |" in text and "| minimax | 3 |" in text
-    for png in ("outcome_rates.png", "curves.png"):
+    assert "| high quality | reverse KL |" in text and "modes present" in text
+    row = next(r for r in table if r["setting"] == "minimax")
+    for k in ("js_se", "high_quality", "high_quality_se", "modes_present", "modes_captured_se"):
+        assert np.isfinite(row[k]), k                      # measured at the end, with its uncertainty
+    hq = [r["high_quality"] for r in table if r["setting"] == "minimax"]
+    assert f"{np.mean(hq):.1%}".rstrip("%") in text        # the table shows the mean over seeds
+    for png in ("outcome_rates.png", "curves.png", "samples.png"):
         assert (out / png).stat().st_size > 10_000
     # interrupted: one job's result is missing and its run folder half-written
     job = exp.jobs()[1]["id"]
