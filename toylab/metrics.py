@@ -93,7 +93,7 @@ def js_estimate(target, samples, *, n_data: int | None = None, seed: int = 0, ba
 
     Correction (smoothed bootstrap): q_h is a density we can both sample and evaluate. Draw
     n points from it (a resampled y_j plus N(0, h^2) noise), estimate JS_hat* on them exactly
-    as above, and compare with JSD(p || q_h) computed on the same points with q_h exact: their
+    as above (its bandwidth searched near h), and compare with JSD(p || q_h) computed on the same points with q_h exact: their
     difference e* is the estimator's error in a world where the answer is known. The estimate
     is JS_hat - mean(e*) over `replicates` draws. Standard error: the Monte-Carlo error of the
     means, sqrt((var a / n_p + var b / n_q) / 4), with the spread of e* (the density
@@ -116,7 +116,7 @@ def js_estimate(target, samples, *, n_data: int | None = None, seed: int = 0, ba
     g = torch.Generator().manual_seed(seed + 104729)
     for r in range(replicates):
         y = q[torch.randint(n, (n,), generator=g)] + h * torch.randn(n, 2, generator=g)
-        hy = bandwidth or kde_bandwidth(y, span, seed=seed + r + 1)
+        hy = bandwidth or kde_bandwidth(y, span, seed=seed + r + 1, near=h)
         lp_y = target.log_prob(y)
         est = _js_from_logs(lp_data, kde_log_prob(data, y, hy), lp_y, kde_log_prob(y, y, hy, leave_one_out=True))
         exact = _js_from_logs(lp_data, lq_data, lp_y, kde_log_prob(y, q, h))
