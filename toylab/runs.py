@@ -15,6 +15,7 @@ never leaves half a file; a new run never reuses an existing folder.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -67,18 +68,43 @@ class Snapshot:
 
 
 # ---- atomic writes ---------------------------------------------------------
+class DiskFullError(OSError):
+    """A run file could not be written: the disk (or quota) is full. Earlier files are intact."""
+
+
+def _write_file(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def _atomic(path: Path, write) -> None:
+    """Write `path` through a temporary file renamed into place. The content is made in
+    memory first, so a full disk shows as ENOSPC on the write (never as a library's own
+    error, such as torch's "unexpected pos") and is reported as a DiskFullError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    buf = io.BytesIO()
+    write(buf)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        _raise_full(err, path)
+        raise
+    try:
+        _write_file(fd, buf.getbuffer())
         os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            _raise_full(err, path)
         raise
+
+
+def _raise_full(err: OSError, path: Path) -> None:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(err.errno, f"no space left on the device while writing {path} "
+                                       f"(files written before are intact; free some space, then resume)") from None
 
 
 def write_text(path, text: str) -> None:
@@ -218,26 +244,47 @@ def snapshot_files(path) -> list[Path]:
     return sorted((Path(path) / "snapshots").glob("step_*.npz"))
 
 
-def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None) -> Run:
-    """Bring a saved run back: config, status, metrics, snapshots and trained networks."""
+def snapshot_step(file) -> int:
+    """The round in a snapshot file's name (step_00000050.npz -> 50)."""
+    return int(Path(file).stem.split("_", 1)[1])
+
+
+def read_snapshot(file) -> Snapshot:
+    """One snapshot file; a truncated or garbled one is a ValueError naming it."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return Snapshot.from_npz(data)
+    except Exception as err:
+        raise ValueError(f"{file}: unreadable snapshot ({type(err).__name__}: {str(err)[:200]}); "
+                         f"delete it, or resume the run to write it again") from None
+
+
+def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
+    """A run folder's snapshots in step order; past max_snapshots, evenly spread ones."""
+    files = snapshot_files(path)
+    if max_snapshots and len(files) > max_snapshots:
+        idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
+        files = [files[i] for i in idx]
+    return [read_snapshot(f) for f in files]
+
+
+def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, engine: bool = True) -> Run:
+    """Bring a saved run back: config, status, metrics, snapshots and trained networks.
+
+    A run whose checkpoint is missing or unreadable is refused (FileNotFoundError or
+    ValueError naming the file): its networks are lost, and untrained ones must never be
+    reported as the run. engine=False skips the networks (records only)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
     configs = configs_from_record(json.loads((path / "config.json").read_text()))
     status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
     history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
-    snaps = []
-    if snapshots:
-        files = snapshot_files(path)
-        if max_snapshots and len(files) > max_snapshots:
-            idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
-            files = [files[i] for i in idx]
-        for f in files:
-            with np.load(f) as data:
-                snaps.append(Snapshot.from_npz(data))
+    snaps = load_snapshots(path, max_snapshots) if snapshots else []
     run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
               history=history, snapshots=snaps, path=path, info=status.get("info", {}))
-    if (path / "checkpoint.pt").exists():
-        run._engine()
+    if engine:
+        t = run._engine()
+        run.generator, run.discriminator = t.gen, t.disc
     return run

@@ -1,0 +1,199 @@
+"""Runs that never lose or corrupt data: signals sent to real training processes, divergence
+after a pause, resume cut back to its checkpoint, lost checkpoints, a full disk."""
+
+import errno
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from toylab import Trainer, load_run, resume, train
+from toylab import runs as R
+from toylab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--g-hidden", "16", "--d-hidden", "16", "--batch-size", "32", "--snapshot-every", "10",
+         "--metrics-every", "0", "--grid-size", "10", "--n-fixed", "50", "--manifold-size", "3", "--quiet"]
+
+
+def env1():
+    """The environment of a child process: this checkout first, one thread (as the tests)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def wait_for(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_training_after_a_whole_round_and_resume_is_exact_to_the_bit(tmp_path, sig):
+    out = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "toylab", "train", "--out", str(out), "--steps", "1000000",
+                             *SMALL], env=env1(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(R.snapshot_files(out)) >= 4, 60, "training to start")
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "interrupted" and "checkpoint_step" not in status     # the checkpoint is that round's
+    stopped = status["step"]
+    assert f"saved at round {stopped}" in stdout
+    total = stopped + 27                                  # mid log interval and mid snapshot interval
+    cont = resume(out, steps=total)
+    ref = train(load_run(out).config.replace(steps=total), out=tmp_path / "ref")
+    assert torch.equal(cont.generator.flat, ref.generator.flat)
+    assert torch.equal(cont.discriminator.flat, ref.discriminator.flat)
+    a, b = load_run(out).history, load_run(ref.path).history
+    for k in ("step", "d_loss", "g_loss", "d_grad_norm", "g_grad_norm"):
+        np.testing.assert_array_equal(a[k], b[k])
+    steps = {R.snapshot_step(f) for f in R.snapshot_files(out)}
+    assert steps - {R.snapshot_step(f) for f in R.snapshot_files(ref.path)} <= {stopped}   # + where it resumed
+
+
+def test_divergence_after_pause_and_start_is_recorded_and_the_finite_checkpoint_survives(tiny, tmp_path):
+    t = Trainer(tiny.replace(steps=200), out=tmp_path / "p")
+    t.callbacks.append(lambda tr, snap: snap.step < 40)   # Pause at round 40 (the dashboard calls stop())
+    first = t.fit()
+    assert first.status == "stopped" and t.step == 40
+    good = t.gen.flat.detach().clone()
+
+    def poison(tr, snap):                                # a blow-up during the second fit
+        if snap.step == 60:
+            tr.gen.flat.data[0, 0] = math.inf
+
+    t.callbacks = [poison]
+    run = t.fit()                                        # Start after Pause
+    assert run.status == "diverged" and run.member_status == ["diverged"] and run.diverged_step == [61]
+    status = json.loads((run.path / "status.json").read_text())
+    assert status["status"] == "diverged" and status["checkpoint_step"] == 40
+    back = load_run(run.path)
+    assert back.status == "diverged" and torch.equal(back.generator.flat, good)
+    assert torch.isfinite(back.discriminator.flat).all()
+
+
+def test_one_diverged_member_keeps_its_last_finite_weights_in_the_checkpoint(tiny, tmp_path):
+    def poison(tr, snap):
+        if snap.step == 20:
+            tr.disc.flat.data[1] = math.nan
+
+    run = Trainer([tiny.replace(seed=s) for s in range(2)], out=tmp_path / "e", callbacks=[poison]).fit()
+    assert run.member_status == ["completed", "diverged"]
+    state = torch.load(run.path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 60 and torch.isfinite(state["disc"]["flat"]).all()
+    assert torch.equal(state["gen"]["flat"][0], run.generator.flat[0].detach())   # the healthy member is current
+
+
+def test_manual_steps_after_a_finished_fit_still_check_divergence(tiny):
+    t = Trainer(tiny.replace(steps=20))
+    t.fit()
+    t.gen.flat.data[0, 0] = math.nan
+    t.round()
+    t.flush()
+    assert t.member_status == ["diverged"] and t.diverged_step == [21]
+
+
+def test_resume_to_fewer_rounds_than_a_dead_run_reached_cuts_the_folder_back(tiny, tmp_path):
+    full = train(tiny.replace(steps=200, snapshot_every=10), out=tmp_path / "r")   # checkpoint at 100 and 200
+    ckpt = torch.load(full.path / "checkpoint.pt", weights_only=True)
+    # a run killed at round 190 whose last checkpoint is round 100: put that checkpoint back
+    half = train(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "h")
+    (full.path / "checkpoint.pt").write_bytes((half.path / "checkpoint.pt").read_bytes())
+    assert ckpt["step"] == 200
+    run = resume(full.path, steps=120)
+    assert run.step == 120
+    assert max(R.snapshot_step(f) for f in R.snapshot_files(full.path)) == 120
+    back = load_run(full.path)
+    assert back.history["step"].max() == 120 and [s.step for s in back.snapshots][-1] == 120
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "foreign"])
+def test_a_lost_checkpoint_is_an_error_never_an_untrained_run(tiny, tmp_path, capsys, damage):
+    run = train(tiny, out=tmp_path / "r")
+    ckpt = run.path / "checkpoint.pt"
+    if damage == "missing":
+        ckpt.unlink()
+    elif damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:300])
+    elif damage == "garbage":
+        ckpt.write_bytes(b"not a checkpoint at all")
+    else:
+        other = train(tiny.replace(g_hidden=8), out=tmp_path / "o")
+        ckpt.write_bytes((other.path / "checkpoint.pt").read_bytes())
+    for cmd in (["evaluate", str(run.path)], ["figure", str(run.path), "--out", str(tmp_path / "f.png")],
+                ["animate", str(run.path), "--out", str(tmp_path / "a.gif")],
+                ["train", "--resume", str(run.path), "--steps-total", "100", "--quiet"]):
+        assert main(cmd) == 2, cmd
+        err = capsys.readouterr().err
+        assert "checkpoint.pt" in err and "Traceback" not in err
+    assert not (tmp_path / "f.png").exists() and not (tmp_path / "a.gif").exists()
+
+
+def test_a_truncated_snapshot_is_named(tiny, tmp_path, capsys):
+    run = train(tiny, out=tmp_path / "r")
+    f = R.snapshot_files(run.path)[1]
+    f.write_bytes(f.read_bytes()[:100])
+    assert main(["figure", str(run.path), "--out", str(tmp_path / "f.png")]) == 2
+    assert f.name in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("total", ["-5", "0"])
+def test_steps_total_must_be_positive(tiny, tmp_path, capsys, total):
+    run = train(tiny, out=tmp_path / "r")
+    before = (run.path / "checkpoint.pt").read_bytes()
+    assert main(["train", "--resume", str(run.path), "--steps-total", total, "--quiet"]) == 2
+    assert "steps_total (--steps-total): must be a positive number" in capsys.readouterr().err
+    assert (run.path / "checkpoint.pt").read_bytes() == before
+    assert main(["train", "--resume", str(run.path), "--steps-total", "30", "--quiet"]) == 2
+    assert "below round 60" in capsys.readouterr().err
+
+
+def test_a_full_disk_names_the_cause_keeps_earlier_files_and_resume_continues(tiny, tmp_path, monkeypatch):
+    full = train(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "ref")
+    real = R._write_file
+    state = {"writes": 0}
+
+    def filling(fd, data):                  # the disk fills up after a few files
+        state["writes"] += 1
+        if state["writes"] > 12:
+            os.close(fd)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data)
+
+    monkeypatch.setattr(R, "_write_file", filling)
+    t = Trainer(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "r")
+    with pytest.raises(R.DiskFullError, match="no space left on the device while writing .*files written before "
+                                              "are intact"):
+        t.fit()
+    assert not list(t.path.rglob("*.tmp"))
+    json.loads((t.path / "status.json").read_text())           # whole files only
+    monkeypatch.setattr(R, "_write_file", real)                # space is back
+    run = resume(t.path, steps=100)
+    assert run.status == "completed" and torch.equal(run.generator.flat, full.generator.flat)
+
+
+def test_a_full_disk_is_one_clear_cli_error(tmp_path, monkeypatch, capsys):
+    def full(fd, data):
+        os.close(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(R, "_write_file", full)
+    assert main(["train", "--out", str(tmp_path / "r"), "--steps", "20", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on the device" in err and "Traceback" not in err and "unexpected pos" not in err
