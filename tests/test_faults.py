@@ -197,3 +197,93 @@ def test_a_full_disk_is_one_clear_cli_error(tmp_path, monkeypatch, capsys):
     assert main(["train", "--out", str(tmp_path / "r"), "--steps", "20", *SMALL]) == 2
     err = capsys.readouterr().err
     assert "no space left on the device" in err and "Traceback" not in err and "unexpected pos" not in err
+
+
+# ---- sweeps: Ctrl-C and kill -9 --------------------------------------------------------------
+SWEEP = {"name": "faults", "base": {"dataset": "ring8", "g_hidden": 16, "d_hidden": 16, "batch_size": 64,
+                                    "steps": 200, "snapshot_every": 20, "metrics_every": 20, "n_fixed": 200,
+                                    "grid_size": 10, "manifold_size": 3},
+         "seeds": [0], "variants": [{"label": "ns"}, {"label": "minimax", "loss": "minimax"},
+                                    {"label": "hinge", "loss": "hinge"}]}
+
+
+def sweep(spec_file, out):
+    return subprocess.Popen([sys.executable, "-m", "toylab", "sweep", str(spec_file), "--out", str(out),
+                             "--workers", "2", "--quiet"], env=env1(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def group(pgid):
+    """Live processes of a process group (zombies excluded)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+class Inline:
+    """An executor that runs each job at once in this process (threads = 1, as the 2-worker sweep)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        f = Future()
+        f.set_result(fn(*args))
+        return f
+
+
+@pytest.mark.slow
+def test_sweep_ctrl_c_records_no_interrupted_job_and_a_rerun_equals_an_uninterrupted_sweep(tmp_path):
+    from toylab import experiments as X
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SWEEP))
+    out = tmp_path / "int"
+    proc = sweep(spec, out)
+    try:
+        wait_for(lambda: len(list(out.glob("runs/*/snapshots/*.npz"))) >= 3, 90, "jobs to be training")
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)                     # Ctrl-C in the terminal: the whole group
+        _, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "Run the same command again" in stderr and took < 10
+    done = sorted(out.glob("results/*.json"))
+    assert len(done) < 3                                       # stopped: the queued job never started
+    for f in done:
+        assert all(r["status"] != "interrupted" and r["steps"] == 200 for r in json.loads(f.read_text()))
+    wait_for(lambda: not group(proc.pid), 5, "the workers to be gone")
+    again = sweep(spec, out)
+    _, stderr = again.communicate(timeout=180)
+    assert again.returncode == 0, stderr
+    X.run_experiment(SWEEP, tmp_path / "ref", executor=Inline(), progress=False)
+    assert (out / "results.csv").read_text() == (tmp_path / "ref" / "results.csv").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["starting", "training", "idle worker"])
+def test_kill_9_of_a_sweep_leaves_no_orphan_in_any_phase(tmp_path, phase):
+    spec = tmp_path / "spec.json"
+    long = {"label": "long", "steps": 100_000}
+    spec.write_text(json.dumps({**SWEEP, "variants": [SWEEP["variants"][0], long]}))
+    out = tmp_path / "e"
+    proc = sweep(spec, out)
+    try:
+        if phase == "starting":                              # workers spawned, still importing
+            wait_for(lambda: len(group(proc.pid)) >= 3, 60, "worker processes")
+        elif phase == "training":
+            wait_for(lambda: len(list(out.glob("runs/*/snapshots/*.npz"))) >= 2, 90, "training")
+        else:                                                 # the short job done: its worker waits
+            wait_for(lambda: list(out.glob("results/*.json")), 90, "the short job")
+        assert len(group(proc.pid)) >= 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_for(lambda: not group(proc.pid), 5, f"no orphan 5 s after kill -9 ({group(proc.pid)})")
+    finally:
+        for pid in group(proc.pid):
+            os.kill(pid, signal.SIGKILL)

@@ -286,15 +286,23 @@ def _terminate(signum, frame):
 
 
 def main(argv=None) -> int:
-    from .runs import DiskFullError
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("toylab: interrupted", file=sys.stderr)
+        return 130
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, DiskFullError) as err:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"toylab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        from .runs import DiskFullError     # (imported here: the CLI starts without torch)
+        if not isinstance(err, DiskFullError):
+            raise
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
