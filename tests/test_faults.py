@@ -287,3 +287,24 @@ def test_kill_9_of_a_sweep_leaves_no_orphan_in_any_phase(tmp_path, phase):
     finally:
         for pid in group(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+# ---- a points run carries its points ----------------------------------------------------------
+def test_a_points_run_keeps_its_points_and_scores_the_same_from_anywhere(tiny, tmp_path, monkeypatch):
+    from toylab import metrics
+    rng = np.random.default_rng(0)
+    src = tmp_path / "data"
+    src.mkdir()
+    np.savetxt(src / "cloud.csv", rng.normal(size=(300, 2)) * [1.0, 0.3], delimiter=",")
+    monkeypatch.chdir(src)
+    run = train(tiny.replace(dataset="points", dataset_params={"path": "cloud.csv"}), out=tmp_path / "r")
+    before = metrics.evaluate(load_run(run.path), n=500)[0]["js"]
+    assert (run.path / "points.npy").exists()
+    np.savetxt(src / "cloud.csv", rng.normal(size=(300, 2)) + 5, delimiter=",")    # the source is edited ...
+    monkeypatch.chdir(tmp_path)                                                    # ... and we are elsewhere
+    back = load_run(run.path)
+    assert metrics.evaluate(back, n=500)[0]["js"] == before
+    torch.testing.assert_close(back.target.points, run.target.points)
+    np.save(run.path / "points.npy", np.zeros((300, 2), np.float32) + np.arange(300)[:, None])   # tampered copy
+    with pytest.raises(ValueError, match="points.npy: its points differ from those the run was trained on"):
+        load_run(run.path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -200,6 +201,9 @@ class Run:
 
     @property
     def target(self):
+        """The target trained on: the trainer's own (built once) when there is one."""
+        if self._trainer is not None:
+            return self._trainer.target
         return self.config.target()
 
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
@@ -230,13 +234,47 @@ class Run:
                 f"step={self.step}, snapshots={len(self.snapshots)}{where})")
 
 
-def config_record(configs: list[TrainConfig]) -> dict:
-    return {"config": configs[0].model_dump(mode="json"),
-            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
+POINTS_FILE = "points.npy"
 
 
-def configs_from_record(rec: dict) -> list[TrainConfig]:
+def points_digest(points) -> str:
+    """sha256 of a point cloud's values (float32 rows), to check a stored copy on load."""
+    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float32))
+    return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
+
+
+def store_points(folder, target) -> dict:
+    """Copy a `points` target's rows into the run folder (points.npy): a run must not depend on
+    a file outside it (moved, edited or deleted later). Returns the config record's entry."""
+    arr = target.points.numpy()
+    _atomic(Path(folder) / POINTS_FILE, lambda f: np.save(f, arr, allow_pickle=False))
+    return {"file": POINTS_FILE, "sha256": points_digest(arr), "rows": int(arr.shape[0])}
+
+
+def config_record(configs: list[TrainConfig], points: dict | None = None) -> dict:
+    rec = {"config": configs[0].model_dump(mode="json"),
+           "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
+    if points:
+        rec["points"] = points
+    return rec
+
+
+def configs_from_record(rec: dict, folder=None) -> list[TrainConfig]:
+    """The members' configs. A `points` run reads its target from the copy in its own folder,
+    after checking the copy against the hash recorded when the run was made."""
     base = rec["config"]
+    if rec.get("points") and folder is not None:
+        file = Path(folder) / rec["points"]["file"]
+        if not file.exists():
+            raise FileNotFoundError(f"{file}: missing; this run's target points are stored there")
+        try:
+            arr = np.load(file, allow_pickle=False)
+        except Exception as err:
+            raise ValueError(f"{file}: unreadable ({type(err).__name__}); this run's target points are lost") from None
+        if points_digest(arr) != rec["points"]["sha256"]:
+            raise ValueError(f"{file}: its points differ from those the run was trained on (sha256 mismatch); "
+                             f"the run cannot be evaluated against a changed target")
+        base = {**base, "dataset_params": {**base.get("dataset_params", {}), "path": str(file.resolve())}}
     return [make_config(**{**base, **m}) for m in rec["members"]]
 
 
@@ -277,7 +315,7 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
-    configs = configs_from_record(json.loads((path / "config.json").read_text()))
+    configs = configs_from_record(json.loads((path / "config.json").read_text()), path)
     status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
     history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
     snaps = load_snapshots(path, max_snapshots) if snapshots else []

@@ -13,6 +13,7 @@ host syncs.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import signal
 import threading
@@ -110,8 +111,11 @@ class Trainer:
         self.path = runs.new_run_dir(out) if out is not None else None
         self._tb = self._tensorboard() if cfg.tensorboard else None
         self._tb_rows = 0       # history rows already sent to TensorBoard
+        self._points = None     # a points target's copy in the run folder (runs.store_points)
         if self.path:
-            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+            if hasattr(self.target, "points"):
+                self._points = runs.store_points(self.path, self.target)
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs, self._points))
             self._write_status()
 
     # ---- construction helpers -------------------------------------------
@@ -169,6 +173,8 @@ class Trainer:
         """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
         t = cls(run.configs)
         t.path = run.path
+        if run.path is not None and hasattr(t.target, "points"):
+            t._points = json.loads((run.path / "config.json").read_text()).get("points")
         if run.path is not None:
             ckpt = run.path / "checkpoint.pt"
             if not ckpt.exists():
@@ -429,7 +435,7 @@ class Trainer:
         if self.measure is not None:
             self.measure.probabilistic = self.cfg.loss in losses.PROBABILISTIC
         if self.path:
-            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs, self._points))
 
     def _thread_busy(self) -> bool:
         return self.status == "running" and self._fitting
