@@ -495,10 +495,10 @@ class Trainer:
             d_grad = losses.input_gradient(lambda v: self.D(v, self.fixed_labels), fake, create_graph=False)
         self.disc.train(was)
         S, M = self.cfg.grid_size, self.cfg.manifold_size
-        snap = Snapshot(step=self.step, fake=fake.cpu().numpy(),
-                        d_grid=d_grid.reshape(self.E, S, S).cpu().numpy(),
-                        manifold=manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
-                        d_grad=d_grad.cpu().numpy())
+        snap = Snapshot.packed(self.step, {"fake": fake.cpu().numpy(),
+                                           "d_grid": d_grid.reshape(self.E, S, S).cpu().numpy(),
+                                           "manifold": manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
+                                           "d_grad": d_grad.cpu().numpy()})
         if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self._total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
             self._record_metrics(snap)
