@@ -350,3 +350,14 @@ def test_point_cloud_density_is_binned_fast_and_matches_the_exact_sum():
     t0 = time.perf_counter()
     p = pixel_density(big, 160)
     assert time.perf_counter() - t0 < 5 and p.shape == (160, 160)
+
+
+@pytest.mark.parametrize("file,content", [("config.json", "{}"), ("config.json", "[1, 2]"),
+                                          ("config.json", '{"config": {"loss": "nope"}, "members": [{}]}'),
+                                          ("status.json", "{not json"), ("metrics.csv", "step,member\n1\n")])
+def test_a_damaged_run_file_is_named_not_a_traceback(tiny, tmp_path, capsys, file, content):
+    run = train(tiny, out=tmp_path / "r")
+    (run.path / file).write_text(content)
+    assert main(["evaluate", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert (file in err or "loss" in err) and "Traceback" not in err

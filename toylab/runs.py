@@ -333,6 +333,21 @@ def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
     return [read_snapshot(f) for f in files]
 
 
+def _read_record(file: Path, build):
+    """build(the JSON object in file); any failure is a ValueError naming the file."""
+    from .config import ConfigError
+    try:
+        rec = json.loads(file.read_text())
+        if not isinstance(rec, dict):
+            raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+        return build(rec)
+    except (FileNotFoundError, ConfigError):
+        raise
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {str(err)[:200]}"
+        raise ValueError(f"{file}: unreadable ({what})") from None
+
+
 def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, engine: bool = True) -> Run:
     """Bring a saved run back: config, status, metrics, snapshots and trained networks.
 
@@ -342,9 +357,12 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
-    configs = configs_from_record(json.loads((path / "config.json").read_text()), path)
-    status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
-    history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
+    configs = _read_record(path / "config.json", lambda rec: configs_from_record(rec, path))
+    status = _read_record(path / "status.json", dict) if (path / "status.json").exists() else {}
+    try:
+        history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
+    except (ValueError, IndexError, OSError) as err:
+        raise ValueError(f"{path / 'metrics.csv'}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
     snaps = load_snapshots(path, max_snapshots) if snapshots else []
     run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
