@@ -39,6 +39,7 @@ def wait_for(cond, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_training_after_a_whole_round_and_resume_is_exact_to_the_bit(tmp_path, sig):
     out = tmp_path / "r"

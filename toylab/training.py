@@ -580,11 +580,11 @@ class Trainer:
             self.snapshot()
         if self.path and not (self.path / "checkpoint.pt").exists():
             self.save()         # a run folder always holds weights it can be evaluated and resumed from
-        snaps_since_ckpt = 0
-        self._fitting = True
-        failed = None
-        try:
-            with self._signals_stop():
+        with self._signals_stop():      # also over the final save: a second Ctrl-C cannot cut it
+            snaps_since_ckpt = 0
+            self._fitting = True
+            failed = None
+            try:
                 while self.step < total and not self._stop.is_set():
                     self.round()
                     if self.step % self.cfg.snapshot_every == 0 or self.step == total:
@@ -605,28 +605,28 @@ class Trainer:
                             snaps_since_ckpt = 0
                 self.flush()
                 self.status = "interrupted" if self._signal is not None else self._final_status(total)
-        except KeyboardInterrupt:
-            self._torn = self._in_round       # a half-done round: the last checkpoint stays
-            self._in_round = False
-            self.flush()
-            self.status = "interrupted"
-        except runs.DiskFullError as err:
-            failed = err
-            raise
-        finally:
-            self._fitting = False
-            self.elapsed += time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
-            if self.status == "running":     # an exception is on its way out
-                self.status = "failed"
-            for e, s in enumerate(self.member_status):
-                if s == "running":
-                    self.member_status[e] = "completed" if self.status == "completed" else self.status
-            if self.path and failed is None:
-                self.save()
-            if self._tb is not None:
-                self._tb.flush()
+            except KeyboardInterrupt:
+                self._torn = self._in_round       # a half-done round: the last checkpoint stays
+                self._in_round = False
+                self.flush()
+                self.status = "interrupted"
+            except runs.DiskFullError as err:
+                failed = err
+                raise
+            finally:
+                self._fitting = False
+                self.elapsed += time.perf_counter() - t0
+                if bar is not None:
+                    bar.close()
+                if self.status == "running":     # an exception is on its way out
+                    self.status = "failed"
+                for e, s in enumerate(self.member_status):
+                    if s == "running":
+                        self.member_status[e] = "completed" if self.status == "completed" else self.status
+                if self.path and failed is None:
+                    self.save()
+                if self._tb is not None:
+                    self._tb.flush()
         return self.run()
 
     def _final_status(self, total):
