@@ -1,6 +1,7 @@
 """Resident memory of a long single run: how much each kept snapshot costs.
 
     python benchmarks/bench_memory.py                     # 20,000 rounds, 200 kept snapshots
+    python benchmarks/bench_memory.py --snapshot-every 101       # 200 snapshots kept at the end
     python benchmarks/bench_memory.py --steps 2000 --snapshot-every 10
 
 Prints RSS (current and peak, MB) before training, after it, and the bytes the kept
@@ -35,11 +36,14 @@ def main():
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--snapshot-every", type=int, default=50)
     p.add_argument("--max-snapshots", type=int, default=200)
+    p.add_argument("--metrics-every", type=int, help="default 100, or snapshot_every if 100 is not a multiple")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-density", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = toylab.TrainConfig(steps=a.steps, snapshot_every=a.snapshot_every, max_snapshots=a.max_snapshots)
+    every = a.metrics_every or (100 if 100 % a.snapshot_every == 0 else a.snapshot_every)
+    cfg = toylab.TrainConfig(steps=a.steps, snapshot_every=a.snapshot_every, max_snapshots=a.max_snapshots,
+                             metrics_every=every)
     toylab.train(cfg.replace(steps=a.snapshot_every * 2))          # warm up: imports, allocator pools
     base = rss_mb()
     t0 = time.perf_counter()

@@ -202,7 +202,7 @@ def test_a_full_disk_is_one_clear_cli_error(tmp_path, monkeypatch, capsys):
 
 # ---- sweeps: Ctrl-C and kill -9 --------------------------------------------------------------
 SWEEP = {"name": "faults", "base": {"dataset": "ring8", "g_hidden": 16, "d_hidden": 16, "batch_size": 64,
-                                    "steps": 200, "snapshot_every": 20, "metrics_every": 20, "n_fixed": 200,
+                                    "steps": 120, "snapshot_every": 20, "metrics_every": 40, "n_fixed": 200,
                                     "grid_size": 10, "manifold_size": 3},
          "seeds": [0], "variants": [{"label": "ns"}, {"label": "minimax", "loss": "minimax"},
                                     {"label": "hinge", "loss": "hinge"}]}
@@ -257,7 +257,7 @@ def test_sweep_ctrl_c_records_no_interrupted_job_and_a_rerun_equals_an_uninterru
     done = sorted(out.glob("results/*.json"))
     assert len(done) < 3                                       # stopped: the queued job never started
     for f in done:
-        assert all(r["status"] != "interrupted" and r["steps"] == 200 for r in json.loads(f.read_text()))
+        assert all(r["status"] != "interrupted" and r["steps"] == 120 for r in json.loads(f.read_text()))
     wait_for(lambda: not group(proc.pid), 5, "the workers to be gone")
     again = sweep(spec, out)
     _, stderr = again.communicate(timeout=180)
@@ -314,12 +314,12 @@ def test_a_points_run_keeps_its_points_and_scores_the_same_from_anywhere(tiny, t
 # ---- memory ---------------------------------------------------------------------------------
 MEMORY_SCRIPT = """
 import torch, toylab
-from toylab.runs import SNAPSHOT_ARRAYS
 torch.set_num_threads(1)
 def rss():
     return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20
-cfg = toylab.TrainConfig(steps=400, snapshot_every=2, max_snapshots=200, metrics_every=0, log_every=2)
-toylab.train(cfg.replace(steps=20))
+# snapshots every 7 rounds: not a multiple of log_every, the case where the heap's holes grew
+cfg = toylab.TrainConfig(steps=700, snapshot_every=7, max_snapshots=200, metrics_every=0)
+toylab.train(cfg.replace(steps=14))
 before = rss()
 run = toylab.train(cfg)
 print(len(run.snapshots), rss() - before)
@@ -333,7 +333,8 @@ def test_kept_snapshots_cost_about_their_size_in_memory():
     out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], env=env1(), capture_output=True, text=True,
                          timeout=300)
     kept, grown = out.stdout.split()
-    assert int(kept) > 100 and float(grown) / int(kept) < 1.0, out.stdout     # MB per kept snapshot (was ~10)
+    assert int(kept) > 100 and float(grown) / int(kept) < 0.25, out.stdout    # MB per kept snapshot
+    # (measured: 0.08 MB; 0.5 MB without malloc_trim, ~10 MB with the arrays on the heap)
 
 
 def test_point_cloud_density_is_binned_fast_and_matches_the_exact_sum():
