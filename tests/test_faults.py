@@ -237,6 +237,14 @@ class Inline:
         return f
 
 
+def test_sweep_workers_must_be_positive(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SWEEP))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "e"), "--workers", "0", "--quiet"]) == 2
+    assert "workers: must be at least 1 (got 0)" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+
+
 @pytest.mark.slow
 def test_sweep_ctrl_c_records_no_interrupted_job_and_a_rerun_equals_an_uninterrupted_sweep(tmp_path):
     from toylab import experiments as X

@@ -280,6 +280,8 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
 
     from .runs import write_json
 
+    if workers is not None and int(workers) < 1:
+        raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
     exp = load_experiment(exp)
     out = Path(out)
     spec = out / "experiment.json"
