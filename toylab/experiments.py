@@ -213,7 +213,8 @@ def _worker_init(parent: int) -> None:
     A thread watches the parent: if the sweep dies, even by kill -9, the worker exits at once,
     whatever it is doing (training, idle, writing: every file is written atomically)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    if hasattr(signal, "pthread_sigmask"):          # POSIX (not Windows)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     threading.Thread(target=_exit_with_parent, args=(parent,), name="toylab-parent-watch", daemon=True).start()
 
 
@@ -232,7 +233,7 @@ def _exit_with_parent(parent: int) -> None:
 def _blocked(signals):
     """Hold these signals while worker processes are spawned: a child inherits the mask, and a
     signal that arrives meanwhile is delivered here (as KeyboardInterrupt) right after."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
