@@ -68,7 +68,7 @@ def test_signal_stops_training_after_a_whole_round_and_resume_is_exact_to_the_bi
     assert steps - {R.snapshot_step(f) for f in R.snapshot_files(ref.path)} <= {stopped}   # + where it resumed
 
 
-def test_divergence_after_pause_and_start_is_recorded_and_the_finite_checkpoint_survives(tiny, tmp_path):
+def test_divergence_after_pause_and_start_is_recorded_and_the_finite_checkpoint_survives(tiny, tmp_path, capsys):
     t = Trainer(tiny.replace(steps=200), out=tmp_path / "p")
     t.callbacks.append(lambda tr, snap: snap.step < 40)   # Pause at round 40 (the dashboard calls stop())
     first = t.fit()
@@ -87,6 +87,8 @@ def test_divergence_after_pause_and_start_is_recorded_and_the_finite_checkpoint_
     back = load_run(run.path)
     assert back.status == "diverged" and torch.equal(back.generator.flat, good)
     assert torch.isfinite(back.discriminator.flat).all()
+    assert main(["evaluate", str(run.path)]) == 0
+    assert "diverged at round 80 (weights of round 40, the last finite checkpoint)" in capsys.readouterr().out
 
 
 def test_one_diverged_member_keeps_its_last_finite_weights_in_the_checkpoint(tiny, tmp_path):

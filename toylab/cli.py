@@ -91,7 +91,10 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=float))
         return 0
-    print(f"{run.path}: {run.config.dataset}, {run.config.loss}, round {run.step}, {args.n} samples per member")
+    weights = run._engine().step
+    note = f" (weights of round {weights}, the last finite checkpoint)" if weights != run.step else ""
+    print(f"{run.path}: {run.config.dataset}, {run.config.loss}, {run.status} at round {run.step}{note}, "
+          f"{args.n} samples per member")
     for r in rows:
         parts = [f"member {r['member']} (seed {r['seed']}, {r['status']})",
                  f"JS {r['js']:.4f} nats ({r.get('js_bits', math.nan):.4f} bits)"]
