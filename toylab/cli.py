@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 import typing
 from pathlib import Path
 
@@ -64,10 +66,14 @@ def cmd_train(args) -> int:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         run = training.train(cfg, seeds=seeds, out=args.out, progress=not args.quiet)
     _report(run)
+    if run.status == "interrupted":
+        print(f"interrupted: the run is saved at round {run.step}; continue it with "
+              f"toylab train --resume {run.path} --steps-total N" if run.path else "interrupted")
+        return 130
     if run.path is not None and run.snapshots:
         viz.save_figure(viz.summary_figure(run), run.path / "summary.png")
         print(f"summary figure: {run.path / 'summary.png'}")
-    return 0 if run.status in ("completed", "diverged", "interrupted", "stopped") else 1
+    return 0 if run.status in ("completed", "diverged", "stopped") else 1
 
 
 def _report(run) -> None:
@@ -85,7 +91,10 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=float))
         return 0
-    print(f"{run.path}: {run.config.dataset}, {run.config.loss}, round {run.step}, {args.n} samples per member")
+    weights = run._engine().step
+    note = f" (weights of round {weights}, the last finite checkpoint)" if weights != run.step else ""
+    print(f"{run.path}: {run.config.dataset}, {run.config.loss}, {run.status} at round {run.step}{note}, "
+          f"{args.n} samples per member")
     for r in rows:
         parts = [f"member {r['member']} (seed {r['seed']}, {r['status']})",
                  f"JS {r['js']:.4f} ± {r.get('js_se', math.nan):.4f} nats ({r.get('js_bits', math.nan):.4f} bits)"
@@ -133,7 +142,13 @@ def cmd_sweep(args) -> int:
     jobs = exp.jobs()
     print(f"{exp.name}: {len(exp.settings())} settings x {len(exp.seeds)} seeds = "
           f"{sum(len(j['members']) for j in jobs)} runs in {len(jobs)} ensembles -> {out}")
-    table = X.run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    try:
+        table = X.run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    except KeyboardInterrupt:
+        done = len(list((out / "results").glob("*.json"))) if (out / "results").exists() else 0
+        print(f"interrupted: {done} of {len(jobs)} jobs finished and kept; unfinished jobs were discarded. "
+              f"Run the same command again to finish the rest.", file=sys.stderr)
+        return 130
     print(f"{len(table)} rows: {out / 'results.csv'}")
     print(X.report(out))
     return 0
@@ -271,14 +286,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt       # SIGTERM stops a command as Ctrl-C does (training sets its own handler)
+
+
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("toylab: interrupted", file=sys.stderr)
+        return 130
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        from .runs import DiskFullError     # (imported here: the CLI starts without torch)
+        if not isinstance(err, DiskFullError):
+            raise
+        print(f"toylab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"toylab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":   # pragma: no cover

@@ -21,7 +21,11 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,11 +161,15 @@ def load_experiment(spec, **overrides) -> Experiment:
 
 
 # ---- running ------------------------------------------------------------------------------
-def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) -> list[dict]:
+class JobInterrupted(KeyboardInterrupt):
+    """A job's training was interrupted (Ctrl-C, SIGTERM): it has no result and reruns."""
+
+
+def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     """Train one job (an ensemble), classify each member, write its rows; runs in a worker.
 
-    parent: the sweep's process id when this runs in a local worker process: if the sweep
-    is killed, the worker stops at its next snapshot instead of training on unseen."""
+    Rows are written (atomically) only for a job that trained to its end or diverged: an
+    interrupted job raises JobInterrupted and leaves no rows, so the next sweep redoes it."""
     import torch
 
     from . import metrics, outcomes
@@ -174,10 +182,9 @@ def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) ->
     shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
     rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
     configs = [TrainConfig(**m["config"]) for m in job["members"]]
-    orphaned = (lambda trainer, snap: os.getppid() == parent) if parent else None   # False stops the trainer
-    run = Trainer(configs, out=run_dir, callbacks=[orphaned] if orphaned else ()).fit()
-    if parent and os.getppid() != parent:
-        os._exit(1)           # the sweep is gone: no rows (the job reruns on resume), and no idle worker left
+    run = Trainer(configs, out=run_dir).fit()
+    if run.status not in ("completed", "diverged"):
+        raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
     final = metrics.evaluate(run, n=2500)
     real = run.target.sample(2500, seed=1)
     rows = []
@@ -197,6 +204,55 @@ def run_job(job: dict, out: str, threads: int = 1, parent: int | None = None) ->
     return rows
 
 
+# ---- local worker processes -------------------------------------------------------------
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker_init(parent: int) -> None:
+    """First thing in every local worker. Ctrl-C is the sweep's to handle (the parent kills
+    its workers), so a worker ignores SIGINT; SIGINT and SIGTERM were blocked while it was
+    spawned (so a Ctrl-C during its start-up prints no traceback) and are unblocked here.
+    A thread watches the parent: if the sweep dies, even by kill -9, the worker exits at once,
+    whatever it is doing (training, idle, writing: every file is written atomically)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):          # POSIX (not Windows)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="toylab-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+    proc = mp.parent_process()
+    if proc is not None and os.getppid() == parent:
+        wait([proc.sentinel])              # readable as soon as the parent is gone
+    while os.getppid() == parent:         # (or its pipe was closed at shutdown: keep watching)
+        time.sleep(0.5)
+    os._exit(1)
+
+
+@contextmanager
+def _blocked(signals):
+    """Hold these signals while worker processes are spawned: a child inherits the mask, and a
+    signal that arrives meanwhile is delivered here (as KeyboardInterrupt) right after."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _kill_workers(executor: ProcessPoolExecutor) -> None:
+    for p in list((getattr(executor, "_processes", None) or {}).values()):
+        try:
+            p.kill()
+        except (OSError, ValueError):
+            pass
+
+
 def _executor(workers: int | None, scheduler: str | None) -> tuple[Executor | None, object]:
     if scheduler:
         try:
@@ -208,7 +264,8 @@ def _executor(workers: int | None, scheduler: str | None) -> tuple[Executor | No
     if workers == 1:
         return None, None
     import multiprocessing as mp
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=mp.get_context("spawn")), None
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),)), None
 
 
 def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | None = None,
@@ -217,11 +274,17 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
 
     workers: local processes (default: one per core; 1 runs in this process); scheduler:
     a Dask scheduler address (tcp://host:8786); executor: any Executor (overrides both).
+
+    Ctrl-C (KeyboardInterrupt, or SIGTERM from the CLI) stops the sweep at once: no job is
+    started, the local workers are killed, running jobs are discarded (no rows), and the
+    KeyboardInterrupt goes on to the caller. Running it again does exactly the unfinished jobs.
     """
     from tqdm.auto import tqdm
 
     from .runs import write_json
 
+    if workers is not None and int(workers) < 1:
+        raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
     exp = load_experiment(exp)
     out = Path(out)
     spec = out / "experiment.json"
@@ -239,22 +302,32 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
         made_here = executor is None                   # we shut down only what we started
         if made_here:
             executor, client = _executor(workers, scheduler)
+        local = made_here and isinstance(executor, ProcessPoolExecutor)
+        futures = []
         try:
             if executor is None:
                 for j in pending:
                     run_job(j, str(out), threads)
                     bar.update()
             else:
-                local = isinstance(executor, ProcessPoolExecutor)
-                futures = [executor.submit(run_job, j, str(out), threads, os.getpid() if local else None)
-                           for j in pending]
+                with _blocked(_SIGNALS if local else set()):
+                    futures = [executor.submit(run_job, j, str(out), threads) for j in pending]
                 for f in as_completed(futures):
                     f.result()
                     bar.update()
+        except BaseException as err:
+            for f in futures:
+                f.cancel()
+            if local and isinstance(err, KeyboardInterrupt):
+                _kill_workers(executor)       # their running jobs are discarded: no rows, rerun later
+            raise
         finally:
             bar.close()
             if made_here and executor is not None:
-                executor.shutdown(wait=True)
+                if local:
+                    executor.shutdown(wait=True, cancel_futures=True)
+                else:
+                    executor.shutdown(wait=True)
             if client is not None:
                 client.close()
     table = load_table(out, jobs)

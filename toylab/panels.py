@@ -225,6 +225,8 @@ def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:
     shows its full mass (sum * pixel area = the probability inside the grid). With
     supersample=1 it is the density at the centres, target.density_grid(size).
     """
+    if hasattr(target, "points") and hasattr(target, "bandwidth"):
+        return _point_cloud_density(target, size, supersample)
     if supersample == 1:
         return target.density_grid(size)[2].numpy().astype(np.float64)
     x0, x1, y0, y1 = target.bounds
@@ -237,6 +239,20 @@ def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:
     p = torch.cat([target.prob(c) for c in pts.split(1 << 16)]).double().numpy()
     p = p.reshape(size, supersample, size, supersample)
     return p.mean(axis=(1, 3))
+
+
+def _point_cloud_density(target, size: int, supersample: int) -> np.ndarray:
+    """pixel_density of a points target (a Gaussian KDE of its n rows) as a binned KDE: the rows
+    are binned on the supersampled grid and convolved with the kernel, O(pixels) instead of
+    O(pixels x n) (a 100,000-row upload took > 900 s exactly; this takes well under a second).
+    The same estimator draws p_model; tests check it against the exact sum on a small cloud."""
+    x0, x1, y0, y1 = (float(b) for b in target.bounds)
+    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
+    ss = max(1, supersample)
+    fine = (x0 - dx / 2 + dx / (2 * ss), x1 + dx / 2 - dx / (2 * ss),
+            y0 - dy / 2 + dy / (2 * ss), y1 + dy / 2 - dy / (2 * ss))     # the centres of the sub-pixels
+    p = binned_kde(target.points.numpy(), fine, size * ss, float(target.bandwidth))
+    return p.reshape(size, ss, size, ss).mean(axis=(1, 3))
 
 
 class RunView:

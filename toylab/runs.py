@@ -15,8 +15,11 @@ never leaves half a file; a new run never reuses an existing folder.
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import json
+import mmap
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -58,7 +61,12 @@ class Snapshot:
     @classmethod
     def from_npz(cls, data) -> "Snapshot":
         metrics = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("metric/")}
-        return cls(step=int(data["step"]), metrics=metrics, **{k: data[k] for k in SNAPSHOT_ARRAYS})
+        return cls.packed(int(data["step"]), {k: data[k] for k in SNAPSHOT_ARRAYS}, metrics)
+
+    @classmethod
+    def packed(cls, step: int, arrays: dict, metrics: dict | None = None) -> "Snapshot":
+        """A snapshot whose arrays are copied into one block of their own (see `pack`)."""
+        return cls(step=step, metrics=dict(metrics or {}), **pack(arrays))
 
     def member(self, e: int) -> "Snapshot":
         """This snapshot for member e alone (leading axis kept, length 1)."""
@@ -66,19 +74,90 @@ class Snapshot:
                         metrics={k: np.asarray(v)[e:e + 1] for k, v in self.metrics.items()})
 
 
-# ---- atomic writes ---------------------------------------------------------
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def pack(arrays: dict) -> dict:
+    """Copies of `arrays` laid out in ONE anonymous memory map, freed with the last of them.
+
+    Why: a run keeps up to max_snapshots snapshots, each a few small arrays. Held on the
+    malloc heap among the training step's short-lived buffers, they pinned ~5-10 MB of
+    fragmented heap each (RSS grew by GBs on long runs). Out of the heap, RSS follows the
+    data: one page-rounded block per snapshot (docs/engine.md gives the measurements)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    offsets, total = {}, 0
+    for k, a in arrays.items():
+        offsets[k] = total
+        total += -(-a.nbytes // 64) * 64             # 64-byte aligned
+    block = mmap.mmap(-1, max(total, 1))
+    out = {}
+    for k, a in arrays.items():
+        view = np.frombuffer(block, dtype=a.dtype, count=a.size, offset=offsets[k]).reshape(a.shape)
+        view[...] = a
+        out[k] = view
+    return out
+
+
+def _libc_trim():
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        import ctypes
+        import ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        return trim
+    except (OSError, AttributeError):      # not glibc (macOS, musl): nothing to do
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def release_free_heap() -> None:
+    """Give the malloc heap's free pages back to the OS (glibc's malloc_trim; a no-op elsewhere).
+
+    The training step's short-lived buffers leave holes between the few small objects a
+    snapshot keeps (its metrics, its Python objects); glibc keeps those holes resident, and
+    on long runs RSS grew by MBs per snapshot although nothing was live there."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+# ---- atomic writes ---------------------------------------------------------
+class DiskFullError(OSError):
+    """A run file could not be written: the disk (or quota) is full. Earlier files are intact."""
+
+
+def _write_file(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _atomic(path: Path, write) -> None:
+    """Write `path` through a temporary file renamed into place. The content is made in
+    memory first, so a full disk shows as ENOSPC on the write (never as a library's own
+    error, such as torch's "unexpected pos") and is reported as a DiskFullError."""
+    path = Path(path)
+    buf = io.BytesIO()
+    write(buf)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        _raise_full(err, path)
+        raise
+    try:
+        _write_file(fd, buf.getbuffer())
         os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            _raise_full(err, path)
         raise
+
+
+def _raise_full(err: OSError, path: Path) -> None:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(err.errno, f"no space left on the device while writing {path} "
+                                       f"(files written before are intact; free some space, then resume)") from None
 
 
 def write_text(path, text: str) -> None:
@@ -174,6 +253,9 @@ class Run:
 
     @property
     def target(self):
+        """The target trained on: the trainer's own (built once) when there is one."""
+        if self._trainer is not None:
+            return self._trainer.target
         return self.config.target()
 
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
@@ -204,13 +286,47 @@ class Run:
                 f"step={self.step}, snapshots={len(self.snapshots)}{where})")
 
 
-def config_record(configs: list[TrainConfig]) -> dict:
-    return {"config": configs[0].model_dump(mode="json"),
-            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
+POINTS_FILE = "points.npy"
 
 
-def configs_from_record(rec: dict) -> list[TrainConfig]:
+def points_digest(points) -> str:
+    """sha256 of a point cloud's values (float32 rows), to check a stored copy on load."""
+    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float32))
+    return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
+
+
+def store_points(folder, target) -> dict:
+    """Copy a `points` target's rows into the run folder (points.npy): a run must not depend on
+    a file outside it (moved, edited or deleted later). Returns the config record's entry."""
+    arr = target.points.numpy()
+    _atomic(Path(folder) / POINTS_FILE, lambda f: np.save(f, arr, allow_pickle=False))
+    return {"file": POINTS_FILE, "sha256": points_digest(arr), "rows": int(arr.shape[0])}
+
+
+def config_record(configs: list[TrainConfig], points: dict | None = None) -> dict:
+    rec = {"config": configs[0].model_dump(mode="json"),
+           "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
+    if points:
+        rec["points"] = points
+    return rec
+
+
+def configs_from_record(rec: dict, folder=None) -> list[TrainConfig]:
+    """The members' configs. A `points` run reads its target from the copy in its own folder,
+    after checking the copy against the hash recorded when the run was made."""
     base = rec["config"]
+    if rec.get("points") and folder is not None:
+        file = Path(folder) / rec["points"]["file"]
+        if not file.exists():
+            raise FileNotFoundError(f"{file}: missing; this run's target points are stored there")
+        try:
+            arr = np.load(file, allow_pickle=False)
+        except Exception as err:
+            raise ValueError(f"{file}: unreadable ({type(err).__name__}); this run's target points are lost") from None
+        if points_digest(arr) != rec["points"]["sha256"]:
+            raise ValueError(f"{file}: its points differ from those the run was trained on (sha256 mismatch); "
+                             f"the run cannot be evaluated against a changed target")
+        base = {**base, "dataset_params": {**base.get("dataset_params", {}), "path": str(file.resolve())}}
     return [make_config(**{**base, **m}) for m in rec["members"]]
 
 
@@ -218,26 +334,65 @@ def snapshot_files(path) -> list[Path]:
     return sorted((Path(path) / "snapshots").glob("step_*.npz"))
 
 
-def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None) -> Run:
-    """Bring a saved run back: config, status, metrics, snapshots and trained networks."""
+def snapshot_step(file) -> int:
+    """The round in a snapshot file's name (step_00000050.npz -> 50)."""
+    return int(Path(file).stem.split("_", 1)[1])
+
+
+def read_snapshot(file) -> Snapshot:
+    """One snapshot file; a truncated or garbled one is a ValueError naming it."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return Snapshot.from_npz(data)
+    except Exception as err:
+        raise ValueError(f"{file}: unreadable snapshot ({type(err).__name__}: {str(err)[:200]}); "
+                         f"delete it, or resume the run to write it again") from None
+
+
+def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
+    """A run folder's snapshots in step order; past max_snapshots, evenly spread ones."""
+    files = snapshot_files(path)
+    if max_snapshots and len(files) > max_snapshots:
+        idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
+        files = [files[i] for i in idx]
+    return [read_snapshot(f) for f in files]
+
+
+def _read_record(file: Path, build):
+    """build(the JSON object in file); any failure is a ValueError naming the file."""
+    from .config import ConfigError
+    try:
+        rec = json.loads(file.read_text())
+        if not isinstance(rec, dict):
+            raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+        return build(rec)
+    except (FileNotFoundError, ConfigError):
+        raise
+    except (ValueError, KeyError, TypeError, OSError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {str(err)[:200]}"
+        raise ValueError(f"{file}: unreadable ({what})") from None
+
+
+def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, engine: bool = True) -> Run:
+    """Bring a saved run back: config, status, metrics, snapshots and trained networks.
+
+    A run whose checkpoint is missing or unreadable is refused (FileNotFoundError or
+    ValueError naming the file): its networks are lost, and untrained ones must never be
+    reported as the run. engine=False skips the networks (records only)."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
-    configs = configs_from_record(json.loads((path / "config.json").read_text()))
-    status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
-    history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
-    snaps = []
-    if snapshots:
-        files = snapshot_files(path)
-        if max_snapshots and len(files) > max_snapshots:
-            idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
-            files = [files[i] for i in idx]
-        for f in files:
-            with np.load(f) as data:
-                snaps.append(Snapshot.from_npz(data))
+    configs = _read_record(path / "config.json", lambda rec: configs_from_record(rec, path))
+    status = _read_record(path / "status.json", dict) if (path / "status.json").exists() else {}
+    try:
+        history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
+    except (ValueError, IndexError, OSError) as err:
+        raise ValueError(f"{path / 'metrics.csv'}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
+    snaps = load_snapshots(path, max_snapshots) if snapshots else []
     run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
               history=history, snapshots=snaps, path=path, info=status.get("info", {}))
-    if (path / "checkpoint.pt").exists():
-        run._engine()
+    if engine:
+        t = run._engine()
+        run.generator, run.discriminator = t.gen, t.disc
     return run

@@ -12,7 +12,10 @@ host syncs.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import signal
 import threading
 import time
 from typing import Callable, Iterable
@@ -89,6 +92,7 @@ class Trainer:
         self.member_status = ["running"] * self.E
         self.diverged_step: list[int | None] = [None] * self.E
         self._round_log: list[torch.Tensor] = []     # (4, E) per round, on the device
+        self._tail = np.zeros((0, len(HISTORY), self.E))  # host rounds since the last log row (R, 4, E)
         self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
         self.snapshots: list[Snapshot] = []
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
@@ -98,13 +102,19 @@ class Trainer:
         self._stop = threading.Event()
         self._total = None      # the round count fit() is training to (its last snapshot is measured)
         self._fitting = False   # True while fit() runs (in any thread)
+        self._signal = None     # SIGINT/SIGTERM received during fit(): stop after the round
+        self._in_round = False  # a KeyboardInterrupt inside round() leaves a half-done round
+        self._torn = False      # ... and then the checkpoint on disk is kept (it is the last whole one)
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
         self._tb = self._tensorboard() if cfg.tensorboard else None
         self._tb_rows = 0       # history rows already sent to TensorBoard
+        self._points = None     # a points target's copy in the run folder (runs.store_points)
         if self.path:
-            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+            if hasattr(self.target, "points"):
+                self._points = runs.store_points(self.path, self.target)
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs, self._points))
             self._write_status()
 
     # ---- construction helpers -------------------------------------------
@@ -162,9 +172,17 @@ class Trainer:
         """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
         t = cls(run.configs)
         t.path = run.path
-        if run.path and (run.path / "checkpoint.pt").exists():
-            t.load_checkpoint(run.path / "checkpoint.pt")
-        t.step, t.status = run.step, run.status
+        if run.path is not None and hasattr(t.target, "points"):
+            t._points = json.loads((run.path / "config.json").read_text()).get("points")
+        if run.path is not None:
+            ckpt = run.path / "checkpoint.pt"
+            if not ckpt.exists():
+                raise FileNotFoundError(f"{ckpt}: missing; the run's trained weights are lost, so it cannot be "
+                                        f"evaluated, drawn from its networks or resumed (train it again)")
+            t.load_checkpoint(ckpt)     # the trainer's step is the checkpoint's: resuming continues from it
+        else:
+            t.step = run.step
+        t.status = run.status
         t.member_status = list(run.member_status) or t.member_status
         t.diverged_step = list(run.diverged_step) or t.diverged_step
         t.snapshots = list(run.snapshots)
@@ -379,6 +397,7 @@ class Trainer:
 
     def round(self):
         """One training round (see module docstring); its losses are queued on the device."""
+        self._in_round = True
         if self.cfg.update == "simultaneous":
             self.simultaneous_step()
         else:
@@ -388,6 +407,7 @@ class Trainer:
                 self.g_step()
         self.step += 1
         self._round_log.append(torch.stack([self._last[k] for k in HISTORY]))
+        self._in_round = False
 
     # ---- changing course ---------------------------------------------------
     def retune(self, **changes) -> None:
@@ -414,28 +434,35 @@ class Trainer:
         if self.measure is not None:
             self.measure.probabilistic = self.cfg.loss in losses.PROBABILISTIC
         if self.path:
-            runs.write_json(self.path / "config.json", runs.config_record(self.configs))
+            runs.write_json(self.path / "config.json", runs.config_record(self.configs, self._points))
 
     def _thread_busy(self) -> bool:
         return self.status == "running" and self._fitting
 
     # ---- recording ---------------------------------------------------------
     def flush(self):
-        """Move queued round losses to the host: history rows and the divergence check."""
+        """Move queued round losses to the host: history rows and the divergence check.
+
+        Every member not yet diverged is checked on every round, whoever called (fit, a
+        second fit after a pause, steps by hand). Rounds after the last full log interval
+        stay in `_tail` (and in the checkpoint) until the interval is complete, so a run
+        stopped mid-interval and resumed logs the same rows as an uninterrupted one."""
         if not self._round_log:
             return
-        log = torch.stack(self._round_log).cpu().numpy()          # (R, 4, E)
+        new = torch.stack(self._round_log).cpu().numpy()          # (R, 4, E)
         params_ok = (torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)).cpu().numpy()
-        first = self.step - len(self._round_log) + 1
         self._round_log = []
-        steps = np.arange(first, self.step + 1)
+        first = self.step - len(new) + 1
+        new_steps = np.arange(first, self.step + 1)
         for e in range(self.E):
-            if self.member_status[e] != "running":
+            if self.member_status[e] == "diverged":
                 continue
-            bad = ~np.isfinite(log[:, :2, e]).all(1)
+            bad = ~np.isfinite(new[:, :2, e]).all(1)
             if bad.any() or not params_ok[e]:
                 self.member_status[e] = "diverged"
-                self.diverged_step[e] = int(steps[bad.argmax()]) if bad.any() else self.step
+                self.diverged_step[e] = int(new_steps[bad.argmax()]) if bad.any() else self.step
+        log = np.concatenate([self._tail, new]) if len(self._tail) else new
+        steps = np.arange(self.step - len(log) + 1, self.step + 1)
         every = self.cfg.log_every
         for s in steps[steps % every == 0]:
             rows = log[(steps > s - every) & (steps <= s)]              # mean over the log interval
@@ -448,6 +475,7 @@ class Trainer:
                        **{k: float(mean[i, e]) for i, k in enumerate(HISTORY)}}
                 for k, col in self._history.items():
                     col.append(row.get(k, math.nan))
+        self._tail = log[steps > self.step - self.step % every]
 
     @torch.no_grad()
     def _evaluate_probes(self):
@@ -466,16 +494,17 @@ class Trainer:
             d_grad = losses.input_gradient(lambda v: self.D(v, self.fixed_labels), fake, create_graph=False)
         self.disc.train(was)
         S, M = self.cfg.grid_size, self.cfg.manifold_size
-        snap = Snapshot(step=self.step, fake=fake.cpu().numpy(),
-                        d_grid=d_grid.reshape(self.E, S, S).cpu().numpy(),
-                        manifold=manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
-                        d_grad=d_grad.cpu().numpy())
+        snap = Snapshot.packed(self.step, {"fake": fake.cpu().numpy(),
+                                           "d_grid": d_grid.reshape(self.E, S, S).cpu().numpy(),
+                                           "manifold": manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
+                                           "d_grad": d_grad.cpu().numpy()})
         if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self._total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
             self._record_metrics(snap)
         self._keep(snap)
         if self.path:
             runs.write_npz(self.path / "snapshots" / f"step_{self.step:08d}.npz", snap.to_npz())
+        runs.release_free_heap()      # ~0.1-1 ms: keeps RSS at what is live (docs/engine.md)
         return snap
 
     def _record_metrics(self, snap):
@@ -507,55 +536,97 @@ class Trainer:
         """Ask fit() to stop after the current round (thread-safe)."""
         self._stop.set()
 
+    @contextlib.contextmanager
+    def _signals_stop(self):
+        """While fit() runs on the main thread, SIGINT (Ctrl-C) and SIGTERM stop it after the
+        current round, so the state saved is a whole round's and a resume is exact. A signal
+        that was ignored (a sweep's worker) stays ignored."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self._signal = signum
+            self._stop.set()
+
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(sig)
+            if current is not signal.SIG_IGN and current is not None:
+                old[sig] = current
+                signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
     def fit(self, steps: int | None = None) -> Run:
-        """Train until `steps` rounds in total (default config.steps), a stop, or divergence."""
+        """Train until `steps` rounds in total (default config.steps), a stop, or divergence.
+
+        Every call (a first one, or Start after a pause) checks every round of every member
+        not yet diverged for NaN/Inf. Ctrl-C or SIGTERM stops after the round in progress with
+        the status "interrupted"; the run folder then holds that round's checkpoint."""
         total = self._total = self.cfg.steps if steps is None else int(steps)
         self._stop.clear()
+        self._signal = None
         self.status = "running"
+        for e, s in enumerate(self.member_status):
+            if s != "diverged":
+                self.member_status[e] = "running"
         bar = self._progress_bar(total)
         t0 = time.perf_counter()
         if not self.snapshots or self.snapshots[-1].step != self.step:
             self.snapshot()
-        snaps_since_ckpt = 0
-        self._fitting = True
-        try:
-            while self.step < total and not self._stop.is_set():
-                self.round()
-                if self.step % self.cfg.snapshot_every == 0 or self.step == total:
-                    self.flush()
-                    if all(s == "diverged" for s in self.member_status):
-                        break      # nothing left to draw: keep the snapshots from before
-                    snap = self.snapshot()
-                    if bar is not None:
-                        bar.update(self.step - bar.n)
-                        bar.set_postfix(self._postfix(), refresh=False)
-                    self._log_tensorboard(snap)
-                    for cb in self.callbacks:
-                        if cb(self, snap) is False:
-                            self._stop.set()
-                    snaps_since_ckpt += 1
-                    if self.path and snaps_since_ckpt >= CHECKPOINT_EVERY:
-                        self.save()
-                        snaps_since_ckpt = 0
-            self.flush()
-            self.status = self._final_status(total)
-        except KeyboardInterrupt:
-            self.flush()
-            self.status = "interrupted"
-        finally:
-            self._fitting = False
-            self.elapsed += time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
-            if self.status == "running":     # an exception is on its way out
-                self.status = "failed"
-            for e, s in enumerate(self.member_status):
-                if s == "running" and self.status in ("completed", "interrupted", "stopped"):
-                    self.member_status[e] = "completed" if self.status == "completed" else self.status
-            if self.path:
-                self.save()
-            if self._tb is not None:
-                self._tb.flush()
+        if self.path and not (self.path / "checkpoint.pt").exists():
+            self.save()         # a run folder always holds weights it can be evaluated and resumed from
+        with self._signals_stop():      # also over the final save: a second Ctrl-C cannot cut it
+            snaps_since_ckpt = 0
+            self._fitting = True
+            failed = None
+            try:
+                while self.step < total and not self._stop.is_set():
+                    self.round()
+                    if self.step % self.cfg.snapshot_every == 0 or self.step == total:
+                        self.flush()
+                        if all(s == "diverged" for s in self.member_status):
+                            break      # nothing left to draw: keep the snapshots from before
+                        snap = self.snapshot()
+                        if bar is not None:
+                            bar.update(self.step - bar.n)
+                            bar.set_postfix(self._postfix(), refresh=False)
+                        self._log_tensorboard(snap)
+                        for cb in self.callbacks:
+                            if cb(self, snap) is False:
+                                self._stop.set()
+                        snaps_since_ckpt += 1
+                        if self.path and snaps_since_ckpt >= CHECKPOINT_EVERY:
+                            self.save()
+                            snaps_since_ckpt = 0
+                self.flush()
+                self.status = "interrupted" if self._signal is not None else self._final_status(total)
+            except KeyboardInterrupt:
+                self._torn = self._in_round       # a half-done round: the last checkpoint stays
+                self._in_round = False
+                self.flush()
+                self.status = "interrupted"
+            except runs.DiskFullError as err:
+                failed = err
+                raise
+            finally:
+                self._fitting = False
+                self.elapsed += time.perf_counter() - t0
+                if bar is not None:
+                    bar.close()
+                if self.status == "running":     # an exception is on its way out
+                    self.status = "failed"
+                for e, s in enumerate(self.member_status):
+                    if s == "running":
+                        self.member_status[e] = "completed" if self.status == "completed" else self.status
+                if self.path and failed is None:
+                    self.save()
+                if self._tb is not None:
+                    self._tb.flush()
         return self.run()
 
     def _final_status(self, total):
@@ -590,33 +661,81 @@ class Trainer:
                 "bounds": list(self.target.bounds)}
 
     # ---- persistence -------------------------------------------------------
-    def _write_status(self):
-        runs.write_json(self.path / "status.json", {
-            "status": self.status, "step": self.step, "member_status": self.member_status,
-            "diverged_step": self.diverged_step, "info": self._info()})
+    def _write_status(self, checkpoint_step=None):
+        rec = {"status": self.status, "step": self.step, "member_status": self.member_status,
+               "diverged_step": self.diverged_step, "info": self._info()}
+        if checkpoint_step is not None:
+            rec["checkpoint_step"] = checkpoint_step
+        runs.write_json(self.path / "status.json", rec)
 
     def state_dict(self) -> dict:
         return {"step": self.step, "gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "noise": self.noise.state_dict(), "data": self.data.state_dict()}
+                "noise": self.noise.state_dict(), "data": self.data.state_dict(),
+                "round_tail": torch.from_numpy(np.ascontiguousarray(self._tail))}
+
+    def finite_members(self) -> np.ndarray:
+        """(E,) bool: the member's weights and optimiser moments are all finite."""
+        ok = torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)
+        for opt in (self.opt_g, self.opt_d):
+            for st in opt.state.values():
+                for v in st.values():
+                    if torch.is_tensor(v) and v.dim() == 2 and v.shape[0] == self.E:
+                        ok &= torch.isfinite(v).all(1)
+        return ok.cpu().numpy()
 
     def save(self):
-        """Checkpoint, metrics CSV and status, each written atomically."""
+        """Checkpoint, metrics CSV and status, each written atomically.
+
+        A checkpoint is never replaced by non-finite weights: when every member has NaN/Inf
+        the last finite checkpoint stays (status.json names its round, `checkpoint_step`);
+        when some have, their rows are taken from it. A round cut in half by a
+        KeyboardInterrupt is not saved either (the last whole checkpoint stays)."""
         if self.path is None:
             raise ValueError("save: this trainer has no run folder (pass out=...)")
-        runs.write_torch(self.path / "checkpoint.pt", _to_cpu(self.state_dict()))
+        file = self.path / "checkpoint.pt"
+        ok = self.finite_members()
+        checkpoint_step = self.step
+        if self._torn or not ok.any():
+            checkpoint_step = self._checkpoint_step(file)
+        else:
+            state = _to_cpu(self.state_dict())
+            if not ok.all() and file.exists():
+                old = torch.load(file, map_location="cpu", weights_only=True)
+                bad = torch.from_numpy(~ok)
+                for k in ("gen", "disc", "opt_g", "opt_d"):
+                    state[k] = _splice_rows(state[k], old[k], bad, self.E)
+            runs.write_torch(file, state)
         runs.write_csv(self.path / "metrics.csv", self.history())
-        self._write_status()
+        self._write_status(checkpoint_step if checkpoint_step != self.step else None)
+
+    @staticmethod
+    def _checkpoint_step(file):
+        try:
+            return int(torch.load(file, map_location="cpu", weights_only=True)["step"])
+        except Exception:
+            return None
 
     def load_checkpoint(self, file):
-        state = torch.load(file, map_location="cpu", weights_only=True)
-        self.gen.load_state_dict(state["gen"])
-        self.disc.load_state_dict(state["disc"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.noise.load_state_dict(_to(state["noise"], self.device))
-        self.data.load_state_dict(_to(state["data"], self.device))
-        self.step = int(state["step"])
+        """Restore weights, optimisers, streams and step; a missing, truncated, foreign or
+        garbled file is a ValueError naming it (never a run silently left untrained)."""
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+            self.gen.load_state_dict(state["gen"])
+            self.disc.load_state_dict(state["disc"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.noise.load_state_dict(_to(state["noise"], self.device))
+            self.data.load_state_dict(_to(state["data"], self.device))
+            step = int(state["step"])
+            tail = state.get("round_tail")
+        except FileNotFoundError:
+            raise
+        except Exception as err:
+            raise ValueError(f"{file}: unreadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                             f"the run cannot be restored from it") from None
+        self.step = step
+        self._tail = tail.numpy() if tail is not None else np.zeros((0, len(HISTORY), self.E))
 
     # ---- using the trained networks ---------------------------------------------
     @torch.no_grad()
@@ -671,6 +790,21 @@ class Trainer:
         self._tb.add_figure("snapshot", fig, snap.step, close=True)
 
 
+def _splice_rows(new, old, bad, E):
+    """`new` with the member rows `bad` of every (E, ...) float tensor taken from `old`."""
+    if torch.is_tensor(new):
+        if (torch.is_tensor(old) and new.is_floating_point() and new.dim() >= 1 and new.shape[0] == E
+                and old.shape == new.shape):
+            new = new.clone()
+            new[bad] = old[bad]
+        return new
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: _splice_rows(v, old[k], bad, E) if k in old else v for k, v in new.items()}
+    if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)) and len(new) == len(old):
+        return type(new)(_splice_rows(a, b, bad, E) for a, b in zip(new, old))
+    return new
+
+
 def _to_cpu(obj):
     return _to(obj, "cpu")
 
@@ -709,14 +843,27 @@ def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: I
 
 
 def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=()) -> Run:
-    """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total."""
-    run = runs.load_run(path)
+    """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total.
+
+    The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left
+    by a run killed between checkpoints) are removed, so the folder only ever holds what its
+    final state explains, and the rounds after the checkpoint are trained again (exactly)."""
+    if steps is not None and int(steps) < 1:
+        raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
+    run = runs.load_run(path, snapshots=False)
     t = run._engine()
+    total = int(steps) if steps is not None else run.config.steps
+    if total < t.step:
+        raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "
+                          f"give at least {t.step}")
+    if all(s == "diverged" for s in t.member_status):
+        raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
+                         f"there is nothing to resume")
+    for f in runs.snapshot_files(run.path):
+        if runs.snapshot_step(f) > t.step:
+            f.unlink()
+    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots)
     t.callbacks, t.progress = list(callbacks), progress
-    t.snapshots = [s for s in t.snapshots if s.step <= t.step]
     keep = np.asarray(t._history["step"]) <= t.step if t._history["step"] else []
     t._history = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t._history.items()}
-    for e, s in enumerate(t.member_status):
-        if s != "diverged":
-            t.member_status[e] = "running"
-    return t.fit(steps if steps is not None else run.config.steps)
+    return t.fit(total)
