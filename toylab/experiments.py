@@ -407,7 +407,7 @@ def report(out, plots: bool = True) -> str:
     lines = [f"# {exp.name}", "", exp.description.strip(), "",
              f"{len(rows)} runs: {len(rates)} settings x {len(exp.seeds)} seeds. Outcome rates with 95 % Wilson "
              f"intervals. Measured at the end on 2,500 samples per run, mean ± std over seeds: JS (nats), modes "
-             f"present (at least a tenth of their fair share of high-quality samples) and captured (at least one, "
+             f"present (holding at least a tenth of their fair share of the samples) and captured (at least one, "
              f"as in VEEGAN/PacGAN), high-quality share, reverse KL of the mode histogram, C(G) = -log 4 + 2 JS "
              f"(-1.386 at the equilibrium) and the mean of D on real samples (1/2 at the equilibrium).", "",
              "| setting | n | " + " | ".join(present) + " | JS | modes present | modes captured | high quality "

@@ -5,7 +5,7 @@ goes to its nearest mode centre and is *high quality* (HQ) within `threshold` st
 deviations of it; a mode is *captured* with at least one HQ sample. Captured is the
 literature's number, but for a diffuse generator it is noise (a few stray HQ samples
 decide it), so the lab also reports which modes are *present*: a mode is present when
-its HQ count reaches `PRESENT_SHARE` of its fair share of the HQ samples, w_k * N_hq.
+its HQ count reaches `PRESENT_SHARE` of its fair share of all the samples, w_k * N.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from .kde import as_points, sq_dist
 
-#: a mode is present when its HQ count is at least this share of its fair share w_k * N_hq
+#: a mode is present when its HQ count is at least this share of its fair share w_k * N
 PRESENT_SHARE = 0.1
 #: multinomial resamples for the standard error of modes captured / present
 RESAMPLES = 200
@@ -33,7 +33,7 @@ class ModeCoverage:
     high_quality: float          # share of samples within `threshold` std of their nearest mode
     counts: np.ndarray = field(repr=False)   # HQ samples per mode, (K,)
     reverse_kl: float = math.nan  # KL(p_hat || w), p_hat the HQ histogram over modes
-    modes_present: int = 0       # modes with at least PRESENT_SHARE of their fair share of HQ samples
+    modes_present: int = 0       # modes holding at least PRESENT_SHARE of their fair share w_k * N
     high_quality_se: float = 0.0  # binomial standard error of high_quality
     modes_captured_se: float = 0.0  # standard error by multinomial resampling of the counts
     modes_present_se: float = 0.0
@@ -44,18 +44,18 @@ class ModeCoverage:
         return self.counts / total if total else np.zeros_like(self.counts, dtype=float)
 
 
-def present(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Which modes are present: HQ count >= PRESENT_SHARE * w_k * N_hq (and at least 1)."""
+def present(counts: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Which modes are present: HQ count >= PRESENT_SHARE * w_k * n (and at least 1), n the
+    number of samples. A few stray samples of a diffuse generator never make a mode present."""
     counts = np.asarray(counts)
-    total = counts.sum(-1, keepdims=True)
-    return (counts >= np.maximum(PRESENT_SHARE * weights * total, 1)) & (counts > 0)
+    return (counts >= np.maximum(PRESENT_SHARE * weights * n, 1)) & (counts > 0)
 
 
 def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> ModeCoverage:
     """Assign each sample to its nearest mode centre; it is high quality if it lies within
     `threshold` standard deviations of it (Mahalanobis distance, which for isotropic modes
     is distance / std). A mode is captured with at least one HQ sample, present with at
-    least PRESENT_SHARE of its fair share of them.
+    least PRESENT_SHARE of its fair share of all samples as HQ samples.
 
     reverse_kl = KL(p_hat || w), p_hat the histogram of HQ samples over modes and w the
     mixture weights (ln K - H(p_hat) for equal weights); NaN without any. Standard errors:
@@ -87,10 +87,10 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
     probs = np.append(counts, n_all - total) / max(n_all, 1)
     redraws = rng.multinomial(n_all, probs, size=RESAMPLES)[:, :K] if n_all else np.zeros((1, K))
     return ModeCoverage(int((counts > 0).sum()), K, hq_share, counts, rkl,
-                        modes_present=int(present(counts, w).sum()),
+                        modes_present=int(present(counts, w, n_all).sum()),
                         high_quality_se=math.sqrt(hq_share * (1 - hq_share) / max(n_all, 1)),
                         modes_captured_se=float((redraws > 0).sum(1).std()),
-                        modes_present_se=float(present(redraws, w).sum(1).std()))
+                        modes_present_se=float(present(redraws, w, n_all).sum(1).std()))
 
 
 # ---- over time ---------------------------------------------------------------------

@@ -9,8 +9,8 @@ measurement of 2,500 fresh samples. The first rule that holds names the outcome:
    median below ``d_saturated`` — and G's gradient norm over the window has median below
    ``grad_ratio`` times its peak earlier in training.
 3. ``converged``: JS at or below ``js_converged`` nats and, on mixture targets, every
-   mode present (toylab.modes: at least a tenth of its fair share of the high-quality
-   samples) with at least ``hq_concentrated`` of the samples high quality.
+   mode present (toylab.modes: holding at least a tenth of its fair share of the
+   samples) and at least ``hq_concentrated`` of the samples high quality.
 4. ``oscillating``: the generator loss cycles — its detrended autocorrelation over the
    window has a peak of at least ``osc_autocorr`` at a lag of 2 or more measurements, with
    relative amplitude (std / mean |loss|) at least ``osc_amplitude`` — and, on mixture
