@@ -127,7 +127,7 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
     if panel == "arrows":
         return [(pdata(0.6), False), (_quiver(view, frame, t.fake), True)]
     curves = {"losses": [("d_loss", t.d, "D", None), ("g_loss", t.fake, "G", None)],
-              "js": [("js", t.fg, "estimate", None), ("js_lower_bound", t.d, "bound from D", "dash")],
+              "js": [("js", t.fg, "estimate ± s.e.", None), ("js_lower_bound", t.d, "bound from D", "dash")],
               "modes": [("modes_present", t.fake, "present", None), ("modes_captured", t.fake, "captured", "dot")]}[panel]
     out = []
     if panel == "js":
@@ -136,7 +136,7 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
             out.append((dict(type="scatter", x=_arr(np.concatenate([s, s[::-1]]), np.float64),
                              y=_arr(np.concatenate([lo, hi[::-1]])), fill="toself", mode="lines", line=dict(width=0),
                              fillcolor=t.fg, opacity=0.18, name="± 1 standard error", legendgroup=panel,
-                             hoverinfo="skip"), False))
+                             showlegend=False, hoverinfo="skip"), False))
         s, v = view.clipped("js")
         if len(s):
             out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="markers", name="clipped at 0",
@@ -329,7 +329,7 @@ def curves_figure(views: dict, keys=("js", "modes_captured"), theme="light", hei
     from plotly.subplots import make_subplots
 
     theme = get_theme(theme)
-    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "d_loss": "D loss",
+    titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "modes_present": "modes present", "d_loss": "D loss",
               "g_loss": "G loss", "g_grad_norm": "G gradient norm", "d_grad_norm": "D gradient norm"}
     fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[titles.get(k, k) for k in keys])
     palette = [theme.fake, theme.real, theme.d, theme.fg, "#CC79A7", "#F0E442"]

@@ -33,7 +33,7 @@ TITLES = {
     "arrows": "∇D at the fakes",
     "losses": "losses",
     "js": "JS divergence (nats)",
-    "modes": "modes captured",
+    "modes": "modes present / captured",
 }
 
 #: one line per panel, for the dashboard's help and the docs
@@ -51,10 +51,14 @@ HELP = {
               "that sample. Arrows all pointing to one mode precede mode collapse.",
     "losses": "D's and G's losses (means over each logging interval). For the non-saturating GAN at the "
               "equilibrium: D loss -> 2 ln 2 = 1.386, G loss -> ln 2 = 0.693.",
-    "js": "Jensen-Shannon divergence between p_data and p_model (exact p_data, kernel density for p_model), "
-          "with the lower bound from the current D. 0 means a perfect match; ln 2 = 0.693 is the maximum.",
-    "modes": "Mixture modes with at least one sample within 3 standard deviations. Mode collapse shows as "
-             "this count falling below the number of modes.",
+    "js": "Jensen-Shannon divergence between p_data and p_model (exact p_data, kernel density for p_model, "
+          "bias-corrected), with a band of one standard error and the lower bound from the current D. 0 means "
+          "a perfect match; ln 2 = 0.693 is the maximum. An open circle on the axis: the estimate fell below 0 "
+          "and was clipped (no divergence resolved from 500 samples).",
+    "modes": "Present (solid): modes holding at least a tenth of their fair share of the samples within 3 "
+             "standard deviations. Captured (dotted): modes with at least one such sample, the literature's "
+             "count, which stray samples of a diffuse generator inflate. Collapse: present below all K while "
+             "most samples sit on modes.",
 }
 
 

@@ -196,12 +196,13 @@ class Painter:
 
     def _init_js(self, ax):
         from matplotlib.collections import PolyCollection
-        band = PolyCollection([], facecolors=self.theme.fg, alpha=0.18, linewidths=0, label="± 1 standard error")
+        band = PolyCollection([], facecolors=self.theme.fg, alpha=0.18, linewidths=0)
         ax.add_collection(band)
         self.artists["band_js"] = band
+        clipped = len(self.view.clipped("js")[0]) > 0
         self.artists["clipped_js"] = ax.scatter([], [], s=22, facecolors="none", edgecolors=self.theme.fg,
-                                                linewidths=1.0, label="clipped at 0")
-        self._line(ax, "js", self.theme.fg, "estimate")
+                                                linewidths=1.0, label="clipped at 0" if clipped else None)
+        self._line(ax, "js", self.theme.fg, "estimate ± s.e.")
         if self.view.probabilistic:
             self._line(ax, "js_lower_bound", self.theme.d, "bound from D", ls="--")
         ax.axhline(np.log(2), color=self.theme.muted, lw=1, ls=":")
