@@ -5,7 +5,9 @@ itself, so the form cannot drift from the engine."""
 from __future__ import annotations
 
 import base64
+import math
 import typing
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -54,6 +56,21 @@ HELP = {
 UPLOAD_MAX_BYTES = 5_000_000
 UPLOAD_MAX_ROWS = 100_000
 UPLOAD_MIN_ROWS = 10
+
+#: The dashboard's bounds on the form's numbers, tighter than TrainConfig's (which serve a
+#: whole machine): on a shared server one round stays well under a second on one core
+#: (so Pause and close act at once) and one run's memory stays bounded (docs/dashboard.md).
+LIMITS = {
+    "g_hidden": (1, 256), "d_hidden": (1, 256), "g_depth": (1, 4), "d_depth": (1, 4), "z_dim": (1, 64),
+    "d_steps": (1, 10), "g_steps": (1, 10), "batch_size": (1, 1024), "steps": (0, 100_000),
+    "snapshot_every": (1, 10_000), "seed": (0, 2**31 - 1),
+}
+#: Bounds on the targets' parameters: mixture sizes (each component costs memory and time in
+#: the density and the metrics), and every other number.
+PARAM_LIMITS = {("ring", "k"): 64, ("grid", "n"): 10, ("checkerboard", "n"): 32}
+PARAM_MAX_ABS = 1000.0
+POINTS_HELP = ("the dashboard loads points only from this tab's upload (source=upload) or from a .csv/.npy "
+               "file under the runs folder (path=NAME, relative to it)")
 
 
 def choices(field: str) -> list[str] | None:
@@ -115,22 +132,36 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in [*parts, cur] if p.strip()]
 
 
-def build_config(values: dict, base: dict | None = None) -> tuple[TrainConfig | None, dict[str, str], str]:
+def build_config(values: dict, base: dict | None = None, *, upload=None,
+                 runs_dir=None) -> tuple[TrainConfig | None, dict[str, str], str]:
     """The form's values -> (config or None, {field: error}, general error).
 
     Every error names its field; the target is built too, so a bad parameter shows up
-    under dataset_params rather than later in training.
+    under dataset_params rather than later in training. Numbers are held to LIMITS and
+    PARAM_LIMITS; the 'points' target reads only `upload` (this tab's) or a file under
+    `runs_dir` (see `points_params`), never a path the client names.
     """
     errors: dict[str, str] = {}
     fields = dict(base or {})
     for k, v in values.items():
+        if k not in FIELDS:
+            return None, {}, f"{k}: not a field of the form; allowed: {', '.join(FIELDS)}"
         if v is None or v == "":
             continue
         fields[k] = v
+    text = values.get("dataset_params") or ""
+    if not isinstance(text, str) or len(text) > 1000:
+        return None, {"dataset_params": "must be name=value text of at most 1,000 characters"}, ""
     try:
-        fields["dataset_params"] = parse_params(values.get("dataset_params") or "")
-    except ConfigError as err:
-        return None, {"dataset_params": str(err).split(": ", 1)[-1]}, ""
+        params = parse_params(text)
+        if fields.get("dataset") == "points":
+            params = points_params(params, upload, runs_dir)
+        else:
+            check_params(fields.get("dataset", default("dataset")), params)
+        fields["dataset_params"] = params
+    except (ConfigError, ValueError) as err:
+        return None, {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError)
+                      else str(err)}, ""
     try:
         cfg = make_config(**fields)
     except ConfigError as err:
@@ -142,22 +173,77 @@ def build_config(values: dict, base: dict | None = None) -> tuple[TrainConfig | 
             else:
                 general.append(line.strip())
         return None, errors, "\n".join(general) or ("" if errors else str(err))
+    for name, (lo, hi) in LIMITS.items():
+        v = getattr(cfg, name)
+        if not lo <= v <= hi:
+            errors[name] = f"must be {lo:,} to {hi:,} in the dashboard (got {v:,})"
+    if errors:
+        return None, errors, ""
     try:
         cfg.target()
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
+        if cfg.dataset == "points":               # never the reader's words: they may quote the file
+            return None, {"dataset_params": f"the points could not be read; {POINTS_HELP}"}, ""
         return None, {"dataset_params": str(err)}, ""
     return cfg, {}, ""
 
 
-def read_upload(contents: str, filename: str, folder) -> str:
+def check_params(dataset: str, params: dict) -> None:
+    """Numbers only (or short lists of numbers), finite, within PARAM_MAX_ABS; mixture sizes within PARAM_LIMITS."""
+    family = {"ring8": "ring", "grid25": "grid"}.get(dataset, dataset)
+    for k, v in params.items():
+        values = v if isinstance(v, list) else [v]
+        if len(values) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+            raise ValueError(f"{k}: must be a number (or a list of at most 8 numbers), got {str(v)[:40]!r}")
+        hi = PARAM_LIMITS.get((family, k))
+        if hi is not None and (isinstance(v, list) or not 1 <= v <= hi):
+            raise ValueError(f"{k}: must be 1 to {hi} in the dashboard, got {v}")
+        if not all(math.isfinite(x) and abs(x) <= PARAM_MAX_ABS for x in values):
+            raise ValueError(f"{k}: must be finite and at most {PARAM_MAX_ABS:,.0f} in size, got {v}")
+
+
+def points_params(params: dict, upload, runs_dir) -> dict:
+    """The 'points' target's parameters with the file resolved on the server.
+
+    source=upload: this tab's upload (held by the session); path=NAME: a .csv/.npy file
+    under `runs_dir` (symlinks resolved, at most UPLOAD_MAX_BYTES). Any other path is
+    refused with one message that says nothing of whether it exists."""
+    params = dict(params)
+    source, name = params.pop("source", None), params.pop("path", None)
+    bad = [k for k in params if k != "bandwidth"]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: unknown parameter of points; allowed: source=upload, path=NAME, "
+                         f"bandwidth")
+    if "bandwidth" in params:
+        bw = params["bandwidth"]
+        if not isinstance(bw, (int, float)) or isinstance(bw, bool) or not 0 < bw <= 10:
+            raise ValueError("bandwidth: must be a number in (0, 10]")
+    if source == "upload" and name is None:
+        if upload is None:
+            raise ValueError("source: this tab has no upload yet; upload a .csv or .npy file first")
+        return {**params, "path": str(upload)}
+    if source is None and isinstance(name, str) and runs_dir is not None:
+        root = Path(runs_dir).resolve()
+        try:
+            file = (root / name).resolve()
+            ok = (file.is_relative_to(root) and file.suffix in (".csv", ".npy") and file.is_file()
+                  and file.stat().st_size <= UPLOAD_MAX_BYTES)
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            return {**params, "path": str(file)}
+    raise ValueError(f"path: not available; {POINTS_HELP}")
+
+
+def read_upload(contents: str, filename: str, folder) -> Path:
     """Check an uploaded point cloud and save it as `folder`/points.npy; returns that path.
 
     Parsed and checked by the engine's own reader (toylab.datasets.PointCloud.from_file:
     .csv or .npy, two numeric finite columns); the dashboard adds its limits: at most
     UPLOAD_MAX_BYTES, UPLOAD_MIN_ROWS to UPLOAD_MAX_ROWS rows."""
-    from pathlib import Path
-
-    suffix = Path(filename or "").suffix.lower()
+    if not isinstance(contents, str) or not isinstance(filename, str):
+        raise ValueError("upload: the file could not be read")
+    suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".npy", ".txt"):
         raise ValueError(f"upload: {filename!r} must be a .csv or .npy file")
     try:
@@ -181,4 +267,4 @@ def read_upload(contents: str, filename: str, folder) -> str:
         raise ValueError(f"upload: need {UPLOAD_MIN_ROWS} to {UPLOAD_MAX_ROWS:,} rows; got {n:,}")
     out = folder / "points.npy"
     np.save(out, cloud.points.numpy())
-    return str(out)
+    return out
