@@ -113,10 +113,19 @@ def parse_params(text: str) -> dict:
             raise ConfigError(f"dataset_params: {part!r} is not name=value")
         k, v = part.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v.strip())
+            value = yaml.safe_load(v.strip())
         except yaml.YAMLError:
-            out[k.strip()] = v.strip()
+            value = v.strip()
+        out[k.strip()] = _number(value) if isinstance(value, str) else value
     return out
+
+
+def _number(text: str):
+    """YAML 1.1 reads 1e-3 as a string: numbers written so are numbers here too."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _split(text: str) -> list[str]:
@@ -162,6 +171,7 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
     except (ConfigError, ValueError) as err:
         return None, {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError)
                       else str(err)}, ""
+    limited = _over_limits(fields)      # a huge number is named by the dashboard's limit, not the engine's
     try:
         cfg = make_config(**fields)
     except ConfigError as err:
@@ -172,13 +182,10 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
                 errors[name] = msg
             else:
                 general.append(line.strip())
+        errors.update(limited)
         return None, errors, "\n".join(general) or ("" if errors else str(err))
-    for name, (lo, hi) in LIMITS.items():
-        v = getattr(cfg, name)
-        if not lo <= v <= hi:
-            errors[name] = f"must be {lo:,} to {hi:,} in the dashboard (got {v:,})"
-    if errors:
-        return None, errors, ""
+    if limited:
+        return None, limited, ""
     try:
         cfg.target()
     except (ValueError, TypeError, OSError) as err:
@@ -186,6 +193,16 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
             return None, {"dataset_params": f"the points could not be read; {POINTS_HELP}"}, ""
         return None, {"dataset_params": str(err)}, ""
     return cfg, {}, ""
+
+
+def _over_limits(fields: dict) -> dict[str, str]:
+    """{field: message} for the numbers outside LIMITS (non-numbers are left to TrainConfig)."""
+    errors = {}
+    for name, (lo, hi) in LIMITS.items():
+        v = fields.get(name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+            errors[name] = f"must be {lo:,} to {hi:,} in the dashboard (got {v:,})"
+    return errors
 
 
 def check_params(dataset: str, params: dict) -> None:

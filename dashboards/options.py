@@ -18,6 +18,16 @@ def positive(text: str) -> int:
     return n
 
 
+def count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
 def port(text: str) -> int:
     try:
         n = int(text)
@@ -37,6 +47,6 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="tabs one client address may hold (default 4)")
     p.add_argument("--max-runs", type=positive, default=os.cpu_count() or 1,
                    help=f"trainings running at once; more wait in a queue (default: the cores, {os.cpu_count()})")
-    p.add_argument("--max-queue", type=lambda t: positive(str(int(t) + 1)) - 1, default=None,
+    p.add_argument("--max-queue", type=count, default=None,
                    help="trainings that may wait for a slot before Start is refused (default 4 x --max-runs)")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error pop-ups): local use only")
