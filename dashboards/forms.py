@@ -182,7 +182,8 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
                 errors[name] = msg
             else:
                 general.append(line.strip())
-        errors.update(limited)
+        if limited:                      # the numbers out of bounds first: other complaints may follow from them
+            return None, {**errors, **limited}, ""
         return None, errors, "\n".join(general) or ("" if errors else str(err))
     if limited:
         return None, limited, ""

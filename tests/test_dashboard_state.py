@@ -96,7 +96,7 @@ def test_training_runs_in_the_background_and_stops_with_its_tab(manager):
     s = m.open()
     s.live = live = LiveRun(_config(steps=100_000))
     m.start(s)
-    _wait(lambda: live.trainer.step >= 20, what="training")
+    _wait(lambda: s.touch() or live.trainer.step >= 20, what="training")   # the tab polls meanwhile
     assert live.running and live.state == "running"
     assert live.snapshot_run().step >= 10                  # snapshots published while it trains
     _wait(lambda: len(m) == 0 and not live.running, timeout=10, what="the reaper")   # the tab stopped polling
