@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
@@ -196,7 +197,8 @@ def register(app, manager, runs_dir="runs"):
         # the request's values are the client's: kept to what the page can send
         shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
         theme = theme if theme in P.THEMES else "light"
-        index = index if isinstance(index, int) else None
+        index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
+            and math.isfinite(index) else None
         run = live.snapshot_run()
         n = len(run.snapshots)
         asked = index
