@@ -264,14 +264,23 @@ class RunSlots:
                 return self.waiting.index(live) + 1
             if len(self.running) >= self.max_runs:
                 if len(self.waiting) >= self.max_queue:
-                    raise LabBusy(f"the lab is busy: {len(self.running)} runs in progress and {len(self.waiting)} "
-                                  f"waiting; try again or ask the host to raise --max-runs")
+                    raise LabBusy(self._busy_message())
                 self.waiting.append(live)
                 return len(self.waiting)
             self.running.append(live)
         if not live.start(on_exit=self._finished):
             self._finished(live)
         return 0
+
+    def check(self) -> None:
+        """LabBusy when a new run could neither start nor wait (asked before building one)."""
+        with self._lock:
+            if len(self.running) >= self.max_runs and len(self.waiting) >= self.max_queue:
+                raise LabBusy(self._busy_message())
+
+    def _busy_message(self) -> str:
+        return (f"the lab is busy: {len(self.running)} runs in progress and {len(self.waiting)} waiting; "
+                f"try again or ask the host to raise --max-runs")
 
     def place(self, live: LiveRun) -> int:
         """0 when not waiting, else its place in the queue."""
@@ -381,6 +390,12 @@ class SessionManager:
     def start(self, session: Session) -> int:
         """Start (0) or queue (its place) the session's live run; LabBusy when the queue is full."""
         return self.slots.request(session.live)
+
+    def discard(self, live: LiveRun) -> None:
+        """A run replaced by a new one (Reset): out of the queue, stopped, its memory reclaimed soon."""
+        self.slots.cancel(live)
+        live.close()
+        self._garbage.set()
 
     def pause(self, session: Session) -> None:
         live = session.live

@@ -137,10 +137,11 @@ def register(app, manager, runs_dir="runs"):
                 return "This tab's session has ended; reload the page.", version, *field_errors
             live = session.live
             try:
+                if action == I.START and (live is None or not (live.running or manager.place(live))):
+                    manager.slots.check()          # refused before a run is even built
                 if action == I.RESET or live is None:
                     if live is not None:
-                        manager.slots.cancel(live)
-                        live.close()
+                        manager.discard(live)
                     from ..sessions import LiveRun
                     session.live = live = LiveRun(cfg)
                     if action == I.RESET:
