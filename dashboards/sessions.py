@@ -41,16 +41,33 @@ SID_RE = re.compile(r"[A-Za-z0-9_-]{32}")          # what token_urlsafe(24) give
 JOIN_TIMEOUT = 10.0                                # seconds a close waits for the training thread
 
 
-def _release_memory() -> None:
-    """Collect reference cycles, then hand freed heap pages back to the system (glibc's
-    malloc_trim: without it a class's worth of closed runs stays in the process's RSS as
-    free-but-kept arenas; elsewhere only the collection is done)."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
+def _libc():
     try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return None
+
+
+LIBC = _libc()                                     # the C library, for malloc_trim (glibc); None elsewhere
+TRIM_EVERY = 1.0                                   # seconds between a training thread's heap trims
+
+
+def trim_heap() -> None:
+    """Hand freed heap pages back to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    Measured: a default ring8 run's *live* data grows by ~3 MB over 2,000 rounds, but the
+    process's RSS grew by ~110 kB a round (173 MB in 1,500 rounds) because glibc keeps the
+    training thread's freed temporaries in its arena; trimming once a second keeps RSS flat
+    for ~5 % of the training time (forcing mmap for large blocks instead cost 2x)."""
+    trim = getattr(LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _release_memory() -> None:
+    """Collect reference cycles (the engine's Trainer has closures over itself), then trim."""
+    gc.collect()
+    trim_heap()
 
 
 class SessionError(ValueError):
@@ -86,6 +103,7 @@ class LiveRun:
         self._thread: threading.Thread | None = None
         self._done = True                           # the thread has left fit() (or never ran)
         self.closed = False
+        self._trimmed = 0.0                         # when this run's thread last trimmed the heap
         self.version = 0
         self.error: str | None = None
         self.drawn = None                           # what the page last drew (to skip redraws)
@@ -107,6 +125,9 @@ class LiveRun:
 
     def _on_snapshot(self, trainer, snap):
         self._publish()
+        if time.monotonic() - self._trimmed > TRIM_EVERY:   # bounded RSS, not only bounded data
+            trim_heap()
+            self._trimmed = time.monotonic()
         return not self.closed                      # False stops fit(): a second guard beside stop()
 
     def snapshot_run(self):
