@@ -170,18 +170,20 @@ def soak(base, proc, n_clients, poll_s):
 
 
 def settle(proc, baseline_mb, settle_s, last_close):
-    trace, idle_at, rss_at = [], None, None
+    """Samples every 0.5 s; the times from which on CPU stays idle (< 5 %) and RSS stays within 10 %."""
+    trace = []
     end = time.monotonic() + settle_s
     while time.monotonic() < end:
         cpu = proc.cpu_percent(0.5)
         t = time.monotonic() - last_close
-        rss, th = proc.rss_mb(), proc.threads()
-        trace.append({"t_s": round(t, 1), "rss_mb": round(rss, 1), "threads": th, "cpu_percent": round(cpu, 1)})
-        if idle_at is None and cpu < 5:
-            idle_at = t
-        if rss_at is None and rss <= 1.1 * baseline_mb:
-            rss_at = t
-    return trace, idle_at, rss_at
+        trace.append({"t_s": round(t, 1), "rss_mb": round(proc.rss_mb(), 1), "threads": proc.threads(),
+                      "cpu_percent": round(cpu, 1)})
+
+    def settled(ok):
+        bad = [x["t_s"] for x in trace if not ok(x)]
+        return trace[0]["t_s"] if not bad else (None if bad[-1] == trace[-1]["t_s"] else bad[-1] + 0.5)
+    return (trace, settled(lambda x: x["cpu_percent"] < 5),
+            settled(lambda x: x["rss_mb"] <= 1.1 * baseline_mb))
 
 
 def long_run(base, proc, rounds):

@@ -409,8 +409,13 @@ class SessionManager:
 
     # -- runs -------------------------------------------------------------------
     def start(self, session: Session) -> int:
-        """Start (0) or queue (its place) the session's live run; LabBusy when the queue is full."""
-        return self.slots.request(session.live)
+        """Start (0) or queue (its place) the session's live run; LabBusy when the queue is full.
+        A session closed meanwhile (reaped, evicted, said goodbye) starts nothing."""
+        with session.lock:                             # Session.close takes it too: no start after a close
+            if session.closed or session.live is None:
+                raise SessionError("session: this tab's session has ended (closed, or idle too long); "
+                                   "reload the page")
+            return self.slots.request(session.live)
 
     def discard(self, live: LiveRun) -> None:
         """A run replaced by a new one (Reset): out of the queue, stopped, its memory reclaimed soon."""

@@ -93,8 +93,9 @@ def test_session_ids_are_random_tokens_checked_by_format_and_owner(manager):
 
 def test_training_runs_in_the_background_and_stops_with_its_tab(manager):
     m = manager(idle_timeout=0.5)
+    live = LiveRun(_config(steps=100_000))              # built first: a tab idle 0.5 s is reaped
     s = m.open()
-    s.live = live = LiveRun(_config(steps=100_000))
+    s.live = live
     m.start(s)
     _wait(lambda: s.touch() or live.trainer.step >= 20, what="training")   # the tab polls meanwhile
     assert live.running and live.state == "running"
@@ -124,6 +125,17 @@ def test_closing_stops_training_joins_it_and_frees_everything(manager):
     assert not any(d.exists() for d in dirs) and list(m.root.iterdir()) == []
     del lives, tabs
     _wait(lambda: [r() for r in refs] == [None] * 6, timeout=10, what="the closed runs to be freed")
+
+
+def test_a_closed_session_starts_nothing(manager):
+    m = manager()
+    s = m.open()
+    s.live = live = LiveRun(_config(steps=100_000))
+    m.close(s.id)                                           # reaped while its run was being built
+    s.live = live
+    with pytest.raises(SessionError, match="has ended"):
+        m.start(s)
+    assert not live.running and not live.start() and not _trainers()
 
 
 def test_a_full_queue_refuses_start_with_a_clear_message(manager):
