@@ -114,7 +114,8 @@ class TabClient:
 
         def item(x):
             return {"id": x["id"], "property": x["property"], "value": self.values.get(f"{x['id']}.{x['property']}")}
-        outs = [dict(zip(("id", "property"), o.split("@")[0].rsplit(".", 1))) for o in d["output"].strip(".").split("...")]
+        outs = [dict(zip(("id", "property"), o.split("@")[0].rsplit(".", 1)))
+                for o in d["output"].strip(".").split("...")]
         payload = {"output": d["output"], "outputs": outs if d["output"].startswith("..") else outs[0],
                    "inputs": [item(x) for x in d["inputs"]], "state": [item(x) for x in d["state"]],
                    "changedPropIds": [trigger]}

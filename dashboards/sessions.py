@@ -449,7 +449,8 @@ class SessionManager:
         return len(idle)
 
     def _reap_forever(self):
-        """Reap idle tabs now and then; after closes, collect garbage once (a burst of closes, one pass).
+        """Reap idle tabs now and then; after closes, collect garbage once (a burst of closes, one pass);
+        while tabs are open, trim the heap once a second.
 
         The engine's Trainer holds reference cycles (closures over itself), so a closed run's
         tensors are freed by the cycle collector, not by the last reference; a full pass takes
@@ -460,6 +461,8 @@ class SessionManager:
             if self._garbage.is_set():
                 self._garbage.clear()
                 _release_memory()
+            elif self._sessions:
+                trim_heap()                    # the request threads' freed figures, too (a few ms)
             if time.monotonic() >= next_reap:
                 self.reap()
                 next_reap = time.monotonic() + period
