@@ -1,30 +1,54 @@
 """The Dash app: a header, three tabs (Train, xy game, Compare), one session per browser tab.
 
 `create_app()` builds an app with its own SessionManager (no state shared through
-module globals); `main()` is the command line (`python -m dashboards`, `toylab dashboard`).
+module globals); `main()` is the command line (`python -m dashboards`), `serve()` runs
+the server from parsed options (also `toylab dashboard`).
 """
 
 from __future__ import annotations
 
 import argparse
-import uuid
 from pathlib import Path
 
+import flask
 from dash import Dash, dcc, html
 
 from . import ids as I
+from .options import add_options
 from .pages import compare, train, xy
-from .sessions import SessionManager
+from .sessions import LabBusy, SessionManager
 
 HERE = Path(__file__).parent
+#: the largest request body accepted: an upload at its limit, base64-encoded, plus the form
+MAX_REQUEST_BYTES = 8_000_000
 
 
-def create_app(runs_dir="runs", max_sessions: int = 8, idle_timeout: float = 180.0) -> Dash:
-    manager = SessionManager(max_sessions=max_sessions, idle_timeout=idle_timeout)
+def client() -> str | None:
+    """The requesting client's address (sessions are bound to it), None outside a request."""
+    return flask.request.remote_addr if flask.has_request_context() else None
+
+
+def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 180.0, *, max_per_client: int = 4,
+               max_runs: int | None = None, max_queue: int | None = None, root=None) -> Dash:
+    manager = SessionManager(max_sessions=max_sessions, idle_timeout=idle_timeout, root=root,
+                             max_per_client=max_per_client, max_runs=max_runs, max_queue=max_queue)
     app = Dash(__name__, title="toylab", assets_folder=str(HERE / "assets"), suppress_callback_exceptions=False)
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     def serve_layout():
-        sid = uuid.uuid4().hex          # a new session for every page load (one per tab)
+        # a session is made only when a browser asks for the page's layout (Dash also calls
+        # this function to validate the layout: that gets an empty id and makes nothing)
+        sid = ""
+        if flask.has_request_context() and flask.request.path.endswith("_dash-layout"):
+            if "toylab_sid" not in flask.g:             # once per request (Dash may ask twice in one)
+                try:
+                    flask.g.toylab_sid = manager.open(client()).id
+                except LabBusy as err:
+                    flask.g.toylab_sid = err
+            sid = flask.g.toylab_sid
+            if isinstance(sid, LabBusy):
+                return html.Div(className="header", children=[html.H1("toylab"),
+                                                              html.P(str(sid), id=I.BUSY, className="message")])
         return html.Div([
             dcc.Store(id=I.SESSION, data=sid),
             html.Div(sid, id=I.SESSION_TEXT, style={"display": "none"}),
@@ -40,12 +64,17 @@ def create_app(runs_dir="runs", max_sessions: int = 8, idle_timeout: float = 180
         ])
 
     app.layout = serve_layout
-    train.register(app, manager)
+    train.register(app, manager, runs_dir)
     xy.register(app, manager)
     compare.register(app, manager, runs_dir)
 
-    @app.server.post("/toylab/close/<sid>")
-    def close_session(sid):           # the tab's goodbye (assets/session.js)
+    @app.server.post("/toylab/close")
+    def close_session():               # the tab's goodbye (assets/session.js): the token in the body, not the URL
+        sid = flask.request.get_data(as_text=True)[:64]
+        try:
+            manager.get(sid, client())
+        except ValueError:
+            return "", 204             # the same answer for any id: nothing is revealed
         manager.close(sid)
         return "", 204
 
@@ -53,21 +82,26 @@ def create_app(runs_dir="runs", max_sessions: int = 8, idle_timeout: float = 180
     return app
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="toylab dashboard", description="The toylab dashboard.")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--runs-dir", default="runs", help="where saved runs are listed for comparison (default runs)")
-    p.add_argument("--max-sessions", type=int, default=8, help="browser tabs served at once (default 8)")
-    p.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error pop-ups): local use only")
-    args = p.parse_args(argv)
-    app = create_app(args.runs_dir, args.max_sessions)
+def serve(args: argparse.Namespace) -> int:
+    """Run the server with parsed options until Ctrl-C; every session is closed on the way out."""
+    import torch
+    # one thread per training: --max-runs trainings share the cores, one each, instead of
+    # each asking torch for all of them (the host's process, so the setting is the server's)
+    torch.set_num_threads(1)
+    app = create_app(args.runs_dir, args.max_sessions, max_per_client=args.max_per_client,
+                     max_runs=args.max_runs, max_queue=args.max_queue)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
     try:
         app.run(host=args.host, port=args.port, debug=args.debug)
     finally:
-        app.sessions.close_all()
+        app.sessions.shutdown()
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dashboards", description="The toylab dashboard.")
+    add_options(p)
+    return serve(p.parse_args(argv))
 
 
 if __name__ == "__main__":

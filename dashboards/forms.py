@@ -5,7 +5,9 @@ itself, so the form cannot drift from the engine."""
 from __future__ import annotations
 
 import base64
+import math
 import typing
+from pathlib import Path
 
 import numpy as np
 import yaml
@@ -55,6 +57,22 @@ UPLOAD_MAX_BYTES = 5_000_000
 UPLOAD_MAX_ROWS = 100_000
 UPLOAD_MIN_ROWS = 10
 
+#: The dashboard's bounds on the form's numbers, tighter than TrainConfig's (which serve a
+#: whole machine): on a shared server one round takes at most ~2 s on one busy core (all at
+#: their maximum, measured: 1.7 s, 1.9 s with wgan-gp; 10 ms at the defaults), so Pause and
+#: close act within that (sessions.JOIN_TIMEOUT is 10 s), and one run's memory stays bounded.
+LIMITS = {
+    "g_hidden": (1, 256), "d_hidden": (1, 256), "g_depth": (1, 4), "d_depth": (1, 4), "z_dim": (1, 64),
+    "d_steps": (1, 10), "g_steps": (1, 10), "batch_size": (1, 1024), "steps": (0, 100_000),
+    "snapshot_every": (1, 10_000), "seed": (0, 2**31 - 1),
+}
+#: Bounds on the targets' parameters: mixture sizes (each component costs memory and time in
+#: the density and the metrics), and every other number.
+PARAM_LIMITS = {("ring", "k"): 64, ("grid", "n"): 10, ("checkerboard", "n"): 32}
+PARAM_MAX_ABS = 1000.0
+POINTS_HELP = ("the dashboard loads points only from this tab's upload (source=upload) or from a .csv/.npy "
+               "file under the runs folder (path=NAME, relative to it)")
+
 
 def choices(field: str) -> list[str] | None:
     ann = TrainConfig.model_fields[field].annotation
@@ -96,10 +114,19 @@ def parse_params(text: str) -> dict:
             raise ConfigError(f"dataset_params: {part!r} is not name=value")
         k, v = part.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v.strip())
+            value = yaml.safe_load(v.strip())
         except yaml.YAMLError:
-            out[k.strip()] = v.strip()
+            value = v.strip()
+        out[k.strip()] = _number(value) if isinstance(value, str) else value
     return out
+
+
+def _number(text: str):
+    """YAML 1.1 reads 1e-3 as a string: numbers written so are numbers here too."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _split(text: str) -> list[str]:
@@ -115,22 +142,37 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in [*parts, cur] if p.strip()]
 
 
-def build_config(values: dict, base: dict | None = None) -> tuple[TrainConfig | None, dict[str, str], str]:
+def build_config(values: dict, base: dict | None = None, *, upload=None,
+                 runs_dir=None) -> tuple[TrainConfig | None, dict[str, str], str]:
     """The form's values -> (config or None, {field: error}, general error).
 
     Every error names its field; the target is built too, so a bad parameter shows up
-    under dataset_params rather than later in training.
+    under dataset_params rather than later in training. Numbers are held to LIMITS and
+    PARAM_LIMITS; the 'points' target reads only `upload` (this tab's) or a file under
+    `runs_dir` (see `points_params`), never a path the client names.
     """
     errors: dict[str, str] = {}
     fields = dict(base or {})
     for k, v in values.items():
+        if k not in FIELDS:
+            return None, {}, f"{k}: not a field of the form; allowed: {', '.join(FIELDS)}"
         if v is None or v == "":
             continue
         fields[k] = v
+    text = values.get("dataset_params") or ""
+    if not isinstance(text, str) or len(text) > 1000:
+        return None, {"dataset_params": "must be name=value text of at most 1,000 characters"}, ""
     try:
-        fields["dataset_params"] = parse_params(values.get("dataset_params") or "")
-    except ConfigError as err:
-        return None, {"dataset_params": str(err).split(": ", 1)[-1]}, ""
+        params = parse_params(text)
+        if fields.get("dataset") == "points":
+            params = points_params(params, upload, runs_dir)
+        else:
+            check_params(fields.get("dataset", default("dataset")), params)
+        fields["dataset_params"] = params
+    except (ConfigError, ValueError) as err:
+        return None, {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError)
+                      else str(err)}, ""
+    limited = _over_limits(fields)      # a huge number is named by the dashboard's limit, not the engine's
     try:
         cfg = make_config(**fields)
     except ConfigError as err:
@@ -141,23 +183,86 @@ def build_config(values: dict, base: dict | None = None) -> tuple[TrainConfig | 
                 errors[name] = msg
             else:
                 general.append(line.strip())
+        if limited:                      # the numbers out of bounds first: other complaints may follow from them
+            return None, {**errors, **limited}, ""
         return None, errors, "\n".join(general) or ("" if errors else str(err))
+    if limited:
+        return None, limited, ""
     try:
         cfg.target()
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError) as err:
+        if cfg.dataset == "points":               # never the reader's words: they may quote the file
+            return None, {"dataset_params": f"the points could not be read; {POINTS_HELP}"}, ""
         return None, {"dataset_params": str(err)}, ""
     return cfg, {}, ""
 
 
-def read_upload(contents: str, filename: str, folder) -> str:
+def _over_limits(fields: dict) -> dict[str, str]:
+    """{field: message} for the numbers outside LIMITS (non-numbers are left to TrainConfig)."""
+    errors = {}
+    for name, (lo, hi) in LIMITS.items():
+        v = fields.get(name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+            errors[name] = f"must be {lo:,} to {hi:,} in the dashboard (got {v:,})"
+    return errors
+
+
+def check_params(dataset: str, params: dict) -> None:
+    """Numbers only (or short lists of numbers), finite, within PARAM_MAX_ABS; mixture sizes within PARAM_LIMITS."""
+    family = {"ring8": "ring", "grid25": "grid"}.get(dataset, dataset)
+    for k, v in params.items():
+        values = v if isinstance(v, list) else [v]
+        if len(values) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+            raise ValueError(f"{k}: must be a number (or a list of at most 8 numbers), got {str(v)[:40]!r}")
+        hi = PARAM_LIMITS.get((family, k))
+        if hi is not None and (isinstance(v, list) or not 1 <= v <= hi):
+            raise ValueError(f"{k}: must be 1 to {hi} in the dashboard, got {v}")
+        if not all(math.isfinite(x) and abs(x) <= PARAM_MAX_ABS for x in values):
+            raise ValueError(f"{k}: must be finite and at most {PARAM_MAX_ABS:,.0f} in size, got {v}")
+
+
+def points_params(params: dict, upload, runs_dir) -> dict:
+    """The 'points' target's parameters with the file resolved on the server.
+
+    source=upload: this tab's upload (held by the session); path=NAME: a .csv/.npy file
+    under `runs_dir` (symlinks resolved, at most UPLOAD_MAX_BYTES). Any other path is
+    refused with one message that says nothing of whether it exists."""
+    params = dict(params)
+    source, name = params.pop("source", None), params.pop("path", None)
+    bad = [k for k in params if k != "bandwidth"]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: unknown parameter of points; allowed: source=upload, path=NAME, "
+                         f"bandwidth")
+    if "bandwidth" in params:
+        bw = params["bandwidth"]
+        if not isinstance(bw, (int, float)) or isinstance(bw, bool) or not 0 < bw <= 10:
+            raise ValueError("bandwidth: must be a number in (0, 10]")
+    if source == "upload" and name is None:
+        if upload is None:
+            raise ValueError("source: this tab has no upload yet; upload a .csv or .npy file first")
+        return {**params, "path": str(upload)}
+    if source is None and isinstance(name, str) and runs_dir is not None:
+        root = Path(runs_dir).resolve()
+        try:
+            file = (root / name).resolve()
+            ok = (file.is_relative_to(root) and file.suffix in (".csv", ".npy") and file.is_file()
+                  and file.stat().st_size <= UPLOAD_MAX_BYTES)
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            return {**params, "path": str(file)}
+    raise ValueError(f"path: not available; {POINTS_HELP}")
+
+
+def read_upload(contents: str, filename: str, folder) -> Path:
     """Check an uploaded point cloud and save it as `folder`/points.npy; returns that path.
 
     Parsed and checked by the engine's own reader (toylab.datasets.PointCloud.from_file:
     .csv or .npy, two numeric finite columns); the dashboard adds its limits: at most
     UPLOAD_MAX_BYTES, UPLOAD_MIN_ROWS to UPLOAD_MAX_ROWS rows."""
-    from pathlib import Path
-
-    suffix = Path(filename or "").suffix.lower()
+    if not isinstance(contents, str) or not isinstance(filename, str):
+        raise ValueError("upload: the file could not be read")
+    suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".npy", ".txt"):
         raise ValueError(f"upload: {filename!r} must be a .csv or .npy file")
     try:
@@ -181,4 +286,4 @@ def read_upload(contents: str, filename: str, folder) -> str:
         raise ValueError(f"upload: need {UPLOAD_MIN_ROWS} to {UPLOAD_MAX_ROWS:,} rows; got {n:,}")
     out = folder / "points.npy"
     np.save(out, cloud.points.numpy())
-    return str(out)
+    return out

@@ -2,6 +2,7 @@
 
 SESSION = "session-id"            # dcc.Store: this tab's session id
 SESSION_TEXT = "session-id-text"  # the same id, in the page for assets/session.js
+BUSY = "lab-busy"                 # the page shown instead of the lab when the host is at its budget
 TABS = "tabs"
 
 # train tab: one input and one error line per config field

@@ -61,7 +61,7 @@ def main():
         d.save_screenshot(str(IMG / "dashboard_compare.png"))
     finally:
         d.quit()
-        app.sessions.close_all()
+        app.sessions.shutdown()
     print("wrote", [p.name for p in sorted(IMG.glob("dashboard_*.png"))])
 
 

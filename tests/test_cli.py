@@ -54,3 +54,27 @@ def test_resume_from_the_cli(tmp_path):
     assert main(["train", "--out", str(tmp_path / "r"), *FAST]) == 0
     assert main(["train", "--resume", str(tmp_path / "r"), "--steps-total", "50", "--quiet"]) == 0
     assert json.loads((tmp_path / "r" / "status.json").read_text())["step"] == 50
+
+
+def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsys):
+    """`toylab dashboard --port 8050 ...` reaches the server with those values (Dash.run is
+    replaced, so nothing listens); its sessions are shut down when the server returns."""
+    import dash
+    calls = []
+
+    def fake_run(app, **kw):
+        calls.append((app, kw))
+    monkeypatch.setattr(dash.Dash, "run", fake_run)
+    assert main(["dashboard", "--port", "8061", "--host", "127.0.0.2", "--runs-dir", str(tmp_path),
+                 "--max-runs", "3", "--max-sessions", "12", "--max-per-client", "2", "--max-queue", "0"]) == 0
+    (app, kw), = calls
+    assert kw == {"host": "127.0.0.2", "port": 8061, "debug": False}
+    m = app.sessions
+    assert (m.slots.max_runs, m.slots.max_queue, m.max_sessions, m.max_per_client) == (3, 0, 12, 2)
+    assert not m._reaper.is_alive() and not m.root.exists()         # shut down with the server
+    assert "http://127.0.0.2:8061" in capsys.readouterr().out
+    for bad, match in [(["--port", "99999"], "--port: must be a port number 1 to 65535"),
+                       (["--max-runs", "0"], "--max-runs: must be >= 1")]:
+        with pytest.raises(SystemExit):
+            main(["dashboard", *bad])
+        assert match in capsys.readouterr().err

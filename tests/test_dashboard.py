@@ -37,7 +37,7 @@ def runs_dir(tmp_path):
 def app(runs_dir):
     app = create_app(runs_dir=str(runs_dir))
     yield app
-    app.sessions.close_all()
+    app.sessions.shutdown()
 
 
 def _start(dash_duo, app):

@@ -1,14 +1,17 @@
-"""The dashboard's server side without a browser: sessions are isolated and bounded, training
-runs off the request thread and stops with its tab, the form refuses bad input by field."""
+"""The dashboard's server side without a browser: sessions are isolated, admitted (never
+evicted while they train) and closed for good; training runs off the request thread and
+stops with its tab; the form refuses bad input by field."""
 
 import base64
+import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
 
 from dashboards import forms
-from dashboards.sessions import LiveRun, SessionManager
+from dashboards.sessions import LabBusy, LiveRun, SessionError, SessionManager
 
 
 def _config(**kw):
@@ -18,42 +21,144 @@ def _config(**kw):
     return cfg
 
 
-def test_sessions_are_isolated_and_bounded(tmp_path):
-    m = SessionManager(max_sessions=2, idle_timeout=600, root=tmp_path)
-    a, b = m.get("a"), m.get("b")
+def _wait(cond, timeout=30, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _trainers():
+    return [t for t in threading.enumerate() if t.name == "toylab-train"]
+
+
+@pytest.fixture
+def manager(tmp_path):
+    made = []
+
+    def make(**kw):
+        m = SessionManager(**{"max_sessions": 8, "idle_timeout": 600, "root": tmp_path, **kw})
+        made.append(m)
+        return m
+    yield make
+    for m in made:
+        m.shutdown()
+
+
+def test_sessions_are_isolated_and_a_working_tab_is_never_evicted(manager):
+    m = manager(max_sessions=2, stale_after=0.3)
+    a, b = m.open("10.0.0.1"), m.open("10.0.0.2")
+    assert a.id != b.id and a.dir != b.dir and a.dir.parent == b.dir.parent == m.root
     a.live = LiveRun(_config(seed=1))
-    b.live = LiveRun(_config(seed=2))
+    b.live = LiveRun(_config(seed=2, steps=100_000))
     a.live.step("round")
     assert a.live.trainer.step == 1 and b.live.trainer.step == 0
     assert a.live.trainer is not b.live.trainer
-    time.sleep(0.01)
-    m.get("b")                      # b is the more recently seen
-    m.get("c")                      # a third tab: the longest idle (a) is closed
-    assert len(m) == 2 and a.live is None and b.live is not None
-    m.close_all()
+    assert m.start(b) == 0 and b.live.running
+    a.touch(), b.touch()                          # both tabs are polling
+    with pytest.raises(LabBusy, match="the lab is full: 2 tabs open"):
+        m.open("10.0.0.3")                        # both tabs were just seen: nobody is evicted
+    _wait(lambda: time.monotonic() - max(a.last_seen, b.last_seen) > 0.3, what="both tabs to go quiet")
+    c = m.open("10.0.0.3")                        # a is stale and trains nothing: its place is taken
+    assert m.ids() == [b.id, c.id] and a.closed and a.live is None and not a.dir.exists()
+    assert b.live.running                         # b is stale too, but it trains: never evicted
+    with pytest.raises(LabBusy, match="the lab is full"):
+        m.open("10.0.0.4")
 
 
-def test_training_runs_in_the_background_and_stops_with_its_tab(tmp_path):
-    m = SessionManager(max_sessions=4, idle_timeout=0.5, root=tmp_path)
-    s = m.get("tab")
-    s.live = live = LiveRun(_config(steps=100_000))
-    live.start()
-    t0 = time.time()
-    while live.trainer.step < 20 and time.time() - t0 < 30:
-        time.sleep(0.05)
+def test_sessions_per_client_are_capped(manager):
+    m = manager(max_per_client=2)
+    m.open("10.0.0.1"), m.open("10.0.0.1")
+    with pytest.raises(LabBusy, match="already has 2 tabs of the lab open.*--max-per-client"):
+        m.open("10.0.0.1")
+    m.open("10.0.0.2")                            # another client is not affected
+    assert len(m) == 3
+
+
+def test_session_ids_are_random_tokens_checked_by_format_and_owner(manager):
+    m = manager()
+    s = m.open("10.0.0.1")
+    assert len(s.id) == 32 and s.id != m.open("10.0.0.1").id
+    for bad in ["/abs/dir", "../x", "", None, 7, "a" * 31, "a" * 33, "../" + "a" * 29, s.id[:-1] + "/"]:
+        with pytest.raises(SessionError, match="malformed session id"):
+            m.get(bad)
+    with pytest.raises(SessionError, match="has ended"):
+        m.get("A" * 32)                           # well formed, never issued
+    with pytest.raises(SessionError, match="has ended"):
+        m.get(s.id, client="10.6.6.6")            # another client holding this tab's token
+    assert m.get(s.id, client="10.0.0.1") is s
+
+
+def test_training_runs_in_the_background_and_stops_with_its_tab(manager):
+    m = manager(idle_timeout=0.5)
+    live = LiveRun(_config(steps=100_000))              # built first: a tab idle 0.5 s is reaped
+    s = m.open()
+    s.live = live
+    m.start(s)
+    _wait(lambda: s.touch() or live.trainer.step >= 20, what="training")   # the tab polls meanwhile
     assert live.running and live.state == "running"
     assert live.snapshot_run().step >= 10                  # snapshots published while it trains
-    t0 = time.time()                                       # the tab stops polling: the reaper closes it
-    while (len(m) or live.running) and time.time() - t0 < 10:
-        time.sleep(0.1)
-    assert len(m) == 0 and not live.running and live.trainer.status == "stopped"
+    _wait(lambda: len(m) == 0 and not live.running, timeout=10, what="the reaper")   # the tab stopped polling
+    assert live.trainer.status == "stopped" and not _trainers()
+
+
+def test_closing_stops_training_joins_it_and_frees_everything(manager):
+    m = manager(max_runs=2)
+    base_threads = threading.active_count()
+    tabs = [m.open(f"10.0.0.{i}") for i in range(3)]
+    for s in tabs:
+        s.live = LiveRun(_config(steps=100_000))
+    assert [m.start(s) for s in tabs] == [0, 0, 1]          # two slots: the third waits first in line
+    _wait(lambda: all(s.live.trainer.step > 5 for s in tabs[:2]), what="two runs training")
+    assert len(_trainers()) == 2 and tabs[2].live.trainer.step == 0
+    lives = [s.live for s in tabs]
+    refs = [weakref.ref(x.trainer) for x in lives] + [weakref.ref(x) for x in lives]
+    dirs = [s.dir for s in tabs]
+    m.close(tabs[0].id)                                      # a goodbye: its slot goes to the waiting run
+    assert not lives[0].running and lives[0].trainer.status == "stopped"
+    _wait(lambda: lives[2].running, what="the waiting run to start in the freed slot")
     m.close_all()
+    assert len(m) == 0 and not _trainers() and threading.active_count() == base_threads
+    assert not any(x.running for x in lives) and m.slots.running == [] and m.slots.waiting == []
+    assert not any(d.exists() for d in dirs) and list(m.root.iterdir()) == []
+    del lives, tabs
+    _wait(lambda: [r() for r in refs] == [None] * 6, timeout=10, what="the closed runs to be freed")
 
 
-def test_pause_then_step_by_hand_and_retune(tmp_path):
+def test_a_closed_session_starts_nothing(manager):
+    m = manager()
+    s = m.open()
+    s.live = live = LiveRun(_config(steps=100_000))
+    m.close(s.id)                                           # reaped while its run was being built
+    s.live = live
+    with pytest.raises(SessionError, match="has ended"):
+        m.start(s)
+    assert not live.running and not live.start() and not _trainers()
+
+
+def test_a_full_queue_refuses_start_with_a_clear_message(manager):
+    m = manager(max_runs=1, max_queue=1)
+    a, b, c = (m.open() for _ in range(3))
+    for s in (a, b, c):
+        s.live = LiveRun(_config(steps=100_000))
+    assert m.start(a) == 0 and m.start(b) == 1
+    with pytest.raises(LabBusy, match=r"the lab is busy: 1 runs in progress and 1 waiting; try again or ask "
+                                      r"the host to raise --max-runs"):
+        m.start(c)
+    assert m.place(b.live) == 1 and not b.live.running
+    m.pause(a)                                               # a pauses: b takes the slot by itself
+    _wait(lambda: b.live.running, what="the queued run to start")
+    assert a.live.state == "paused" and m.place(b.live) == 0
+    m.pause(b)
+    assert not _trainers()
+
+
+def test_pause_then_step_by_hand_and_retune():
     live = LiveRun(_config(steps=100_000))
     live.start()
-    time.sleep(0.3)
+    _wait(lambda: live.trainer.step > 3, what="training")
     live.pause()
     assert live.state == "paused"
     n = live.trainer.step
@@ -63,6 +168,19 @@ def test_pause_then_step_by_hand_and_retune(tmp_path):
     assert live.trainer.step == n + 1 and live.snapshot_run().snapshots[-1].step == n + 1
     live.retune(lr_d=1e-3, d_steps=3)
     assert live.trainer.cfg.d_steps == 3 and live.trainer.opt_d.param_groups[0]["lr"] == 1e-3
+    assert live.close() and not live.start()                # closed for good
+
+
+def test_a_live_runs_snapshots_are_thinned():
+    """300 snapshots made, at most max_snapshots (200) kept: a live run's memory does not grow with its
+    length (benchmarks/bench_soak.py measures a 20,000-round run: docs/dashboard.md)."""
+    live = LiveRun(_config(steps=1200, snapshot_every=4, batch_size=16, g_hidden=8, d_hidden=8))
+    live.start()
+    _wait(lambda: not live.running, timeout=120, what="1,200 rounds")
+    run = live.snapshot_run()
+    assert run.step == 1200 and 100 <= len(run.snapshots) <= 200
+    assert run.snapshots[0].step == 0 and run.snapshots[-1].step == 1200
+    live.close()
 
 
 def test_form_errors_name_their_field():
@@ -76,6 +194,58 @@ def test_form_errors_name_their_field():
     cfg, errors, _ = forms.build_config({"dataset": "grid25", "dataset_params": forms.default_params("grid25")})
     assert cfg is not None and cfg.target().num_modes == 25
     assert forms.choices("loss") == ["nonsaturating", "minimax", "lsgan", "wgan", "wgan-gp", "hinge"]
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("g_hidden", 100_000, "must be 1 to 256 in the dashboard"), ("d_depth", 16, "must be 1 to 4"),
+    ("batch_size", 65_536, "must be 1 to 1,024"), ("steps", 10_000_000, "must be 0 to 100,000"),
+    ("snapshot_every", 10**9, "must be 1 to 10,000"), ("d_steps", 100, "must be 1 to 10"),
+    ("z_dim", 512, "must be 1 to 64"),
+])
+def test_every_number_of_the_form_has_a_maximum(field, value, match):
+    cfg, errors, _ = forms.build_config({field: value})
+    assert cfg is None and match in errors[field]
+
+
+@pytest.mark.parametrize("dataset, params, match", [
+    ("ring", "k=1000000000", "k: must be 1 to 64 in the dashboard"),
+    ("grid", "n=100000", "n: must be 1 to 10"), ("checkerboard", "n=20000", "n: must be 1 to 32"),
+    ("ring8", "radius=1e300", "radius: must be finite and at most 1,000"),
+    ("gaussian", "mean=[0, 1, 2, 3, 4, 5, 6, 7, 8]", "mean: must be a number (or a list of at most 8"),
+    ("ring", "k=.inf", "k: must be 1 to 64"), ("circle", "radius=hello", "radius: must be a number"),
+])
+def test_target_parameters_are_bounded(dataset, params, match):
+    t0 = time.perf_counter()
+    cfg, errors, _ = forms.build_config({"dataset": dataset, "dataset_params": params})
+    assert cfg is None and match in errors["dataset_params"] and time.perf_counter() - t0 < 1
+
+
+def test_points_come_only_from_an_upload_or_the_runs_folder(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    secret = tmp_path / "secret.csv"
+    secret.write_text("sk-live-DO-NOT-LEAK,1\n" * 20)
+    (runs / "leak.csv").write_text("sk-live-DO-NOT-LEAK,1\n" * 20)
+    np.save(runs / "mine.npy", np.random.default_rng(0).normal(size=(100, 2)))
+    (runs / "out.npy").symlink_to(tmp_path / "elsewhere.npy")
+    np.save(tmp_path / "elsewhere.npy", np.random.default_rng(1).normal(size=(100, 2)))
+    messages = set()
+    for params in [f"path={secret}", f"path={tmp_path / 'missing.csv'}", "path=../secret.csv", "path=/etc/passwd",
+                   "path=out.npy", "path=nope.npy", "source=/etc/passwd"]:
+        cfg, errors, _ = forms.build_config({"dataset": "points", "dataset_params": params}, runs_dir=runs)
+        assert cfg is None, params
+        messages.add(errors["dataset_params"])
+    assert len(messages) == 1 and all("upload" in m and "runs folder" in m for m in messages), messages
+    assert not any("secret" in m or "passwd" in m or "missing" in m for m in messages)   # nothing echoed
+    cfg, errors, _ = forms.build_config({"dataset": "points", "dataset_params": "path=leak.csv"}, runs_dir=runs)
+    assert cfg is None and "sk-live" not in errors["dataset_params"] and "could not be read" in errors["dataset_params"]
+    cfg, errors, _ = forms.build_config({"dataset": "points", "dataset_params": "path=mine.npy"}, runs_dir=runs)
+    assert cfg is not None and cfg.target().points.shape == (100, 2)
+    cfg, errors, _ = forms.build_config({"dataset": "points", "dataset_params": "source=upload"})
+    assert cfg is None and "no upload yet" in errors["dataset_params"]
+    cfg, _, _ = forms.build_config({"dataset": "points", "dataset_params": "source=upload"},
+                                   upload=runs / "mine.npy")
+    assert cfg is not None and cfg.target().points.shape == (100, 2)
 
 
 def _upload(data: bytes) -> str:

@@ -162,10 +162,10 @@ def cmd_report(args) -> int:
 
 def cmd_dashboard(args) -> int:
     try:
-        from dashboards.app import main as dashboard_main
+        from dashboards.app import serve
     except ImportError as err:        # pragma: no cover - a wheel without the dashboards package
         raise ValueError(f"dashboard: the dashboards package is not installed ({err})") from err
-    return dashboard_main(args.rest)
+    return serve(args)
 
 
 def cmd_animate(args) -> int:
@@ -273,9 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("experiment", help="experiment folder")
     rp.add_argument("--no-plots", action="store_true")
     rp.set_defaults(func=cmd_report)
-    db = sub.add_parser("dashboard", help="the Dash dashboard (--host, --port, --runs-dir, --debug)",
-                        add_help=False)
-    db.add_argument("rest", nargs=argparse.REMAINDER)
+    db = sub.add_parser("dashboard", help="the Dash dashboard (--host, --port, --runs-dir, --max-runs, ...)")
+    try:
+        from dashboards.options import add_options      # the same options as python -m dashboards
+        add_options(db)
+    except ImportError:                                  # pragma: no cover - a wheel without the dashboards
+        pass
     db.set_defaults(func=cmd_dashboard)
     fg = sub.add_parser("figure", help="one snapshot of a saved run as a static figure (.pdf, .svg, .png)")
     fg.add_argument("run", help="run folder")

@@ -11,17 +11,21 @@ from toylab import panels as P
 from toylab.figures import curves_figure, panel_figure
 
 from .. import ids as I
+from ..sessions import SessionError
 
 LIVE = "(this tab's live run)"
 SHOW = ("p_model", "d", "modes")
 
 
 def find_runs(root) -> list[str]:
-    """Run folders (with a config.json) under root, at most two levels down, newest first."""
+    """Run folders (with a config.json) under root, at most two levels down, newest first; a
+    symlink that leads out of root is not listed."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = {p.parent for pattern in ("*/config.json", "*/*/config.json") for p in root.glob(pattern)}
+    real = root.resolve()
+    found = {p.parent for pattern in ("*/config.json", "*/*/config.json") for p in root.glob(pattern)
+             if p.resolve().is_relative_to(real)}
     return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 
@@ -47,8 +51,14 @@ def register(app, manager, runs_dir):
     @app.callback(Output(I.CMP_GRID, "children"), Output(I.CMP_CURVES, "figure"), Output(I.CMP_MESSAGE, "children"),
                   Input(I.CMP_RUNS, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
     def compare(chosen, sid):
-        session = manager.get(sid)
-        chosen = list(chosen or [])[:4]
+        from ..app import client
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return no_update, no_update, str(err)
+        # only names the server listed itself are opened: anything else (../../etc/passwd, a
+        # symlink out of runs_dir, an absolute path) is refused by name, unread
+        chosen = [c for c in chosen if isinstance(c, str)][:4] if isinstance(chosen, list) else []
         allowed = set(find_runs(runs_dir))
         runs, problems = {}, []
         for name in chosen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from dash import Input, Output, State, ctx, dcc, html, no_update
@@ -12,10 +13,12 @@ from toylab.figures import panel_figure
 
 from .. import forms
 from .. import ids as I
+from ..sessions import LabBusy, SessionError
 
 TICK_MS = 400           # how often the page asks for new snapshots while training
 PLAY_MS = 120           # playback speed: one snapshot per tick
 GRAPH_HEIGHT = 320
+EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
 
 
 def _field(name: str):
@@ -99,8 +102,9 @@ def layout():
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
 
 
-def register(app, manager):
-    """The Train tab's callbacks; `manager` holds the sessions."""
+def register(app, manager, runs_dir="runs"):
+    """The Train tab's callbacks; `manager` holds the sessions, `runs_dir` the host's saved runs."""
+    from ..app import client
 
     @app.callback(Output(I.FIELD.format("dataset_params"), "value"),
                   Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
@@ -117,26 +121,37 @@ def register(app, manager):
         State(I.SESSION, "data"), State(I.VERSION, "data"), *FIELD_INPUTS,
         prevent_initial_call=True)
     def control(_s, _p, _r, _d, _g, _round, sid, version, *values):
-        session = manager.get(sid)
+        version = version + 1 if isinstance(version, int) else 0
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return str(err), version, *[""] * len(forms.FIELDS)
         form = dict(zip(forms.FIELDS, values))
-        cfg, errors, general = forms.build_config(form)
+        cfg, errors, general = forms.build_config(form, upload=session.upload, runs_dir=runs_dir)
         field_errors = [errors.get(f, "") for f in forms.FIELDS]
         if cfg is None:
-            return general or "Fix the fields marked in red; nothing was run.", version + 1, *field_errors
+            return general or "Fix the fields marked in red; nothing was run.", version, *field_errors
         action = ctx.triggered_id
         with session.lock:
+            if session.closed:
+                return "This tab's session has ended; reload the page.", version, *field_errors
             live = session.live
             try:
+                if action == I.START and (live is None or not (live.running or manager.place(live))):
+                    manager.slots.check()          # refused before a run is even built
                 if action == I.RESET or live is None:
                     if live is not None:
-                        live.close()
+                        manager.discard(live)
                     from ..sessions import LiveRun
                     session.live = live = LiveRun(cfg)
                     if action == I.RESET:
-                        return "", version + 1, *field_errors
+                        return "", version, *field_errors
                 if action == I.PAUSE:
-                    live.pause()
-                    return "", version + 1, *field_errors
+                    manager.pause(session)
+                    return "", version, *field_errors
+                if manager.place(live):
+                    return ("This run is waiting for a free slot; press Pause to leave the queue first.",
+                            version, *field_errors)
                 if not live.running:
                     changes = _changes(live.trainer.cfg, cfg)
                     live.total = changes.pop("steps", live.total)         # train further (or less far)
@@ -144,16 +159,19 @@ def register(app, manager):
                     if needs_reset:
                         return (f"Changed {', '.join(needs_reset)}: press Reset to start a new run with them "
                                 f"(only {', '.join(forms.LIVE_FIELDS)} change a paused run).",
-                                version + 1, *field_errors)
+                                version, *field_errors)
                     if changes:
                         live.retune(**changes)
                 if action == I.START:
-                    live.start()
+                    place = manager.start(session)
+                    if place:
+                        return (f"The lab is busy: {len(manager.slots)} runs in progress; this run waits in "
+                                f"line (place {place}) and starts by itself.", version, *field_errors)
                 elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
                     live.step({I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action])
-            except RuntimeError as err:
-                return str(err), version + 1, *field_errors
-        return "", version + 1, *field_errors
+            except (RuntimeError, LabBusy) as err:
+                return str(err), version, *field_errors
+        return "", version, *field_errors
 
     graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in P.PANELS]
 
@@ -164,7 +182,10 @@ def register(app, manager):
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"), Input(I.PLAY, "n_clicks"),
         State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"))
     def update(_tick, _play_tick, index, shown, theme, _version, _play, sid, play_off):
-        session = manager.get(sid)                      # also the heartbeat that keeps the session
+        try:
+            session = manager.get(sid, client())        # also the heartbeat that keeps the session
+        except SessionError as err:
+            return (*[no_update] * len(P.PANELS), str(err), no_update, no_update, no_update, True, "▶ Play")
         live = session.live
         trigger = ctx.triggered_id
         playing = not play_off
@@ -174,6 +195,11 @@ def register(app, manager):
             if trigger == I.TICK:
                 raise PreventUpdate
             return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play")
+        # the request's values are the client's: kept to what the page can send
+        shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
+        theme = theme if theme in P.THEMES else "light"
+        index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
+            and math.isfinite(index) else None
         run = live.snapshot_run()
         n = len(run.snapshots)
         asked = index
@@ -191,18 +217,23 @@ def register(app, manager):
         elif trigger != I.SLIDER:
             index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
         index = min(max(int(index or 0), 0), n - 1)
-        key = (live.version, index, tuple(shown or ()), theme)
-        if trigger == I.TICK and live.drawn == key and index == asked:
-            raise PreventUpdate                          # nothing new: keep the page still
-        live.drawn = key
-        figs = figures_for(live, run, index, shown or [], theme)
         snap = run.snapshots[index]
-        state = live.state
+        place = manager.place(live)
+        state = f"waiting for a free slot (place {place}; {len(manager.slots)} runs in progress)" if place \
+            else live.state
         status = f"{run.config.dataset} · step {run.step:,} / {live.total:,} · {state}"
         if index != n - 1:
             status += f" · showing step {snap.step:,}"
         if live.error:
             status += f" · {live.error}"
+        key = (live.version, index, tuple(shown), theme)
+        if trigger == I.TICK and live.drawn == key and index == asked:
+            if status == live.status_shown:
+                raise PreventUpdate                      # nothing new: keep the page still
+            live.status_shown = status                   # only the words changed (a place in the queue)
+            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update)
+        live.drawn, live.status_shown = key, status
+        figs = figures_for(live, run, index, shown, theme)
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
         return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
@@ -216,20 +247,35 @@ def register(app, manager):
                   Input(I.UPLOAD, "contents"), State(I.UPLOAD, "filename"), State(I.SESSION, "data"),
                   prevent_initial_call=True)
     def upload(contents, filename, sid):
-        session = manager.get(sid)
         try:
-            path = forms.read_upload(contents, filename, session.dir)
+            session = manager.get(sid, client())
+            with session.busy:
+                session.upload = forms.read_upload(contents, filename, session.dir)   # held here, not in the page
         except ValueError as err:
             return html.Span(str(err), className="message"), no_update, no_update
         return (html.Span(f"loaded {filename}: target 'points' - press Reset", className="ok"), "points",
-                f"path={path}")
+                "source=upload")
 
     @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children"),
                   Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.THEME, "value"),
                   State(I.SHOWN, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
     def export(_n, fmt, theme, shown, sid):
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return no_update, str(err)
+        if fmt not in (".gif", ".mp4", ".html") or theme not in P.THEMES:
+            return no_update, "export: the format must be .gif, .mp4 or .html and the theme light or dark"
+        shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
+        if not session.busy.acquire(blocking=False):
+            return no_update, "export: this tab is still busy with its previous request"
+        try:
+            return _export(session, fmt, theme, shown)
+        finally:
+            session.busy.release()
+
+    def _export(session, fmt, theme, shown):
         from toylab import animate
-        session = manager.get(sid)
         live = session.live
         if live is None or len(live.snapshot_run().snapshots) < 1:
             return no_update, "Train first: there is nothing to export yet."
@@ -238,10 +284,13 @@ def register(app, manager):
         session.dir.mkdir(parents=True, exist_ok=True)
         try:
             animate(run, out, panels=shown or None, theme=theme, size="small" if fmt == ".gif" else "720p",
-                    frames=40 if fmt == ".gif" else None, progress=False)
+                    frames=EXPORT_FRAMES[fmt], progress=False)
+            sent = dcc.send_file(str(out))            # read into the answer: the file is not kept
+            return sent, f"exported {out.name} ({out.stat().st_size / 1e6:.1f} MB)"
         except ValueError as err:
             return no_update, str(err)
-        return dcc.send_file(str(out)), f"exported {out.name} ({out.stat().st_size / 1e6:.1f} MB)"
+        finally:
+            out.unlink(missing_ok=True)
 
 
 def figures_for(live, run, index: int, shown, theme) -> list:
