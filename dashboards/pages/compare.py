@@ -91,7 +91,7 @@ def register(app, manager, runs_dir):
                 html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
                     dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
                     for p in ("p_model", "d")])]))
-        fig = curves_figure(views, ("js", "modes_captured")) if views else no_update
+        fig = curves_figure(views, ("js", "modes_present")) if views else no_update
         return cards, fig, "\n".join(problems)
 
 
