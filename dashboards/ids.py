@@ -13,6 +13,7 @@ START, PAUSE, STEP_D, STEP_G, STEP_ROUND, RESET = "btn-start", "btn-pause", "btn
 MESSAGE = "train-message"
 STATUS = "train-status"           # "step 1,250 / 5,000 · running"
 VERSION = "train-version"         # dcc.Store bumped by every control action
+DRAWN = "train-drawn"             # dcc.Store: what this page has drawn (written only by a reply it received)
 TICK = "train-tick"               # dcc.Interval polling the live run
 PLAY, PLAY_TICK = "btn-play", "play-tick"
 SLIDER = "time-slider"

@@ -106,8 +106,6 @@ class LiveRun:
         self._trimmed = 0.0                         # when this run's thread last trimmed the heap
         self.version = 0
         self.error: str | None = None
-        self.drawn = None                           # what the page last drew (to skip redraws)
-        self.status_shown = None                    # and the status line it last showed
         self.pinned: int | None = None              # snapshot the user scrubbed to (None: the newest)
         self.trainer.snapshot()                     # step 0 is on screen at once
         self._publish()

@@ -19,13 +19,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", default="experiments")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--only", default="", help="comma-separated recipe names (default: all)")
     args = ap.parse_args()
     DOCS.mkdir(exist_ok=True)
     for name in X.recipes():
+        if args.only and name not in args.only.split(","):
+            continue
         out = Path(args.root) / name
         X.run_experiment(name, out, workers=args.workers)
         text = X.report(out)
-        for png in ("outcome_rates.png", "curves.png"):
+        for png in ("outcome_rates.png", "curves.png", "samples.png"):
             shutil.copyfile(out / png, DOCS / f"{name}_{png}")
             text = text.replace(f"]({png})", f"]({name}_{png})")
         cmd = f"Reproduce: `toylab sweep {name}` (then `toylab report experiments/{name}`)."

@@ -405,7 +405,8 @@ def band_figure(bands: dict, theme="light"):
             for i, (setting, (steps, vals)) in enumerate(bands[k].items()):
                 c = palette[i % len(palette)]
                 lo, med, hi = np.nanpercentile(vals, [25, 50, 75], axis=0)
-                ax.plot(steps, med, color=c, label=setting, drawstyle="steps-post" if k.startswith("modes") else None)
+                ax.plot(steps, med, color=c, label=setting, ls=("-", "--", ":")[i // len(palette) % 3],
+                        drawstyle="steps-post" if k.startswith("modes") else None)
                 ax.fill_between(steps, lo, hi, color=c, alpha=0.18, linewidth=0,
                                 step="post" if k.startswith("modes") else None)
             if k == "g_grad_norm":

@@ -90,6 +90,7 @@ def main_area():
         ]),
         html.Div(className="panels", children=boxes),
         dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False),
+        dcc.Store(id=I.DRAWN),
         dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
         dcc.Store(id=I.VERSION, data=0),
     ])
@@ -177,15 +178,15 @@ def register(app, manager, runs_dir="runs"):
 
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.SLIDER, "max"), Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"),
+        Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"), Output(I.DRAWN, "data"),
         Input(I.TICK, "n_intervals"), Input(I.PLAY_TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"), Input(I.PLAY, "n_clicks"),
-        State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"))
-    def update(_tick, _play_tick, index, shown, theme, _version, _play, sid, play_off):
+        State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"), State(I.DRAWN, "data"))
+    def update(_tick, _play_tick, index, shown, theme, _version, _play, sid, play_off, drawn):
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
-            return (*[no_update] * len(P.PANELS), str(err), no_update, no_update, no_update, True, "▶ Play")
+            return (*[no_update] * len(P.PANELS), str(err), no_update, no_update, no_update, True, "▶ Play", no_update)
         live = session.live
         trigger = ctx.triggered_id
         playing = not play_off
@@ -194,7 +195,7 @@ def register(app, manager, runs_dir="runs"):
         if live is None:
             if trigger == I.TICK:
                 raise PreventUpdate
-            return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play")
+            return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play", None)
         # the request's values are the client's: kept to what the page can send
         shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
         theme = theme if theme in P.THEMES else "light"
@@ -226,17 +227,21 @@ def register(app, manager, runs_dir="runs"):
             status += f" · showing step {snap.step:,}"
         if live.error:
             status += f" · {live.error}"
-        key = (live.version, index, tuple(shown), theme)
-        if trigger == I.TICK and live.drawn == key and index == asked:
-            if status == live.status_shown:
+        # what the page has drawn is the page's own record (DRAWN), written only by replies it
+        # received: a reply the browser dropped (a newer request of this callback overtook it)
+        # leaves the record as it was, so the next tick draws again instead of "nothing new"
+        key = [id(live), live.version, index, sorted(shown), theme]
+        drawn = drawn if isinstance(drawn, dict) else {}
+        if trigger == I.TICK and drawn.get("key") == key and index == asked:
+            if status == drawn.get("status"):
                 raise PreventUpdate                      # nothing new: keep the page still
-            live.status_shown = status                   # only the words changed (a place in the queue)
-            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update)
-        live.drawn, live.status_shown = key, status
+            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update,
+                    {"key": key, "status": status})      # only the words changed (a place in the queue)
         figs = figures_for(live, run, index, shown, theme)
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play")
+        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play",
+                {"key": key, "status": status})
 
     @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
     def toggle(shown):
