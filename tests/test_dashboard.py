@@ -73,7 +73,7 @@ def _plot_data(dash_duo, panel) -> list:
 
 def _pick(dash_duo, selector, text):
     """Open a dcc.Dropdown and click the option whose text contains `text`."""
-    dash_duo.find_element(selector).click()
+    dash_duo.wait_for_element(selector, timeout=30).click()
     _wait(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
                    if text in o.text and o.is_displayed()], timeout=10, what=f"option {text!r}")
     [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")

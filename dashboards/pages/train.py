@@ -204,8 +204,10 @@ def register(app, manager, runs_dir="runs"):
         run = live.snapshot_run()
         n = len(run.snapshots)
         asked = index
-        # which snapshot to show is decided on the server (live.pinned), not from the request's
-        # slider value, which may be older than a scrub the user has made since
+        # which snapshot to show: while training, the newest; once stopped, the page's own slider
+        # compared with the page's record of what it drew (DRAWN), so a reply that arrives late
+        # or is dropped can neither undo a scrub nor leave it undrawn (live.pinned serves the
+        # control actions: a step by hand shows the newest, a scrub survives a Start click)
         if trigger == I.SLIDER:
             live.pinned = None if (index is None or index >= n - 1) else int(index)
         if trigger == I.PLAY_TICK:
@@ -216,7 +218,14 @@ def register(app, manager, runs_dir="runs"):
         elif trigger == I.PLAY and playing and (index or 0) >= n - 1:
             index = live.pinned = 0                      # play from the start
         elif trigger != I.SLIDER:
-            index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
+            drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
+            following = isinstance(drawn, dict) and drawn.get("following", False)
+            if live.running or trigger == I.VERSION or asked is None or drawn_index is None:
+                index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
+            elif asked != drawn_index or not following:
+                index = asked        # stopped: the page's slider is the user's choice, however late this reply
+            else:
+                index = n - 1        # the page was showing the newest: keep showing the newest
         index = min(max(int(index or 0), 0), n - 1)
         snap = run.snapshots[index]
         place = manager.place(live)
@@ -232,16 +241,16 @@ def register(app, manager, runs_dir="runs"):
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
         key = [id(live), live.version, index, sorted(shown), theme]
         drawn = drawn if isinstance(drawn, dict) else {}
+        record = {"key": key, "status": status, "index": index, "following": index == n - 1}
         if trigger == I.TICK and drawn.get("key") == key and index == asked:
             if status == drawn.get("status"):
                 raise PreventUpdate                      # nothing new: keep the page still
             return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update,
-                    {"key": key, "status": status})      # only the words changed (a place in the queue)
+                    record)                              # only the words changed (a place in the queue)
         figs = figures_for(live, run, index, shown, theme)
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play",
-                {"key": key, "status": status})
+        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play", record)
 
     @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
     def toggle(shown):
