@@ -125,12 +125,15 @@ def _check_points_file(path: Path) -> None:
     if not path.is_file():
         raise ValueError(f"points: {path} is not a file (give a .csv or .npy file)")
     if path.suffix == ".npy":
-        shape, dtype = _npy_header(path)
+        shape, dtype, start = _npy_header(path)
         if dtype.kind not in "iuf" or len(shape) != 2 or shape[1] != 2:
             raise ValueError(f"points: {path}: expected numbers of shape (n, 2), got {dtype} of shape {shape}")
         if shape[0] > MAX_POINTS:
             raise ValueError(f"points: {path} has {shape[0]:,} rows; at most {MAX_POINTS:,} are allowed "
                              f"(subsample it)")
+        if path.stat().st_size < start + shape[0] * 2 * dtype.itemsize:
+            raise ValueError(f"points: {path} is truncated: its header promises {shape[0]:,} rows, the file is "
+                             f"shorter")
     elif path.suffix in (".csv", ".txt"):
         if path.stat().st_size > MAX_CSV_BYTES:
             raise ValueError(f"points: {path} is {path.stat().st_size / 2**20:.0f} MB; a .csv may hold at most "
@@ -140,7 +143,7 @@ def _check_points_file(path: Path) -> None:
 
 
 def _npy_header(path: Path):
-    """(shape, dtype) from a .npy header alone; a file that is not a whole .npy is refused."""
+    """(shape, dtype, where the data start) from a .npy header alone; not a .npy: refused."""
     fmt = np.lib.format
     try:
         with open(path, "rb") as f:
@@ -151,11 +154,7 @@ def _npy_header(path: Path):
     except Exception as err:
         raise ValueError(f"points: {path} is not a .npy array file ({type(err).__name__}); give a .npy "
                          f"written by numpy.save, or a .csv") from None
-    need = start + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    if dtype.kind in "iuf" and path.stat().st_size < need:
-        raise ValueError(f"points: {path} is truncated: its header promises {shape} values of {dtype}, "
-                         f"the file is shorter")
-    return shape, dtype
+    return shape, dtype, start
 
 
 class Target:

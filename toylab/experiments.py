@@ -190,6 +190,8 @@ def load_experiment(spec, **overrides) -> Experiment:
         d = spec.to_dict()
     elif isinstance(spec, dict):
         d = dict(spec)
+    elif not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f"experiment: give a recipe name, a spec file or a mapping (got a {type(spec).__name__})")
     else:
         path = Path(spec)
         if not path.suffix and (RECIPES / f"{spec}.toml").exists():
@@ -355,16 +357,28 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
     started, the local workers are killed, running jobs are discarded (no rows), and the
     KeyboardInterrupt goes on to the caller. Running it again does exactly the unfinished jobs.
     """
-    from tqdm.auto import tqdm
-
-    from .runs import write_json
-
     if workers is not None and int(workers) < 1:
         raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
     exp = load_experiment(exp)
     out = Path(out)
     spec = out / "experiment.json"
     check_out_folder(out, exp)
+    client = None
+    if executor is None and scheduler:
+        executor, client = _executor(workers, scheduler)   # an unreachable scheduler: refused, nothing written
+    try:
+        return _run(exp, out, spec, workers, scheduler, executor, client is not None, progress)
+    finally:
+        if client is not None:
+            executor.shutdown(wait=True)
+            client.close()
+
+
+def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
+    from tqdm.auto import tqdm
+
+    from .runs import write_json
+
     if not spec.exists():
         write_json(spec, exp.to_dict())
     jobs = exp.jobs()
@@ -375,7 +389,7 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
         client = None
         made_here = executor is None                   # we shut down only what we started
         if made_here:
-            executor, client = _executor(workers, scheduler)
+            executor, client = _executor(workers, None if remote else scheduler)
         local = made_here and isinstance(executor, ProcessPoolExecutor)
         futures = []
         try:
@@ -472,7 +486,11 @@ def report(out, plots: bool = True) -> str:
     out = Path(out)
     if not (out / "experiment.json").exists():
         raise FileNotFoundError(f"{out} is not an experiment folder (no experiment.json)")
-    exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+    try:
+        exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{out / 'experiment.json'}: unreadable ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:160]})") from None
     rows = load_table(out)
     if not rows:
         raise ValueError(f"{out}: no finished runs yet")
