@@ -147,7 +147,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_xy(args) -> int:
     from . import games, gameviz, viz
-    from .export import check_fps, check_out, check_path
+    from .export import check_fps, check_out
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise ValueError(f"--methods: give at least one of {', '.join(games.METHODS)}, comma-separated "
@@ -196,7 +196,7 @@ MAX_ORBIT_FRAMES = 5000
 def _check_figure_out(out: Path, overwrite: bool) -> None:
     """--out of a static figure: a known picture format, a writable place, not an existing file."""
     from .export import check_path
-    check_path(out, "--out")
+    check_path(out, "--out", probe=True)
     if out.suffix.lower() not in FIGURE_SUFFIXES:
         raise ValueError(f"--out: {out.suffix or 'no suffix'} is not a picture format; allowed: "
                          f"{', '.join(FIGURE_SUFFIXES)}")
@@ -267,11 +267,6 @@ def cmd_figure(args) -> int:
     viz.save_figure(fig, out)
     print(f"wrote {out}")
     return 0
-
-
-def plt_close(fig):
-    import matplotlib.pyplot as plt
-    plt.close(fig)
 
 
 def add_look_options(p: argparse.ArgumentParser, panels: bool = True, size: str = "720p") -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ def output_kind(out) -> str:
                      f"or a folder name (no suffix) for a PNG sequence")
 
 
-def check_path(out, what: str = "out") -> Path:
+def check_path(out, what: str = "out", probe: bool = False) -> Path:
     """A path a file can be written to, as far as can be told before writing: no name longer than
     the file system allows (255 bytes), no existing file where a folder must be. (Permissions
-    and a read-only file system show when writing; the CLI names the file then.)"""
+    and a read-only file system show when writing, and the CLI names the file then; probe=True
+    tries them at once, with a temporary file that is removed.)"""
     out = Path(out)
     for part in out.parts:
         if len(os.fsencode(part)) > 255:
@@ -46,13 +48,20 @@ def check_path(out, what: str = "out") -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"{what}: {parent} is a file, so {out} cannot be made under it")
+            if probe:
+                try:                 # before minutes of drawing: can anything be written there at all?
+                    with tempfile.TemporaryFile(dir=parent):
+                        pass
+                except OSError as err:
+                    raise ValueError(f"{what}: cannot write under {parent} ({err.strerror or err}); "
+                                     f"choose a writable place for {out}") from None
             break
     return out
 
 
 def check_out(out, overwrite: bool = False) -> Path:
     """The output path, refused if something is there already (unless overwrite)."""
-    out = check_path(out)
+    out = check_path(out, probe=True)
     output_kind(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"out: {out} already exists; choose another name or pass overwrite=True "
