@@ -255,13 +255,12 @@ def cmd_animate(args) -> int:
 def cmd_figure(args) -> int:
     from . import viz
     from .panels import check_panels, get_size, get_theme
-    from .runs import load_run
     out = Path(args.out)
     _check_figure_out(out, args.overwrite)
     check_panels(args.panels), get_size(args.size), get_theme(args.theme)
     if args.member < 0:
         raise ValueError(f"--member: must be a member index >= 0 (got {args.member})")
-    run = load_run(args.run)
+    run = viz.load_for_frame(args.run, args.step)
     fig = viz.frame_figure(run, args.step, member=args.member, panels=args.panels, theme=args.theme,
                            size=args.size)
     viz.save_figure(fig, out)
