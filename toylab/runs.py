@@ -310,7 +310,10 @@ def store_points(folder, target) -> dict:
 
 
 def config_record(configs: list[TrainConfig], points: dict | None = None) -> dict:
-    rec = {"config": configs[0].model_dump(mode="json"),
+    base = configs[0].model_dump(mode="json")
+    if base.get("threads") == "auto":        # (a field added later: runs stay readable by older versions)
+        del base["threads"]
+    rec = {"config": base,
            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
     if points:
         rec["points"] = points
