@@ -241,13 +241,6 @@ def check_ensemble(configs: list[TrainConfig]) -> None:
     """Members of one ensemble may differ only in ENSEMBLE_FIELDS."""
     if len(configs) > MAX_MEMBERS:
         raise ConfigError(f"ensemble: {len(configs)} members; at most {MAX_MEMBERS} train together")
-    seen: dict[tuple, int] = {}
-    for i, c in enumerate(configs):
-        key = tuple(getattr(c, k) for k in ENSEMBLE_FIELDS)
-        if key in seen:
-            raise ConfigError(f"ensemble member {i} repeats member {seen[key]} (seed {c.seed}, lr_d {c.lr_d}, "
-                              f"lr_g {c.lr_g}): it would train the same GAN twice; give distinct seeds")
-        seen[key] = i
     base = configs[0].model_dump(exclude=set(ENSEMBLE_FIELDS))
     for i, c in enumerate(configs[1:], 1):
         other = c.model_dump(exclude=set(ENSEMBLE_FIELDS))
@@ -255,3 +248,10 @@ def check_ensemble(configs: list[TrainConfig]) -> None:
         if diff:
             raise ConfigError(f"ensemble member {i} differs in {', '.join(diff)}; members may differ "
                               f"only in {', '.join(ENSEMBLE_FIELDS)}")
+    seen: dict[tuple, int] = {}
+    for i, c in enumerate(configs):
+        key = tuple(getattr(c, k) for k in ENSEMBLE_FIELDS)
+        if key in seen:
+            raise ConfigError(f"ensemble member {i} repeats member {seen[key]} (seed {c.seed}, lr_d {c.lr_d}, "
+                              f"lr_g {c.lr_g}): it would train the same GAN twice; give distinct seeds")
+        seen[key] = i
