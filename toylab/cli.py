@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="JS divergence, D's bound and mode coverage of a saved run")
     ev.add_argument("run", help="run folder")
-    ev.add_argument("--n", type=int, default=2500, help="samples per member (default 2500)")
+    ev.add_argument("--n", type=int, default=2500, help="samples per member, 100 to 100,000 (default 2500)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--fps", type=float, default=12, help="frames (snapshots) per second (default 12)")
     an.add_argument("--frames", type=int, help="at most this many snapshots, evenly spread (default all; "
                                               "60 for .html)")
-    an.add_argument("--hold", type=float, default=1.0, help="seconds the last frame stays (default 1)")
+    an.add_argument("--hold", type=float, default=1.0, help="seconds the last frame stays, 0 to 60 (default 1)")
     add_look_options(an)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=cmd_animate)
