@@ -258,7 +258,7 @@ def test_upload_is_validated_and_saved(tmp_path):
     assert np.load(path).shape == (50, 2)
     for data, name, match in [(b"1,2,3\n4,5,6\n" * 10, "a.csv", r"shape \(n, 2\), got shape \(20, 3\)"),
                               (b"1,2\n3,4\n" * 2, "a.csv", "need 10 to 100,000 rows; got 4"),
-                              (b"a,b\nx,y\n" * 10, "a.csv", "upload: 'a.csv': could not convert"),
+                              (b"a,b\nx,y\n" * 10, "a.csv", "upload: 'a.csv': .*could not be read as rows of two comma-separated numbers"),
                               (b"1,nan\n" * 20, "a.csv", "NaN or infinite"),
                               (b"1,2\n", "a.png", "must be a .csv or .npy"),
                               (b"0" * (forms.UPLOAD_MAX_BYTES + 1), "a.csv", "over the 5,000,000-byte limit")]:

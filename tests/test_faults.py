@@ -152,8 +152,12 @@ def test_a_truncated_snapshot_is_named(tiny, tmp_path, capsys):
     run = train(tiny, out=tmp_path / "r")
     f = R.snapshot_files(run.path)[1]
     f.write_bytes(f.read_bytes()[:100])
-    assert main(["figure", str(run.path), "--out", str(tmp_path / "f.png")]) == 2
-    assert f.name in capsys.readouterr().err
+    for cmd in (["figure", str(run.path), "--step", str(R.snapshot_step(f)), "--out", str(tmp_path / "f.png")],
+                ["animate", str(run.path), "--out", str(tmp_path / "a.gif")]):
+        assert main(cmd) == 2
+        assert f.name in capsys.readouterr().err
+    # a figure reads only the snapshot it draws: the last one still draws
+    assert main(["figure", str(run.path), "--out", str(tmp_path / "f.png")]) == 0
 
 
 @pytest.mark.parametrize("total", ["-5", "0"])

@@ -264,3 +264,17 @@ def test_retune_changes_learning_rate_as_if_set_from_the_start(tiny):
     with pytest.raises(ConfigError, match="lr_d"):
         b.retune(lr_d=-1.0)
     assert b.cfg.lr_d == 1e-3                  # a refused change leaves the trainer as it was
+
+
+def test_threads_are_set_while_fitting_and_restored_after(tiny):
+    before = torch.get_num_threads()
+    seen = []
+
+    def watch(trainer, snap):
+        seen.append(torch.get_num_threads())
+
+    train(tiny.replace(threads=2, steps=20), callbacks=[watch])
+    assert set(seen) == {2} and torch.get_num_threads() == before
+    seen.clear()
+    train(tiny.replace(steps=20), callbacks=[watch])           # threads="auto": one on the CPU
+    assert set(seen) == {1} and torch.get_num_threads() == before

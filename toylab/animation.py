@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .export import FrameWriter, check_out, output_kind, thin, write_html
+import math
+
+from .export import FrameWriter, check_fps, check_out, output_kind, thin, write_html
 from .panels import RunView, check_panels, get_size, get_theme
 
 
+#: the longest the last frame may be held, in seconds (each held second is fps more frames)
+MAX_HOLD = 60.0
 #: an HTML animation carries every frame's data: by default at most 60 frames, maps on 64x64
 HTML_FRAMES = 60
 HTML_VIEW = dict(size=64, n_points=500, n_arrows=150)
@@ -33,8 +37,13 @@ def animate(run, out, *, fps: float = 12, panels=None, theme="light", size="720p
     evenly spread; hold: seconds the last frame stays on screen.
     """
     panels, theme, size = check_panels(panels), get_theme(theme), get_size(size)
-    if hold < 0:
-        raise ValueError(f"hold: {hold} must be >= 0 seconds")
+    fps = check_fps(fps)
+    if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not math.isfinite(hold) \
+            or not 0 <= hold <= MAX_HOLD:
+        raise ValueError(f"hold: must be a number of seconds in [0, {MAX_HOLD:g}] (got {hold!r})")
+    thin(1, frames)                     # frames: validated before the run is loaded
+    if isinstance(member, bool) or not isinstance(member, int) or member < 0:
+        raise ValueError(f"member: must be a member index >= 0 (got {member!r})")
     out = check_out(out, overwrite)
     kind = output_kind(out)
     run = _as_run(run)

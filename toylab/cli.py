@@ -57,14 +57,46 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+DEFAULT_RUN = "runs/run"
+#: the picture formats `figure` and `xy` write (matplotlib's)
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """--seeds 0,1,2: distinct whole numbers >= 0, at most config.MAX_MEMBERS of them."""
+    from .config import MAX_MEMBERS
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--seeds: comma-separated whole numbers >= 0, e.g. 0,1,2 (got {text!r})")
+    seeds = [int(p) for p in parts]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: each seed once (got {text!r}); a repeated seed would train the same GAN twice")
+    if len(seeds) > MAX_MEMBERS:
+        raise ValueError(f"--seeds: at most {MAX_MEMBERS} seeds train together (got {len(seeds)})")
+    return seeds
+
+
 def cmd_train(args) -> int:
     from . import training, viz
+    from .export import check_path
     if args.resume:
+        given = [f"--{n.replace('_', '-')}" for n in TrainConfig.model_fields if getattr(args, f"field_{n}") is not None]
+        given += [o for o, v in (("--config", args.config), ("--seeds", args.seeds), ("--out", args.out)) if v]
+        if given:
+            raise ValueError(f"--resume continues a run with its own config and folder; {', '.join(given)} "
+                             f"cannot be changed (give --steps-total, or train a new run)")
         run = training.resume(args.resume, steps=args.steps_total, progress=not args.quiet)
     else:
+        if args.steps_total is not None:
+            raise ValueError("--steps-total: only with --resume RUN (a new run trains --steps rounds)")
         cfg = config_from_args(args)
-        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-        run = training.train(cfg, seeds=seeds, out=args.out, progress=not args.quiet)
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+        out = check_path(args.out or DEFAULT_RUN, "--out")
+        configs = [cfg.replace(seed=s) for s in seeds] if seeds is not None else cfg
+        trainer = training.Trainer(configs, out=out, progress=not args.quiet)
+        print(f"run folder: {trainer.path}" + ("" if args.out else
+              f"  (no --out given: the default is {DEFAULT_RUN}, a taken name gets -2, -3, ...)"), flush=True)
+        run = trainer.fit()
     _report(run)
     if run.status == "interrupted":
         print(f"interrupted: the run is saved at round {run.step}; continue it with "
@@ -86,6 +118,10 @@ def _report(run) -> None:
 def cmd_evaluate(args) -> int:
     from . import metrics
     from .runs import load_run
+    if not 100 <= args.n <= 100_000:
+        raise ValueError(f"--n: samples per member must be from 100 to 100,000 (got {args.n})")
+    if args.seed < 0:
+        raise ValueError(f"--seed: must be >= 0 (got {args.seed})")
     run = load_run(args.run, snapshots=False)
     rows = metrics.evaluate(run, n=args.n, seed=args.seed)
     if args.json:
@@ -111,24 +147,63 @@ def cmd_evaluate(args) -> int:
 
 def cmd_xy(args) -> int:
     from . import games, gameviz, viz
+    from .export import check_fps, check_out
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise ValueError(f"--methods: give at least one of {', '.join(games.METHODS)}, comma-separated "
+                         f"(got {args.methods!r})")
     for m in methods:
         if m not in games.METHODS:
             raise ValueError(f"--methods: {m!r}; allowed: {', '.join(games.METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"--methods: each method once (got {args.methods!r})")
     opts = {k: v for k, v in dict(a=args.a, loss=args.loss, r1_gamma=args.r1_gamma, noise=args.noise,
                                   gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps,
                                   lr_y=args.lr_y).items() if v is not None}
-    start = tuple(float(v) for v in args.start.split(","))
+    try:
+        start = tuple(float(v) for v in args.start.split(","))
+    except ValueError:
+        start = None
+    if start is None or len(start) != 2:
+        raise ValueError(f"--start: two numbers x,y such as 1,1 (got {args.start!r})")
+    games.check_start(start)
+    games.check_lr(args.lr, args.lr_y)
+    games.check_options({k: v for k, v in opts.items() if k != "lr_y"})
     out = Path(args.out)
-    if out.suffix.lower() in (".gif", ".mp4", ""):
+    animation = out.suffix.lower() in (".gif", ".mp4", "")
+    most = MAX_ORBIT_FRAMES if animation else games.MAX_STEPS
+    if not 1 <= args.steps <= most:
+        raise ValueError(f"--steps: must be from 1 to {most:,}" + (" for an animation (one frame per step)"
+                                                                   if animation else "") + f" (got {args.steps})")
+    if animation:
+        check_fps(args.fps)
+        check_out(out, args.overwrite)
         gameviz.animate_orbits(methods, args.lr, args.steps, out, start, args.game, fps=args.fps, size=args.size,
                                theme=args.theme, overwrite=args.overwrite, progress=not args.quiet, **opts)
     else:
+        _check_figure_out(out, args.overwrite)
         viz.save_figure(gameviz.orbit_figure(methods, args.lr, args.steps, start, args.game, **opts), out)
     for m in methods:
         print(f"{m:>14}: spectral radius {games.spectral_radius(m, args.lr, args.game, **opts):.6f}")
     print(f"wrote {out}")
     return 0
+
+
+#: an xy animation draws one frame per step
+MAX_ORBIT_FRAMES = 5000
+
+
+def _check_figure_out(out: Path, overwrite: bool) -> None:
+    """--out of a static figure: a known picture format, a writable place, not an existing file."""
+    from .export import check_path
+    check_path(out, "--out", probe=True)
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"--out: {out.suffix or 'no suffix'} is not a picture format; allowed: "
+                         f"{', '.join(FIGURE_SUFFIXES)}")
+    if out.is_dir():
+        raise ValueError(f"--out: {out} is a folder; give a file name such as {out / 'figure.png'}")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--out: {out} already exists; choose another name or pass --overwrite")
 
 
 def cmd_sweep(args) -> int:
@@ -179,22 +254,18 @@ def cmd_animate(args) -> int:
 
 def cmd_figure(args) -> int:
     from . import viz
-    from .runs import load_run
-    run = load_run(args.run)
+    from .panels import check_panels, get_size, get_theme
+    out = Path(args.out)
+    _check_figure_out(out, args.overwrite)
+    check_panels(args.panels), get_size(args.size), get_theme(args.theme)
+    if args.member < 0:
+        raise ValueError(f"--member: must be a member index >= 0 (got {args.member})")
+    run = viz.load_for_frame(args.run, args.step)
     fig = viz.frame_figure(run, args.step, member=args.member, panels=args.panels, theme=args.theme,
                            size=args.size)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        plt_close(fig)
-        raise FileExistsError(f"--out: {out} already exists; choose another name or pass --overwrite")
     viz.save_figure(fig, out)
     print(f"wrote {out}")
     return 0
-
-
-def plt_close(fig):
-    import matplotlib.pyplot as plt
-    plt.close(fig)
 
 
 def add_look_options(p: argparse.ArgumentParser, panels: bool = True, size: str = "720p") -> None:
@@ -215,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
     t = sub.add_parser("train", help="train a GAN (or an ensemble over --seeds) and save the run")
     add_config_options(t)
-    t.add_argument("--out", default="runs/run", help="run folder (a fresh -2, -3, ... if taken)")
+    t.add_argument("--out", help=f"run folder (default {DEFAULT_RUN}; a fresh -2, -3, ... if taken); "
+                                 f"the folder is printed before training starts")
     t.add_argument("--seeds", help="comma-separated seeds: train them together as one ensemble")
     t.add_argument("--resume", metavar="RUN", help="continue a saved run from its last checkpoint")
     t.add_argument("--steps-total", type=int, help="with --resume: train to this many rounds")
@@ -223,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="JS divergence, D's bound and mode coverage of a saved run")
     ev.add_argument("run", help="run folder")
-    ev.add_argument("--n", type=int, default=2500, help="samples per member (default 2500)")
+    ev.add_argument("--n", type=int, default=2500, help="samples per member, 100 to 100,000 (default 2500)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
@@ -255,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--fps", type=float, default=12, help="frames (snapshots) per second (default 12)")
     an.add_argument("--frames", type=int, help="at most this many snapshots, evenly spread (default all; "
                                               "60 for .html)")
-    an.add_argument("--hold", type=float, default=1.0, help="seconds the last frame stays (default 1)")
+    an.add_argument("--hold", type=float, default=1.0, help="seconds the last frame stays, 0 to 60 (default 1)")
     add_look_options(an)
     an.add_argument("--quiet", action="store_true", help="no progress bar")
     an.set_defaults(func=cmd_animate)
@@ -307,11 +379,14 @@ def main(argv=None) -> int:
     except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:
+    except OSError as err:              # a full disk, a read-only or missing place, a name too long, ...
         from .runs import DiskFullError     # (imported here: the CLI starts without torch)
-        if not isinstance(err, DiskFullError):
-            raise
-        print(f"toylab {args.command}: error: {err}", file=sys.stderr)
+        if isinstance(err, DiskFullError):
+            print(f"toylab {args.command}: error: {err}", file=sys.stderr)
+        else:
+            where = f" {err.filename}" if err.filename else ""
+            print(f"toylab {args.command}: error: cannot use{where}: {err.strerror or err} "
+                  f"(check the path and its permissions)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"toylab {args.command}: interrupted", file=sys.stderr)

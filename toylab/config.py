@@ -22,13 +22,16 @@ Optimizer = Literal["adam", "sgd", "rmsprop"]
 
 #: Fields that may differ between the members of one ensemble (numbers and seeds only).
 ENSEMBLE_FIELDS = ("seed", "lr_d", "lr_g")
+#: The most members one ensemble may have (every network is an (E, P) parameter: memory grows with E).
+MAX_MEMBERS = 1024
 
 
 class TrainConfig(BaseModel):
     """One GAN run on a 2D target. Defaults follow the classic tutorials:
     non-saturating BCE loss, Adam(2e-4, betas=(0.5, 0.999)), LeakyReLU(0.2)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan=False: no field takes inf or NaN (an infinite r1_gamma, gp_lambda or clip was accepted)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     # target
     dataset: str = Field("ring8", description="target name (toylab datasets)")
@@ -49,9 +52,9 @@ class TrainConfig(BaseModel):
                                                             "differentiable D updates (0: off)")
     # objective
     loss: Loss = Field("nonsaturating", description="GAN objective")
-    r1_gamma: float = Field(0.0, ge=0, description="zero-centred R1 penalty weight gamma (0: off)")
-    gp_lambda: float = Field(10.0, ge=0, description="gradient-penalty weight for wgan-gp")
-    clip: float = Field(0.01, gt=0, description="weight clipping bound for wgan")
+    r1_gamma: float = Field(0.0, ge=0, le=1e4, description="zero-centred R1 penalty weight gamma (0: off)")
+    gp_lambda: float = Field(10.0, ge=0, le=1e4, description="gradient-penalty weight for wgan-gp")
+    clip: float = Field(0.01, gt=0, le=100, description="weight clipping bound for wgan")
     # optimisation
     d_optimizer: Optimizer = Field("adam", description="discriminator optimiser")
     g_optimizer: Optimizer = Field("adam", description="generator optimiser")
@@ -64,13 +67,16 @@ class TrainConfig(BaseModel):
     update: Literal["alternating", "simultaneous"] = Field("alternating", description="update order")
     batch_size: int = Field(256, ge=1, le=65536, description="samples per step (real and fake each)")
     steps: int = Field(5000, ge=0, le=10_000_000, description="training rounds (one round = d_steps + g_steps)")
-    seed: int = Field(0, ge=0, description="random seed")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    threads: int | Literal["auto"] = Field("auto", description="CPU threads for training (torch intra-op); "
+                                                               "auto: 1 on the CPU (measured fastest, and "
+                                                               "robust when other work is running)")
     # recording
-    snapshot_every: int = Field(50, ge=1, description="rounds between snapshots")
-    max_snapshots: int = Field(200, ge=2, description="snapshots kept in memory (thinned beyond)")
-    log_every: int = Field(10, ge=1, description="rounds between rows of the metrics CSV")
-    metrics_every: int = Field(100, ge=0, description="rounds between measurements (JS, modes); "
+    snapshot_every: int = Field(50, ge=1, le=10_000_000, description="rounds between snapshots")
+    max_snapshots: int = Field(200, ge=2, le=10_000, description="snapshots kept in memory (thinned beyond)")
+    log_every: int = Field(10, ge=1, le=10_000_000, description="rounds between rows of the metrics CSV")
+    metrics_every: int = Field(100, ge=0, le=10_000_000, description="rounds between measurements (JS, modes); "
                                                       "a multiple of snapshot_every, 0: off")
     n_fixed: int = Field(1000, ge=1, le=100_000, description="fixed noise batch drawn at every snapshot")
     grid_size: int = Field(100, ge=8, le=1000, description="D(x) grid resolution per axis")
@@ -88,6 +94,21 @@ class TrainConfig(BaseModel):
     def _betas(cls, v):
         if not all(0 <= b < 1 for b in v):
             raise ValueError("both betas must lie in [0, 1)")
+        return v
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if v != "auto" and not 1 <= v <= 256:
+            raise ValueError("allowed: auto, or a whole number of threads from 1 to 256")
+        return v
+
+    @field_validator("dataset_params")
+    @classmethod
+    def _dataset_params_keys(cls, v):
+        bad = [k for k in v if not isinstance(k, str)]
+        if bad:
+            raise ValueError(f"parameter names must be strings, got {bad[0]!r}")
         return v
 
     @field_validator("device")
@@ -108,6 +129,11 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self):
+        from . import datasets
+        try:
+            datasets.check_params(self.dataset, self.dataset_params)
+        except ValueError as err:
+            raise ValueError(f"dataset_params: {err}") from None
         if self.metrics_every % self.snapshot_every:
             raise ValueError(f"metrics_every ({self.metrics_every}) must be a multiple of snapshot_every "
                              f"({self.snapshot_every}), or 0 for no measurements")
@@ -157,34 +183,64 @@ def format_errors(err: ValidationError) -> str:
             msg = f"unknown field; allowed fields: {', '.join(TrainConfig.model_fields)}"
         elif e["type"] == "literal_error":
             msg = msg.replace("Input should be", "allowed:")
-        lines.append(f"{field}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden"
-                     else f"{field}: {msg}")
+        if not e["loc"]:            # a check across fields: its message names them
+            lines.append(msg)
+        else:
+            lines.append(f"{field}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden"
+                         else f"{field}: {msg}")
     return "invalid TrainConfig\n  " + "\n  ".join(lines)
+
+
+def read_mapping(path, what: str = "config") -> dict:
+    """The table of fields in a TOML, YAML (safe_load: no Python tags) or JSON file. Every
+    failure is a ConfigError naming `what` and the file: missing, a folder, unreadable,
+    malformed, or not a table with string keys."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{what}: no such file {path}")
+    if not path.is_file():
+        raise ConfigError(f"{what}: {path} is not a file (give a .toml, .yaml, .yml or .json file)")
+    kinds = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+    if path.suffix not in kinds:
+        raise ConfigError(f"{what}: file must be .toml, .yaml, .yml or .json, got {path.suffix!r}")
+    if path.stat().st_size > 2**20:
+        raise ConfigError(f"{what}: {path} is larger than 1 MB; a config is a short table of fields")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            import tomllib
+            data = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+            data = yaml.safe_load(text)
+            data = {} if data is None else data
+    except Exception as err:      # OSError, UnicodeDecodeError, TOML/JSON/YAML errors
+        detail = " ".join(str(err).split())[:200]
+        raise ConfigError(f"{what}: {path} is not valid {kinds[path.suffix]} ({type(err).__name__}: {detail})") \
+            from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what}: {path} must hold a table of fields (a mapping), got a {type(data).__name__}")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"{what}: {path}: field names must be strings, got {bad[0]!r}")
+    return data
 
 
 def load_config_file(path) -> dict:
     """Fields from a TOML, YAML or JSON file (a [train] table in TOML is accepted too)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config: no such file {path}")
-    text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib
-        data = tomllib.loads(text)
-    elif path.suffix in (".yaml", ".yml"):
-        import yaml
-        data = yaml.safe_load(text) or {}
-    elif path.suffix == ".json":
-        data = json.loads(text)
-    else:
-        raise ConfigError(f"config: file must be .toml, .yaml, .yml or .json, got {path.suffix!r}")
-    if not isinstance(data, dict):
-        raise ConfigError(f"config: {path} must hold a table of fields")
-    return data.get("train", data)
+    data = read_mapping(path, "config")
+    fields = data.get("train", data)
+    if not isinstance(fields, dict):
+        raise ConfigError(f"config: {path}: [train] must be a table of fields, got a {type(fields).__name__}")
+    return dict(fields)
 
 
 def check_ensemble(configs: list[TrainConfig]) -> None:
     """Members of one ensemble may differ only in ENSEMBLE_FIELDS."""
+    if len(configs) > MAX_MEMBERS:
+        raise ConfigError(f"ensemble: {len(configs)} members; at most {MAX_MEMBERS} train together")
     base = configs[0].model_dump(exclude=set(ENSEMBLE_FIELDS))
     for i, c in enumerate(configs[1:], 1):
         other = c.model_dump(exclude=set(ENSEMBLE_FIELDS))
@@ -192,3 +248,10 @@ def check_ensemble(configs: list[TrainConfig]) -> None:
         if diff:
             raise ConfigError(f"ensemble member {i} differs in {', '.join(diff)}; members may differ "
                               f"only in {', '.join(ENSEMBLE_FIELDS)}")
+    seen: dict[tuple, int] = {}
+    for i, c in enumerate(configs):
+        key = tuple(getattr(c, k) for k in ENSEMBLE_FIELDS)
+        if key in seen:
+            raise ConfigError(f"ensemble member {i} repeats member {seen[key]} (seed {c.seed}, lr_d {c.lr_d}, "
+                              f"lr_g {c.lr_g}): it would train the same GAN twice; give distinct seeds")
+        seen[key] = i

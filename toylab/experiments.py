@@ -31,10 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ENSEMBLE_FIELDS, ConfigError, TrainConfig, make_config
+from .config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, TrainConfig, make_config
 from .outcomes import OUTCOMES, OutcomeRules
 
 RECIPES = Path(__file__).parent / "recipes"
+#: seconds to wait for a Dask scheduler before the sweep is refused
+SCHEDULER_TIMEOUT = 5
 TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "js_se", "modes_present", "modes_captured",
                 "modes_captured_se", "num_modes", "high_quality", "high_quality_se", "reverse_kl", "c_of_g",
                 "d_real_mean", "g_grad_norm", "d_loss", "hops", "status", "steps", "job", "member")
@@ -89,8 +91,11 @@ class Experiment:
                 key = json.dumps({k: v for k, v in cfg.model_dump(mode="json").items() if k not in ENSEMBLE_FIELDS},
                                  sort_keys=True)
                 g = groups.setdefault(key, {"members": []})
+                record = cfg.model_dump(mode="json")
+                if record.get("threads") == "auto":      # (a field added later: old job ids stay valid)
+                    del record["threads"]
                 g["members"].append({"setting": label, "seed": int(seed), "overrides": overrides,
-                                     "config": cfg.model_dump(mode="json")})
+                                     "config": record})
         jobs = []
         for i, g in enumerate(groups.values()):
             digest = hashlib.sha1(json.dumps(g["members"], sort_keys=True).encode()).hexdigest()[:8]
@@ -103,20 +108,67 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
+        """An experiment from its spec; each part of the spec is checked, and an error names it
+        and what is allowed."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"experiment: a spec is a mapping of name, base, variants, grid, seeds, rules "
+                              f"(got a {type(d).__name__})")
         d = dict(d)
         bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules")]
         if bad:
-            raise ConfigError(f"experiment: unknown {', '.join(bad)}; allowed: name, description, base, variants, "
-                              f"grid, seeds, rules")
-        seeds = d.get("seeds", 8)
-        seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-        if not seeds:
-            raise ConfigError("experiment: seeds must not be empty")
-        exp = cls(name=str(d.get("name", "experiment")), base=dict(d.get("base", {})),
-                  variants=list(d.get("variants", [])), grid=dict(d.get("grid", {})), seeds=seeds,
-                  rules=OutcomeRules.from_dict(d.get("rules")), description=str(d.get("description", "")))
+            raise ConfigError(f"experiment: unknown {', '.join(map(str, bad))}; allowed: name, description, base, "
+                              f"variants, grid, seeds, rules")
+        name = d.get("name", "experiment")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(f"name: {name!r}; a name is letters, digits, '_', '-' and '.', not starting with "
+                              f"'.' (it names the experiment's folder)")
+        base = d.get("base", {})
+        if not isinstance(base, dict):
+            raise ConfigError(f"base: must be a table of TrainConfig fields, got {base!r}")
+        variants = d.get("variants", [])
+        if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+            raise ConfigError(f"variants: must be a list of tables (each a label and TrainConfig fields), "
+                              f"got {variants!r}")
+        grid = d.get("grid", {})
+        if not isinstance(grid, dict):
+            raise ConfigError(f"grid: must be a table of field = [values], got {grid!r}")
+        for k, vals in grid.items():
+            if not isinstance(vals, list) or not vals:
+                raise ConfigError(f"grid.{k}: must be a non-empty list of values, e.g. {k} = [a, b] "
+                                  f"(got {vals!r})")
+        seeds = _seeds(d.get("seeds", 8))
+        rules = d.get("rules")
+        if rules is not None and not isinstance(rules, dict):
+            raise ConfigError(f"rules: must be a table of outcome thresholds, got {rules!r}")
+        try:
+            rules = OutcomeRules.from_dict(rules)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"rules: {err}") from None
+        exp = cls(name=name, base=dict(base), variants=list(variants), grid=dict(grid), seeds=seeds,
+                  rules=rules, description=str(d.get("description", "")))
         exp.settings()          # validate now
         return exp
+
+
+_NAME = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def _seeds(seeds) -> list[int]:
+    """A seed count (1 .. MAX_MEMBERS) or a list of distinct seeds (integers >= 0)."""
+    allowed = f"a count from 1 to {MAX_MEMBERS}, or a list of at most {MAX_MEMBERS} distinct integers >= 0"
+    if isinstance(seeds, bool):
+        raise ConfigError(f"seeds: {allowed} (got {seeds!r})")
+    if isinstance(seeds, int):
+        if not 1 <= seeds <= MAX_MEMBERS:
+            raise ConfigError(f"seeds: {allowed} (got {seeds})")
+        return list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or len(seeds) > MAX_MEMBERS or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise ConfigError(f"seeds: {allowed} (got {str(seeds)[:80]})")
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup:
+        raise ConfigError(f"seeds: {dup} given more than once; each seed is one run (give distinct seeds)")
+    return list(seeds)
 
 
 def recipes() -> dict[str, str]:
@@ -128,16 +180,8 @@ def recipes() -> dict[str, str]:
 
 
 def _read(path: Path) -> dict:
-    text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib
-        return tomllib.loads(text)
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-        return yaml.safe_load(text) or {}
-    if path.suffix == ".json":
-        return json.loads(text)
-    raise ConfigError(f"experiment: {path} must be .toml, .yaml or .json")
+    from .config import read_mapping
+    return read_mapping(path, "experiment")
 
 
 def load_experiment(spec, **overrides) -> Experiment:
@@ -146,6 +190,8 @@ def load_experiment(spec, **overrides) -> Experiment:
         d = spec.to_dict()
     elif isinstance(spec, dict):
         d = dict(spec)
+    elif not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f"experiment: give a recipe name, a spec file or a mapping (got a {type(spec).__name__})")
     else:
         path = Path(spec)
         if not path.suffix and (RECIPES / f"{spec}.toml").exists():
@@ -153,10 +199,14 @@ def load_experiment(spec, **overrides) -> Experiment:
         if not path.exists():
             raise ConfigError(f"experiment: no recipe or file {spec!r}; recipes: {', '.join(recipes())}")
         d = _read(path)
+    if not isinstance(d, dict):
+        raise ConfigError(f"experiment: a spec is a mapping, got a {type(d).__name__}")
     if overrides.get("seeds") is not None:
         d["seeds"] = overrides["seeds"]
     if overrides.get("steps") is not None:
-        d["base"] = {**d.get("base", {}), "steps": int(overrides["steps"])}
+        if not isinstance(d.get("base", {}), dict):
+            raise ConfigError(f"base: must be a table of TrainConfig fields, got {d['base']!r}")
+        d["base"] = {**d.get("base", {}), "steps": overrides["steps"]}
     return Experiment.from_dict(d)
 
 
@@ -259,13 +309,41 @@ def _executor(workers: int | None, scheduler: str | None) -> tuple[Executor | No
             from dask.distributed import Client
         except ImportError as err:
             raise ConfigError("scheduler: Dask is not installed; pip install 'toylab[dask]'") from err
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except Exception as err:      # OSError, TimeoutError, ValueError (a malformed address)
+            raise ConfigError(f"scheduler: could not connect to {scheduler!r} within {SCHEDULER_TIMEOUT} s "
+                              f"({type(err).__name__}: {' '.join(str(err).split())[:160]}); give a running Dask "
+                              f"scheduler's address, e.g. tcp://host:8786") from None
         return client.get_executor(), client
     if workers == 1:
         return None, None
     import multiprocessing as mp
     return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(),)), None
+
+
+def check_out_folder(out, exp: Experiment) -> None:
+    """A sweep writes only into a folder of its own: a new or empty one, or one that holds this very
+    experiment (to resume it). Another experiment's folder, a folder inside one, a run folder or any
+    other non-empty folder is refused, as is a file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} is a file; give a folder for the experiment")
+    for parent in out.resolve().parents:
+        if (parent / "experiment.json").is_file():
+            raise ConfigError(f"out: {out} lies inside the experiment folder {parent}; choose a folder of its own")
+    spec = out / "experiment.json"
+    if spec.exists():
+        try:
+            same = json.loads(spec.read_text()) == json.loads(json.dumps(exp.to_dict()))
+        except (OSError, ValueError):
+            raise ConfigError(f"out: {spec} is unreadable; choose another folder") from None
+        if not same:
+            raise ConfigError(f"out: {out} holds a different experiment; choose another folder")
+    elif out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"out: {out} is not empty and holds no experiment (no experiment.json); "
+                          f"choose a new or empty folder")
 
 
 def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | None = None,
@@ -279,19 +357,29 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
     started, the local workers are killed, running jobs are discarded (no rows), and the
     KeyboardInterrupt goes on to the caller. Running it again does exactly the unfinished jobs.
     """
-    from tqdm.auto import tqdm
-
-    from .runs import write_json
-
     if workers is not None and int(workers) < 1:
         raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
     exp = load_experiment(exp)
     out = Path(out)
     spec = out / "experiment.json"
-    if spec.exists():
-        if json.loads(spec.read_text()) != json.loads(json.dumps(exp.to_dict())):
-            raise ConfigError(f"out: {out} holds a different experiment; choose another folder")
-    else:
+    check_out_folder(out, exp)
+    client = None
+    if executor is None and scheduler:
+        executor, client = _executor(workers, scheduler)   # an unreachable scheduler: refused, nothing written
+    try:
+        return _run(exp, out, spec, workers, scheduler, executor, client is not None, progress)
+    finally:
+        if client is not None:
+            executor.shutdown(wait=True)
+            client.close()
+
+
+def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
+    from tqdm.auto import tqdm
+
+    from .runs import write_json
+
+    if not spec.exists():
         write_json(spec, exp.to_dict())
     jobs = exp.jobs()
     pending = [j for j in jobs if not (out / "results" / f"{j['id']}.json").exists()]
@@ -301,7 +389,7 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
         client = None
         made_here = executor is None                   # we shut down only what we started
         if made_here:
-            executor, client = _executor(workers, scheduler)
+            executor, client = _executor(workers, None if remote else scheduler)
         local = made_here and isinstance(executor, ProcessPoolExecutor)
         futures = []
         try:
@@ -398,7 +486,11 @@ def report(out, plots: bool = True) -> str:
     out = Path(out)
     if not (out / "experiment.json").exists():
         raise FileNotFoundError(f"{out} is not an experiment folder (no experiment.json)")
-    exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+    try:
+        exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{out / 'experiment.json'}: unreadable ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:160]})") from None
     rows = load_table(out)
     if not rows:
         raise ValueError(f"{out}: no finished runs yet")

@@ -10,7 +10,10 @@ existing file is never replaced unless `overwrite=True`.
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +34,34 @@ def output_kind(out) -> str:
                      f"or a folder name (no suffix) for a PNG sequence")
 
 
+def check_path(out, what: str = "out", probe: bool = False) -> Path:
+    """A path a file can be written to, as far as can be told before writing: no name longer than
+    the file system allows (255 bytes), no existing file where a folder must be. (Permissions
+    and a read-only file system show when writing, and the CLI names the file then; probe=True
+    tries them at once, with a temporary file that is removed.)"""
+    out = Path(out)
+    for part in out.parts:
+        if len(os.fsencode(part)) > 255:
+            raise ValueError(f"{what}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long; "
+                             f"a file or folder name may have at most 255")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{what}: {parent} is a file, so {out} cannot be made under it")
+            if probe:
+                try:                 # before minutes of drawing: can anything be written there at all?
+                    with tempfile.TemporaryFile(dir=parent):
+                        pass
+                except OSError as err:
+                    raise ValueError(f"{what}: cannot write under {parent} ({err.strerror or err}); "
+                                     f"choose a writable place for {out}") from None
+            break
+    return out
+
+
 def check_out(out, overwrite: bool = False) -> Path:
     """The output path, refused if something is there already (unless overwrite)."""
-    out = Path(out)
+    out = check_path(out, probe=True)
     output_kind(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"out: {out} already exists; choose another name or pass overwrite=True "
@@ -42,7 +70,45 @@ def check_out(out, overwrite: bool = False) -> Path:
 
 
 def _partial(out: Path) -> Path:
-    return out.with_name(f".{out.name}.partial{out.suffix}")
+    """The temporary name an export is written under; it carries the writer's process id, so
+    that a later export can tell a dead writer's leftovers from a running one's."""
+    return out.with_name(f".{out.name}.partial-{os.getpid()}{out.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_partials(out) -> list[Path]:
+    """Remove what killed exports of `out` left behind (.NAME.partial-PID files or folders whose
+    process is gone, and the older .NAME.partial.EXT names); returns the paths removed."""
+    out = Path(out)
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for p in out.parent.glob(f".{out.name}.partial*"):
+        rest = p.name[len(f".{out.name}.partial"):]
+        pid = rest[1:].split(".", 1)[0] if rest.startswith("-") else ""
+        if pid.isdigit() and _alive(int(pid)):
+            continue                        # another export of the same file is running
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def check_fps(fps) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or not 0 < fps <= 120:
+        raise ValueError(f"fps: must be a number of frames per second in (0, 120] (got {fps!r})")
+    return float(fps)
 
 
 def _replace(tmp: Path, out: Path) -> None:
@@ -68,9 +134,7 @@ class FrameWriter:
         self.kind = output_kind(self.out)
         if self.kind == "html":
             raise ValueError("out: .html takes a Plotly figure (export.write_html), not rendered frames")
-        if not 0 < fps <= 120:
-            raise ValueError(f"fps: {fps} must be in (0, 120]")
-        self.fps, self.crf = fps, crf
+        self.fps, self.crf = check_fps(fps), crf
         self.tmp = _partial(self.out)
         self.count = 0
         self.size: tuple[int, int] | None = None
@@ -78,6 +142,7 @@ class FrameWriter:
         self._ffmpeg = None
 
     def __enter__(self):
+        clean_partials(self.out)
         if self.kind == "png":
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp.mkdir(parents=True)
@@ -146,6 +211,7 @@ def write_html(fig, out, overwrite: bool = False) -> Path:
     out = check_out(out, overwrite)
     if output_kind(out) != "html":
         raise ValueError(f"out: {out} must end in .html")
+    clean_partials(out)
     tmp = _partial(out)
     try:
         fig.write_html(tmp, include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
@@ -158,8 +224,8 @@ def write_html(fig, out, overwrite: bool = False) -> Path:
 
 def thin(n: int, frames: int | None) -> list[int]:
     """Indices of at most `frames` of n items, evenly spread, first and last included."""
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"frames: must be a whole number of frames >= 1 (got {frames!r})")
     if frames is None or frames >= n:
         return list(range(n))
-    if frames < 1:
-        raise ValueError(f"frames: {frames} must be at least 1")
     return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))

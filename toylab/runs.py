@@ -142,7 +142,7 @@ def _atomic(path: Path, write) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
         _raise_full(err, path)
-        raise
+        raise _named(err, path) from None
     try:
         _write_file(fd, buf.getbuffer())
         os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp makes 0600; give the usual file mode
@@ -151,7 +151,13 @@ def _atomic(path: Path, write) -> None:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
             _raise_full(err, path)
+            raise _named(err, path) from None
         raise
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    """The same error naming the file meant (not its temporary name)."""
+    return type(err)(err.errno, err.strerror, str(path)) if err.errno else err
 
 
 def _raise_full(err: OSError, path: Path) -> None:
@@ -304,7 +310,10 @@ def store_points(folder, target) -> dict:
 
 
 def config_record(configs: list[TrainConfig], points: dict | None = None) -> dict:
-    rec = {"config": configs[0].model_dump(mode="json"),
+    base = configs[0].model_dump(mode="json")
+    if base.get("threads") == "auto":        # (a field added later: runs stay readable by older versions)
+        del base["threads"]
+    rec = {"config": base,
            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
     if points:
         rec["points"] = points

@@ -307,6 +307,31 @@ def snapshot_at(run, step: int | None):
                      f"(snapshots from {steps[0]} to {steps[-1]}, every {run.config.snapshot_every})")
 
 
+def load_for_frame(path, step: int | None = None):
+    """A saved run ready to draw ONE snapshot (`step`, default the last): its records and weights,
+    and of its snapshot files only the one drawn, so a figure of a long run does not read
+    hundreds of files. (A critic's colour range spans the whole run, so for a Wasserstein or
+    hinge run every snapshot is read, as an animation's frames would use.)"""
+    from .losses import PROBABILISTIC
+    from .runs import load_run, load_snapshots, read_snapshot, snapshot_files, snapshot_step
+
+    run = load_run(path, snapshots=False)
+    files = snapshot_files(run.path)
+    if not files:
+        raise ValueError(f"run {run.path} has no snapshots to draw")
+    steps = [snapshot_step(f) for f in files]
+    if step is not None and step not in steps:
+        near = min(steps, key=lambda s: abs(s - step))
+        raise ValueError(f"step: no snapshot at step {step}; nearest is {near} "
+                         f"(snapshots from {steps[0]} to {steps[-1]}, every {run.config.snapshot_every})")
+    file = files[-1] if step is None else files[steps.index(step)]
+    if run.config.loss in PROBABILISTIC:
+        run.snapshots = [read_snapshot(file)]
+    else:
+        run.snapshots = load_snapshots(run.path)
+    return run
+
+
 def frame_figure(run, step: int | None = None, *, member: int = 0, panels=None, theme="light", size="720p",
                  view: RunView | None = None, snapshot=None):
     """One snapshot (at `step`, or the given one; default the last) drawn as a figure, for
