@@ -30,6 +30,13 @@ def env1():
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def like_a_terminal():
+    """Child's signal dispositions as in a terminal: a shell starts background jobs (and so
+    a CI runner's whole test run, sometimes) with SIGINT ignored, and an ignored SIGINT stays
+    ignored across exec (toylab then rightly keeps ignoring it, as nohup asks)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(cond, timeout, what):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -44,7 +51,8 @@ def wait_for(cond, timeout, what):
 def test_signal_stops_training_after_a_whole_round_and_resume_is_exact_to_the_bit(tmp_path, sig):
     out = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "toylab", "train", "--out", str(out), "--steps", "1000000",
-                             *SMALL], env=env1(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *SMALL], env=env1(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=like_a_terminal)
     try:
         wait_for(lambda: len(R.snapshot_files(out)) >= 4, 60, "training to start")
         proc.send_signal(sig)
@@ -217,6 +225,7 @@ SWEEP = {"name": "faults", "base": {"dataset": "ring8", "g_hidden": 16, "d_hidde
 def sweep(spec_file, out):
     return subprocess.Popen([sys.executable, "-m", "toylab", "sweep", str(spec_file), "--out", str(out),
                              "--workers", "2", "--quiet"], env=env1(), start_new_session=True,
+                            preexec_fn=like_a_terminal,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
