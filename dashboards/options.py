@@ -8,34 +8,24 @@ import argparse
 import os
 
 
-def positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+def _whole_number(lo: int, hi: int | None = None, noun: str = "a whole number"):
+    """An argparse type: an int in [lo, hi] (hi None: no upper bound), refused by name otherwise."""
+    allowed = f"{noun} {lo} to {hi}" if hi is not None else f"{noun} >= {lo}"
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if n < lo or (hi is not None and n > hi):
+            raise argparse.ArgumentTypeError(f"must be {allowed if hi is not None else f'>= {lo}'}, got {n}")
+        return n
+    return parse
 
 
-def count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
-
-
-def port(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number 1 to 65535, got {text!r}") from None
-    if not 1 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number 1 to 65535, got {n}")
-    return n
+positive = _whole_number(1)
+count = _whole_number(0)
+port = _whole_number(1, 65535, noun="a port number")
 
 
 def add_options(p: argparse.ArgumentParser) -> None:

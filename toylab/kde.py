@@ -18,6 +18,7 @@ import math
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
+from scipy.special import logsumexp
 
 LOG_2PI = math.log(2 * math.pi)
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
@@ -54,10 +55,7 @@ def _nearest_log_sum(x: np.ndarray, tree: cKDTree, h: float, k: int = 32) -> np.
     """log of the sum over the k nearest samples only: for points more than CUTOFF h from
     every sample, where q_h is below 1e-7 of its peak and only its order of magnitude counts."""
     d, _ = tree.query(x, k=min(k, tree.n))
-    d = d.reshape(len(x), -1)
-    a = -0.5 * (d / h) ** 2
-    top = a.max(1, keepdims=True)
-    return top[:, 0] + np.log(np.exp(a - top).sum(1))
+    return logsumexp(-0.5 * (d.reshape(len(x), -1) / h) ** 2, axis=1)
 
 
 def kde_log_prob(x, samples, h: float, leave_one_out: bool = False) -> torch.Tensor:

@@ -16,7 +16,7 @@ bootstrap. `measure` gives every number the lab records for a set of samples; tr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -27,8 +27,6 @@ from .kde import LOG_2PI, as_points, binned_kde, kde_bandwidth, kde_log_prob, sq
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
 LN2 = math.log(2.0)
-_as_tensor = as_points
-_sq_dist = sq_dist
 
 
 def _js_terms(lp_p, lq_p, lp_q, lq_q) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,9 +47,7 @@ def _span(target) -> float:
     return max(x1 - x0, y1 - y0)
 
 
-def _finish(v: float, bits: bool, clip: bool) -> float:
-    if clip:
-        v = min(max(v, 0.0), LN2)
+def _finish(v: float, bits: bool) -> float:
     return v / LN2 if bits else v
 
 
@@ -141,7 +137,7 @@ def js_divergence(target, samples, *, n_data: int | None = None, seed: int = 0, 
     True
     """
     est = js_estimate(target, samples, n_data=n_data, seed=seed, bandwidth=bandwidth, data=data)
-    return _finish(est.value if clip else est.raw, bits, clip=False)
+    return _finish(est.value if clip else est.raw, bits)
 
 
 def js_divergence_exact(target, model_log_prob: Callable, model_samples, *, n_data: int | None = None,
@@ -150,10 +146,10 @@ def js_divergence_exact(target, model_log_prob: Callable, model_samples, *, n_da
 
     Plain Monte Carlo with both exact densities: unbiased, standard error ~ 1/sqrt(n).
     """
-    q = _as_tensor(model_samples)
+    q = as_points(model_samples)
     data = target.sample(n_data or q.shape[0], seed=seed + 7919)
     v = _js_from_logs(target.log_prob(data), model_log_prob(data), target.log_prob(q), model_log_prob(q))
-    return _finish(v, bits, clip=False)
+    return _finish(v, bits)
 
 
 def js_divergence_quadrature(log_p: Callable, log_q: Callable, bounds, size: int = 1601) -> float:
@@ -178,7 +174,7 @@ def js_lower_bound(discriminator: Callable, target, samples, *, n_data: int | No
     `discriminator(x)` returns logits (default) or probabilities. With D = D* the bound
     equals the JSD; the gap to the estimate shows how far D is from optimal.
     """
-    g = _as_tensor(samples)
+    g = as_points(samples)
     if data is None:
         data = target.sample(n_data or g.shape[0], seed=seed + 7919)
     out_p, out_g = discriminator(data), discriminator(g)
@@ -202,7 +198,7 @@ def optimal_discriminator(target, model, size: int = 100, *, bandwidth: float | 
     if callable(model):
         lq = torch.as_tensor(model(pts)).float()
     else:
-        q = _as_tensor(model)
+        q = as_points(model)
         lq = kde_log_prob(pts, q, bandwidth or kde_bandwidth(q, _span(target), seed=seed))
     d = torch.sigmoid(lp - lq)                      # p / (p + q) = sigmoid(log p - log q)
     d = torch.where(torch.isinf(lp) & torch.isinf(lq), torch.full_like(d, 0.5), d)
@@ -229,6 +225,11 @@ def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
     reverse_kl and the standard errors of the first three. A pure function of the samples
     and the seed: training records exactly what a fresh call returns on the same fakes.
     """
+    return _measure(target, samples, seed, data, discriminator)[0]
+
+
+def _measure(target, samples, seed, data, discriminator) -> tuple[dict[str, float], ModeCoverage | None]:
+    """`measure`'s values and the mode coverage they came from (evaluate also reports its counts)."""
     x = as_points(samples)
     if data is None:
         data = target.sample(x.shape[0], seed=seed + 7919)
@@ -236,12 +237,13 @@ def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
     out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw}
     if discriminator is not None:
         out["js_lower_bound"] = js_lower_bound(discriminator, target, x, data=data)
+    cov = None
     if target.num_modes:
         cov = mode_coverage(x, target, seed=seed)
         out.update(modes_captured=cov.modes_captured, modes_captured_se=cov.modes_captured_se,
                    modes_present=cov.modes_present, modes_present_se=cov.modes_present_se,
                    high_quality=cov.high_quality, high_quality_se=cov.high_quality_se, reverse_kl=cov.reverse_kl)
-    return out
+    return out, cov
 
 
 class SnapshotMetrics:
@@ -289,9 +291,9 @@ def evaluate(run, n: int = 2500, seed: int = 0) -> list[dict]:
             out.append({**row, "js": math.nan})
             continue
         d = (lambda v, e=e: run.discriminate(v, member=e)) if run.config.loss in PROBABILISTIC else None
-        row.update(measure(target, x, seed=seed, data=data, discriminator=d))
-        row.update(js_bits=row["js"] / LN2, c_of_g=optimal_d_value(row["js"]))
-        if target.num_modes:
-            row.update(num_modes=target.num_modes, counts=mode_coverage(x, target).counts.tolist())
+        values, cov = _measure(target, x, seed, data, d)
+        row.update(values, js_bits=values["js"] / LN2, c_of_g=optimal_d_value(values["js"]))
+        if cov is not None:
+            row.update(num_modes=cov.num_modes, counts=cov.counts.tolist())
         out.append(row)
     return out

@@ -47,8 +47,7 @@ class ModeCoverage:
 def present(counts: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """Which modes are present: HQ count >= PRESENT_SHARE * w_k * n (and at least 1), n the
     number of samples. A few stray samples of a diffuse generator never make a mode present."""
-    counts = np.asarray(counts)
-    return (counts >= np.maximum(PRESENT_SHARE * weights * n, 1)) & (counts > 0)
+    return np.asarray(counts) >= np.maximum(PRESENT_SHARE * weights * n, 1)
 
 
 def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> ModeCoverage:
