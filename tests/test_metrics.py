@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from toylab import datasets, metrics, train
+from toylab import datasets, kde, metrics, train
 from toylab.cli import main
 from toylab.runs import Snapshot
 
@@ -92,6 +92,46 @@ def test_truncated_kde_equals_the_exact_kernel_sum():
             ok = exact > exact.max() - 15                 # where q_h is above 1e-6 of its peak: to 1e-5
             assert torch.allclose(got[ok], exact[ok], atol=1e-5), (h, loo)
             assert torch.isfinite(got).all()
+
+
+def _exact_log_kde(pts, x, h, loo):
+    out = []
+    for lo in range(0, len(pts), 1000):
+        d2 = kde.sq_dist(pts[lo:lo + 1000].double(), x.double())
+        if loo:
+            d2[torch.arange(d2.shape[0]), torch.arange(lo, lo + d2.shape[0])] = math.inf
+        out.append(torch.logsumexp(-0.5 * d2 / h ** 2, 1))
+    return torch.cat(out) - math.log(len(x) - loo) - math.log(2 * math.pi * h * h)
+
+
+def test_large_sets_blocked_sum_is_exact_and_binned_sum_matches_it():
+    """Above EXACT_PAIRS: concentrated samples take the blocked truncated sum (exact to 1e-5 in
+    log q), broad ones the binned KDE (log q within 1e-2 on average, most of it in the far tails;
+    the JS estimate within 1e-5 of the exact one)."""
+    grid25 = datasets.get("grid25")
+    conc = torch.cat([RING8.sample(3990, seed=1), torch.randn(10, 2) * 20])   # with far outliers
+    h = kde.kde_bandwidth(conc, 5.0)
+    assert len(conc) ** 2 > kde.EXACT_PAIRS
+    for pts, loo in ((grid25.sample(2500, seed=3), False), (conc, True)):
+        exact, got = _exact_log_kde(pts, conc, h, loo), kde.kde_log_prob(pts, conc, h, leave_one_out=loo).double()
+        ok = exact > exact.max() - 15
+        assert torch.allclose(got[ok], exact[ok], atol=1e-5) and torch.isfinite(got).all()
+    broad = RING8.sample(4000, seed=6) + 0.5 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+    h = kde.kde_bandwidth(broad, 5.0)
+    assert kde._binned_log_sum(broad.double(), broad.double(), h, True) is not None      # the binned path
+    for pts, loo in ((grid25.sample(2500, seed=3), False), (broad, True)):
+        exact, got = _exact_log_kde(pts, broad, h, loo), kde.kde_log_prob(pts, broad, h, leave_one_out=loo).double()
+        ok = exact > exact.max() - 10
+        err = got[ok] - exact[ok]
+        assert err.abs().mean() < 1e-2 and err.abs().max() < 0.1 and abs(float(err.mean())) < 5e-3
+    js = metrics.js_estimate(RING8, broad, seed=2)
+    saved = kde.EXACT_PAIRS
+    try:
+        kde.EXACT_PAIRS = 10 ** 12                        # every pair summed exactly
+        exact_js = metrics.js_estimate(RING8, broad, seed=2)
+    finally:
+        kde.EXACT_PAIRS = saved
+    assert js.value == pytest.approx(exact_js.value, abs=1e-5) and js.value > 0.3
 
 
 def test_js_of_a_target_with_itself_is_near_zero_and_disjoint_is_ln2():
