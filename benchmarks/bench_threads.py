@@ -10,8 +10,8 @@ time: it stops by itself after `--busy-limit` seconds), and prints the ratios si
     python benchmarks/bench_threads.py            # ~2-3 minutes on a 2-core CPU
     python benchmarks/bench_threads.py --quick    # a smoke run
 
-The default (`TrainConfig.threads="auto"`) is `Trainer.threads()`: its column is the
-thread count it chooses. Targets (issue #13): the default >= 0.9x a one-thread run with one
+The default (`TrainConfig.threads="auto"`) is measured as fit() runs it
+(`toylab.threads.AutoThreads`): its columns give the thread count it settled on in each repeat. Targets (issue #13): the default >= 0.9x a one-thread run with one
 core busy, and within 10 % of the best idle speed.
 """
 
@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import toylab  # noqa: E402
+from toylab.threads import AutoThreads  # noqa: E402
 from toylab.training import Trainer  # noqa: E402
 
 SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
@@ -43,19 +44,35 @@ CASES = {                        # name -> (batch, members)
 }
 
 
-def rounds_per_s(trainer: Trainer, threads: int, seconds: float) -> float:
-    """Rounds per second over about `seconds` of training (after a short warm-up)."""
-    torch.set_num_threads(threads)
-    for _ in range(3):
-        trainer.round()
+def rounds_per_s(trainer: Trainer, threads: int | str, seconds: float) -> tuple[float, int]:
+    """Rounds per second over about `seconds` of training, and the thread count used at the end.
+
+    threads="auto" is the default's policy as fit() runs it (toylab.threads.AutoThreads: one
+    thread until the first load reading, then re-decided every second), warmed up for 0.5 s."""
+    auto = AutoThreads("auto", trainer.device, trainer.cfg.batch_size * trainer.E) if threads == "auto" else None
+    if auto is None:
+        torch.set_num_threads(threads)
+    else:
+        auto.start()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < (0.5 if auto else 0.05):
+        for _ in range(3):
+            trainer.round()
+        if auto:
+            auto.adjust()
     trainer.flush()                      # (the host sync fit() does per snapshot interval)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for _ in range(5):
             trainer.round()
         n += 5
+        if auto:
+            auto.adjust()
     trainer.flush()
-    return n / (time.perf_counter() - t0)
+    rate, used = n / (time.perf_counter() - t0), torch.get_num_threads()
+    if auto:
+        auto.stop()
+    return rate, used
 
 
 class Busy:
@@ -79,35 +96,39 @@ def measure(seconds: float, repeats: int, busy_limit: float) -> list[dict]:
     for name, (batch, members) in CASES.items():
         cfg = toylab.TrainConfig(batch_size=batch, device="cpu")
         trainer = Trainer([cfg.replace(seed=s) for s in range(members)])
-        default = trainer.threads()
         res: dict[str, list[float]] = {}
+        chosen: dict[str, list[int]] = {}
         for busy in (False, True):
-            for _ in range(repeats):                     # alternate 1 and 2 threads: drift hits both
-                for threads in (1, 2):
+            for _ in range(repeats):                     # alternate the contenders: drift hits all
+                for threads in (1, 2, "auto"):
                     key = f"{'busy' if busy else 'idle'}_{threads}"
                     if busy:
                         with Busy(busy_limit):
-                            res.setdefault(key, []).append(rounds_per_s(trainer, threads, seconds))
+                            rate, used = rounds_per_s(trainer, threads, seconds)
                     else:
-                        res.setdefault(key, []).append(rounds_per_s(trainer, threads, seconds))
+                        rate, used = rounds_per_s(trainer, threads, seconds)
+                    res.setdefault(key, []).append(rate)
+                    chosen.setdefault(key, []).append(used)
         med = {k: statistics.median(v) for k, v in res.items()}
         best_idle = max(med["idle_1"], med["idle_2"])
-        rows.append({"case": name, "members": members, "batch": batch, "default_threads": default, **med,
+        rows.append({"case": name, "members": members, "batch": batch, **med,
+                     "auto_threads_idle": chosen["idle_auto"], "auto_threads_busy": chosen["busy_auto"],
                      "busy_1_over_2": med["busy_1"] / med["busy_2"], "idle_1_over_2": med["idle_1"] / med["idle_2"],
-                     "default_busy_vs_1": med[f"busy_{default}"] / med["busy_1"],
-                     "default_idle_vs_best": med[f"idle_{default}"] / best_idle})
+                     "default_busy_vs_1": med["busy_auto"] / med["busy_1"],
+                     "default_idle_vs_best": med["idle_auto"] / best_idle})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| case | idle 1 thr | idle 2 thr | idle 1/2 | busy 1 thr | busy 2 thr | busy 1/2 "
-             "| default (threads) busy vs 1 thr | default idle vs best |",
+    lines = ["| case | idle 1 thr | idle 2 thr | idle auto (threads) | busy 1 thr | busy 2 thr | busy auto (threads) "
+             "| **auto busy vs 1 thr** | **auto idle vs best** |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['idle_1']:.0f} | {r['idle_2']:.0f} | {r['idle_1_over_2']:.2f}× | "
-                     f"{r['busy_1']:.0f} | {r['busy_2']:.0f} | **{r['busy_1_over_2']:.2f}×** | "
-                     f"{r['default_busy_vs_1']:.2f}× ({r['default_threads']}) | {r['default_idle_vs_best']:.2f}× |")
+        ti, tb = "/".join(map(str, r["auto_threads_idle"])), "/".join(map(str, r["auto_threads_busy"]))
+        lines.append(f"| {r['case']} | {r['idle_1']:.0f} | {r['idle_2']:.0f} | {r['idle_auto']:.0f} ({ti}) | "
+                     f"{r['busy_1']:.0f} | {r['busy_2']:.0f} | {r['busy_auto']:.0f} ({tb}) | "
+                     f"{r['default_busy_vs_1']:.2f}× | {r['default_idle_vs_best']:.2f}× |")
     return "\n".join(lines)
 
 

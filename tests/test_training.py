@@ -276,5 +276,42 @@ def test_threads_are_set_while_fitting_and_restored_after(tiny):
     train(tiny.replace(threads=2, steps=20), callbacks=[watch])
     assert set(seen) == {2} and torch.get_num_threads() == before
     seen.clear()
-    train(tiny.replace(steps=20), callbacks=[watch])           # threads="auto": one on the CPU
+    train(tiny.replace(steps=20), callbacks=[watch])           # threads="auto", small batch: one
     assert set(seen) == {1} and torch.get_num_threads() == before
+
+
+def test_auto_threads_follow_the_machines_load():
+    from toylab import threads
+    assert threads.choose(64, 2.0, 2) == 1                     # small rounds: one thread is as fast
+    assert threads.choose(512, 2.0, 2) == 2                    # idle: every core
+    assert threads.choose(512, 1.75, 2) == 2                   # a little background work
+    assert threads.choose(512, 1.0, 2) == 1                    # one core busy elsewhere: one thread
+    assert threads.choose(512, 0.2, 2) == 1
+    assert threads.choose(4096, 7.0, 8) == 7
+    assert threads.choose(512, None, 2) == 1                   # load unknown (not Linux)
+    assert threads.choose(512, 2.0, 2, side_by_side=2) == 1    # two fits in one process
+
+
+def test_load_meter_sees_another_process_spinning():
+    import subprocess
+    import sys
+    import time
+
+    from toylab import threads
+    meter = threads.LoadMeter()
+    if meter._last is None:
+        pytest.skip("no /proc/stat on this system: auto threads fall back to one")
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"])
+    try:
+        time.sleep(0.3)
+        meter.others()                                          # a reading with the spinner running
+        time.sleep(1.0)
+        busy = meter.others()
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy >= 0.8                                          # the spinner's core (plus anything else running)
+    readings = iter([(10.0, 100.0, 5.0), (12.0, 103.0, 7.0)])   # (time, machine busy s, our own CPU s)
+    meter._read = lambda: next(readings)
+    meter._last = meter._read()
+    assert meter.others() == pytest.approx(0.5)                 # 3 busy core-seconds, 2 of them ours, in 2 s

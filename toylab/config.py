@@ -70,8 +70,8 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     threads: int | Literal["auto"] = Field("auto", description="CPU threads for training (torch intra-op); "
-                                                               "auto: 1 on the CPU (measured fastest, and "
-                                                               "robust when other work is running)")
+                                                               "auto: as many as cores are free of other "
+                                                               "work, re-read every second (toylab.threads)")
     # recording
     snapshot_every: int = Field(50, ge=1, le=10_000_000, description="rounds between snapshots")
     max_snapshots: int = Field(200, ge=2, le=10_000, description="snapshots kept in memory (thinned beyond)")

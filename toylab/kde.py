@@ -73,14 +73,16 @@ def _blocked_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, leave_one_out: 
     """
     r = CUTOFF * h
     xn, sn = x.numpy(), s.numpy()
-    lo = np.minimum(xn.min(0), sn.min(0))
-    cells = np.minimum(np.floor((xn - lo) / r), 2 ** 20).astype(np.int64)
-    order = torch.from_numpy(np.argsort(_morton(cells), kind="stable"))
+    if len(x) * len(s) > ONE_BLOCK:
+        lo = np.minimum(xn.min(0), sn.min(0))
+        cells = np.minimum(np.floor((xn - lo) / r), 2 ** 20).astype(np.int64)
+        order, block = torch.from_numpy(np.argsort(_morton(cells), kind="stable")), BLOCK
+    else:
+        order, block = torch.arange(len(x)), len(x)
     by_x = np.argsort(sn[:, 0], kind="stable")
     sx, sy = sn[by_x, 0], sn[by_x, 1]
     out = torch.full((len(x),), -math.inf, dtype=torch.float64)
     scale = -0.5 / h ** 2
-    block = BLOCK if len(x) * len(s) > ONE_BLOCK else len(x)
     for start in range(0, len(order), block):
         rows = order[start:start + block]
         q = x[rows]

@@ -30,6 +30,7 @@ from .datasets import grid_points
 from .device import resolve_device
 from .nets import BatchedMLP
 from .runs import Run, Snapshot
+from .threads import AutoThreads
 
 CHUNK = 32            # batches drawn per refill of a noise/data buffer
 CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
@@ -576,9 +577,7 @@ class Trainer:
                 self.member_status[e] = "running"
         bar = self._progress_bar(total)
         threads = self.threads()
-        previous_threads = torch.get_num_threads()
-        if threads != previous_threads:
-            torch.set_num_threads(threads)
+        threads.start()
         t0 = time.perf_counter()
         if not self.snapshots or self.snapshots[-1].step != self.step:
             self.snapshot()
@@ -596,6 +595,7 @@ class Trainer:
                         if all(s == "diverged" for s in self.member_status):
                             break      # nothing left to draw: keep the snapshots from before
                         snap = self.snapshot()
+                        threads.adjust()
                         if bar is not None:
                             bar.update(self.step - bar.n)
                             bar.set_postfix(self._postfix(), refresh=False)
@@ -619,8 +619,7 @@ class Trainer:
                 raise
             finally:
                 self._fitting = False
-                if torch.get_num_threads() != previous_threads:
-                    torch.set_num_threads(previous_threads)
+                threads.stop()
                 self.elapsed += time.perf_counter() - t0
                 if bar is not None:
                     bar.close()
@@ -635,14 +634,11 @@ class Trainer:
                     self._tb.flush()
         return self.run()
 
-    def threads(self) -> int:
-        """Intra-op threads for fit(): config.threads, or for "auto" 1 on the CPU (measured: one
-        thread is as fast as two on an idle machine for these small networks, and 2-10x faster
-        when another process keeps a core busy; docs/performance.md) and torch's own choice on
-        a GPU."""
-        if self.cfg.threads != "auto":
-            return int(self.cfg.threads)
-        return 1 if self.device.type == "cpu" else torch.get_num_threads()
+    def threads(self) -> AutoThreads:
+        """The intra-op thread count for a fit: config.threads, or for "auto" on the CPU chosen
+        from the machine's load and the round's size (toylab.threads), torch's own on a GPU."""
+        rows = self.cfg.batch_size * self.E
+        return AutoThreads(self.cfg.threads, self.device, rows)
 
     def _final_status(self, total):
         if all(s == "diverged" for s in self.member_status):
