@@ -276,13 +276,14 @@ def test_threads_are_set_while_fitting_and_restored_after(tiny):
     train(tiny.replace(threads=2, steps=20), callbacks=[watch])
     assert set(seen) == {2} and torch.get_num_threads() == before
     seen.clear()
-    train(tiny.replace(steps=20), callbacks=[watch])           # threads="auto", small batch: one
+    train(tiny.replace(steps=20, batch_size=32), callbacks=[watch])   # "auto", 32 rows a round: one
     assert set(seen) == {1} and torch.get_num_threads() == before
 
 
 def test_auto_threads_follow_the_machines_load():
     from toylab import threads
-    assert threads.choose(64, 2.0, 2) == 1                     # small rounds: one thread is as fast
+    assert threads.choose(32, 2.0, 2) == 1                     # small rounds: one thread is as fast
+    assert threads.choose(64, 2.0, 2) == 2
     assert threads.choose(512, 2.0, 2) == 2                    # idle: every core
     assert threads.choose(512, 1.75, 2) == 2                   # a little background work
     assert threads.choose(512, 1.0, 2) == 1                    # one core busy elsewhere: one thread
