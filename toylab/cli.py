@@ -127,7 +127,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=float))
         return 0
-    weights = run._engine().step
+    weights = run.networks().step
     note = f" (weights of round {weights}, the last finite checkpoint)" if weights != run.step else ""
     print(f"{run.path}: {run.config.dataset}, {run.config.loss}, {run.status} at round {run.step}{note}, "
           f"{args.n} samples per member")

@@ -279,7 +279,6 @@ def evaluate(run, n: int = 2500, seed: int = 0) -> list[dict]:
     errors), js_bits, js_lower_bound (BCE objectives; from the trained D), C(G) = -ln 4 + 2 JSD,
     and the per-mode counts.
     """
-    from .losses import PROBABILISTIC
     target = run.target
     data = target.sample(n, seed=seed + 7919)
     out = []
@@ -290,7 +289,7 @@ def evaluate(run, n: int = 2500, seed: int = 0) -> list[dict]:
         if not torch.isfinite(x).all():
             out.append({**row, "js": math.nan})
             continue
-        d = (lambda v, e=e: run.discriminate(v, member=e)) if run.config.loss in PROBABILISTIC else None
+        d = (lambda v, e=e: run.discriminate(v, member=e)) if run.probabilistic else None
         values, cov = _measure(target, x, seed, data, d)
         row.update(values, js_bits=values["js"] / LN2, c_of_g=optimal_d_value(values["js"]))
         if cov is not None:

@@ -109,7 +109,6 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     final: the member's row of metrics.evaluate (2,500 fresh samples); when given, it decides
     JS, the modes present and the high-quality share (more reliable than the 500 samples
     measured during training); the window's measurements still decide hopping and trends."""
-    from .losses import PROBABILISTIC
     from .modes import mode_timeline
 
     rules = rules or OutcomeRules()
@@ -139,7 +138,7 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     if status == "diverged" or (len(steps) and not np.isfinite(col("d_loss")[-1:]).all()):
         out.outcome, out.reason = "diverged", f"NaN/Inf at step {run.diverged_step[member] if run.diverged_step else '?'}"
         return out
-    if cfg.loss in PROBABILISTIC and len(gn_all):
+    if run.probabilistic and len(gn_all):
         early = gn_all[g_all_s < last * (1 - rules.window)]
         peak = float(np.max(early)) if len(early) else float("nan")
         if out.d_loss < rules.d_saturated and out.g_grad_norm < rules.grad_ratio * peak:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .losses import PROBABILISTIC
 from .config import TrainConfig, make_config
 
 SNAPSHOT_ARRAYS = ("fake", "d_grid", "manifold", "d_grad")
@@ -246,7 +247,8 @@ class Run:
     generator: torch.nn.Module | None = None
     discriminator: torch.nn.Module | None = None
     info: dict = field(default_factory=dict)
-    _trainer: object = None
+    _nets: object = None        # the networks (toylab.model.Networks), loaded on first use
+    _target: object = None
 
     @property
     def config(self) -> TrainConfig:
@@ -259,24 +261,35 @@ class Run:
 
     @property
     def target(self):
-        """The target trained on: the trainer's own (built once) when there is one."""
-        if self._trainer is not None:
-            return self._trainer.target
-        return self.config.target()
+        """The target trained on (built once; the networks' own when they are loaded)."""
+        if self._nets is not None:
+            return self._nets.target
+        if self._target is None:
+            self._target = self.config.target()
+        return self._target
+
+    @property
+    def probabilistic(self) -> bool:
+        """D outputs a probability's logit (the BCE objectives), not a critic's value."""
+        return self.config.loss in PROBABILISTIC
 
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
         """n draws (n, 2) from member `member`'s trained generator, on the CPU."""
-        return self._engine().sample(n, member=member, seed=seed)
+        return self.networks().sample(n, member=member, seed=seed)
 
     def discriminate(self, x, member: int = 0) -> torch.Tensor:
         """D's raw output (logit or critic value) at points x (n, 2), for one member."""
-        return self._engine().discriminate(x, member=member)
+        return self.networks().discriminate(x, member=member)
 
-    def _engine(self):
-        if self._trainer is None:
-            from .training import Trainer
-            self._trainer = Trainer.from_run(self)
-        return self._trainer
+    def networks(self):
+        """G and D with the run's weights (toylab.model.Networks): the trainer's while it trains,
+        else loaded from the run folder's checkpoint on first use."""
+        if self._nets is None:
+            from .model import Networks
+            if self.path is None:
+                raise ValueError("this run has no networks: it was not trained here and has no folder")
+            self._nets = Networks.load(self.configs, self.path / "checkpoint.pt", self._target)
+        return self._nets
 
     def member_history(self, e: int = 0) -> dict[str, np.ndarray]:
         """history rows of member e."""
@@ -402,6 +415,6 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
               history=history, snapshots=snaps, path=path, info=status.get("info", {}))
     if engine:
-        t = run._engine()
-        run.generator, run.discriminator = t.gen, t.disc
+        nets = run.networks()
+        run.generator, run.discriminator = nets.gen, nets.disc
     return run

@@ -22,12 +22,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import losses, metrics, runs, streams
 from .config import ConfigError, TrainConfig, check_ensemble, make_config
 from .datasets import grid_points
-from .device import resolve_device
+from .model import Networks
 from .nets import BatchedMLP
 from .runs import Run, Snapshot
 from .threads import AutoThreads
@@ -67,18 +66,10 @@ class Trainer:
         check_ensemble(configs)
         self.configs, self.cfg, self.E = configs, configs[0], len(configs)
         cfg = self.cfg
-        self.device = resolve_device(cfg.device)
-        self.target = cfg.target()
-        self.K = self.target.num_modes if cfg.conditional else 0
-        if cfg.conditional and self.K == 0:
-            raise ConfigError(f"conditional: needs a mixture target with modes; {cfg.dataset!r} has none")
+        self.nets = Networks(configs)
+        self.device, self.target, self.K, self.pack = self.nets.device, self.nets.target, self.nets.K, self.nets.pack
+        self.gen, self.disc = self.nets.gen, self.nets.disc
         seeds = [c.seed for c in configs]
-        init = streams.generators(seeds, streams.INIT)
-        self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
-                              cfg.activation, cfg.leaky_slope).to(self.device)
-        self.pack = cfg.pack
-        self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
-                               cfg.leaky_slope, spectral_norm=cfg.spectral_norm).to(self.device)
         self.lr_d = self._member_lr([c.lr_d for c in configs])
         self.lr_g = self._member_lr([c.lr_g for c in configs])
         self.opt_d = make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
@@ -194,30 +185,15 @@ class Trainer:
             t._history.setdefault(k, list(v))
         return t
 
-    # ---- the networks as functions --------------------------------------
-    def _with_labels(self, x, labels):
-        if not self.K:
-            return x
-        return torch.cat([x, F.one_hot(labels, self.K).to(x.dtype)], -1)
-
+    # ---- the networks as functions (toylab.model) ------------------------
     def G(self, z, labels=None, flat=None, members=slice(None)):
-        return self.gen(self._with_labels(z, labels), flat, members)
+        return self.nets.G(z, labels, flat, members)
 
     def D(self, x, labels=None, flat=None, members=slice(None)):
-        """D at each point of x (E', n, 2) -> (E', n, 1). A packed D (PacGAN) judges a pack of
-        copies of the point: the field it shows is D on packs of identical samples."""
-        x = self._with_labels(x, labels)
-        if self.pack > 1:
-            x = torch.cat([x] * self.pack, -1)
-        return self.disc(x, flat, members)
+        return self.nets.D(x, labels, flat, members)
 
     def Dt(self, x, labels=None, flat=None, members=slice(None)):
-        """D as training sees it: with pack m, consecutive groups of m samples of x (E', n, 2)
-        form one input (E', n/m, 2m) (Lin et al. 2018); otherwise D at each point."""
-        if self.pack == 1:
-            return self.D(x, labels, flat, members)
-        E, n, dim = x.shape
-        return self.disc(x.reshape(E, n // self.pack, dim * self.pack), flat, members)
+        return self.nets.Dt(x, labels, flat, members)
 
     def _member_chunks(self) -> list[slice]:
         """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,
@@ -664,7 +640,7 @@ class Trainer:
         r = Run(configs=self.configs, status=self.status, step=self.step, member_status=list(self.member_status),
                 diverged_step=list(self.diverged_step), history=self.history(), snapshots=list(self.snapshots),
                 path=self.path, generator=self.gen, discriminator=self.disc, info=self._info())
-        r._trainer = self
+        r._nets = self.nets
         return r
 
     def _info(self):
@@ -732,8 +708,7 @@ class Trainer:
         garbled file is a ValueError naming it (never a run silently left untrained)."""
         try:
             state = torch.load(file, map_location="cpu", weights_only=True)
-            self.gen.load_state_dict(state["gen"])
-            self.disc.load_state_dict(state["disc"])
+            self.nets.load_weights(state)
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.noise.load_state_dict(_to(state["noise"], self.device))
@@ -748,30 +723,12 @@ class Trainer:
         self.step = step
         self._tail = tail.numpy() if tail is not None else np.zeros((0, len(HISTORY), self.E))
 
-    # ---- using the trained networks ---------------------------------------------
-    @torch.no_grad()
+    # ---- using the trained networks (toylab.model) -------------------------------
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
-        g = torch.Generator(device=self.device)
-        g.manual_seed(seed if seed is not None else torch.seed())
-        z = streams.draw_noise(self.cfg.noise, g, (self.E, n, self.cfg.z_dim), self.device)
-        labels = None
-        if self.K:
-            labels = torch.multinomial(self.target.weights.to(self.device), self.E * n, True, generator=g)
-            labels = labels.view(self.E, n)
-        return self.G(z, labels)[member].cpu()
+        return self.nets.sample(n, member, seed)
 
-    @torch.no_grad()
     def discriminate(self, x, member: int = 0) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
-        xs = x.expand(self.E, -1, -1)
-        labels = None
-        if self.K:
-            labels = torch.cdist(x, self.target.modes.to(x)).argmin(1).expand(self.E, -1)
-        was = self.disc.training
-        self.disc.eval()
-        out = self.D(xs, labels)[member, :, 0].cpu()
-        self.disc.train(was)
-        return out
+        return self.nets.discriminate(x, member)
 
     # ---- TensorBoard ------------------------------------------------------------
     def _tensorboard(self):
@@ -861,8 +818,8 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
     final state explains, and the rounds after the checkpoint are trained again (exactly)."""
     if steps is not None and int(steps) < 1:
         raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
-    run = runs.load_run(path, snapshots=False)
-    t = run._engine()
+    run = runs.load_run(path, snapshots=False, engine=False)
+    t = Trainer.from_run(run)
     total = int(steps) if steps is not None else run.config.steps
     if total < t.step:
         raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "

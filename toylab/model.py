@@ -1,0 +1,122 @@
+"""A run's networks alone: G and D rebuilt from its configs, with a checkpoint's weights.
+
+What sampling, D's field and the pictures need, without the trainer's optimisers, data
+streams and records: loading a saved run for a figure or an evaluation builds this (a
+trainer, to resume, holds one too). Loading a torch optimiser imports torch._dynamo, ~2 s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+
+from . import streams
+from .config import ConfigError, TrainConfig
+from .device import resolve_device
+from .nets import BatchedMLP
+
+
+class Networks:
+    """G and D of an ensemble of E members (one (E, P) parameter each), on `device`.
+
+    G(z | label) and D(x | label); with PacGAN packing D judges m samples at once: `D`
+    shows D's field on packs of identical copies of each point, `Dt` judges consecutive
+    groups of m samples as training does."""
+
+    def __init__(self, configs: TrainConfig | Iterable[TrainConfig], target=None, device=None):
+        configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+        self.configs, self.cfg, self.E = configs, configs[0], len(configs)
+        cfg = self.cfg
+        self.device = device if device is not None else resolve_device(cfg.device)
+        self.target = target if target is not None else cfg.target()
+        self.K = self.target.num_modes if cfg.conditional else 0
+        if cfg.conditional and self.K == 0:
+            raise ConfigError(f"conditional: needs a mixture target with modes; {cfg.dataset!r} has none")
+        init = streams.generators([c.seed for c in configs], streams.INIT)
+        self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
+                              cfg.activation, cfg.leaky_slope).to(self.device)
+        self.pack = cfg.pack
+        self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
+                               cfg.leaky_slope, spectral_norm=cfg.spectral_norm).to(self.device)
+        self.step = 0           # the round of the weights loaded (0: as initialised)
+
+    @classmethod
+    def load(cls, configs, checkpoint: Path, target=None) -> "Networks":
+        """The networks of a saved run; a missing, truncated, foreign or garbled checkpoint is an
+        error naming the file (never a run silently left untrained)."""
+        if not Path(checkpoint).exists():
+            raise FileNotFoundError(f"{checkpoint}: missing; the run's trained weights are lost, so it cannot be "
+                                    f"evaluated, drawn from its networks or resumed (train it again)")
+        nets = cls(configs, target)
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            nets.load_weights(state)
+        except Exception as err:
+            raise ValueError(f"{checkpoint}: unreadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                             f"the run cannot be restored from it") from None
+        return nets
+
+    def load_weights(self, state: dict) -> None:
+        """G's and D's weights and the round they are from, out of a checkpoint's state."""
+        self.gen.load_state_dict(state["gen"])
+        self.disc.load_state_dict(state["disc"])
+        self.step = int(state["step"])
+
+    # ---- the networks as functions --------------------------------------
+    def _with_labels(self, x, labels):
+        if not self.K:
+            return x
+        return torch.cat([x, F.one_hot(labels, self.K).to(x.dtype)], -1)
+
+    def G(self, z, labels=None, flat=None, members=slice(None)):
+        return self.gen(self._with_labels(z, labels), flat, members)
+
+    def D(self, x, labels=None, flat=None, members=slice(None)):
+        """D at each point of x (E', n, 2) -> (E', n, 1). A packed D (PacGAN) judges a pack of
+        copies of the point: the field it shows is D on packs of identical samples."""
+        x = self._with_labels(x, labels)
+        if self.pack > 1:
+            x = torch.cat([x] * self.pack, -1)
+        return self.disc(x, flat, members)
+
+    def Dt(self, x, labels=None, flat=None, members=slice(None)):
+        """D as training sees it: with pack m, consecutive groups of m samples of x (E', n, 2)
+        form one input (E', n/m, 2m) (Lin et al. 2018); otherwise D at each point."""
+        if self.pack == 1:
+            return self.D(x, labels, flat, members)
+        E, n, dim = x.shape
+        return self.disc(x.reshape(E, n // self.pack, dim * self.pack), flat, members)
+
+    # ---- using the trained networks ---------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
+        """n draws (n, 2) from member `member`'s generator, on the CPU. Unseeded draws use a
+        fresh generator of their own (torch's global random state is left alone)."""
+        g = torch.Generator(device=self.device)
+        if seed is not None:
+            g.manual_seed(seed)
+        else:
+            g.seed()
+        z = streams.draw_noise(self.cfg.noise, g, (self.E, n, self.cfg.z_dim), self.device)
+        labels = None
+        if self.K:
+            labels = torch.multinomial(self.target.weights.to(self.device), self.E * n, True, generator=g)
+            labels = labels.view(self.E, n)
+        return self.G(z, labels)[member].cpu()
+
+    @torch.no_grad()
+    def discriminate(self, x, member: int = 0) -> torch.Tensor:
+        """D's raw output (logit or critic value) at points x (n, 2), for one member."""
+        x = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+        xs = x.expand(self.E, -1, -1)
+        labels = None
+        if self.K:
+            labels = torch.cdist(x, self.target.modes.to(x)).argmin(1).expand(self.E, -1)
+        was = self.disc.training
+        self.disc.eval()
+        out = self.D(xs, labels)[member, :, 0].cpu()
+        self.disc.train(was)
+        return out
