@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import toylab
-from toylab.runs import SNAPSHOT_ARRAYS
+from toylab.engine.runs import SNAPSHOT_ARRAYS
 
 
 def rss_mb() -> float:
@@ -56,8 +56,8 @@ def main():
     print(f"RSS before {base:.0f} MB, after {now:.0f} MB (+{now - base:.0f} MB, "
           f"{(now - base) / max(1, len(run.snapshots)):.2f} MB per kept snapshot), peak {peak_mb():.0f} MB")
     if not a.no_density:
-        from toylab.datasets import PointCloud
-        from toylab.panels import pixel_density
+        from toylab.engine.datasets import PointCloud
+        from toylab.pictures.panels import pixel_density
         pts = PointCloud(np.random.default_rng(0).normal(size=(100_000, 2)))
         t0 = time.perf_counter()
         pixel_density(pts, 160)

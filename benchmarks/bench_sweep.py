@@ -16,7 +16,7 @@ import time
 import torch
 
 from toylab import Trainer
-from toylab.config import make_config
+from toylab.engine.config import make_config
 from toylab.experiments import load_experiment
 
 

@@ -31,8 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import toylab  # noqa: E402
-from toylab.threads import AutoThreads  # noqa: E402
-from toylab.training import Trainer  # noqa: E402
+from toylab.engine.threads import AutoThreads  # noqa: E402
+from toylab.engine.training import Trainer  # noqa: E402
 
 SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from plain_loop import plain_train  # noqa: E402
 
 import toylab  # noqa: E402
-from toylab.training import Trainer  # noqa: E402
+from toylab.engine.training import Trainer  # noqa: E402
 
 
 def timed(fn) -> float:

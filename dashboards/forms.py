@@ -13,8 +13,8 @@ import numpy as np
 import yaml
 
 from toylab import TrainConfig, datasets
-from toylab.config import ConfigError, make_config
-from toylab.training import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
+from toylab.engine.config import ConfigError, make_config
+from toylab.engine.training import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
 GROUPS = {
     "Target": ["dataset", "dataset_params"],

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from toylab import Trainer, TrainConfig
-from toylab.panels import RunView
+from toylab.pictures.panels import RunView
 
 MAX_LOADED = 4
 SID_BYTES = 24                                     # 192 random bits

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from toylab import datasets, metrics, viz
-from toylab.outcomes import classify, run_of_samples
+from toylab.engine.runs import run_of_samples
+from toylab.measure.outcomes import classify
 
 RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")
 

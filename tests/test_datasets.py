@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from toylab import datasets
-from toylab.datasets import grid_points
+from toylab.measure.kde import grid_points
 
 
 def integrate(target, size):

@@ -11,8 +11,8 @@ import toylab
 from toylab import ConfigError, TrainConfig
 from toylab import experiments as X
 from toylab.cli import main
-from toylab.outcomes import OutcomeRules, classify
-from toylab.runs import Run, Snapshot
+from toylab.measure.outcomes import OutcomeRules, classify
+from toylab.engine.runs import Run, Snapshot
 
 TINY = dict(g_hidden=16, d_hidden=16, batch_size=64, steps=100, snapshot_every=20, metrics_every=20, n_fixed=200,
             grid_size=10, manifold_size=3)

@@ -365,8 +365,8 @@ def test_kept_snapshots_cost_about_their_size_in_memory():
 
 
 def test_point_cloud_density_is_binned_fast_and_matches_the_exact_sum():
-    from toylab.datasets import PointCloud
-    from toylab.panels import pixel_density
+    from toylab.engine.datasets import PointCloud
+    from toylab.pictures.panels import pixel_density
     rng = np.random.default_rng(0)
     cloud = PointCloud(np.r_[rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) * 0.5 + 3])
 

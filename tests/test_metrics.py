@@ -9,7 +9,7 @@ import torch
 
 from toylab import datasets, kde, metrics, train
 from toylab.cli import main
-from toylab.runs import Snapshot
+from toylab.engine.runs import Snapshot
 
 LN2 = math.log(2)
 RING8 = datasets.get("ring8")

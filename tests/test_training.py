@@ -249,7 +249,7 @@ def test_penalties_on_a_linear_discriminator_have_their_closed_forms():
 
 def test_retune_changes_learning_rate_as_if_set_from_the_start(tiny):
     from toylab import Trainer
-    from toylab.config import ConfigError
+    from toylab.engine.config import ConfigError
     a = Trainer(tiny.replace(lr_d=1e-3, lr_g=5e-4, d_steps=2))
     b = Trainer(tiny.replace(lr_d=2e-4, lr_g=2e-4, d_steps=1))
     b.retune(lr_d=1e-3, lr_g=5e-4, d_steps=2)

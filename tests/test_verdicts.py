@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from toylab import TrainConfig, datasets, metrics
-from toylab.outcomes import classify, run_of_samples
+from toylab.engine.runs import run_of_samples
+from toylab.measure.outcomes import classify
 
 RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")
 
@@ -66,7 +67,7 @@ def test_mass_alternating_between_two_modes_is_collapse_by_hopping():
 def test_a_converged_generator_records_no_hops_however_it_is_resampled():
     # all 8 modes with sampling noise at every snapshot: the held set never changes
     run = crafted_run("ring8", RING8.sample, steps=range(0, 4001, 100))
-    from toylab.modes import mode_timeline
+    from toylab.measure.modes import mode_timeline
     tl = mode_timeline(run.snapshots, RING8)
     assert tl.losses == 0 and tl.verdict() == "covered" and (tl.modes_held == 8).all()
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import toylab
-from toylab import datasets, figures, metrics, panels, viz
+from toylab import datasets, figures, kde, metrics, panels, viz
 from toylab.cli import main
-from toylab.export import FrameWriter
+from toylab.pictures.export import FrameWriter
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_binned_kde_matches_the_exact_kde():
     x = datasets.get("grid25").sample(2000, seed=1)
     bounds, size, h = (-5.0, 5.0, -5.0, 5.0), 201, 0.25
     binned = metrics.binned_kde(x.numpy(), bounds, size, h)
-    _, _, pts = datasets.grid_points(bounds, size)
+    _, _, pts = kde.grid_points(bounds, size)
     exact = metrics.kde_log_prob(pts, x, h).exp().reshape(size, size).numpy()
     dx = 10 / (size - 1)
     assert np.abs(binned - exact).sum() * dx * dx < 0.03          # L1 distance of two densities
@@ -241,7 +241,7 @@ def test_p_data_images_match_the_exact_pixel_average_and_are_fast(name, params, 
     import time
 
     from toylab import datasets
-    from toylab.panels import pixel_density
+    from toylab.pictures.panels import pixel_density
     target = datasets.get(name, **params)
 
     class Exact:                       # the generic path: the exact density averaged over each pixel

@@ -17,38 +17,47 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-#: public name -> the submodule that defines it
-_NAMES = {"datasets": None, "games": None, "metrics": None, "animate": "animation", "ConfigError": "config",
-          "TrainConfig": "config", "make_config": "config", "resolve_device": "device", "Run": "runs",
-          "Snapshot": "runs", "load_run": "runs", "Trainer": "training", "resume": "training",
-          "train": "training"}
+#: public name -> the module that defines it (toylab.<package>.<module>)
+_NAMES = {"animate": "pictures.animation", "ConfigError": "engine.config", "TrainConfig": "engine.config",
+          "make_config": "engine.config", "resolve_device": "engine.device", "Run": "engine.runs",
+          "Snapshot": "engine.runs", "load_run": "engine.runs", "Trainer": "engine.training",
+          "train": "api", "resume": "api"}
+
+#: short names of the modules users reach for: `from toylab import datasets, metrics, viz`
+MODULES = {"datasets": "engine.datasets", "config": "engine.config", "losses": "engine.losses",
+           "nets": "engine.nets", "runs": "engine.runs", "training": "engine.training", "model": "engine.model",
+           "threads": "engine.threads", "kde": "measure.kde", "modes": "measure.modes",
+           "metrics": "measure.metrics", "outcomes": "measure.outcomes", "games": "games",
+           "panels": "pictures.panels", "figures": "pictures.figures", "viz": "pictures.viz",
+           "gameviz": "pictures.gameviz", "export": "pictures.export", "animation": "pictures.animation",
+           "experiments": "experiments"}
 
 __all__ = ["datasets", "games", "metrics", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
            "Run", "Snapshot", "load_run", "resolve_device", "animate", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in _NAMES and _NAMES[name] is not None:
+    if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in MODULES:
+        value = importlib.import_module(f".{MODULES[name]}", __name__)
     else:
-        try:
-            value = importlib.import_module(f".{name}", __name__)       # toylab.metrics, toylab.runs, ...
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
+    return sorted(set(globals()) | set(_NAMES) | set(MODULES))
 
 
 if TYPE_CHECKING:       # for editors and type checkers
-    from . import datasets, games, metrics  # noqa: F401
-    from .animation import animate  # noqa: F401
-    from .config import ConfigError, TrainConfig, make_config  # noqa: F401
-    from .device import resolve_device  # noqa: F401
-    from .runs import Run, Snapshot, load_run  # noqa: F401
-    from .training import Trainer, resume, train  # noqa: F401
+    from . import games  # noqa: F401
+    from .api import resume, train  # noqa: F401
+    from .engine import datasets  # noqa: F401
+    from .engine.config import ConfigError, TrainConfig, make_config  # noqa: F401
+    from .engine.device import resolve_device  # noqa: F401
+    from .engine.runs import Run, Snapshot, load_run  # noqa: F401
+    from .engine.training import Trainer  # noqa: F401
+    from .measure import metrics  # noqa: F401
+    from .pictures.animation import animate  # noqa: F401

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, TrainConfig, load_config_file, make_config
+from .engine.config import ConfigError, TrainConfig, load_config_file, make_config
 
 
 def _parse_value(text: str, annotation):
@@ -50,7 +50,7 @@ def config_from_args(args) -> TrainConfig:
 
 
 def cmd_datasets(args) -> int:
-    from . import datasets
+    from .engine import datasets
     width = max(map(len, datasets.names()))
     for name, desc in datasets.describe().items():
         print(f"{name:<{width}}  {desc}")
@@ -64,7 +64,7 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif
 
 def parse_seeds(text: str) -> list[int]:
     """--seeds 0,1,2: distinct whole numbers >= 0, at most config.MAX_MEMBERS of them."""
-    from .config import MAX_MEMBERS
+    from .engine.config import MAX_MEMBERS
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or not all(p.isdigit() for p in parts):
         raise ValueError(f"--seeds: comma-separated whole numbers >= 0, e.g. 0,1,2 (got {text!r})")
@@ -77,15 +77,17 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def cmd_train(args) -> int:
-    from . import training, viz
-    from .export import check_path
+    from .api import recorders, resume
+    from .engine import training
+    from .pictures import viz
+    from .pictures.export import check_path
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n in TrainConfig.model_fields if getattr(args, f"field_{n}") is not None]
         given += [o for o, v in (("--config", args.config), ("--seeds", args.seeds), ("--out", args.out)) if v]
         if given:
             raise ValueError(f"--resume continues a run with its own config and folder; {', '.join(given)} "
                              f"cannot be changed (give --steps-total, or train a new run)")
-        run = training.resume(args.resume, steps=args.steps_total, progress=not args.quiet)
+        run = resume(args.resume, steps=args.steps_total, progress=not args.quiet)
     else:
         if args.steps_total is not None:
             raise ValueError("--steps-total: only with --resume RUN (a new run trains --steps rounds)")
@@ -93,7 +95,7 @@ def cmd_train(args) -> int:
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         out = check_path(args.out or DEFAULT_RUN, "--out")
         configs = [cfg.replace(seed=s) for s in seeds] if seeds is not None else cfg
-        trainer = training.Trainer(configs, out=out, progress=not args.quiet)
+        trainer = training.Trainer(configs, out=out, progress=not args.quiet, callbacks=recorders(configs))
         print(f"run folder: {trainer.path}" + ("" if args.out else
               f"  (no --out given: the default is {DEFAULT_RUN}, a taken name gets -2, -3, ...)"), flush=True)
         run = trainer.fit()
@@ -116,8 +118,8 @@ def _report(run) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from . import metrics
-    from .runs import load_run
+    from .measure import metrics
+    from .engine.runs import load_run
     if not 100 <= args.n <= 100_000:
         raise ValueError(f"--n: samples per member must be from 100 to 100,000 (got {args.n})")
     if args.seed < 0:
@@ -146,8 +148,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_xy(args) -> int:
-    from . import games, gameviz, viz
-    from .export import check_fps, check_out
+    from . import games
+    from .pictures import gameviz, viz
+    from .pictures.export import check_fps, check_out
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise ValueError(f"--methods: give at least one of {', '.join(games.METHODS)}, comma-separated "
@@ -195,7 +198,7 @@ MAX_ORBIT_FRAMES = 5000
 
 def _check_figure_out(out: Path, overwrite: bool) -> None:
     """--out of a static figure: a known picture format, a writable place, not an existing file."""
-    from .export import check_path
+    from .pictures.export import check_path
     check_path(out, "--out", probe=True)
     if out.suffix.lower() not in FIGURE_SUFFIXES:
         raise ValueError(f"--out: {out.suffix or 'no suffix'} is not a picture format; allowed: "
@@ -244,7 +247,7 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_animate(args) -> int:
-    from .animation import animate
+    from .pictures.animation import animate
     out = animate(args.run, args.out, fps=args.fps, panels=args.panels, theme=args.theme, size=args.size,
                   member=args.member, frames=args.frames, hold=args.hold, overwrite=args.overwrite,
                   progress=not args.quiet)
@@ -253,8 +256,8 @@ def cmd_animate(args) -> int:
 
 
 def cmd_figure(args) -> int:
-    from . import viz
-    from .panels import check_panels, get_size, get_theme
+    from .pictures import viz
+    from .pictures.panels import check_panels, get_size, get_theme
     out = Path(args.out)
     _check_figure_out(out, args.overwrite)
     check_panels(args.panels), get_size(args.size), get_theme(args.theme)
@@ -270,7 +273,7 @@ def cmd_figure(args) -> int:
 
 def add_look_options(p: argparse.ArgumentParser, panels: bool = True, size: str = "720p") -> None:
     """--theme, --size (and --panels, --member): how a picture or an animation looks."""
-    from .panels import PANELS, SIZES, THEMES
+    from .pictures.panels import PANELS, SIZES, THEMES
     p.add_argument("--theme", default="light", choices=list(THEMES), help="light or dark slides (default light)")
     p.add_argument("--size", default=size, help=f"{', '.join(SIZES)} or WIDTHxHEIGHT (default {size})")
     if panels:
@@ -380,7 +383,7 @@ def main(argv=None) -> int:
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:              # a full disk, a read-only or missing place, a name too long, ...
-        from .runs import DiskFullError     # (imported here: the CLI starts without torch)
+        from .engine.runs import DiskFullError     # (imported here: the CLI starts without torch)
         if isinstance(err, DiskFullError):
             print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         else:

@@ -8,7 +8,7 @@ from pathlib import Path
 from dash import Input, Output, State, dcc, html, no_update
 
 from toylab import panels as P
-from toylab.figures import curves_figure, panel_figure
+from toylab.pictures.figures import curves_figure, panel_figure
 
 from .. import ids as I
 from ..sessions import SessionError

@@ -9,7 +9,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
-from toylab.figures import panel_figure
+from toylab.pictures.figures import panel_figure
 
 from .. import forms
 from .. import ids as I

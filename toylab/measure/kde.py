@@ -211,6 +211,15 @@ def kde_bandwidth(samples, span: float, max_points: int | None = None, seed: int
     return math.exp(best) * (m / n) ** (1 / 6)
 
 
+def grid_points(bounds, size: int):
+    """A size x size grid over bounds: (xs, ys, points (size*size, 2)), row-major in y."""
+    x0, x1, y0, y1 = bounds
+    xs = torch.linspace(x0, x1, size)
+    ys = torch.linspace(y0, y1, size)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return xs, ys, torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
 def binned_kde(samples, bounds, size: int, h: float) -> np.ndarray:
     """Gaussian KDE of 2D samples on a size x size pixel grid over bounds, P[y, x].
 

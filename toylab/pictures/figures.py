@@ -278,7 +278,7 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
     import plotly.graph_objects as go
     from plotly.figure_factory import create_quiver
 
-    from . import games
+    from .. import games
     from .gameviz import METHOD_COLOURS, _extent, _labels, _title, descent_field, orbits
 
     theme = get_theme(theme)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import math
 
+from ..engine.runs import Run, load_run
 from .export import FrameWriter, check_fps, check_out, output_kind, thin, write_html
 from .panels import RunView, check_panels, get_size, get_theme
 
@@ -21,7 +22,6 @@ HTML_VIEW = dict(size=64, n_points=500, n_arrows=150)
 
 
 def _as_run(run):
-    from .runs import Run, load_run
     return run if isinstance(run, Run) else load_run(run)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.losses import PROBABILISTIC
+from ..engine.runs import _atomic, load_run, load_snapshots, read_snapshot, snapshot_files, snapshot_step
 from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
 
@@ -312,8 +314,6 @@ def load_for_frame(path, step: int | None = None):
     and of its snapshot files only the one drawn, so a figure of a long run does not read
     hundreds of files. (A critic's colour range spans the whole run, so for a Wasserstein or
     hinge run every snapshot is read, as an animation's frames would use.)"""
-    from .losses import PROBABILISTIC
-    from .runs import load_run, load_snapshots, read_snapshot, snapshot_files, snapshot_step
 
     run = load_run(path, snapshots=False)
     files = snapshot_files(run.path)
@@ -376,7 +376,6 @@ def save_figure(fig, out, dpi: int | None = None) -> Path:
     """Save a figure (format from the suffix: png, pdf, svg, ...) atomically, then close it."""
     import matplotlib.pyplot as plt
 
-    from .runs import _atomic
 
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower() or "png"

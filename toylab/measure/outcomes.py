@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .modes import mode_timeline
+
 OUTCOMES = ("converged", "mode_collapse", "not_converged", "oscillating", "vanishing_gradient", "diverged", "stalled")
 
 
@@ -109,10 +111,7 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     final: the member's row of metrics.evaluate (2,500 fresh samples); when given, it decides
     JS, the modes present and the high-quality share (more reliable than the 500 samples
     measured during training); the window's measurements still decide hopping and trends."""
-    from .modes import mode_timeline
-
     rules = rules or OutcomeRules()
-    cfg = run.configs[member]
     h = run.member_history(member)
     status = (run.member_status or ["?"] * run.size)[member]
     K = run.target.num_modes
@@ -169,30 +168,3 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
         return out
     out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes{hq_txt}" if K else "")
     return out
-
-
-def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
-    """A Run made from generator samples alone ({step: (n, 2) samples}), its history measured
-    as training measures it: to classify a sampler you made, or a crafted case whose right
-    verdict you know. Losses are constant (no game was played)."""
-    from .config import TrainConfig
-    from .metrics import SnapshotMetrics
-    from .runs import Run, Snapshot
-
-    cfg = TrainConfig(dataset=dataset)
-    target = cfg.target()
-    steps = sorted(fakes)
-    measure = SnapshotMetrics(target, min(len(np.asarray(fakes[s])) for s in steps), probabilistic=False)
-    snaps, hist = [], {}
-    for s in steps:
-        fake = np.asarray(fakes[s], dtype=np.float32)[None]
-        snap = Snapshot(step=int(s), fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
-                        d_grad=np.zeros_like(fake))
-        snap.metrics = measure(fake, None)
-        snaps.append(snap)
-        row = {"step": s, "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
-               **{k: v[0] for k, v in snap.metrics.items()}}
-        for k, v in row.items():
-            hist.setdefault(k, []).append(v)
-    return Run(configs=[cfg], status="completed", step=int(steps[-1]), member_status=["completed"],
-               diverged_step=[None], history={k: np.asarray(v) for k, v in hist.items()}, snapshots=snaps)

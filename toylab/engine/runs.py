@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..measure.metrics import SnapshotMetrics
+from .config import ConfigError, TrainConfig, make_config
 from .losses import PROBABILISTIC
-from .config import TrainConfig, make_config
+from .model import Networks
 
 SNAPSHOT_ARRAYS = ("fake", "d_grid", "manifold", "d_grad")
 _UMASK = os.umask(0)
@@ -285,7 +287,6 @@ class Run:
         """G and D with the run's weights (toylab.model.Networks): the trainer's while it trains,
         else loaded from the run folder's checkpoint on first use."""
         if self._nets is None:
-            from .model import Networks
             if self.path is None:
                 raise ValueError("this run has no networks: it was not trained here and has no folder")
             self._nets = Networks.load(self.configs, self.path / "checkpoint.pt", self._target)
@@ -382,7 +383,6 @@ def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
 
 def _read_record(file: Path, build):
     """build(the JSON object in file); any failure is a ValueError naming the file."""
-    from .config import ConfigError
     try:
         rec = json.loads(file.read_text())
         if not isinstance(rec, dict):
@@ -418,3 +418,26 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
         nets = run.networks()
         run.generator, run.discriminator = nets.gen, nets.disc
     return run
+
+
+def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
+    """A Run made from generator samples alone ({step: (n, 2) samples}), its history measured
+    as training measures it: to classify a sampler you made, or a crafted case whose right
+    verdict you know. Losses are constant (no game was played)."""
+    cfg = TrainConfig(dataset=dataset)
+    target = cfg.target()
+    steps = sorted(fakes)
+    measure = SnapshotMetrics(target, min(len(np.asarray(fakes[s])) for s in steps), probabilistic=False)
+    snaps, hist = [], {}
+    for s in steps:
+        fake = np.asarray(fakes[s], dtype=np.float32)[None]
+        snap = Snapshot(step=int(s), fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
+                        d_grad=np.zeros_like(fake))
+        snap.metrics = measure(fake, None)
+        snaps.append(snap)
+        row = {"step": s, "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
+               **{k: v[0] for k, v in snap.metrics.items()}}
+        for k, v in row.items():
+            hist.setdefault(k, []).append(v)
+    return Run(configs=[cfg], status="completed", step=int(steps[-1]), member_status=["completed"],
+               diverged_step=[None], history={k: np.asarray(v) for k, v in hist.items()}, snapshots=snaps)

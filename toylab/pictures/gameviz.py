@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import games
+from .. import games
 
 # Okabe-Ito colours, one per method, the same in every picture.
 METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",

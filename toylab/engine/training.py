@@ -23,9 +23,11 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from . import losses, metrics, runs, streams
-from .config import ConfigError, TrainConfig, check_ensemble, make_config
-from .datasets import grid_points
+from . import losses, runs, streams
+
+from ..measure import metrics
+from .config import ConfigError, TrainConfig, check_ensemble
+from ..measure.kde import grid_points
 from .model import Networks
 from .nets import BatchedMLP
 from .runs import Run, Snapshot
@@ -753,9 +755,12 @@ class Trainer:
         for k, v in snap.metrics.items():
             for e in range(self.E):
                 self._tb.add_scalar(f"{'member%d/' % e if self.E > 1 else ''}metrics/{k}", float(v[e]), snap.step)
-        from . import viz
-        fig = viz.summary_figure(self.run(), member=0, snapshot=snap)
-        self._tb.add_figure("snapshot", fig, snap.step, close=True)
+
+    @property
+    def tensorboard(self):
+        """The TensorBoard writer (None unless config.tensorboard): recorders may add to it
+        (toylab.train adds the snapshot's summary figure)."""
+        return self._tb
 
 
 def _splice_rows(new, old, bad, E):
@@ -786,52 +791,3 @@ def _to(obj, device):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_to(v, device) for v in obj)
     return obj
-
-
-def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: Iterable[int] | None = None,
-          out=None, callbacks: Iterable[Callable] = (), progress: bool = False, **overrides) -> Run:
-    """Train one GAN, or an ensemble, and return its Run.
-
-    config: a TrainConfig, a list of configs differing only in seed / lr_d / lr_g
-    (an ensemble), or None for the defaults; overrides: fields to change.
-    seeds: train one member per seed (an ensemble of len(seeds)).
-    out: a folder to save the run in (a fresh one is made if it exists).
-    callbacks: called as cb(trainer, snapshot) at every snapshot; returning False stops.
-
-    >>> run = train(dataset="gaussian", steps=300)                  # doctest: +SKIP
-    """
-    if config is None or overrides:
-        base = config if isinstance(config, TrainConfig) else TrainConfig()
-        config = make_config(**{**base.model_dump(), **overrides}) if overrides else base
-    if seeds is not None:
-        if not isinstance(config, TrainConfig):
-            raise ConfigError("train: give seeds with a single config, not a list")
-        config = [config.replace(seed=int(s)) for s in seeds]
-    return Trainer(config, out=out, callbacks=callbacks, progress=progress).fit()
-
-
-def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=()) -> Run:
-    """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total.
-
-    The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left
-    by a run killed between checkpoints) are removed, so the folder only ever holds what its
-    final state explains, and the rounds after the checkpoint are trained again (exactly)."""
-    if steps is not None and int(steps) < 1:
-        raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
-    run = runs.load_run(path, snapshots=False, engine=False)
-    t = Trainer.from_run(run)
-    total = int(steps) if steps is not None else run.config.steps
-    if total < t.step:
-        raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "
-                          f"give at least {t.step}")
-    if all(s == "diverged" for s in t.member_status):
-        raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
-                         f"there is nothing to resume")
-    for f in runs.snapshot_files(run.path):
-        if runs.snapshot_step(f) > t.step:
-            f.unlink()
-    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots)
-    t.callbacks, t.progress = list(callbacks), progress
-    keep = np.asarray(t._history["step"]) <= t.step if t._history["step"] else []
-    t._history = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t._history.items()}
-    return t.fit(total)

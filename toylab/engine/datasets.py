@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..measure.kde import grid_points
+
 LOG_2PI = math.log(2 * math.pi)
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard",
@@ -197,14 +199,6 @@ class Target:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({self.name}: {args})"
 
-
-def grid_points(bounds, size: int):
-    """A size x size grid over bounds: (xs, ys, points (size*size, 2)), row-major in y."""
-    x0, x1, y0, y1 = bounds
-    xs = torch.linspace(x0, x1, size)
-    ys = torch.linspace(y0, y1, size)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return xs, ys, torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
 
 
 class GaussianMixture(Target):

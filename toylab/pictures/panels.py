@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .losses import PROBABILISTIC
-from .metrics import binned_kde, kde_bandwidth
+from ..engine.datasets import CurveTarget, GaussianMixture
+from ..engine.losses import PROBABILISTIC
+from ..measure.metrics import binned_kde, kde_bandwidth
 
 MAP_PANELS = ("p_data", "p_model", "d", "d_star", "manifold", "arrows")
 CURVE_PANELS = ("losses", "js", "modes")
@@ -273,7 +274,6 @@ def _linear_binned_kde(centres, bounds, size: int, h: float) -> np.ndarray:
 def _axis_aligned_mixture(target):
     """(weights, means, per-axis stds) of a Gaussian mixture whose covariances are diagonal
     (ring, grid, gaussian), else None: each component is then phi(x) phi(y)."""
-    from .datasets import GaussianMixture
     if not isinstance(target, GaussianMixture):
         return None
     covs = target.covs.double()
@@ -306,7 +306,6 @@ def _kernel_sum(target):
     """(centres, h) when p_data is exactly the mean of N(centre, h^2 I) over equal-weight centres:
     a points target (its rows, its bandwidth) and a curve target (its quadrature nodes, its std);
     None otherwise."""
-    from .datasets import CurveTarget
     if hasattr(target, "points") and hasattr(target, "bandwidth"):
         return target.points.numpy(), float(target.bandwidth)
     if isinstance(target, CurveTarget):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .kde import LOG_2PI, as_points, binned_kde, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
+from .kde import LOG_2PI, as_points, binned_kde, grid_points, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
 LN2 = math.log(2.0)
@@ -192,7 +192,6 @@ def optimal_discriminator(target, model, size: int = 100, *, bandwidth: float | 
     callable giving log p_model. Returns (xs, ys, D*[y, x]); where both densities
     vanish D* is undefined and set to 1/2.
     """
-    from .datasets import grid_points
     xs, ys, pts = grid_points(target.bounds, size)
     lp = target.log_prob(pts)
     if callable(model):

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, TrainConfig, make_config
-from .outcomes import OUTCOMES, OutcomeRules
+from ..engine.config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, TrainConfig, make_config
+from ..measure.outcomes import OUTCOMES, OutcomeRules
 
 RECIPES = Path(__file__).parent / "recipes"
 #: seconds to wait for a Dask scheduler before the sweep is refused
@@ -180,7 +180,7 @@ def recipes() -> dict[str, str]:
 
 
 def _read(path: Path) -> dict:
-    from .config import read_mapping
+    from ..engine.config import read_mapping
     return read_mapping(path, "experiment")
 
 
@@ -222,9 +222,9 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     interrupted job raises JobInterrupted and leaves no rows, so the next sweep redoes it."""
     import torch
 
-    from . import metrics, outcomes
-    from .losses import PROBABILISTIC
-    from .training import Trainer
+    from ..measure import metrics, outcomes
+    from ..engine.losses import PROBABILISTIC
+    from ..engine.training import Trainer
 
     torch.set_num_threads(threads)
     out = Path(out)
@@ -249,7 +249,7 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
                      **{k: f.get(k, math.nan) for k in FINAL_FIELDS}, "d_real_mean": d_real,
                      "g_grad_norm": o.g_grad_norm, "d_loss": o.d_loss, "hops": o.hops,
                      "status": run.member_status[e], "steps": run.step, "job": job["id"], "member": e})
-    from .runs import write_json
+    from ..engine.runs import write_json
     write_json(out / "results" / f"{job['id']}.json", rows)
     return rows
 
@@ -377,7 +377,7 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
 def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
     from tqdm.auto import tqdm
 
-    from .runs import write_json
+    from ..engine.runs import write_json
 
     if not spec.exists():
         write_json(spec, exp.to_dict())
@@ -438,7 +438,7 @@ def load_table(out, jobs: list[dict] | None = None) -> list[dict]:
 
 def write_table(out, rows: list[dict]) -> None:
     """results.csv (and results.parquet when pyarrow is installed), written atomically."""
-    from .runs import write_csv
+    from ..engine.runs import write_csv
     if not rows:
         return
     keys = [k for k in TABLE_FIELDS if k in rows[0]] + [k for k in rows[0] if k not in TABLE_FIELDS]
@@ -449,7 +449,7 @@ def write_table(out, rows: list[dict]) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         return
-    from .runs import _atomic
+    from ..engine.runs import _atomic
     table = pa.Table.from_pylist([{k: (str(r[k]) if isinstance(r.get(k), (list, dict)) else r.get(k))
                                    for k in keys} for r in rows])
     _atomic(Path(out) / "results.parquet", lambda f: pq.write_table(table, f))
@@ -481,7 +481,7 @@ def outcome_rates(rows: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
 def report(out, plots: bool = True) -> str:
     """A Markdown summary of a finished (or partly finished) experiment; writes report.md and
     the plots (outcome_rates.png, curves.png) beside the table."""
-    from .runs import write_text
+    from ..engine.runs import write_text
 
     out = Path(out)
     if not (out / "experiment.json").exists():
@@ -524,7 +524,7 @@ def report(out, plots: bool = True) -> str:
     lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
               "(see toylab.outcomes).", ""]
     if plots:
-        from . import viz
+        from ..pictures import viz
         viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
         viz.save_figure(viz.band_figure(curves(out, rows)), out / "curves.png")
         viz.save_figure(viz.samples_figure(final_samples(out, rows)), out / "samples.png")
@@ -549,7 +549,7 @@ def _mean_std(rows: list[dict], key: str, fmt: str, pct: bool = False) -> str:
 
 def final_samples(out, rows: list[dict], n: int = 500) -> dict:
     """{setting: [(seed, outcome, samples (n, 2), target)]} from each run's last snapshot."""
-    from .runs import load_run
+    from ..engine.runs import load_run
     out = Path(out)
     res: dict[str, list] = {}
     runs: dict[str, object] = {}
@@ -564,7 +564,7 @@ def final_samples(out, rows: list[dict], n: int = 500) -> dict:
 
 def curves(out, rows: list[dict], keys=("js", "modes_present", "g_grad_norm")) -> dict:
     """{key: {setting: (steps, per-seed values (S, T))}} from the runs' metrics, for seed bands."""
-    from .runs import read_csv
+    from ..engine.runs import read_csv
     out = Path(out)
     by_job: dict[str, dict] = {}
     res: dict[str, dict] = {k: {} for k in keys}

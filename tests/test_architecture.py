@@ -1,0 +1,94 @@
+"""The layers of toylab (docs/architecture.md): imports only point down, and no module imports
+itself back through others. Every import counts, function-level ones included."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "toylab"
+
+#: package -> layer; a module may import from its own package and from lower layers only
+LAYERS = {"measure": 0, "games": 0, "engine": 1, "pictures": 2, "experiments": 3, "": 4}
+#: packages side by side on one layer that must not import each other
+APART = {("measure", "games"), ("games", "measure")}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else ""
+
+
+def imports(path: Path) -> set[str]:
+    """toylab modules imported by the file (absolute names), at any depth of its code."""
+    me = module_name(path)
+    here = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if not mod.startswith("toylab"):
+                continue
+            for alias in node.names:        # `from . import x` may name a module
+                sub = f"{mod}.{alias.name}"
+                found.add(sub if (ROOT.parent / (sub.replace(".", "/") + ".py")).exists()
+                          or (ROOT.parent / sub.replace(".", "/")).is_dir() else mod)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("toylab")}
+    found.discard(me)
+    return found
+
+
+MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
+GRAPH = {m: {i for i in imports(p) if i in MODULES} for m, p in MODULES.items()}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down(module):
+    mine = package_of(module)
+    for dep in GRAPH[module]:
+        theirs = package_of(dep)
+        if dep == "toylab" or theirs == mine:
+            continue
+        assert LAYERS[theirs] < LAYERS[mine] and (mine, theirs) not in APART, \
+            f"{module} (layer {mine or 'faces'}) imports {dep} (layer {theirs or 'faces'})"
+
+
+def test_no_import_circle():
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for d in sorted(GRAPH[m]):
+            if d == "toylab" or m == "toylab":
+                continue
+            if state.get(d) == 1:
+                raise AssertionError("import circle: " + " -> ".join(path + [m, d]))
+            if d not in state:
+                visit(d, path + [m])
+        state[m] = 2
+
+    for m in sorted(MODULES):
+        if m not in state:
+            visit(m, [])
+
+
+def test_the_layers_are_what_the_docs_say():
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    for package in ("measure", "games", "engine", "pictures", "experiments"):
+        assert f"toylab/{package}" in text
+    for module in MODULES:
+        if module.count(".") == 2:                 # toylab.<package>.<module>
+            assert f"{module.split('.')[-1]}" in text, f"docs/architecture.md does not name {module}"

@@ -1,0 +1,85 @@
+"""The convenience API over the engine: train and resume, with every recorder the faces use.
+
+`toylab.train` and `toylab.resume` are these. They build an engine Trainer and, when a config
+asks for TensorBoard, add the snapshot's summary figure (toylab.pictures) to its scalars.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .engine import runs
+from .engine.config import ConfigError, TrainConfig, make_config
+from .engine.runs import Run
+from .engine.training import Trainer
+
+
+def tensorboard_figure(trainer: Trainer, snap) -> None:
+    """A callback: the summary figure of member 0 at this snapshot, into TensorBoard."""
+    if trainer.tensorboard is not None:
+        from .pictures import viz
+        fig = viz.summary_figure(trainer.run(), member=0, snapshot=snap)
+        trainer.tensorboard.add_figure("snapshot", fig, snap.step, close=True)
+
+
+def recorders(configs, callbacks=()) -> list[Callable]:
+    """The callbacks a trainer of these configs runs: the given ones and the TensorBoard figure."""
+    cfg = configs if isinstance(configs, TrainConfig) else next(iter(configs))
+    return list(callbacks) + ([tensorboard_figure] if cfg.tensorboard else [])
+
+
+def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: Iterable[int] | None = None,
+          out=None, callbacks: Iterable[Callable] = (), progress: bool = False, **overrides) -> Run:
+    """Train one GAN, or an ensemble, and return its Run.
+
+    config: a TrainConfig, a list of configs differing only in seed / lr_d / lr_g
+    (an ensemble), or None for the defaults; overrides: fields to change.
+    seeds: train one member per seed (an ensemble of len(seeds)).
+    out: a folder to save the run in (a fresh one is made if it exists).
+    callbacks: called as cb(trainer, snapshot) at every snapshot; returning False stops.
+
+    >>> run = train(dataset="gaussian", steps=300)                  # doctest: +SKIP
+    """
+    if config is None:
+        config = TrainConfig()
+    if overrides:               # to every member of a list (never a default run instead of the list)
+        members = [config] if isinstance(config, TrainConfig) else list(config)
+        changed = [make_config(**{**c.model_dump(), **overrides}) for c in members]
+        config = changed[0] if isinstance(config, TrainConfig) else changed
+    if seeds is not None:
+        if not isinstance(config, TrainConfig):
+            raise ConfigError("train: give seeds with a single config, not a list")
+        config = [config.replace(seed=int(s)) for s in seeds]
+    config = [config] if isinstance(config, TrainConfig) else list(config)
+    if not config:
+        raise ConfigError("train: no config given")
+    return Trainer(config, out=out, callbacks=recorders(config, callbacks), progress=progress).fit()
+
+
+def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=()) -> Run:
+    """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total.
+
+    The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left
+    by a run killed between checkpoints) are removed, so the folder only ever holds what its
+    final state explains, and the rounds after the checkpoint are trained again (exactly)."""
+    if steps is not None and int(steps) < 1:
+        raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
+    run = runs.load_run(path, snapshots=False, engine=False)
+    t = Trainer.from_run(run)
+    total = int(steps) if steps is not None else run.config.steps
+    if total < t.step:
+        raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "
+                          f"give at least {t.step}")
+    if all(s == "diverged" for s in t.member_status):
+        raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
+                         f"there is nothing to resume")
+    for f in runs.snapshot_files(run.path):
+        if runs.snapshot_step(f) > t.step:
+            f.unlink()
+    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots)
+    t.callbacks, t.progress = recorders(t.configs, callbacks), progress
+    keep = np.asarray(t._history["step"]) <= t.step if t._history["step"] else []
+    t._history = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t._history.items()}
+    return t.fit(total)
