@@ -19,8 +19,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
-from scipy.special import logsumexp
 
 LOG_2PI = math.log(2 * math.pi)
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
@@ -165,8 +163,10 @@ def kde_log_prob(x, samples, h: float, leave_one_out: bool = False) -> torch.Ten
         if leave_one_out:
             log_sum[lonely] = _log_sum(xs[lonely], ss, h, lonely)
         else:
+            from scipy.spatial import cKDTree          # (imported here: a figure's start-up skips it)
             d, _ = cKDTree(ss.numpy()).query(xs[lonely].numpy(), k=min(32, len(ss)))
-            log_sum[lonely] = torch.from_numpy(logsumexp(-0.5 * (d.reshape(len(lonely), -1) / h) ** 2, axis=1))
+            d = torch.from_numpy(d.reshape(len(lonely), -1))
+            log_sum[lonely] = torch.logsumexp(-0.5 * (d / h) ** 2, 1)
     return (log_sum - math.log(m) - LOG_2PI - 2 * math.log(h)).float()
 
 
