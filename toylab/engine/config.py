@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Loss = Literal["nonsaturating", "minimax", "lsgan", "wgan", "wgan-gp", "hinge"]
+#: The GAN objectives, the one table of them: name -> (title, D outputs a probability's logit).
+#: toylab.engine.losses implements each; pictures and the dashboard show the titles.
+OBJECTIVES = {"nonsaturating": ("non-saturating GAN", True), "minimax": ("minimax (saturating) GAN", True),
+              "lsgan": ("LSGAN", False), "wgan": ("WGAN (clipped)", False), "wgan-gp": ("WGAN-GP", False),
+              "hinge": ("hinge GAN", False)}
+Loss = Literal[tuple(OBJECTIVES)]  # type: ignore[valid-type]
 Activation = Literal["leaky_relu", "relu", "tanh"]
 Optimizer = Literal["adam", "sgd", "rmsprop"]
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("nonsaturating", "minimax", "lsgan", "wgan", "wgan-gp", "hinge")
+from .config import OBJECTIVES
+
+LOSSES = tuple(OBJECTIVES)
 #: Objectives whose D output is a probability logit (D(x) = sigmoid(output)).
-PROBABILISTIC = ("nonsaturating", "minimax")
+PROBABILISTIC = tuple(name for name, (_, logit) in OBJECTIVES.items() if logit)
 
 
 def _mean(t: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..engine.config import OBJECTIVES
 from ..engine.datasets import CurveTarget, GaussianMixture
 from ..engine.losses import PROBABILISTIC
 from ..measure.metrics import binned_kde, kde_bandwidth
@@ -483,5 +484,4 @@ class RunView:
         return "  ·  ".join(parts)
 
 
-LOSS_NAMES = {"nonsaturating": "non-saturating GAN", "minimax": "minimax (saturating) GAN", "lsgan": "LSGAN",
-              "wgan": "WGAN (clipped)", "wgan-gp": "WGAN-GP", "hinge": "hinge GAN"}
+LOSS_NAMES = {name: title for name, (title, _) in OBJECTIVES.items()}
