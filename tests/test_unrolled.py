@@ -80,3 +80,13 @@ def test_packed_discriminator_judges_groups_of_samples():
     assert run.status == "completed" and run.snapshots[-1].d_grid.shape == (1, 8, 8)
     with pytest.raises(ConfigError, match=r"pack \(3\) must divide batch_size \(32\)"):
         TrainConfig(pack=3, batch_size=32)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_unrolling_through_dead_relu_units_stays_finite(tiny, optimizer):
+    """A ReLU D has units whose gradient is exactly 0: the look-ahead's sqrt(v) then had an
+    infinite derivative and G's gradient became NaN at the second round (every member diverged)."""
+    from toylab.engine.training import Trainer
+    t = Trainer(tiny.replace(activation="relu", unrolled_steps=5, d_optimizer=optimizer, steps=20, metrics_every=0))
+    t.fit()
+    assert t.member_status == ["completed"] and torch.isfinite(t.gen.flat).all()

@@ -38,6 +38,10 @@ CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
 CPU_ROWS = 4096        # rows (members x 2 batch) evaluated together on the CPU
 HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
 #: fields Trainer.retune may change between rounds
+#: added under the look-ahead's square roots: sqrt's derivative at an exact 0 (a dead ReLU unit's
+#: gradient) is infinite and 0 x inf gave NaN in G's gradient; it moves sqrt(v) by <= 1e-15
+TINY = 1e-30
+
 LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip")
 
 
@@ -345,10 +349,10 @@ class Trainer:
                 t = t0 + i + 1
                 mom = [b1 * a + (1 - b1) * g for a, g in zip(mom, grads)]
                 sq = [b2 * v + (1 - b2) * g * g for v, g in zip(sq, grads)]
-                step = [(a / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + 1e-8) for a, v in zip(mom, sq)]
+                step = [(a / (1 - b1 ** t)) / ((v / (1 - b2 ** t) + TINY).sqrt() + 1e-8) for a, v in zip(mom, sq)]
             elif cfg.d_optimizer == "rmsprop":
                 sq = [alpha * v + (1 - alpha) * g * g for v, g in zip(sq, grads)]
-                step = [g / (v.sqrt() + 1e-8) for v, g in zip(sq, grads)]
+                step = [g / ((v + TINY).sqrt() + 1e-8) for v, g in zip(sq, grads)]
             else:
                 step = grads
             if cfg.momentum and cfg.d_optimizer == "sgd":
