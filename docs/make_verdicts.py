@@ -29,6 +29,8 @@ CASES = [  # (title, dataset, sampler at step s)
     ("2 of 8 modes", "ring8", lambda s: on_modes(RING8, [0, 4])),
     ("5 of 25 modes", "grid25", lambda s: on_modes(GRID25, [0, 6, 12, 18, 24])),
     ("hopping 0 <-> 4", "ring8", lambda s: on_modes(RING8, [(s // 100) % 2 * 4])),
+    ("a blob between 2 modes", "ring8", lambda s: datasets.GaussianMixture(
+        ((RING8.modes[0] + RING8.modes[1]) / 2)[None], 0.12 ** 2).sample),
     ("circle through the modes", "ring8", lambda s: datasets.Annulus(2.0, 0.02).sample),
     ("uniform over the grid", "grid25", lambda s: uniform),
     ("modes 3x too wide", "ring8", lambda s: datasets.GaussianMixture(RING8.modes, 0.06 ** 2).sample),

@@ -25,12 +25,20 @@ def on_modes(target, idx):
     return datasets.GaussianMixture(target.modes[list(idx)], target.mode_std ** 2).sample
 
 
+def blob_between(target, i, j, std):
+    """A compact Gaussian blob halfway between modes i and j: a collapsed generator in transit
+    (as Metz et al.'s vanilla GAN is between two modes it hops to; no sample high quality)."""
+    centre = (target.modes[i] + target.modes[j]) / 2
+    return datasets.GaussianMixture(centre[None], std ** 2).sample
+
+
 GENERATORS = {
     # name: (dataset, samples(n, seed) at every snapshot, right verdict)
     "uniform square over grid25": ("grid25", uniform_square(5.0), "not_converged"),
     "continuous circle through ring8": ("ring8", datasets.Annulus(2.0, 0.02).sample, "not_converged"),
     "2 of 8 ring modes exactly": ("ring8", on_modes(RING8, [0, 4]), "mode_collapse"),
     "5 of 25 grid modes exactly": ("grid25", on_modes(GRID25, [0, 6, 12, 18, 24]), "mode_collapse"),
+    "compact blob between two ring modes": ("ring8", blob_between(RING8, 0, 1, 0.12), "mode_collapse"),
     "all 8 ring modes exactly": ("ring8", RING8.sample, "converged"),
     "all 25 grid modes exactly": ("grid25", GRID25.sample, "converged"),
 }
@@ -73,7 +81,8 @@ def test_a_converged_generator_records_no_hops_however_it_is_resampled():
 
 
 @pytest.mark.parametrize("name", ["uniform square over grid25", "continuous circle through ring8",
-                                  "2 of 8 ring modes exactly", "all 25 grid modes exactly"])
+                                  "2 of 8 ring modes exactly", "all 25 grid modes exactly",
+                                  "compact blob between two ring modes"])
 def test_verdicts_are_stable_over_20_independent_sample_draws(name):
     dataset, gen, expected = GENERATORS[name]
     run = crafted_run(dataset, gen, steps=range(0, 1001, 250))
@@ -95,3 +104,13 @@ def test_modes_present_is_stable_where_modes_captured_is_noise():
     assert two.modes_present == 2 and two.high_quality == pytest.approx(1 - math.exp(-4.5), abs=0.01)
     assert two.reverse_kl == pytest.approx(math.log(4), abs=0.01)
     assert 0 < two.high_quality_se < 0.005 and two.modes_present_se == 0
+
+
+def test_the_compact_blob_is_collapse_by_its_spread_not_by_high_quality_samples():
+    dataset, gen, _ = GENERATORS["compact blob between two ring modes"]
+    o = classify(crafted_run(dataset, gen), final=final_row(dataset, gen, 0))
+    assert o.high_quality < 0.01 and o.modes == 0            # no sample near a mode ...
+    assert o.spread < 0.15 and "compact blob" in o.reason    # ... yet all of them in one small region
+    square = GENERATORS["uniform square over grid25"]
+    wide = classify(crafted_run(square[0], square[1]), final=final_row(square[0], square[1], 0))
+    assert wide.spread > 0.8 and wide.outcome == "not_converged"

@@ -17,11 +17,14 @@ measurement of 2,500 fresh samples. The first rule that holds names the outcome:
    targets, mass left at least ``osc_hops`` modes in the window (mode losses with
    hysteresis, so sampling noise never counts).
 5. ``mode_collapse`` (mixture targets): the samples are concentrated — at least
-   ``hq_concentrated`` of them high quality — and modes are missing (present below
-   ``collapse_fraction`` x K), or the mode timeline over the window says 'hopping'
-   (mass keeps leaving modes while not all are held).
+   ``hq_concentrated`` of them high quality, or all of them in a region much smaller than
+   the target (`spread`: the 90th percentile of distances between pairs of samples, at most
+   ``spread_compact`` times the target's; a generator in transit between two modes is a
+   compact blob with no high-quality sample) — and modes are missing (present below ``collapse_fraction`` x K),
+   or the mode timeline over the window says 'hopping' (mass keeps leaving modes while not
+   all are held).
 6. ``not_converged`` (mixture targets): fewer than ``hq_concentrated`` of the samples are
-   high quality: the generator is diffuse or between modes, whatever it covers.
+   high quality and they are not compact: the generator is diffuse, whatever it covers.
 7. ``stalled``: none of the above: concentrated on every mode (or no modes to count) but
    JS above the bound — wrong mode widths or weights, or a target it has not fitted.
 """
@@ -45,6 +48,7 @@ class OutcomeRules:
     js_converged: float = 0.15      # nats
     collapse_fraction: float = 1.0  # modes present below this x K: modes missing
     hq_concentrated: float = 0.5    # share of high-quality samples from which mass counts as concentrated
+    spread_compact: float = 0.25    # samples' spread at most this x the target's: a compact blob, concentrated
     d_saturated: float = 0.1        # D's loss (BCE, real + fake) below: D wins outright
     grad_ratio: float = 0.1         # G's gradient norm below this x its earlier peak: vanished
     osc_autocorr: float = 0.3
@@ -82,6 +86,18 @@ class Outcome:
     d_loss: float = float("nan")
     g_grad_norm: float = float("nan")
     hops: int = 0
+    spread: float = float("nan")         # the final samples' spread / the target's (see `spread`)
+
+
+def spread(x: np.ndarray, n: int = 1000) -> float:
+    """How far 2D samples reach: the 90th percentile of the distances between pairs of them (of
+    the first n). A few stragglers move it little; two far-apart clusters are not 'compact'."""
+    x = np.asarray(x, dtype=float).reshape(-1, 2)[:n]
+    x = x[np.isfinite(x).all(1)]
+    if len(x) < 2:
+        return float("nan")
+    i, j = np.triu_indices(len(x), 1)
+    return float(np.percentile(np.linalg.norm(x[i] - x[j], axis=1), 90))
 
 
 def _window(steps: np.ndarray, values: np.ndarray, last_step: int, share: float):
@@ -133,6 +149,8 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     if K and len(snaps) >= 2:
         tl = mode_timeline(snaps, run.target, member)
         out.hops, verdict = tl.losses, tl.verdict()
+    if K and run.snapshots:
+        out.spread = spread(run.snapshots[-1].fake[member]) / spread(run.target.sample(2000, seed=0).numpy())
 
     if status == "diverged" or (len(steps) and not np.isfinite(col("d_loss")[-1:]).all()):
         out.outcome, out.reason = "diverged", f"NaN/Inf at step {run.diverged_step[member] if run.diverged_step else '?'}"
@@ -145,7 +163,8 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
             out.reason = (f"D loss {out.d_loss:.3f} < {rules.d_saturated}; G gradient norm {out.g_grad_norm:.3g} "
                           f"< {rules.grad_ratio} x earlier peak {peak:.3g}")
             return out
-    concentrated = not K or (np.isfinite(out.high_quality) and out.high_quality >= rules.hq_concentrated)
+    compact = bool(K) and np.isfinite(out.spread) and out.spread <= rules.spread_compact
+    concentrated = not K or compact or (np.isfinite(out.high_quality) and out.high_quality >= rules.hq_concentrated)
     all_modes = not K or (np.isfinite(out.modes) and out.modes >= K)
     hq_txt = f", {out.high_quality:.0%} high quality" if K else ""
     if all_modes and concentrated and np.isfinite(out.js) and out.js <= rules.js_converged:
@@ -160,11 +179,13 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     missing = np.isfinite(out.modes) and out.modes < rules.collapse_fraction * K
     if K and concentrated and (missing or verdict == "hopping"):
         out.outcome = "mode_collapse"
-        out.reason = f"{out.modes:g} of {K} modes present{hq_txt}" + (", hopping" if verdict == "hopping" else "")
+        out.reason = (f"{out.modes:g} of {K} modes present{hq_txt}" + (", hopping" if verdict == "hopping" else "")
+                      + (f", a compact blob (spread {out.spread:.2f} x the target's)" if compact else ""))
         return out
     if K and not concentrated:
         out.outcome = "not_converged"
-        out.reason = f"diffuse: {out.high_quality:.0%} high quality < {rules.hq_concentrated:.0%}"
+        out.reason = (f"diffuse: {out.high_quality:.0%} high quality < {rules.hq_concentrated:.0%}, "
+                      f"spread {out.spread:.2f} x the target's")
         return out
     out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes{hq_txt}" if K else "")
     return out
