@@ -28,7 +28,7 @@ def main():
         out = Path(args.root) / name
         X.run_experiment(name, out, workers=args.workers)
         text = X.report(out)
-        for png in ("outcome_rates.png", "curves.png", "samples.png"):
+        for png in ("outcome_rates.png", "curves.png", "samples.png", "timeline.png"):
             shutil.copyfile(out / png, DOCS / f"{name}_{png}")
             text = text.replace(f"]({png})", f"]({name}_{png})")
         cmd = f"Reproduce: `toylab sweep {name}` (then `toylab report experiments/{name}`)."

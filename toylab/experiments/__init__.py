@@ -528,9 +528,14 @@ def report(out, plots: bool = True) -> str:
         viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
         viz.save_figure(viz.band_figure(curves(out, rows)), out / "curves.png")
         viz.save_figure(viz.samples_figure(final_samples(out, rows)), out / "samples.png")
+        viz.save_figure(viz.samples_figure(samples_over_time(out, rows), 
+                                          label=lambda step, outcome: f"{step}\n{outcome.replace('_', ' ')}" if outcome else step),
+                        out / "timeline.png")
         lines += ["![outcome rates](outcome_rates.png)", "", "![metric curves](curves.png)", "",
                   "Final samples of every run (500 of the fixed batch), titled with its outcome:", "",
-                  "![final samples](samples.png)", ""]
+                  "![final samples](samples.png)", "",
+                  "Samples over time: the first seed of each setting at evenly spaced snapshots (the last "
+                  "one coloured by its outcome):", "", "![samples over time](timeline.png)", ""]
     text = "\n".join(lines)
     write_text(out / "report.md", text)
     return text
@@ -559,6 +564,22 @@ def final_samples(out, rows: list[dict], n: int = 500) -> dict:
         run = runs[r["job"]]
         fake = run.snapshots[-1].fake[r["member"]][:n] if run.snapshots else np.zeros((0, 2))
         res.setdefault(r["setting"], []).append((r["seed"], r["outcome"], fake, run.target))
+    return res
+
+
+def samples_over_time(out, rows: list[dict], frames: int = 8, n: int = 500) -> dict:
+    """{setting: [("step S", outcome or "", samples (n, 2), target)]}: the first seed's run of each
+    setting at `frames` evenly spaced snapshots (only the last carries the run's outcome)."""
+    from ..engine.runs import load_run
+    out = Path(out)
+    res: dict[str, list] = {}
+    for r in rows:
+        if r["setting"] in res:
+            continue
+        run = load_run(out / "runs" / r["job"], max_snapshots=frames, engine=False)
+        snaps = run.snapshots
+        res[r["setting"]] = [(f"step {s.step:,}", r["outcome"] if i == len(snaps) - 1 else "",
+                              s.fake[r["member"]][:n], run.target) for i, s in enumerate(snaps)]
     return res
 
 
