@@ -193,8 +193,8 @@ def test_simultaneous_needs_one_step_each():
 def test_d_steps_apply_several_discriminator_updates(tiny):
     t = Trainer(tiny.replace(d_steps=3))
     calls = []
-    orig = t.d_step
-    t.d_step = lambda: (calls.append(1), orig())
+    orig = t.game.d_step
+    t.game.d_step = lambda: (calls.append(1), orig())
     t.round()
     assert len(calls) == 3
 

@@ -20,15 +20,15 @@ def _setup(optimizer, lr_d, k=3):
     t.gen.double()
     t.disc.double()
     dbl = lambda b: tuple(x.double() if torch.is_tensor(x) and x.is_floating_point() else x for x in b)  # noqa
-    z, zl = dbl(t._fake_input())
-    ahead = [(dbl(t._real()), dbl(t._fake_input())) for _ in range(k)]
+    z, zl = dbl(t.game._fake_input())
+    ahead = [(dbl(t.game._real()), dbl(t.game._fake_input())) for _ in range(k)]
     m = slice(0, 1)
 
     def g_loss(flat_g, unrolled=True):
         pg = t.gen.weights(flat_g)
         pd = t.disc.params(m, requires_grad=True)
         if unrolled:
-            pd = t.look_ahead(m, pg, pd, ahead)
+            pd = t.game.look_ahead(m, pg, pd, ahead)
         return losses.g_loss(cfg.loss, t.Dt(t.G(z, None, pg, m), None, pd, m)).sum()
 
     return t, g_loss

@@ -1,10 +1,10 @@
-"""The training engine: E independent GANs trained in one batched step.
+"""The training loop: E independent GANs trained in one batched step, and what it records.
 
-One *round* is `d_steps` discriminator updates then `g_steps` generator updates
-(alternating), or one update of both from the same point (simultaneous).
-Per-round losses stay on the device; they reach the host once per snapshot
-interval, where divergence (NaN/Inf) is also checked, so the hot loop has no
-host syncs.
+The Trainer repeats rounds (toylab.engine.step.Game: the players' updates) and records:
+per-round losses stay on the device and reach the host once per snapshot interval, where
+divergence (NaN/Inf) is also checked, so the hot loop has no host syncs; snapshots of the
+fixed probes, measurements (toylab.measure), checkpoints and status files, TensorBoard
+scalars; Ctrl-C/SIGTERM stop after the round in progress.
 
 >>> run = train(TrainConfig(dataset="gaussian", steps=200))       # doctest: +SKIP
 >>> run.sample(1000).mean(0)                                        # doctest: +SKIP
@@ -29,32 +29,13 @@ from ..measure import metrics
 from .config import ConfigError, TrainConfig, check_ensemble
 from ..measure.kde import grid_points
 from .model import Networks
-from .nets import BatchedMLP
 from .runs import Run, Snapshot
+from .step import HISTORY, Game
 from .threads import AutoThreads
 
-CHUNK = 32            # batches drawn per refill of a noise/data buffer
 CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
-CPU_ROWS = 4096        # rows (members x 2 batch) evaluated together on the CPU
-HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
 #: fields Trainer.retune may change between rounds
-#: added under the look-ahead's square roots: sqrt's derivative at an exact 0 (a dead ReLU unit's
-#: gradient) is infinite and 0 x inf gave NaN in G's gradient; it moves sqrt(v) by <= 1e-15
-TINY = 1e-30
-
 LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip")
-
-
-def make_optimizer(kind: str, param, lr: float, betas, momentum: float) -> torch.optim.Optimizer:
-    """One optimiser over a network's single flat parameter; fused kernels where torch has them."""
-    fused = {"fused": True} if param.device.type in ("cpu", "cuda") else {}
-    if kind == "adam":
-        return torch.optim.Adam([param], lr=lr, betas=tuple(betas), **fused)
-    if kind == "sgd":
-        return torch.optim.SGD([param], lr=lr, momentum=momentum, **fused)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop([param], lr=lr, momentum=momentum)
-    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: adam, sgd, rmsprop")
 
 
 class Trainer:
@@ -76,15 +57,9 @@ class Trainer:
         self.device, self.target, self.K, self.pack = self.nets.device, self.nets.target, self.nets.K, self.nets.pack
         self.gen, self.disc = self.nets.gen, self.nets.disc
         seeds = [c.seed for c in configs]
-        self.lr_d = self._member_lr([c.lr_d for c in configs])
-        self.lr_g = self._member_lr([c.lr_g for c in configs])
-        self.opt_d = make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
-                                    cfg.betas, cfg.momentum)
-        self.opt_g = make_optimizer(cfg.g_optimizer, self.gen.flat, 1.0 if torch.is_tensor(self.lr_g) else self.lr_g,
-                                    cfg.betas, cfg.momentum)
-        self._make_streams(seeds)
+        self.game = Game(configs, self.nets, seeds)
+        self.opt_d, self.opt_g, self.noise, self.data = self.game.opt_d, self.game.opt_g, self.game.noise, self.game.data
         self._make_probes(seeds)
-        self.chunks = self._member_chunks()
         # records
         self.step = 0
         self.member_status = ["running"] * self.E
@@ -93,7 +68,6 @@ class Trainer:
         self._tail = np.zeros((0, len(HISTORY), self.E))  # host rounds since the last log row (R, 4, E)
         self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
         self.snapshots: list[Snapshot] = []
-        self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
         self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
         self.callbacks = list(callbacks)
         self.progress = progress
@@ -116,31 +90,6 @@ class Trainer:
             self._write_status()
 
     # ---- construction helpers -------------------------------------------
-    def _member_lr(self, values):
-        """A float when every member shares it, else a (E, 1) tensor applied by scaling the step."""
-        if len(set(values)) == 1:
-            return values[0]
-        return torch.tensor(values, dtype=torch.float32, device=self.device)[:, None]
-
-    def _make_streams(self, seeds):
-        cfg, dev, B = self.cfg, self.device, self.cfg.batch_size
-        weights = self.target.weights.to(dev) if self.K else None
-
-        def noise(g, n):
-            z = streams.draw_noise(cfg.noise, g, (n, B, cfg.z_dim), dev)
-            if not self.K:
-                return z
-            return z, torch.multinomial(weights, n * B, replacement=True, generator=g).view(n, B)
-
-        def data(g, n):
-            x, labels = self.target.sample_with_labels(n * B, generator=g, device=dev)
-            x = x.view(n, B, 2)
-            eps = torch.rand(n, B, 1, generator=g, device=dev)   # interpolation weights for wgan-gp
-            return (x, eps, labels.view(n, B)) if self.K else (x, eps)
-
-        self.noise = streams.Buffered(streams.generators(seeds, streams.NOISE, dev), noise, CHUNK)
-        self.data = streams.Buffered(streams.generators(seeds, streams.DATA, dev), data, CHUNK)
-
     def _make_probes(self, seeds):
         """The fixed inputs every snapshot evaluates: a noise batch, a grid over the target, a noise grid."""
         cfg, dev = self.cfg, self.device
@@ -201,195 +150,21 @@ class Trainer:
     def Dt(self, x, labels=None, flat=None, members=slice(None)):
         return self.nets.Dt(x, labels, flat, members)
 
-    def _member_chunks(self) -> list[slice]:
-        """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,
-        so activations stay in cache (64 members x 1024 rows x 128 floats is 32 MB, and every
-        elementwise op would go to DRAM); on a GPU all members go in one call."""
-        if self.device.type != "cpu":
-            return [slice(0, self.E)]
-        size = max(1, CPU_ROWS // (2 * self.cfg.batch_size))
-        return [slice(i, min(i + size, self.E)) for i in range(0, self.E, size)]
-
-    def _grads(self, fn, nets) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Gradients of per-member objectives, member chunk by member chunk.
-
-        fn(members, *params) -> (objectives, records): objective i (E',) is differentiated
-        w.r.t. params i, the layer leaves of nets[i] for those members (BatchedMLP.params).
-        Returns ([flat grad (E, P)] per net, [record (E,)] on the device).
-        """
-        whole = len(self.chunks) == 1
-        grads = [None] * len(nets) if whole else [torch.empty_like(n.flat) for n in nets]
-        recs_out = None
-        for m in self.chunks:
-            params = [n.params(m, requires_grad=True) for n in nets]
-            objs, recs = fn(m, *params)
-            for i, (o, p) in enumerate(zip(objs, params)):
-                leaves = [t for layer in p for t in layer]
-                g = BatchedMLP.flat_grad(torch.autograd.grad(o.sum(), leaves, retain_graph=i < len(objs) - 1),
-                                         o.shape[0])
-                if whole:
-                    grads[i] = g
-                else:
-                    grads[i][m] = g
-            if whole:
-                return grads, [r.detach() for r in recs]
-            if recs_out is None:
-                recs_out = [torch.empty(self.E, device=self.device) for _ in recs]
-            for buf, r in zip(recs_out, recs):
-                buf[m] = r.detach()
-        return grads, recs_out
-
-    # ---- updates -----------------------------------------------------------
-    def _apply(self, opt, param, grad, lr):
-        """One optimiser step; a per-member lr scales each member's step (exact for Adam/SGD/RMSprop)."""
-        param.grad = grad
-        if torch.is_tensor(lr):
-            before = param.detach().clone()
-            opt.step()
-            with torch.no_grad():
-                param.copy_(torch.lerp(before, param, lr))
-        else:
-            opt.step()
-        if param is self.disc.flat and self.cfg.loss == "wgan":
-            with torch.no_grad():
-                param.clamp_(-self.cfg.clip, self.cfg.clip)     # weight clipping (Arjovsky et al.)
-
-    def _d_objective(self, d, x, fake, eps, labels):
-        """(loss, loss + penalties) per member; d(v) evaluates D on points v with `labels`."""
-        cfg = self.cfg
-        n = x.shape[1] // self.pack
-        out = d(torch.cat([x, fake], 1), None if labels is None else torch.cat(labels, 1))
-        loss = losses.d_loss(cfg.loss, out[:, :n], out[:, n:])
-        total = loss
-        d_real = lambda v: d(v, None if labels is None else labels[0])    # noqa: E731  (penalties: real labels)
-        if cfg.loss == "wgan-gp":
-            total = total + cfg.gp_lambda * losses.gradient_penalty(d_real, x, fake, eps)
-        if cfg.r1_gamma > 0:
-            total = total + cfg.r1_gamma * losses.r1_penalty(d_real, x)
-        return loss, total, out[:, n:]
-
-    def _real(self):
-        batch = self.data.next()
-        return batch[0], batch[1], (batch[2] if self.K else None)
-
-    def _fake_input(self):
-        batch = self.noise.next()
-        return batch[0], (batch[1] if self.K else None)
-
-    @staticmethod
-    def _pick(t, m):
-        return None if t is None else t[m]
-
-    def _labels(self, xl, zl, m):
-        return None if not self.K else (xl[m], zl[m])
-
+    # ---- one round (toylab.engine.step) ------------------------------------
     def d_step(self):
-        """One discriminator update on a fresh real and fake batch."""
-        x, eps, xl = self._real()
-        z, zl = self._fake_input()
-
-        def objective(m, pd):
-            with torch.no_grad():
-                fake = self.G(z[m], self._pick(zl, m), self.gen.params(m), m)
-            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
-            loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            return [total], [loss]
-
-        (grad,), (loss,) = self._grads(objective, [self.disc])
-        self._apply(self.opt_d, self.disc.flat, grad, self.lr_d)
-        self._last["d_loss"], self._last["d_grad_norm"] = loss, grad.norm(dim=1)
+        """One discriminator update (no round is counted)."""
+        self.game.d_step()
 
     def g_step(self):
-        """One generator update on a fresh noise batch (D fixed; or, unrolled, D after k
-        look-ahead updates that G's gradient flows through)."""
-        z, zl = self._fake_input()
-        k = self.cfg.unrolled_steps
-        ahead = [(self._real(), self._fake_input()) for _ in range(k)]
-
-        def objective(m, pg):
-            lab = self._pick(zl, m)
-            pd = self.disc.params(m, requires_grad=bool(k))
-            if k:
-                pd = self.look_ahead(m, pg, pd, ahead)
-            out = self.Dt(self.G(z[m], lab, pg, m), lab, pd, m)
-            loss = losses.g_loss(self.cfg.loss, out)
-            return [loss], [loss]
-
-        (grad,), (loss,) = self._grads(objective, [self.gen])
-        self._apply(self.opt_g, self.gen.flat, grad, self.lr_g)
-        self._last["g_loss"], self._last["g_grad_norm"] = loss, grad.norm(dim=1)
-
-    def look_ahead(self, m, pg, pd, batches):
-        """D's parameters after len(batches) look-ahead updates, as differentiable functions of
-        G's parameters pg (Metz et al. 2017): each update is D's own optimiser rule (Adam,
-        SGD or RMSprop, from its current state, without changing it) applied to the gradient
-        of D's objective, taken with create_graph so that G's gradient flows through it.
-        D's real weights are not touched."""
-        cfg = self.cfg
-        state = self.opt_d.state.get(self.disc.flat, {})
-        lr = self.lr_d[m].view(-1, 1, 1) if torch.is_tensor(self.lr_d) else self.lr_d
-        view = lambda t: [x for layer in self.disc.weights(t.detach()[m]) for x in layer]  # noqa: E731
-        flat_pd = [t for layer in pd for t in layer]
-        if cfg.d_optimizer == "adam":
-            b1, b2 = cfg.betas
-            t0 = float(state["step"]) if "step" in state else 0.0
-            mom = view(state["exp_avg"]) if "exp_avg" in state else [torch.zeros_like(p) for p in flat_pd]
-            sq = view(state["exp_avg_sq"]) if "exp_avg_sq" in state else [torch.zeros_like(p) for p in flat_pd]
-        elif cfg.d_optimizer == "rmsprop":
-            alpha = self.opt_d.param_groups[0]["alpha"]
-            sq = view(state["square_avg"]) if "square_avg" in state else [torch.zeros_like(p) for p in flat_pd]
-        buf = view(state["momentum_buffer"]) if state.get("momentum_buffer") is not None else None
-        for i, ((x, eps, xl), (z, zl)) in enumerate(batches):
-            fake = self.G(z[m], self._pick(zl, m), pg, m)             # depends on pg: keeps the graph
-            layers = [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
-            d = lambda v, lab: self.Dt(v, lab, layers, m)             # noqa: E731
-            _, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            grads = torch.autograd.grad(total.sum(), flat_pd, create_graph=True)
-            if cfg.d_optimizer == "adam":
-                t = t0 + i + 1
-                mom = [b1 * a + (1 - b1) * g for a, g in zip(mom, grads)]
-                sq = [b2 * v + (1 - b2) * g * g for v, g in zip(sq, grads)]
-                step = [(a / (1 - b1 ** t)) / ((v / (1 - b2 ** t) + TINY).sqrt() + 1e-8) for a, v in zip(mom, sq)]
-            elif cfg.d_optimizer == "rmsprop":
-                sq = [alpha * v + (1 - alpha) * g * g for v, g in zip(sq, grads)]
-                step = [g / ((v + TINY).sqrt() + 1e-8) for v, g in zip(sq, grads)]
-            else:
-                step = grads
-            if cfg.momentum and cfg.d_optimizer == "sgd":
-                buf = list(grads) if buf is None else [cfg.momentum * b + g for b, g in zip(buf, grads)]
-                step = buf
-            flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, step)]
-        return [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
-
-    def simultaneous_step(self):
-        """Both players' gradients at the same point, then both updates."""
-        x, eps, xl = self._real()
-        z, zl = self._fake_input()
-
-        def objective(m, pd, pg):
-            fake = self.G(z[m], self._pick(zl, m), pg, m)
-            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
-            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            loss_g = losses.g_loss(self.cfg.loss, out_fake)
-            return [total, loss_g], [loss_d, loss_g]
-
-        (gd, gg), (loss_d, loss_g) = self._grads(objective, [self.disc, self.gen])
-        self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
-        self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
-        self._last.update(d_loss=loss_d, g_loss=loss_g, d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
+        """One generator update (no round is counted)."""
+        self.game.g_step()
 
     def round(self):
-        """One training round (see module docstring); its losses are queued on the device."""
+        """One training round (toylab.engine.step.Game.round); its record is queued on the device."""
         self._in_round = True
-        if self.cfg.update == "simultaneous":
-            self.simultaneous_step()
-        else:
-            for _ in range(self.cfg.d_steps):
-                self.d_step()
-            for _ in range(self.cfg.g_steps):
-                self.g_step()
+        log = self.game.round()
         self.step += 1
-        self._round_log.append(torch.stack([self._last[k] for k in HISTORY]))
+        self._round_log.append(log)
         self._in_round = False
 
     # ---- changing course ---------------------------------------------------
@@ -409,11 +184,7 @@ class Trainer:
         configs = [c.replace(**changes) for c in self.configs]
         check_ensemble(configs)
         self.configs, self.cfg = configs, configs[0]
-        for name, opt in (("lr_d", self.opt_d), ("lr_g", self.opt_g)):
-            lr = self._member_lr([getattr(c, name) for c in configs])
-            setattr(self, name, lr)
-            for group in opt.param_groups:
-                group["lr"] = 1.0 if torch.is_tensor(lr) else lr
+        self.game.use(configs)
         if self.measure is not None:
             self.measure.probabilistic = self.cfg.loss in losses.PROBABILISTIC
         if self.path:
