@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from . import losses, streams
+from .checkpoint import to_device
 from .config import ConfigError, TrainConfig
 from .model import Networks
 from .nets import BatchedMLP
@@ -59,6 +61,30 @@ class Game:
         self._make_streams(seeds)
         self.chunks = self._member_chunks()
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
+
+    # ---- state ---------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Weights, optimiser moments and random streams (a checkpoint's body)."""
+        return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "noise": self.noise.state_dict(), "data": self.data.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.nets.load_weights(state)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.noise.load_state_dict(to_device(state["noise"], self.device))
+        self.data.load_state_dict(to_device(state["data"], self.device))
+
+    def finite_members(self) -> np.ndarray:
+        """(E,) bool: the member's weights and optimiser moments are all finite."""
+        ok = torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)
+        for opt in (self.opt_g, self.opt_d):
+            for st in opt.state.values():
+                for v in st.values():
+                    if torch.is_tensor(v) and v.dim() == 2 and v.shape[0] == self.E:
+                        ok &= torch.isfinite(v).all(1)
+        return ok.cpu().numpy()
 
     def use(self, configs: list[TrainConfig]) -> None:
         """Carry on with changed live fields (learning rates, steps, objective): weights,

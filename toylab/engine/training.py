@@ -29,6 +29,7 @@ from ..measure import metrics
 from .config import ConfigError, TrainConfig, check_ensemble
 from ..measure.kde import grid_points
 from .model import Networks
+from . import checkpoint
 from .runs import Run, Snapshot
 from .step import HISTORY, Game
 from .threads import AutoThreads
@@ -432,24 +433,8 @@ class Trainer:
             rec["checkpoint_step"] = checkpoint_step
         runs.write_json(self.path / "status.json", rec)
 
-    def state_dict(self) -> dict:
-        return {"step": self.step, "gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "noise": self.noise.state_dict(), "data": self.data.state_dict(),
-                "round_tail": torch.from_numpy(np.ascontiguousarray(self._tail))}
-
-    def finite_members(self) -> np.ndarray:
-        """(E,) bool: the member's weights and optimiser moments are all finite."""
-        ok = torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)
-        for opt in (self.opt_g, self.opt_d):
-            for st in opt.state.values():
-                for v in st.values():
-                    if torch.is_tensor(v) and v.dim() == 2 and v.shape[0] == self.E:
-                        ok &= torch.isfinite(v).all(1)
-        return ok.cpu().numpy()
-
     def save(self):
-        """Checkpoint, metrics CSV and status, each written atomically.
+        """Checkpoint, metrics CSV and status, each written atomically (toylab.engine.checkpoint).
 
         A checkpoint is never replaced by non-finite weights: when every member has NaN/Inf
         the last finite checkpoint stays (status.json names its round, `checkpoint_step`);
@@ -458,45 +443,26 @@ class Trainer:
         if self.path is None:
             raise ValueError("save: this trainer has no run folder (pass out=...)")
         file = self.path / "checkpoint.pt"
-        ok = self.finite_members()
+        ok = self.game.finite_members()
         checkpoint_step = self.step
         if self._torn or not ok.any():
-            checkpoint_step = self._checkpoint_step(file)
+            checkpoint_step = checkpoint.saved_step(file)
         else:
-            state = _to_cpu(self.state_dict())
-            if not ok.all() and file.exists():
-                old = torch.load(file, map_location="cpu", weights_only=True)
-                bad = torch.from_numpy(~ok)
-                for k in ("gen", "disc", "opt_g", "opt_d"):
-                    state[k] = _splice_rows(state[k], old[k], bad, self.E)
-            runs.write_torch(file, state)
+            state = {"step": self.step, **self.game.state_dict(),
+                     "round_tail": torch.from_numpy(np.ascontiguousarray(self._tail))}
+            checkpoint.write(file, state, ok)
         runs.write_csv(self.path / "metrics.csv", self.history())
         self._write_status(checkpoint_step if checkpoint_step != self.step else None)
-
-    @staticmethod
-    def _checkpoint_step(file):
-        try:
-            return int(torch.load(file, map_location="cpu", weights_only=True)["step"])
-        except Exception:
-            return None
 
     def load_checkpoint(self, file):
         """Restore weights, optimisers, streams and step; a missing, truncated, foreign or
         garbled file is a ValueError naming it (never a run silently left untrained)."""
+        state = checkpoint.read(file)
         try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-            self.nets.load_weights(state)
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
-            self.noise.load_state_dict(_to(state["noise"], self.device))
-            self.data.load_state_dict(_to(state["data"], self.device))
-            step = int(state["step"])
-            tail = state.get("round_tail")
-        except FileNotFoundError:
-            raise
+            self.game.load_state(state)
+            step, tail = int(state["step"]), state.get("round_tail")
         except Exception as err:
-            raise ValueError(f"{file}: unreadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                             f"the run cannot be restored from it") from None
+            raise checkpoint.unreadable(file, err) from None
         self.step = step
         self._tail = tail.numpy() if tail is not None else np.zeros((0, len(HISTORY), self.E))
 
@@ -536,33 +502,3 @@ class Trainer:
         """The TensorBoard writer (None unless config.tensorboard): recorders may add to it
         (toylab.train adds the snapshot's summary figure)."""
         return self._tb
-
-
-def _splice_rows(new, old, bad, E):
-    """`new` with the member rows `bad` of every (E, ...) float tensor taken from `old`."""
-    if torch.is_tensor(new):
-        if (torch.is_tensor(old) and new.is_floating_point() and new.dim() >= 1 and new.shape[0] == E
-                and old.shape == new.shape):
-            new = new.clone()
-            new[bad] = old[bad]
-        return new
-    if isinstance(new, dict) and isinstance(old, dict):
-        return {k: _splice_rows(v, old[k], bad, E) if k in old else v for k, v in new.items()}
-    if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)) and len(new) == len(old):
-        return type(new)(_splice_rows(a, b, bad, E) for a, b in zip(new, old))
-    return new
-
-
-def _to_cpu(obj):
-    return _to(obj, "cpu")
-
-
-def _to(obj, device):
-    """Move tensors in a nested state to `device`; RNG states (uint8) stay on the CPU, as set_state needs."""
-    if torch.is_tensor(obj):
-        return obj.cpu() if obj.dtype == torch.uint8 else obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to(v, device) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to(v, device) for v in obj)
-    return obj

@@ -1,0 +1,72 @@
+"""Checkpoint files: a run's whole state (weights, optimiser moments, random streams, round)
+written atomically, never with non-finite weights, and read back with errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import runs
+
+
+def write(file: Path, state: dict, ok: np.ndarray) -> None:
+    """Write `state` (tensors anywhere) to file; members not `ok` (non-finite) keep their rows of
+    the checkpoint already there (every (E, ...) tensor of gen, disc, opt_g and opt_d)."""
+    state = to_device(state, "cpu")
+    if not ok.all() and Path(file).exists():
+        old = torch.load(file, map_location="cpu", weights_only=True)
+        bad = torch.from_numpy(~ok)
+        for k in ("gen", "disc", "opt_g", "opt_d"):
+            state[k] = splice_rows(state[k], old[k], bad, len(ok))
+    runs.write_torch(file, state)
+
+
+def saved_step(file: Path) -> int | None:
+    """The round of the checkpoint in file, or None where there is none readable."""
+    try:
+        return int(torch.load(file, map_location="cpu", weights_only=True)["step"])
+    except Exception:
+        return None
+
+
+def read(file: Path) -> dict:
+    """The state in file; FileNotFoundError if missing, else a ValueError naming it."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:
+        raise unreadable(file, err) from None
+
+
+def unreadable(file: Path, err: Exception) -> ValueError:
+    return ValueError(f"{file}: unreadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                      f"the run cannot be restored from it")
+
+
+def splice_rows(new, old, bad, E):
+    """`new` with the member rows `bad` of every (E, ...) float tensor taken from `old`."""
+    if torch.is_tensor(new):
+        if (torch.is_tensor(old) and new.is_floating_point() and new.dim() >= 1 and new.shape[0] == E
+                and old.shape == new.shape):
+            new = new.clone()
+            new[bad] = old[bad]
+        return new
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: splice_rows(v, old[k], bad, E) if k in old else v for k, v in new.items()}
+    if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)) and len(new) == len(old):
+        return type(new)(splice_rows(a, b, bad, E) for a, b in zip(new, old))
+    return new
+
+
+def to_device(obj, device):
+    """Move tensors in a nested state to `device`; RNG states (uint8) stay on the CPU, as set_state needs."""
+    if torch.is_tensor(obj):
+        return obj.cpu() if obj.dtype == torch.uint8 else obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
