@@ -23,13 +23,13 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from . import losses, runs, streams
+from . import losses, runs
 
 from ..measure import metrics
 from .config import ConfigError, TrainConfig, check_ensemble
-from ..measure.kde import grid_points
 from .model import Networks
 from . import checkpoint
+from .probes import Probes
 from .runs import Run, Snapshot
 from .step import HISTORY, Game
 from .threads import AutoThreads
@@ -60,7 +60,7 @@ class Trainer:
         seeds = [c.seed for c in configs]
         self.game = Game(configs, self.nets, seeds)
         self.opt_d, self.opt_g, self.noise, self.data = self.game.opt_d, self.game.opt_g, self.game.noise, self.game.data
-        self._make_probes(seeds)
+        self.probes = Probes(self.nets, configs, seeds)
         # records
         self.step = 0
         self.member_status = ["running"] * self.E
@@ -91,30 +91,6 @@ class Trainer:
             self._write_status()
 
     # ---- construction helpers -------------------------------------------
-    def _make_probes(self, seeds):
-        """The fixed inputs every snapshot evaluates: a noise batch, a grid over the target, a noise grid."""
-        cfg, dev = self.cfg, self.device
-        fixed = streams.generators(seeds, streams.FIXED)
-        self.fixed_z = torch.stack([streams.draw_noise(cfg.noise, g, (cfg.n_fixed, cfg.z_dim), "cpu")
-                                    for g in fixed]).to(dev)
-        self.fixed_labels = (torch.arange(cfg.n_fixed) % self.K).to(dev).expand(self.E, -1) if self.K else None
-        self.grid_xs, self.grid_ys, pts = grid_points(self.target.bounds, cfg.grid_size)
-        self.grid = pts.to(dev).expand(self.E, -1, -1)
-        self.grid_labels = None
-        if self.K:
-            nearest = torch.cdist(pts, self.target.modes).argmin(1)   # D(x | label of the nearest mode)
-            self.grid_labels = nearest.to(dev).expand(self.E, -1)
-        m = cfg.manifold_size
-        span = 2.5 if cfg.noise == "gaussian" else 1.0
-        lin = torch.linspace(-span, span, m)
-        if cfg.z_dim == 1:
-            zg = lin[:, None].repeat(m, 1)
-        else:
-            gy, gx = torch.meshgrid(lin, lin, indexing="ij")
-            zg = torch.zeros(m * m, cfg.z_dim)
-            zg[:, 0], zg[:, 1] = gx.reshape(-1), gy.reshape(-1)
-        self.manifold_z = zg.to(dev).expand(self.E, -1, -1)
-
     @classmethod
     def from_run(cls, run: Run) -> "Trainer":
         """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
@@ -232,27 +208,10 @@ class Trainer:
                     col.append(row.get(k, math.nan))
         self._tail = log[steps > self.step - self.step % every]
 
-    @torch.no_grad()
-    def _evaluate_probes(self):
-        fake = self.G(self.fixed_z, self.fixed_labels)
-        d_grid = self.D(self.grid, self.grid_labels).squeeze(-1)
-        labels0 = torch.zeros_like(self.manifold_z[..., 0], dtype=torch.long) if self.K else None
-        manifold = self.G(self.manifold_z, labels0)
-        return fake, d_grid, manifold
-
     def snapshot(self) -> Snapshot:
-        """Record the current state: fakes on the fixed batch, D on the grid, manifold, grad D at fakes."""
-        was = self.disc.training
-        self.disc.eval()     # spectral norm: no power-iteration update from a probe
-        fake, d_grid, manifold = self._evaluate_probes()
-        with torch.enable_grad():
-            d_grad = losses.input_gradient(lambda v: self.D(v, self.fixed_labels), fake, create_graph=False)
-        self.disc.train(was)
-        S, M = self.cfg.grid_size, self.cfg.manifold_size
-        snap = Snapshot.packed(self.step, {"fake": fake.cpu().numpy(),
-                                           "d_grid": d_grid.reshape(self.E, S, S).cpu().numpy(),
-                                           "manifold": manifold.reshape(self.E, -1, M, 2).cpu().numpy(),
-                                           "d_grad": d_grad.cpu().numpy()})
+        """Record the current state (toylab.engine.probes): fakes on the fixed batch, D on the grid,
+        the manifold, grad D at the fakes; measured every metrics_every rounds, kept, written."""
+        snap = self.probes.take(self.step)
         if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self._total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
             self._record_metrics(snap)
