@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-import numpy as np
 
 from .engine import runs
 from .engine.config import ConfigError, TrainConfig, make_config
@@ -80,6 +79,5 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
             f.unlink()
     t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots)
     t.callbacks, t.progress = recorders(t.configs, callbacks), progress
-    keep = np.asarray(t._history["step"]) <= t.step if t._history["step"] else []
-    t._history = {k: [v for v, ok in zip(vals, keep) if ok] for k, vals in t._history.items()}
+    t.hist.cut_back(t.step)
     return t.fit(total)

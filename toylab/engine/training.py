@@ -29,6 +29,7 @@ from ..measure import metrics
 from .config import ConfigError, TrainConfig, check_ensemble
 from .model import Networks
 from . import checkpoint
+from .history import History
 from .probes import Probes
 from .runs import Run, Snapshot
 from .step import HISTORY, Game
@@ -63,11 +64,7 @@ class Trainer:
         self.probes = Probes(self.nets, configs, seeds)
         # records
         self.step = 0
-        self.member_status = ["running"] * self.E
-        self.diverged_step: list[int | None] = [None] * self.E
-        self._round_log: list[torch.Tensor] = []     # (4, E) per round, on the device
-        self._tail = np.zeros((0, len(HISTORY), self.E))  # host rounds since the last log row (R, 4, E)
-        self._history: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
+        self.hist = History(configs)
         self.snapshots: list[Snapshot] = []
         self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
         self.callbacks = list(callbacks)
@@ -107,14 +104,8 @@ class Trainer:
         else:
             t.step = run.step
         t.status = run.status
-        t.member_status = list(run.member_status) or t.member_status
-        t.diverged_step = list(run.diverged_step) or t.diverged_step
+        t.hist.restore(run.history, run.member_status, run.diverged_step)
         t.snapshots = list(run.snapshots)
-        for k in t._history:
-            if k in run.history:
-                t._history[k] = list(run.history[k])
-        for k, v in run.history.items():
-            t._history.setdefault(k, list(v))
         return t
 
     # ---- the networks as functions (toylab.model) ------------------------
@@ -141,7 +132,7 @@ class Trainer:
         self._in_round = True
         log = self.game.round()
         self.step += 1
-        self._round_log.append(log)
+        self.hist.add(log)
         self._in_round = False
 
     # ---- changing course ---------------------------------------------------
@@ -172,41 +163,28 @@ class Trainer:
 
     # ---- recording ---------------------------------------------------------
     def flush(self):
-        """Move queued round losses to the host: history rows and the divergence check.
-
-        Every member not yet diverged is checked on every round, whoever called (fit, a
-        second fit after a pause, steps by hand). Rounds after the last full log interval
-        stay in `_tail` (and in the checkpoint) until the interval is complete, so a run
-        stopped mid-interval and resumed logs the same rows as an uninterrupted one."""
-        if not self._round_log:
+        """Move queued round records to the host: history rows and the divergence check
+        (toylab.engine.history). Every member not yet diverged is checked on every round."""
+        if not self.hist.queue:
             return
-        new = torch.stack(self._round_log).cpu().numpy()          # (R, 4, E)
         params_ok = (torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)).cpu().numpy()
-        self._round_log = []
-        first = self.step - len(new) + 1
-        new_steps = np.arange(first, self.step + 1)
-        for e in range(self.E):
-            if self.member_status[e] == "diverged":
-                continue
-            bad = ~np.isfinite(new[:, :2, e]).all(1)
-            if bad.any() or not params_ok[e]:
-                self.member_status[e] = "diverged"
-                self.diverged_step[e] = int(new_steps[bad.argmax()]) if bad.any() else self.step
-        log = np.concatenate([self._tail, new]) if len(self._tail) else new
-        steps = np.arange(self.step - len(log) + 1, self.step + 1)
-        every = self.cfg.log_every
-        for s in steps[steps % every == 0]:
-            rows = log[(steps > s - every) & (steps <= s)]              # mean over the log interval
-            with np.errstate(invalid="ignore"):
-                mean = rows.mean(0)
-            for e in range(self.E):
-                if self.diverged_step[e] is not None and s > self.diverged_step[e] + every:
-                    continue
-                row = {"step": int(s), "member": e, "seed": self.configs[e].seed,
-                       **{k: float(mean[i, e]) for i, k in enumerate(HISTORY)}}
-                for k, col in self._history.items():
-                    col.append(row.get(k, math.nan))
-        self._tail = log[steps > self.step - self.step % every]
+        self.hist.flush(self.step, params_ok, self.cfg.log_every)
+
+    @property
+    def member_status(self) -> list[str]:
+        return self.hist.member_status
+
+    @member_status.setter
+    def member_status(self, value):
+        self.hist.member_status = value
+
+    @property
+    def diverged_step(self) -> list[int | None]:
+        return self.hist.diverged_step
+
+    @diverged_step.setter
+    def diverged_step(self, value):
+        self.hist.diverged_step = value
 
     def snapshot(self) -> Snapshot:
         """Record the current state (toylab.engine.probes): fakes on the fixed batch, D on the grid,
@@ -214,27 +192,12 @@ class Trainer:
         snap = self.probes.take(self.step)
         if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self._total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
-            self._record_metrics(snap)
+            self.hist.record(snap)
         self._keep(snap)
         if self.path:
             runs.write_npz(self.path / "snapshots" / f"step_{self.step:08d}.npz", snap.to_npz())
         runs.release_free_heap()      # ~0.1-1 ms: keeps RSS at what is live (docs/engine.md)
         return snap
-
-    def _record_metrics(self, snap):
-        """Put a snapshot's measurements in the history table: on the rows of that step, or new rows."""
-        h = self._history
-        rows = [i for i in range(max(0, len(h["step"]) - self.E), len(h["step"])) if h["step"][i] == snap.step]
-        if not rows:
-            for e in range(self.E):
-                for k in h:
-                    h[k].append(math.nan)
-                h["step"][-1], h["member"][-1], h["seed"][-1] = snap.step, e, self.configs[e].seed
-            rows = list(range(len(h["step"]) - self.E, len(h["step"])))
-        for k, v in snap.metrics.items():
-            col = h.setdefault(k, [math.nan] * len(h["step"]))
-            for e, i in enumerate(rows):
-                col[i] = float(v[e])
 
     def _keep(self, snap):
         """Keep snapshots bounded in memory: past max_snapshots, drop every other (first and last stay)."""
@@ -359,8 +322,8 @@ class Trainer:
         return "completed" if self.step >= total else "stopped"
 
     def _postfix(self):
-        d = self._history["d_loss"][-self.E:] or [math.nan]
-        g = self._history["g_loss"][-self.E:] or [math.nan]
+        d = self.hist.table["d_loss"][-self.E:] or [math.nan]
+        g = self.hist.table["g_loss"][-self.E:] or [math.nan]
         return {"d_loss": f"{np.nanmean(d):.3f}", "g_loss": f"{np.nanmean(g):.3f}"}
 
     def _progress_bar(self, total):
@@ -370,7 +333,7 @@ class Trainer:
         return tqdm(total=total, initial=self.step, desc=f"{self.cfg.dataset} x{self.E}", unit="step")
 
     def history(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v) for k, v in self._history.items()}
+        return self.hist.arrays()
 
     def run(self) -> Run:
         """The records so far as a Run (shares the trainer's networks)."""
@@ -408,7 +371,7 @@ class Trainer:
             checkpoint_step = checkpoint.saved_step(file)
         else:
             state = {"step": self.step, **self.game.state_dict(),
-                     "round_tail": torch.from_numpy(np.ascontiguousarray(self._tail))}
+                     "round_tail": torch.from_numpy(np.ascontiguousarray(self.hist.tail))}
             checkpoint.write(file, state, ok)
         runs.write_csv(self.path / "metrics.csv", self.history())
         self._write_status(checkpoint_step if checkpoint_step != self.step else None)
@@ -423,7 +386,7 @@ class Trainer:
         except Exception as err:
             raise checkpoint.unreadable(file, err) from None
         self.step = step
-        self._tail = tail.numpy() if tail is not None else np.zeros((0, len(HISTORY), self.E))
+        self.hist.tail = tail.numpy() if tail is not None else np.zeros((0, len(HISTORY), self.E))
 
     # ---- using the trained networks (toylab.model) -------------------------------
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
@@ -444,7 +407,7 @@ class Trainer:
     def _log_tensorboard(self, snap):
         if self._tb is None:
             return
-        h = self._history
+        h = self.hist.table
         n = len(h["step"])
         for i in range(self._tb_rows, n):
             tag = f"member{h['member'][i]}/" if self.E > 1 else ""
