@@ -12,10 +12,8 @@ scalars; Ctrl-C/SIGTERM stop after the round in progress.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import signal
 import threading
 import time
 from typing import Callable, Iterable
@@ -30,6 +28,7 @@ from .config import ConfigError, TrainConfig, check_ensemble
 from .model import Networks
 from . import checkpoint
 from .history import History
+from .recorders import TensorBoard, stop_on_signals
 from .probes import Probes
 from .runs import Run, Snapshot
 from .step import HISTORY, Game
@@ -78,8 +77,7 @@ class Trainer:
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
-        self._tb = self._tensorboard() if cfg.tensorboard else None
-        self._tb_rows = 0       # history rows already sent to TensorBoard
+        self._tb = TensorBoard(self.path, self.E) if cfg.tensorboard else None
         self._points = None     # a points target's copy in the run folder (runs.store_points)
         if self.path:
             if hasattr(self.target, "points"):
@@ -213,30 +211,9 @@ class Trainer:
         """Ask fit() to stop after the current round (thread-safe)."""
         self._stop.set()
 
-    @contextlib.contextmanager
-    def _signals_stop(self):
-        """While fit() runs on the main thread, SIGINT (Ctrl-C) and SIGTERM stop it after the
-        current round, so the state saved is a whole round's and a resume is exact. A signal
-        that was ignored (a sweep's worker) stays ignored."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            self._signal = signum
-            self._stop.set()
-
-        old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            current = signal.getsignal(sig)
-            if current is not signal.SIG_IGN and current is not None:
-                old[sig] = current
-                signal.signal(sig, handler)
-        try:
-            yield
-        finally:
-            for sig, h in old.items():
-                signal.signal(sig, h)
+    def _on_signal(self, signum):
+        self._signal = signum
+        self._stop.set()
 
     def fit(self, steps: int | None = None) -> Run:
         """Train until `steps` rounds in total (default config.steps), a stop, or divergence.
@@ -259,7 +236,7 @@ class Trainer:
             self.snapshot()
         if self.path and not (self.path / "checkpoint.pt").exists():
             self.save()         # a run folder always holds weights it can be evaluated and resumed from
-        with self._signals_stop():      # also over the final save: a second Ctrl-C cannot cut it
+        with stop_on_signals(self._on_signal):   # also over the final save: a second Ctrl-C cannot cut it
             snaps_since_ckpt = 0
             self._fitting = True
             failed = None
@@ -275,7 +252,8 @@ class Trainer:
                         if bar is not None:
                             bar.update(self.step - bar.n)
                             bar.set_postfix(self._postfix(), refresh=False)
-                        self._log_tensorboard(snap)
+                        if self._tb is not None:
+                            self._tb.log(self.hist.table, snap)
                         for cb in self.callbacks:
                             if cb(self, snap) is False:
                                 self._stop.set()
@@ -307,7 +285,7 @@ class Trainer:
                 if self.path and failed is None:
                     self.save()
                 if self._tb is not None:
-                    self._tb.flush()
+                    self._tb.writer.flush()
         return self.run()
 
     def threads(self) -> AutoThreads:
@@ -395,32 +373,8 @@ class Trainer:
     def discriminate(self, x, member: int = 0) -> torch.Tensor:
         return self.nets.discriminate(x, member)
 
-    # ---- TensorBoard ------------------------------------------------------------
-    def _tensorboard(self):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as err:
-            raise ConfigError("tensorboard: install the extra first: pip install 'toylab[tensorboard]'") from err
-        logdir = (self.path / "tensorboard") if self.path else None
-        return SummaryWriter(log_dir=str(logdir) if logdir else None)
-
-    def _log_tensorboard(self, snap):
-        if self._tb is None:
-            return
-        h = self.hist.table
-        n = len(h["step"])
-        for i in range(self._tb_rows, n):
-            tag = f"member{h['member'][i]}/" if self.E > 1 else ""
-            for k in HISTORY:
-                if not math.isnan(h[k][i]):     # a measurement-only row (round 0) has no losses
-                    self._tb.add_scalar(f"{tag}losses/{k}", h[k][i], h["step"][i])
-        self._tb_rows = n
-        for k, v in snap.metrics.items():
-            for e in range(self.E):
-                self._tb.add_scalar(f"{'member%d/' % e if self.E > 1 else ''}metrics/{k}", float(v[e]), snap.step)
-
     @property
     def tensorboard(self):
         """The TensorBoard writer (None unless config.tensorboard): recorders may add to it
         (toylab.train adds the snapshot's summary figure)."""
-        return self._tb
+        return self._tb.writer if self._tb is not None else None
