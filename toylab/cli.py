@@ -273,7 +273,7 @@ def cmd_figure(args) -> int:
 
 def add_look_options(p: argparse.ArgumentParser, panels: bool = True, size: str = "720p") -> None:
     """--theme, --size (and --panels, --member): how a picture or an animation looks."""
-    from .pictures.panels import PANELS, SIZES, THEMES
+    from .pictures.looks import PANELS, SIZES, THEMES
     p.add_argument("--theme", default="light", choices=list(THEMES), help="light or dark slides (default light)")
     p.add_argument("--size", default=size, help=f"{', '.join(SIZES)} or WIDTHxHEIGHT (default {size})")
     if panels:
