@@ -372,12 +372,19 @@ def read_snapshot(file) -> Snapshot:
                          f"delete it, or resume the run to write it again") from None
 
 
+def thin(n: int, frames: int | None) -> list[int]:
+    """Indices of at most `frames` of n items, evenly spread, first and last included."""
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"frames: must be a whole number of frames >= 1 (got {frames!r})")
+    if frames is None or frames >= n:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))
+
+
 def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
     """A run folder's snapshots in step order; past max_snapshots, evenly spread ones."""
     files = snapshot_files(path)
-    if max_snapshots and len(files) > max_snapshots:
-        idx = np.unique(np.linspace(0, len(files) - 1, max_snapshots).round().astype(int))
-        files = [files[i] for i in idx]
+    files = [files[i] for i in thin(len(files), max_snapshots or None)]
     return [read_snapshot(f) for f in files]
 
 

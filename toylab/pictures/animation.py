@@ -9,8 +9,8 @@ from pathlib import Path
 
 import math
 
-from ..engine.runs import Run, load_run
-from .export import FrameWriter, check_fps, check_out, output_kind, thin, write_html
+from ..engine.runs import Run, load_run, thin
+from .export import FrameWriter, check_fps, check_out, output_kind, write_html
 from .panels import RunView, check_panels, get_size, get_theme
 
 

@@ -220,12 +220,3 @@ def write_html(fig, out, overwrite: bool = False) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return out
-
-
-def thin(n: int, frames: int | None) -> list[int]:
-    """Indices of at most `frames` of n items, evenly spread, first and last included."""
-    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
-        raise ValueError(f"frames: must be a whole number of frames >= 1 (got {frames!r})")
-    if frames is None or frames >= n:
-        return list(range(n))
-    return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))
