@@ -316,3 +316,41 @@ def test_load_meter_sees_another_process_spinning():
     meter._read = lambda: next(readings)
     meter._last = meter._read()
     assert meter.others() == pytest.approx(0.5)                 # 3 busy core-seconds, 2 of them ours, in 2 s
+
+
+def test_maxout_layers_keep_the_largest_of_k_affine_pieces():
+    from toylab.engine.nets import BatchedMLP
+    g = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    net = BatchedMLP(2, 1, 3, 1, g, maxout=4)
+    assert [b for _, _, b in net.shapes] == [12, 1]                  # 3 units x 4 pieces, then the output
+    x = torch.randn(2, 5, 2)
+    (w0, b0), (w1, b1) = net.weights()
+    pieces = (x @ w0 + b0).reshape(2, 5, 3, 4)                        # unit u's pieces are columns 4u..4u+3
+    expected = pieces.max(-1).values @ w1 + b1
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_normal_initialisation_and_per_network_activations(tiny):
+    from toylab.engine.model import Networks
+    nets = Networks(tiny.replace(init="normal", init_std=0.02, g_activation="relu", d_activation="tanh",
+                                 g_hidden=256, d_hidden=256))
+    for net in (nets.gen, nets.disc):
+        (w, b), *_ = net.weights()
+        assert float(w.std()) == pytest.approx(0.02, rel=0.05) and not b.any()
+    assert (nets.gen.activation, nets.disc.activation) == ("relu", "tanh")
+    plain = Networks(tiny)
+    assert (plain.gen.activation, plain.disc.activation) == ("leaky_relu", "leaky_relu")
+    with pytest.raises(ConfigError, match="d_maxout"):
+        tiny.replace(d_maxout=0)
+    with pytest.raises(ConfigError, match="init"):
+        tiny.replace(init="xavier")
+
+
+def test_ensemble_member_equals_its_single_run_with_paper_architectures(tiny):
+    """PacGAN-style networks (maxout D, N(0, 0.02) init, ReLU G): member e of an ensemble trains
+    exactly like the single run of its seed, as for the default networks."""
+    paper = tiny.replace(d_maxout=5, init="normal", init_std=0.02, g_activation="relu", steps=30)
+    ens = Trainer([paper.replace(seed=s) for s in (3, 4)]).fit()
+    one = Trainer(paper.replace(seed=4)).fit()
+    np.testing.assert_allclose(ens.snapshots[-1].fake[1], one.snapshots[-1].fake[0], atol=1e-4)
+    torch.testing.assert_close(ens.discriminator.flat[1], one.discriminator.flat[0], atol=1e-5, rtol=1e-4)

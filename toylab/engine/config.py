@@ -48,7 +48,14 @@ class TrainConfig(BaseModel):
     g_depth: int = Field(2, ge=1, le=16, description="generator hidden layers")
     d_hidden: int = Field(128, ge=1, le=4096, description="discriminator width")
     d_depth: int = Field(2, ge=1, le=16, description="discriminator hidden layers")
-    activation: Activation = Field("leaky_relu", description="hidden activation")
+    activation: Activation = Field("leaky_relu", description="hidden activation (both networks)")
+    g_activation: Activation | None = Field(None, description="G's hidden activation (default: activation)")
+    d_activation: Activation | None = Field(None, description="D's hidden activation (default: activation)")
+    d_maxout: int = Field(1, ge=1, le=16, description="maxout pieces per unit of D's hidden layers (1: off; "
+                                                     "PacGAN's D uses 5)")
+    init: Literal["uniform", "normal"] = Field("uniform", description="weight initialisation: uniform (torch's "
+                                               "nn.Linear) or normal (N(0, init_std^2), zero biases)")
+    init_std: float = Field(0.02, gt=0, le=1, description="standard deviation of init='normal'")
     leaky_slope: float = Field(0.2, ge=0, lt=1, description="LeakyReLU negative slope")
     spectral_norm: bool = Field(False, description="spectral normalisation on D's layers")
     conditional: bool = Field(False, description="G and D see the mixture component label")

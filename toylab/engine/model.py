@@ -36,11 +36,13 @@ class Networks:
         if cfg.conditional and self.K == 0:
             raise ConfigError(f"conditional: needs a mixture target with modes; {cfg.dataset!r} has none")
         init = streams.generators([c.seed for c in configs], streams.INIT)
+        style = dict(init=cfg.init, init_std=cfg.init_std)
         self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
-                              cfg.activation, cfg.leaky_slope).to(self.device)
+                              cfg.g_activation or cfg.activation, cfg.leaky_slope, **style).to(self.device)
         self.pack = cfg.pack
-        self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init, cfg.activation,
-                               cfg.leaky_slope, spectral_norm=cfg.spectral_norm).to(self.device)
+        self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init,
+                               cfg.d_activation or cfg.activation, cfg.leaky_slope, spectral_norm=cfg.spectral_norm,
+                               maxout=cfg.d_maxout, **style).to(self.device)
         self.step = 0           # the round of the weights loaded (0: as initialised)
 
     @classmethod

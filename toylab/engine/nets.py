@@ -20,19 +20,24 @@ from torch import nn
 class BatchedMLP(nn.Module):
     """E stacked MLPs in_dim -> [hidden] * depth -> out_dim.
 
-    Initialised per member like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
-    from that member's own CPU generator, so member e of an ensemble equals a
-    single network built with the same generator.
+    init "uniform": per member like ``nn.Linear`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+    weights and biases); "normal": weights N(0, init_std^2), biases 0 (as PacGAN's code). Each
+    member draws from its own CPU generator, so member e of an ensemble equals a single network
+    built with the same generator. maxout k > 1: every hidden layer computes k affine pieces
+    per unit and keeps their maximum (Goodfellow et al. 2013; PacGAN's D uses k = 5), in place
+    of the activation.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, generators: list[torch.Generator],
-                 activation: str = "leaky_relu", leaky_slope: float = 0.2, spectral_norm: bool = False):
+                 activation: str = "leaky_relu", leaky_slope: float = 0.2, spectral_norm: bool = False,
+                 init: str = "uniform", init_std: float = 0.02, maxout: int = 1):
         super().__init__()
         self.dims = [in_dim] + [hidden] * depth + [out_dim]
         self.E = len(generators)
-        self.activation, self.leaky_slope, self.use_sn = activation, leaky_slope, spectral_norm
+        self.activation, self.leaky_slope, self.use_sn, self.maxout = activation, leaky_slope, spectral_norm, maxout
         self.shapes, offset = [], 0
-        for a, b in zip(self.dims[:-1], self.dims[1:]):
+        for i, (a, b) in enumerate(zip(self.dims[:-1], self.dims[1:])):
+            b = b * maxout if i < depth else b            # a maxout layer computes k pieces a unit
             self.shapes.append((offset, a, b))
             offset += a * b + b
         self.size = offset
@@ -40,9 +45,13 @@ class BatchedMLP(nn.Module):
         for g in generators:
             parts = []
             for _, a, b in self.shapes:
-                bound = 1 / math.sqrt(a)
-                parts.append(torch.rand(a * b, generator=g).mul_(2 * bound).sub_(bound))
-                parts.append(torch.rand(b, generator=g).mul_(2 * bound).sub_(bound))
+                if init == "normal":
+                    parts.append(torch.randn(a * b, generator=g).mul_(init_std))
+                    parts.append(torch.zeros(b))
+                else:
+                    bound = 1 / math.sqrt(a)
+                    parts.append(torch.rand(a * b, generator=g).mul_(2 * bound).sub_(bound))
+                    parts.append(torch.rand(b, generator=g).mul_(2 * bound).sub_(bound))
             rows.append(torch.cat(parts))
         self.flat = nn.Parameter(torch.stack(rows))
         self._leaves: dict = {}
@@ -116,5 +125,8 @@ class BatchedMLP(nn.Module):
                 w = self._sn(i, w, members)
             h = torch.baddbmm(b, h, w)
             if i < len(layers) - 1:
-                h = self._act(h)
+                if self.maxout > 1:
+                    h = h.unflatten(-1, (-1, self.maxout)).amax(-1)
+                else:
+                    h = self._act(h)
         return h
