@@ -130,7 +130,7 @@ FIELD_CASES = [
     ("d_depth 100", ["--d-depth", "100"], "d_depth"), ("leaky_slope 1", ["--leaky-slope", "1"], "leaky_slope"),
     ("leaky_slope nan", ["--leaky-slope", ".nan"], "leaky_slope"),
     ("pack 0", ["--pack", "0"], "pack"), ("pack 17", ["--pack", "17"], "pack"),
-    ("pack 3 of 256", ["--pack", "3"], "pack (3) must divide batch_size"),
+    ("pack with conditional", ["--pack", "2", "--conditional", "true"], "pack"),
     ("unrolled -1", ["--unrolled-steps", "-1"], "unrolled_steps"),
     ("unrolled 21", ["--unrolled-steps", "21"], "unrolled_steps"),
     ("loss magic", ["--loss", "magic"], "loss: allowed:"), ("activation", ["--activation", "sigmoid"], "activation"),

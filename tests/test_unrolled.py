@@ -78,8 +78,22 @@ def test_packed_discriminator_judges_groups_of_samples():
     torch.testing.assert_close(t.D(x[:, :1]), t.disc(x[:, :1].repeat(1, 1, 4)))
     run = t.fit()
     assert run.status == "completed" and run.snapshots[-1].d_grid.shape == (1, 8, 8)
-    with pytest.raises(ConfigError, match=r"pack \(3\) must divide batch_size \(32\)"):
-        TrainConfig(pack=3, batch_size=32)
+
+
+def test_packing_as_in_pacgan_draws_pack_x_batch_samples_and_d_sees_batch_packs():
+    """Lin et al. 2018: with packing m, D still judges batch_size items a step, each a pack of m
+    samples, so m x batch_size real and m x batch_size fake samples are drawn per step."""
+    t = Trainer(TrainConfig(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=30, pack=3, steps=4,
+                            snapshot_every=2, grid_size=8, n_fixed=30, metrics_every=0))
+    x, eps = t.game._real()[:2]
+    z, _ = t.game._fake_input()
+    assert x.shape == (1, 90, 2) and z.shape[:2] == (1, 90)
+    assert t.Dt(x).shape == (1, 30, 1)                      # 30 packs of 3
+    seen = []
+    orig = t.game._d_objective
+    t.game._d_objective = lambda d, xr, fake, e, lab: seen.append((xr.shape, fake.shape)) or orig(d, xr, fake, e, lab)
+    t.d_step()
+    assert seen == [((1, 90, 2), (1, 90, 2))]               # (members, samples, 2): 90 real, 90 fake
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])

@@ -59,7 +59,8 @@ class TrainConfig(BaseModel):
     leaky_slope: float = Field(0.2, ge=0, lt=1, description="LeakyReLU negative slope")
     spectral_norm: bool = Field(False, description="spectral normalisation on D's layers")
     conditional: bool = Field(False, description="G and D see the mixture component label")
-    pack: int = Field(1, ge=1, le=16, description="PacGAN: D judges this many samples jointly (1: off)")
+    pack: int = Field(1, ge=1, le=16, description="PacGAN: D judges packs of this many samples, batch_size "
+                                                 "packs a step (pack x batch_size samples drawn; 1: off)")
     unrolled_steps: int = Field(0, ge=0, le=20, description="unrolled GAN: G's loss looks through k "
                                                             "differentiable D updates (0: off)")
     # objective
@@ -149,8 +150,6 @@ class TrainConfig(BaseModel):
         if self.metrics_every % self.snapshot_every:
             raise ValueError(f"metrics_every ({self.metrics_every}) must be a multiple of snapshot_every "
                              f"({self.snapshot_every}), or 0 for no measurements")
-        if self.pack > 1 and self.batch_size % self.pack:
-            raise ValueError(f"pack ({self.pack}) must divide batch_size ({self.batch_size})")
         if self.pack > 1 and self.conditional:
             raise ValueError("pack > 1 with conditional=True is not supported (labels are per sample)")
         if self.unrolled_steps and self.loss == "wgan-gp":

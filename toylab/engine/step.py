@@ -103,7 +103,8 @@ class Game:
         return torch.tensor(values, dtype=torch.float32, device=self.device)[:, None]
 
     def _make_streams(self, seeds):
-        cfg, dev, B = self.cfg, self.device, self.cfg.batch_size
+        cfg, dev = self.cfg, self.device
+        B = cfg.batch_size * cfg.pack         # PacGAN: batch_size packs of m samples, real and fake
         weights = self.target.weights.to(dev) if self.K else None
 
         def noise(g, n):
@@ -137,7 +138,7 @@ class Game:
         elementwise op would go to DRAM); on a GPU all members go in one call."""
         if self.device.type != "cpu":
             return [slice(0, self.E)]
-        size = max(1, CPU_ROWS // (2 * self.cfg.batch_size))
+        size = max(1, CPU_ROWS // (2 * self.cfg.batch_size * self.cfg.pack))
         return [slice(i, min(i + size, self.E)) for i in range(0, self.E, size)]
 
     def _grads(self, fn, nets) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -291,7 +291,7 @@ class Trainer:
     def threads(self) -> AutoThreads:
         """The intra-op thread count for a fit: config.threads, or for "auto" on the CPU chosen
         from the machine's load and the round's size (toylab.threads), torch's own on a GPU."""
-        rows = self.cfg.batch_size * self.E
+        rows = self.cfg.batch_size * self.cfg.pack * self.E
         return AutoThreads(self.cfg.threads, self.device, rows)
 
     def _final_status(self, total):
