@@ -349,8 +349,37 @@ def test_normal_initialisation_and_per_network_activations(tiny):
 def test_ensemble_member_equals_its_single_run_with_paper_architectures(tiny):
     """PacGAN-style networks (maxout D, N(0, 0.02) init, ReLU G): member e of an ensemble trains
     exactly like the single run of its seed, as for the default networks."""
-    paper = tiny.replace(d_maxout=5, init="normal", init_std=0.02, g_activation="relu", steps=30)
+    paper = tiny.replace(d_maxout=5, init="normal", init_std=0.02, g_activation="relu", g_batchnorm=True, steps=30)
     ens = Trainer([paper.replace(seed=s) for s in (3, 4)]).fit()
     one = Trainer(paper.replace(seed=4)).fit()
     np.testing.assert_allclose(ens.snapshots[-1].fake[1], one.snapshots[-1].fake[0], atol=1e-4)
     torch.testing.assert_close(ens.discriminator.flat[1], one.discriminator.flat[0], atol=1e-5, rtol=1e-4)
+
+
+def test_batchnorm_uses_the_batch_in_training_and_running_statistics_when_sampling():
+    from toylab.engine.nets import BN_MOMENTUM, BatchedMLP
+    g = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    net = BatchedMLP(2, 1, 4, 1, g, activation="relu", batchnorm=True)
+    (w0, b0, gamma, beta), (w1, b1) = net.weights()
+    assert gamma.eq(1).all() and beta.eq(0).all()
+    x = torch.randn(2, 64, 2) * 3 + 1
+    pre = x @ w0 + b0
+    for e in range(2):                       # per member: torch's own batch norm over that member's batch
+        ref = torch.nn.functional.batch_norm(pre[e], None, None, training=True)
+        torch.testing.assert_close(net(x)[e], torch.relu(ref) @ w1[e] + b1[e], atol=1e-5, rtol=1e-5)
+    m = BN_MOMENTUM                          # two training forwards above: m mean, then (1 - m) m mean + m mean
+    torch.testing.assert_close(net.bn_mean0, (2 * m - m * m) * pre.mean(1))
+    net.eval()                               # eval: the running statistics, whatever the batch
+    one = net(x[:, :1])
+    ref = (pre[:, :1] - net.bn_mean0[:, None]) / torch.sqrt(net.bn_var0[:, None] + 1e-5)
+    torch.testing.assert_close(one, torch.relu(ref) @ w1 + b1, atol=1e-5, rtol=1e-5)
+
+
+def test_resume_with_batchnorm_continues_exactly(tiny, tmp_path):
+    bn = tiny.replace(g_batchnorm=True, g_activation="relu")
+    full = train(bn.replace(steps=60), out=tmp_path / "full")
+    half = train(bn.replace(steps=20), out=tmp_path / "half")
+    cont = resume(half.path, steps=60)
+    torch.testing.assert_close(cont.generator.flat, full.generator.flat)
+    torch.testing.assert_close(cont.generator.bn_var0, full.generator.bn_var0)
+    np.testing.assert_allclose(cont.snapshots[-1].fake, full.snapshots[-1].fake, atol=1e-5)

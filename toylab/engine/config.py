@@ -53,6 +53,7 @@ class TrainConfig(BaseModel):
     d_activation: Activation | None = Field(None, description="D's hidden activation (default: activation)")
     d_maxout: int = Field(1, ge=1, le=16, description="maxout pieces per unit of D's hidden layers (1: off; "
                                                      "PacGAN's D uses 5)")
+    g_batchnorm: bool = Field(False, description="batch normalisation in G's hidden layers (PacGAN's G)")
     init: Literal["uniform", "normal"] = Field("uniform", description="weight initialisation: uniform (torch's "
                                                "nn.Linear) or normal (N(0, init_std^2), zero biases)")
     init_std: float = Field(0.02, gt=0, le=1, description="standard deviation of init='normal'")

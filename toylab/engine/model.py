@@ -7,6 +7,7 @@ trainer, to resume, holds one too). Loading a torch optimiser imports torch._dyn
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Iterable
 
@@ -38,7 +39,8 @@ class Networks:
         init = streams.generators([c.seed for c in configs], streams.INIT)
         style = dict(init=cfg.init, init_std=cfg.init_std)
         self.gen = BatchedMLP(cfg.z_dim + self.K, 2, cfg.g_hidden, cfg.g_depth, init,
-                              cfg.g_activation or cfg.activation, cfg.leaky_slope, **style).to(self.device)
+                              cfg.g_activation or cfg.activation, cfg.leaky_slope, batchnorm=cfg.g_batchnorm,
+                              **style).to(self.device)
         self.pack = cfg.pack
         self.disc = BatchedMLP((2 + self.K) * cfg.pack, 1, cfg.d_hidden, cfg.d_depth, init,
                                cfg.d_activation or cfg.activation, cfg.leaky_slope, spectral_norm=cfg.spectral_norm,
@@ -93,10 +95,23 @@ class Networks:
         return self.disc(x.reshape(E, n // self.pack, dim * self.pack), flat, members)
 
     # ---- using the trained networks ---------------------------------------------
+    @contextlib.contextmanager
+    def evaluating(self):
+        """G and D in eval mode (batch normalisation with its running statistics, no spectral-norm
+        power iteration) for a probe or a sample; their modes are restored after."""
+        was = self.gen.training, self.disc.training
+        self.gen.eval()
+        self.disc.eval()
+        try:
+            yield self
+        finally:
+            self.gen.train(was[0])
+            self.disc.train(was[1])
+
     @torch.no_grad()
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
-        """n draws (n, 2) from member `member`'s generator, on the CPU. Unseeded draws use a
-        fresh generator of their own (torch's global random state is left alone)."""
+        """n draws (n, 2) from member `member`'s generator, on the CPU (eval mode). Unseeded draws
+        use a fresh generator of their own (torch's global random state is left alone)."""
         g = torch.Generator(device=self.device)
         if seed is not None:
             g.manual_seed(seed)
@@ -107,7 +122,8 @@ class Networks:
         if self.K:
             labels = torch.multinomial(self.target.weights.to(self.device), self.E * n, True, generator=g)
             labels = labels.view(self.E, n)
-        return self.G(z, labels)[member].cpu()
+        with self.evaluating():
+            return self.G(z, labels)[member].cpu()
 
     @torch.no_grad()
     def discriminate(self, x, member: int = 0) -> torch.Tensor:
@@ -117,8 +133,5 @@ class Networks:
         labels = None
         if self.K:
             labels = torch.cdist(x, self.target.modes.to(x)).argmin(1).expand(self.E, -1)
-        was = self.disc.training
-        self.disc.eval()
-        out = self.D(xs, labels)[member, :, 0].cpu()
-        self.disc.train(was)
-        return out
+        with self.evaluating():
+            return self.D(xs, labels)[member, :, 0].cpu()

@@ -17,6 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+BN_MOMENTUM = 0.1      # running statistics of batch normalisation (torch's default)
+BN_EPS = 1e-5
+
+
 class BatchedMLP(nn.Module):
     """E stacked MLPs in_dim -> [hidden] * depth -> out_dim.
 
@@ -25,26 +29,30 @@ class BatchedMLP(nn.Module):
     member draws from its own CPU generator, so member e of an ensemble equals a single network
     built with the same generator. maxout k > 1: every hidden layer computes k affine pieces
     per unit and keeps their maximum (Goodfellow et al. 2013; PacGAN's D uses k = 5), in place
-    of the activation.
+    of the activation. batchnorm: every hidden layer normalises its pre-activations over the
+    batch, per member (gamma, beta in the flat parameter after the layer's W and b; running
+    means and variances as buffers, momentum BN_MOMENTUM), in training mode with the batch's
+    statistics and in eval mode (sampling, snapshots) with the running ones (Ioffe & Szegedy 2015).
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, generators: list[torch.Generator],
                  activation: str = "leaky_relu", leaky_slope: float = 0.2, spectral_norm: bool = False,
-                 init: str = "uniform", init_std: float = 0.02, maxout: int = 1):
+                 init: str = "uniform", init_std: float = 0.02, maxout: int = 1, batchnorm: bool = False):
         super().__init__()
         self.dims = [in_dim] + [hidden] * depth + [out_dim]
         self.E = len(generators)
         self.activation, self.leaky_slope, self.use_sn, self.maxout = activation, leaky_slope, spectral_norm, maxout
         self.shapes, offset = [], 0
+        self.bn = [batchnorm and i < depth for i in range(depth + 1)]
         for i, (a, b) in enumerate(zip(self.dims[:-1], self.dims[1:])):
             b = b * maxout if i < depth else b            # a maxout layer computes k pieces a unit
             self.shapes.append((offset, a, b))
-            offset += a * b + b
+            offset += a * b + b + (2 * b if self.bn[i] else 0)
         self.size = offset
         rows = []
         for g in generators:
             parts = []
-            for _, a, b in self.shapes:
+            for i, (_, a, b) in enumerate(self.shapes):
                 if init == "normal":
                     parts.append(torch.randn(a * b, generator=g).mul_(init_std))
                     parts.append(torch.zeros(b))
@@ -52,9 +60,15 @@ class BatchedMLP(nn.Module):
                     bound = 1 / math.sqrt(a)
                     parts.append(torch.rand(a * b, generator=g).mul_(2 * bound).sub_(bound))
                     parts.append(torch.rand(b, generator=g).mul_(2 * bound).sub_(bound))
+                if self.bn[i]:
+                    parts += [torch.ones(b), torch.zeros(b)]          # gamma, beta
             rows.append(torch.cat(parts))
         self.flat = nn.Parameter(torch.stack(rows))
         self._leaves: dict = {}
+        for i, (_, _, b) in enumerate(self.shapes):
+            if self.bn[i]:
+                self.register_buffer(f"bn_mean{i}", torch.zeros(self.E, b))
+                self.register_buffer(f"bn_var{i}", torch.ones(self.E, b))
         if spectral_norm:
             # One power-iteration vector u per layer and member (Miyato et al. 2018).
             for i, (_, a, b) in enumerate(self.shapes):
@@ -62,14 +76,18 @@ class BatchedMLP(nn.Module):
                 self.register_buffer(f"sn_u{i}", u)
 
     def weights(self, flat: torch.Tensor | None = None):
-        """[(W (E, in, out), b (E, 1, out))] views into the flat parameter (differentiable)."""
+        """[(W (E, in, out), b (E, 1, out))] views into the flat parameter (differentiable); a
+        batch-normalised layer's tuple also holds (gamma, beta) (E, 1, out)."""
         flat = self.flat if flat is None else flat
         E = flat.shape[0]
         out = []
-        for off, a, b in self.shapes:
+        for i, (off, a, b) in enumerate(self.shapes):
             w = flat[:, off:off + a * b].view(E, a, b)
-            bias = flat[:, off + a * b: off + a * b + b].view(E, 1, b)
-            out.append((w, bias))
+            end = off + a * b + b
+            layer = (w, flat[:, off + a * b:end].view(E, 1, b))
+            if self.bn[i]:
+                layer += (flat[:, end:end + b].view(E, 1, b), flat[:, end + b:end + 2 * b].view(E, 1, b))
+            out.append(layer)
         return out
 
     def params(self, members: slice = slice(None), requires_grad: bool = False) -> list:
@@ -83,8 +101,7 @@ class BatchedMLP(nn.Module):
         cached = self._leaves.get(key)
         if cached is None:
             base = self.flat.detach()[members]
-            cached = [(w.requires_grad_(requires_grad), b.requires_grad_(requires_grad))
-                      for w, b in self.weights(base)]
+            cached = [tuple(t.requires_grad_(requires_grad) for t in layer) for layer in self.weights(base)]
             self._leaves[key] = cached
         return cached
 
@@ -99,6 +116,21 @@ class BatchedMLP(nn.Module):
         if self.activation == "relu":
             return F.relu(h)
         return torch.tanh(h)
+
+    def _batchnorm(self, i: int, h, gamma, beta, members: slice) -> torch.Tensor:
+        """(h - mean) / sqrt(var + BN_EPS) * gamma + beta over the batch (dim 1) of each member:
+        the batch's statistics in training mode (the running ones updated), else the running ones."""
+        mean_buf, var_buf = getattr(self, f"bn_mean{i}"), getattr(self, f"bn_var{i}")
+        if self.training:
+            mean, var = h.mean(1, keepdim=True), h.var(1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                n = h.shape[1]
+                mean_buf[members] = (1 - BN_MOMENTUM) * mean_buf[members] + BN_MOMENTUM * mean.squeeze(1)
+                unbiased = var.squeeze(1) * (n / max(n - 1, 1))
+                var_buf[members] = (1 - BN_MOMENTUM) * var_buf[members] + BN_MOMENTUM * unbiased
+        else:
+            mean, var = mean_buf[members].unsqueeze(1), var_buf[members].unsqueeze(1)
+        return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
 
     def _sn(self, i: int, w: torch.Tensor, members: slice = slice(None)) -> torch.Tensor:
         """W / sigma_max(W), sigma from one power iteration per forward (updates u in training)."""
@@ -120,10 +152,12 @@ class BatchedMLP(nn.Module):
         norm keeps one power-iteration vector per member)."""
         layers = params if isinstance(params, list) else self.weights(params)
         h = x
-        for i, (w, b) in enumerate(layers):
+        for i, (w, b, *norm) in enumerate(layers):
             if self.use_sn:
                 w = self._sn(i, w, members)
             h = torch.baddbmm(b, h, w)
+            if norm:
+                h = self._batchnorm(i, h, *norm, members)
             if i < len(layers) - 1:
                 if self.maxout > 1:
                     h = h.unflatten(-1, (-1, self.maxout)).amax(-1)

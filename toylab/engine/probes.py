@@ -55,13 +55,10 @@ class Probes:
 
     def take(self, step: int) -> Snapshot:
         """Fakes on the fixed batch, D on the grid, the manifold and grad D at the fakes, now."""
-        disc = self.nets.disc
-        was = disc.training
-        disc.eval()     # spectral norm: no power-iteration update from a probe
-        fake, d_grid, manifold = self._evaluate()
-        with torch.enable_grad():
-            d_grad = losses.input_gradient(lambda v: self.nets.D(v, self.fixed_labels), fake, create_graph=False)
-        disc.train(was)
+        with self.nets.evaluating():    # running BN statistics; no spectral-norm update from a probe
+            fake, d_grid, manifold = self._evaluate()
+            with torch.enable_grad():
+                d_grad = losses.input_gradient(lambda v: self.nets.D(v, self.fixed_labels), fake, create_graph=False)
         S, M = self.cfg.grid_size, self.cfg.manifold_size
         return Snapshot.packed(step, {"fake": fake.cpu().numpy(),
                                       "d_grid": d_grid.reshape(self.E, S, S).cpu().numpy(),
