@@ -141,3 +141,18 @@ def test_mixture_log_prob_matches_scipy():
     ref = sum(0.5 * multivariate_normal(t.means[k].numpy(), t.covs[k].numpy()).pdf(x.numpy()) for k in range(2))
     assert np.allclose(t.log_prob(x).exp().numpy(), ref, rtol=1e-4)
     assert math.isclose(t.mode_std, 0.6, rel_tol=1e-5)
+
+
+def test_paper_presets_are_named_targets():
+    from toylab.engine.datasets import PRESETS
+    ring = datasets.get("pacgan_ring")
+    assert ring.name == "pacgan_ring" and ring.num_modes == 8 and ring.mode_std == pytest.approx(0.01)
+    assert ring.modes.norm(dim=1).allclose(torch.ones(8))                      # radius 1 (Lin et al. 2018)
+    assert datasets.get("ring8").modes.norm(dim=1).allclose(2 * torch.ones(8))  # VEEGAN's radius 2
+    grid = datasets.get("pacgan_grid")
+    assert grid.num_modes == 25 and grid.mode_std == pytest.approx(0.05)
+    assert sorted(grid.modes[:, 0].unique().tolist()) == [-4, -2, 0, 2, 4]
+    assert datasets.get("pacgan_ring", std=0.05).mode_std == pytest.approx(0.05)   # still overridable
+    assert set(PRESETS) <= set(datasets.names())
+    with pytest.raises(ValueError, match="std"):
+        datasets.get("pacgan_ring", std=-1)

@@ -64,7 +64,6 @@ PARAMS: dict[str, dict[str, tuple]] = {
     "line": {"length": _LEN, "angle_deg": _ANGLE, "std": _STD},
     "points": {"path": ("path", None, None)},
 }
-PARAMS["ring8"], PARAMS["grid25"] = PARAMS["ring"], PARAMS["grid"]
 
 
 def _is_number(v) -> bool:
@@ -500,11 +499,20 @@ class PointCloud(Target):
         return lse - math.log(pts.shape[0]) - LOG_2PI - 2 * math.log(h)
 
 
+#: named targets of the literature: name -> (family, its parameters, description); a spec names
+#: them instead of numbers (their parameters can still be overridden)
+PRESETS = {
+    "ring8": ("ring", {"k": 8, "radius": 2.0, "std": 0.02},
+              "8 equal Gaussians on a circle of radius 2, std 0.02 (VEEGAN's ring; the mode-collapse benchmark)"),
+    "grid25": ("grid", {"n": 5, "spacing": 2.0, "std": 0.05},
+               "25 equal Gaussians at {-4,-2,0,2,4}^2, std 0.05 (PacGAN's and VEEGAN's grid)"),
+    "pacgan_ring": ("ring", {"k": 8, "radius": 1.0, "std": 0.01},
+                    "PacGAN's 2D-ring (Lin et al. 2018, Table 1): 8 Gaussians on a circle of radius 1, std 0.01"),
+    "pacgan_grid": ("grid", {"n": 5, "spacing": 2.0, "std": 0.05},
+                    "PacGAN's 2D-grid (Lin et al. 2018, Table 1): 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05"),
+}
+
 _REGISTRY: dict[str, tuple[Callable[..., Target], str]] = {
-    "ring8": (lambda **kw: ring(**{"k": 8, "radius": 2.0, "std": 0.02, **kw}),
-              "8 equal Gaussians on a circle of radius 2, std 0.02 (the mode-collapse benchmark)"),
-    "grid25": (lambda **kw: grid(**{"n": 5, "spacing": 2.0, "std": 0.05, **kw}),
-               "25 equal Gaussians at {-4,-2,0,2,4}^2, std 0.05"),
     "ring": (ring, "K Gaussians on a circle: k, radius, std"),
     "grid": (grid, "n x n Gaussians on a lattice: n, spacing, std"),
     "gaussian": (gaussian, "one Gaussian: mean, std"),
@@ -517,6 +525,16 @@ _REGISTRY: dict[str, tuple[Callable[..., Target], str]] = {
     "points": (lambda path=None, **kw: _points(path, **kw),
                "your own point cloud from a .csv/.npy file: path (density = Gaussian KDE)"),
 }
+
+
+def _preset(family: str, base: dict) -> Callable[..., Target]:
+    """The family's builder with the preset's parameters (any of them overridable)."""
+    return lambda **kw: _REGISTRY[family][0](**{**base, **kw})
+
+
+_REGISTRY = {**{name: (_preset(family, base), text) for name, (family, base, text) in PRESETS.items()},
+             **_REGISTRY}
+PARAMS.update({name: PARAMS[family] for name, (family, _, _) in PRESETS.items()})
 
 
 def _points(path, **kw):
@@ -546,6 +564,6 @@ def get(name: str | Target, **params) -> Target:
         target = _REGISTRY[name][0](**params)
     except TypeError as err:
         raise ValueError(f"dataset {name!r}: bad parameters {params}: {err}") from err
-    if name in ("ring8", "grid25"):
+    if name in PRESETS:
         target.name = name
     return target
