@@ -175,3 +175,15 @@ def test_sweep_and_report_commands(tmp_path, capsys):
     assert main(["report", str(tmp_path / "e"), "--no-plots"]) == 0
     assert main(["sweep", "--list"]) == 0 and "mode_collapse" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("name", ["mode_collapse", "vanishing_gradient", "non_convergence", "equilibrium"])
+def test_every_recipe_runs_end_to_end_at_its_quick_size(name, tmp_path, capsys):
+    full, quick = X.load_experiment(name), X.load_experiment(name, quick=True)
+    assert quick.settings() == full.settings() and len(quick.seeds) == 1
+    assert quick.base["steps"] < full.base["steps"]
+    assert main(["sweep", name, "--quick", "--out", str(tmp_path / name), "--workers", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    rows = (tmp_path / name / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(full.settings())              # a header, one row per setting (1 seed)
+    assert "| setting |" in out and (tmp_path / name / "timeline.png").exists()

@@ -215,8 +215,8 @@ def cmd_sweep(args) -> int:
         for name, desc in X.recipes().items():
             print(f"{name:<20} {desc}")
         return 0
-    exp = X.load_experiment(args.spec, seeds=args.seeds, steps=args.steps)
-    out = Path(args.out or f"experiments/{exp.name}")
+    exp = X.load_experiment(args.spec, quick=args.quick, seeds=args.seeds, steps=args.steps)
+    out = Path(args.out or f"experiments/{exp.name}" + ("-quick" if args.quick else ""))
     jobs = exp.jobs()
     print(f"{exp.name}: {len(exp.settings())} settings x {len(exp.seeds)} seeds = "
           f"{sum(len(j['members']) for j in jobs)} runs in {len(jobs)} ensembles -> {out}")
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="experiment folder (default experiments/NAME); rerun to resume")
     sw.add_argument("--seeds", type=int, help="seeds per setting (overrides the spec)")
     sw.add_argument("--steps", type=int, help="training rounds (overrides the spec's base)")
+    sw.add_argument("--quick", action="store_true", help="the spec's smoke size (its [quick] table: 1 seed, 100 "
+                                                          "rounds for the recipes) into experiments/NAME-quick")
     sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: in-process)")
     sw.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     sw.add_argument("--quiet", action="store_true")

@@ -114,10 +114,12 @@ class Experiment:
             raise ConfigError(f"experiment: a spec is a mapping of name, base, variants, grid, seeds, rules "
                               f"(got a {type(d).__name__})")
         d = dict(d)
-        bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules")]
+        bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules", "quick")]
         if bad:
             raise ConfigError(f"experiment: unknown {', '.join(map(str, bad))}; allowed: name, description, base, "
-                              f"variants, grid, seeds, rules")
+                              f"variants, grid, seeds, rules, quick")
+        if not isinstance(d.get("quick", {}), dict):
+            raise ConfigError(f"quick: must be a table of seeds and TrainConfig fields, got {d['quick']!r}")
         name = d.get("name", "experiment")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(f"name: {name!r}; a name is letters, digits, '_', '-' and '.', not starting with "
@@ -184,8 +186,15 @@ def _read(path: Path) -> dict:
     return read_mapping(path, "experiment")
 
 
-def load_experiment(spec, **overrides) -> Experiment:
-    """A recipe by name, a spec file, or a dict; overrides: seeds=N, steps=N (into base)."""
+#: the smoke size of a spec without a [quick] table
+QUICK = {"seeds": 1, "steps": 100, "snapshot_every": 50, "metrics_every": 50}
+
+
+def load_experiment(spec, quick: bool = False, **overrides) -> Experiment:
+    """A recipe by name, a spec file, or a dict; overrides: seeds=N, steps=N (into base).
+
+    quick: the spec's [quick] table (seeds and TrainConfig fields; QUICK if it has none)
+    replaces those parts: the same settings at a smoke size, for tests and a first look."""
     if isinstance(spec, Experiment):
         d = spec.to_dict()
     elif isinstance(spec, dict):
@@ -201,6 +210,14 @@ def load_experiment(spec, **overrides) -> Experiment:
         d = _read(path)
     if not isinstance(d, dict):
         raise ConfigError(f"experiment: a spec is a mapping, got a {type(d).__name__}")
+    small = d.pop("quick", None)
+    if quick:
+        small = dict(QUICK if small is None else small)
+        if not isinstance(d.get("base", {}), dict):
+            raise ConfigError(f"base: must be a table of TrainConfig fields, got {d['base']!r}")
+        if "seeds" in small:
+            d["seeds"] = small.pop("seeds")
+        d["base"] = {**d.get("base", {}), **small}
     if overrides.get("seeds") is not None:
         d["seeds"] = overrides["seeds"]
     if overrides.get("steps") is not None:
