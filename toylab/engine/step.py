@@ -52,6 +52,7 @@ class Game:
         self.nets = nets
         self.device, self.target, self.K, self.pack = nets.device, nets.target, nets.K, nets.pack
         self.gen, self.disc = nets.gen, nets.disc
+        self.G, self.D, self.Dt = nets.G, nets.D, nets.Dt          # the networks as functions
         self.lr_d = self._member_lr([c.lr_d for c in configs])
         self.lr_g = self._member_lr([c.lr_g for c in configs])
         self.opt_d = make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
@@ -121,16 +122,6 @@ class Game:
 
         self.noise = streams.Buffered(streams.generators(seeds, streams.NOISE, dev), noise, CHUNK)
         self.data = streams.Buffered(streams.generators(seeds, streams.DATA, dev), data, CHUNK)
-
-    # ---- the networks as functions (toylab.engine.model) -------------------
-    def G(self, z, labels=None, flat=None, members=slice(None)):
-        return self.nets.G(z, labels, flat, members)
-
-    def D(self, x, labels=None, flat=None, members=slice(None)):
-        return self.nets.D(x, labels, flat, members)
-
-    def Dt(self, x, labels=None, flat=None, members=slice(None)):
-        return self.nets.Dt(x, labels, flat, members)
 
     def _member_chunks(self) -> list[slice]:
         """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,

@@ -57,6 +57,7 @@ class Trainer:
         self.nets = Networks(configs)
         self.device, self.target, self.K, self.pack = self.nets.device, self.nets.target, self.nets.K, self.nets.pack
         self.gen, self.disc = self.nets.gen, self.nets.disc
+        self.G, self.D, self.Dt = self.nets.G, self.nets.D, self.nets.Dt    # the networks as functions
         seeds = [c.seed for c in configs]
         self.game = Game(configs, self.nets, seeds)
         self.opt_d, self.opt_g, self.noise, self.data = self.game.opt_d, self.game.opt_g, self.game.noise, self.game.data
@@ -105,16 +106,6 @@ class Trainer:
         t.hist.restore(run.history, run.member_status, run.diverged_step)
         t.snapshots = list(run.snapshots)
         return t
-
-    # ---- the networks as functions (toylab.model) ------------------------
-    def G(self, z, labels=None, flat=None, members=slice(None)):
-        return self.nets.G(z, labels, flat, members)
-
-    def D(self, x, labels=None, flat=None, members=slice(None)):
-        return self.nets.D(x, labels, flat, members)
-
-    def Dt(self, x, labels=None, flat=None, members=slice(None)):
-        return self.nets.Dt(x, labels, flat, members)
 
     # ---- one round (toylab.engine.step) ------------------------------------
     def d_step(self):
