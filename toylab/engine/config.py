@@ -220,7 +220,10 @@ def read_mapping(path, what: str = "config") -> dict:
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:           # Python 3.10: the tomli backport (a dependency there)
+                import tomli as tomllib
             data = tomllib.loads(text)
         elif path.suffix == ".json":
             data = json.loads(text)
