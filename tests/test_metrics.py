@@ -287,3 +287,22 @@ def test_the_last_round_is_measured_and_later_manual_snapshots_follow_metrics_ev
     assert [s.step for s in run.snapshots if s.metrics] == [0, 50, 70]
     t.round()
     assert t.snapshot().metrics == {}          # round 71: neither a multiple of 50 nor the end
+
+
+def test_a_sample_alone_in_its_mode_does_not_decide_the_bandwidth():
+    """One sample far from the others used to widen h 2.6x (its leave-one-out density -d^2/2h^2
+    outweighed 299 others: 4 of 100 bandwidth subsets of one grid25 draw); with each sample's
+    density floored at FLOOR / span^2 the lone sample no longer matters."""
+    from toylab.measure.bandwidth import kde_bandwidth
+    x = datasets.get("grid25").sample(299, seed=4).numpy()
+    lone = np.concatenate([x, [[4.9, -4.9]]])               # 1.3 from the nearest mode
+    h, h_lone = kde_bandwidth(x, 10.0), kde_bandwidth(lone, 10.0)
+    assert h_lone == pytest.approx(h, rel=0.15)
+    assert 0.02 < h < 0.06                                   # modes of std 0.05, ~12 samples each
+
+
+def test_bandwidth_of_a_uniform_cloud_is_broad():
+    """The floor binds only where q_h is tiny: a broad cloud still gets a broad h (~0.3-1)."""
+    from toylab.measure.bandwidth import kde_bandwidth
+    x = np.random.default_rng(0).uniform(-5, 5, size=(300, 2))
+    assert 0.3 < kde_bandwidth(x, 10.0) < 1.5

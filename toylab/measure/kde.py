@@ -10,7 +10,8 @@ in the dashboard all use these functions, so the number and the picture agree.
   peak); for large, broad sets (over 2,828 x 2,828 pairs, h large against their extent) by a
   binned KDE on a grid of h/4 cells (log q within ~1e-2, the JS estimate within 1e-5:
   tests/test_metrics.py). js_divergence on 10,000 samples: 0.1-0.8 s (was 4-13 s).
-- `binned_kde`: the same density on a pixel grid (binned and convolved), for pictures.
+- `kde_bandwidth` and `binned_kde` (the density on a pixel grid, for pictures) live in
+  `toylab.measure.bandwidth`, in NumPy alone, so that a figure starts without torch.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import math
 import numpy as np
 import torch
 
-LOG_2PI = math.log(2 * math.pi)
+from .bandwidth import BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, kde_bandwidth  # noqa: F401  (the bandwidth rule: NumPy)
+
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
 EXACT_PAIRS = 8_000_000     # up to this many query-sample pairs (n = 2,828 each) the sum is exact
 GRID_STEPS = 4              # above, a binned KDE with h / 4 cells where such a grid ...
 MAX_CELLS = 300_000         # ... has at most this many cells (broad samples), else the truncated sum
 BLOCK = 128                 # queries per block of the truncated sum ...
 ONE_BLOCK = 1_000_000       # ... above this many pairs (below, one block: all pairs at once)
-BANDWIDTH_SAMPLE = 300      # points used to choose the bandwidth (rescaled to n by n^(-1/6))
 
 
 def as_points(x) -> torch.Tensor:
@@ -170,47 +171,6 @@ def kde_log_prob(x, samples, h: float, leave_one_out: bool = False) -> torch.Ten
     return (log_sum - math.log(m) - LOG_2PI - 2 * math.log(h)).float()
 
 
-def kde_bandwidth(samples, span: float, max_points: int | None = None, seed: int = 0,
-                  near: float | None = None) -> float:
-    """h maximising the leave-one-out log-likelihood of the samples.
-
-    Coarse-to-fine over log h: 12 candidates from span * 10^-3.5 to span, then 7 around
-    the best (steps of ~13 %); with `near` (a bandwidth known to be close, as for a
-    bootstrap sample of the same density) only the 7 around it. More than `max_points`
-    samples: chosen on a seeded random subset and rescaled by Scott's law h ~ n^(-1/6).
-    """
-    samples = as_points(samples)
-    n = samples.shape[0]
-    if n < 2:
-        raise ValueError("kde_bandwidth: needs at least 2 finite samples")
-    max_points = max_points or BANDWIDTH_SAMPLE
-    sub = samples
-    if n > max_points:
-        g = torch.Generator().manual_seed(seed)
-        sub = samples[torch.randperm(n, generator=g)[:max_points]]
-    m = sub.shape[0]
-    d2 = sq_dist(sub.double(), sub.double()).mul_(-0.5)
-    d2.fill_diagonal_(-math.inf)
-    top = d2.max(1, keepdim=True).values          # -d_nearest^2 / 2: the largest term of each row
-    rest = (d2 - top).float()                     # <= 0, and 0 at each row's nearest
-
-    def best_of(log_h: torch.Tensor) -> float:
-        """The candidate log h of largest mean leave-one-out log-likelihood (all at once, float32;
-        each row's sum is >= 1, so terms below exp(-87), float32's slow range, are dropped)."""
-        inv = torch.exp(-2 * log_h)
-        sums = (rest[None] * inv.float()[:, None, None]).clamp_(min=-87.0).exp_().sum(2).double()
-        ll = (top[None, :, 0] * inv[:, None] + sums.log()).mean(1) - 2 * log_h
-        return float(log_h[int(torch.nan_to_num(ll, nan=-math.inf).argmax())])
-
-    fine_step = 3.5 * math.log(10) / 11 / 3
-    if near is None:
-        best = best_of(math.log(span) + torch.linspace(-3.5, 0.0, 12, dtype=torch.float64) * math.log(10))
-    else:
-        best = math.log(near) - (1 / 6) * math.log(m / n)        # back to the subset's scale
-    best = best_of(best + torch.arange(-3, 4, dtype=torch.float64) * fine_step)
-    return math.exp(best) * (m / n) ** (1 / 6)
-
-
 def grid_points(bounds, size: int):
     """A size x size grid over bounds: (xs, ys, points (size*size, 2)), row-major in y."""
     x0, x1, y0, y1 = bounds
@@ -218,26 +178,3 @@ def grid_points(bounds, size: int):
     ys = torch.linspace(y0, y1, size)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return xs, ys, torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-
-
-def binned_kde(samples, bounds, size: int, h: float) -> np.ndarray:
-    """Gaussian KDE of 2D samples on a size x size pixel grid over bounds, P[y, x].
-
-    The samples are binned into the pixels and the histogram is convolved with
-    N(0, h^2 I) (a binned KDE: O(size^2) instead of O(size^2 n), exact up to the
-    pixel width). Pixel centres are linspace(x0, x1, size), as in grid_points.
-    Non-finite samples are dropped; mass falling outside the grid is lost.
-    """
-    from scipy.ndimage import gaussian_filter
-
-    x = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    x = x[np.isfinite(x).all(1)]
-    x0, x1, y0, y1 = bounds
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    edges_x = np.linspace(x0 - dx / 2, x1 + dx / 2, size + 1)
-    edges_y = np.linspace(y0 - dy / 2, y1 + dy / 2, size + 1)
-    if len(x) == 0:
-        return np.zeros((size, size))
-    hist, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=(edges_y, edges_x))
-    hist /= len(x) * dx * dy
-    return gaussian_filter(hist, sigma=(h / dy, h / dx), mode="constant", truncate=4.0)
