@@ -3,7 +3,9 @@
     python docs/make_recipes.py [--root experiments] [--workers 2]
 
 Each recipe runs into ROOT/NAME (a rerun resumes or does nothing there); the page
-docs/recipes/NAME.md is its report, with its plots copied beside it.
+docs/recipes/NAME.md is its report, with its plots copied beside it, followed by the
+hand-written docs/recipes/notes/NAME.md where there is one (for the reproductions: every
+difference from the paper, the budget, and what the run shows).
 """
 
 import argparse
@@ -32,7 +34,11 @@ def main():
             shutil.copyfile(out / png, DOCS / f"{name}_{png}")
             text = text.replace(f"]({png})", f"]({name}_{png})")
         cmd = f"Reproduce: `toylab sweep {name}` (then `toylab report experiments/{name}`)."
-        (DOCS / f"{name}.md").write_text(text.replace("\n\n", f"\n\n{cmd}\n\n", 1))
+        text = text.replace("\n\n", f"\n\n{cmd}\n\n", 1)
+        notes = DOCS / "notes" / f"{name}.md"
+        if notes.exists():
+            text = text.rstrip() + "\n\n" + notes.read_text()
+        (DOCS / f"{name}.md").write_text(text)
         print("wrote", DOCS / f"{name}.md")
 
 

@@ -2,6 +2,7 @@
 the Dask path on a local cluster, recipes, and errors that name their field."""
 
 import json
+import re
 import math
 
 import numpy as np
@@ -177,7 +178,15 @@ def test_sweep_and_report_commands(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
-@pytest.mark.parametrize("name", ["mode_collapse", "vanishing_gradient", "non_convergence", "equilibrium"])
+def test_every_recipe_is_tested_at_its_quick_size():
+    assert set(X.recipes()) == set(QUICK_RECIPES)
+
+
+QUICK_RECIPES = ["mode_collapse", "vanishing_gradient", "non_convergence", "equilibrium", "pacgan_table1",
+                 "veegan_table1", "unrolled_figure1"]
+
+
+@pytest.mark.parametrize("name", QUICK_RECIPES)
 def test_every_recipe_runs_end_to_end_at_its_quick_size(name, tmp_path, capsys):
     full, quick = X.load_experiment(name), X.load_experiment(name, quick=True)
     assert quick.settings() == full.settings() and len(quick.seeds) == 1
@@ -187,3 +196,19 @@ def test_every_recipe_runs_end_to_end_at_its_quick_size(name, tmp_path, capsys):
     rows = (tmp_path / name / "results.csv").read_text().splitlines()
     assert len(rows) == 1 + len(full.settings())              # a header, one row per setting (1 seed)
     assert "| setting |" in out and (tmp_path / name / "timeline.png").exists()
+    if full.reference:                                        # the reproductions: the paper beside the run
+        assert "## Beside the paper" in out
+        for label in full.reference["rows"]:
+            assert re.search(rf"\| {re.escape(label)} \| [^|]+ \| \d", out), label
+
+
+def test_a_reference_names_settings_of_its_experiment():
+    spec = {**SPEC, "reference": {"source": "a paper", "rows": {"nope": {"modes_captured": "8"}}}}
+    with pytest.raises(ConfigError, match="reference.rows: 'nope' is not a setting"):
+        X.Experiment.from_dict(spec)
+    spec["reference"] = {"source": "a paper", "rows": {"minimax": {"fid": "8"}}}
+    with pytest.raises(ConfigError, match="reference.rows.minimax: must be a table of modes_captured"):
+        X.Experiment.from_dict(spec)
+    spec["reference"] = {"rows": {}}
+    with pytest.raises(ConfigError, match="reference: must be a table with source"):
+        X.Experiment.from_dict(spec)

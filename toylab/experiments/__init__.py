@@ -58,6 +58,9 @@ class Experiment:
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     rules: OutcomeRules = field(default_factory=OutcomeRules)
     description: str = ""
+    #: a paper's numbers to put beside this experiment's: {"source": str, "rows": {setting:
+    #: {modes_captured, high_quality, reverse_kl: the paper's text}}} (the report's side-by-side table)
+    reference: dict = field(default_factory=dict)
 
     def settings(self) -> list[tuple[str, dict]]:
         """(label, overrides) of every setting, validated (errors name the setting and field)."""
@@ -103,8 +106,9 @@ class Experiment:
         return jobs
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "base": self.base, "variants": self.variants,
-                "grid": self.grid, "seeds": list(self.seeds), "rules": self.rules.to_dict()}
+        d = {"name": self.name, "description": self.description, "base": self.base, "variants": self.variants,
+             "grid": self.grid, "seeds": list(self.seeds), "rules": self.rules.to_dict()}
+        return {**d, "reference": self.reference} if self.reference else d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
@@ -114,10 +118,11 @@ class Experiment:
             raise ConfigError(f"experiment: a spec is a mapping of name, base, variants, grid, seeds, rules "
                               f"(got a {type(d).__name__})")
         d = dict(d)
-        bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules", "quick")]
+        bad = [k for k in d if k not in ("name", "description", "base", "variants", "grid", "seeds", "rules", "quick",
+                                         "reference")]
         if bad:
             raise ConfigError(f"experiment: unknown {', '.join(map(str, bad))}; allowed: name, description, base, "
-                              f"variants, grid, seeds, rules, quick")
+                              f"variants, grid, seeds, rules, quick, reference")
         if not isinstance(d.get("quick", {}), dict):
             raise ConfigError(f"quick: must be a table of seeds and TrainConfig fields, got {d['quick']!r}")
         name = d.get("name", "experiment")
@@ -147,9 +152,28 @@ class Experiment:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"rules: {err}") from None
         exp = cls(name=name, base=dict(base), variants=list(variants), grid=dict(grid), seeds=seeds,
-                  rules=rules, description=str(d.get("description", "")))
-        exp.settings()          # validate now
+                  rules=rules, description=str(d.get("description", "")), reference=d.get("reference", {}))
+        labels = [label for label, _ in exp.settings()]         # validate now
+        _check_reference(exp.reference, labels)
         return exp
+
+
+REFERENCE_COLUMNS = {"modes_captured": "modes captured", "high_quality": "high quality", "reverse_kl": "reverse KL"}
+
+
+def _check_reference(ref, labels: list[str]) -> None:
+    """reference: a source and, per setting of this experiment, the paper's text for some columns."""
+    allowed = f"a table with source = \"...\" and rows.<setting> = {{{', '.join(REFERENCE_COLUMNS)}}}"
+    if not isinstance(ref, dict) or (ref and not isinstance(ref.get("source"), str)) or \
+            not isinstance(ref.get("rows", {}), dict) or set(ref) - {"source", "rows"}:
+        raise ConfigError(f"reference: must be {allowed} (got {str(ref)[:80]})")
+    for label, row in ref.get("rows", {}).items():
+        if label not in labels:
+            raise ConfigError(f"reference.rows: {label!r} is not a setting; settings: {', '.join(labels)}")
+        if not isinstance(row, dict) or set(row) - set(REFERENCE_COLUMNS) or \
+                not all(isinstance(v, (str, int, float)) for v in row.values()):
+            raise ConfigError(f"reference.rows.{label}: must be a table of {', '.join(REFERENCE_COLUMNS)} "
+                              f"(the paper's numbers as text; got {str(row)[:80]})")
 
 
 _NAME = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
@@ -495,6 +519,21 @@ def outcome_rates(rows: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
     return out
 
 
+def _beside_the_paper(ref: dict, rows: list[dict]) -> list[str]:
+    """The paper's numbers and this experiment's (mean ± std over seeds), setting by setting."""
+    fmt = {"modes_captured": ("{:.1f}", False), "high_quality": ("{:.1%}", True), "reverse_kl": ("{:.2f}", False)}
+    head = " | ".join(f"{title}: paper | toylab" for title in REFERENCE_COLUMNS.values())
+    lines = ["## Beside the paper", "", f"Paper: {ref.get('source', '')}. toylab: this experiment, mean ± std over "
+             f"its seeds (same measures, 2,500 samples per run).", "", f"| setting | {head} |",
+             "|---|" + "---|---|" * len(REFERENCE_COLUMNS)]
+    for label, paper in ref.get("rows", {}).items():
+        sub = [r for r in rows if r["setting"] == label]
+        cells = [f"{paper.get(k, '-')} | " + (_mean_std(sub, k, f, pct=pct) if sub else "not run")
+                 for k, (f, pct) in fmt.items()]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def report(out, plots: bool = True) -> str:
     """A Markdown summary of a finished (or partly finished) experiment; writes report.md and
     the plots (outcome_rates.png, curves.png) beside the table."""
@@ -540,6 +579,8 @@ def report(out, plots: bool = True) -> str:
                      f"{_mean_std(sub, 'd_real_mean', '{:.3f}')} |")
     lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
               "(see toylab.outcomes).", ""]
+    if exp.reference:
+        lines += _beside_the_paper(exp.reference, rows)
     if plots:
         from ..pictures import viz
         viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
