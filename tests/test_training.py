@@ -114,7 +114,8 @@ def test_saved_run_loads_back_equal(tiny, tmp_path):
     np.testing.assert_array_equal(back.snapshots[-1].d_grid, run.snapshots[-1].d_grid)
     assert torch.equal(back.sample(100, seed=5), run.sample(100, seed=5))
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
-        "checkpoint.pt", "config.json", "metrics.csv", "snapshots", "status.json"]
+        "checkpoint.pt", "checkpoint.pt.sha256", "config.json", "metrics.csv", "snapshots", "status.json",
+        "target_view.npz"]
 
 
 def test_a_new_run_never_overwrites_another(tiny, tmp_path):

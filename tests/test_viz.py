@@ -252,3 +252,45 @@ def test_p_data_images_match_the_exact_pixel_average_and_are_fast(name, params, 
     t0 = time.perf_counter()
     pixel_density(target, 160)
     assert time.perf_counter() - t0 < 1.0          # (the exact swiss roll took ~18 s at 160 px)
+
+
+def test_gaussian_blur_equals_scipys_gaussian_filter():
+    from scipy.ndimage import gaussian_filter
+
+    from toylab.measure.bandwidth import gaussian_blur
+    img = np.random.default_rng(0).random((37, 53))
+    for sigma in ((0.6, 2.3), (3.0, 3.0), (7.5, 0.9)):
+        np.testing.assert_allclose(gaussian_blur(img, sigma), gaussian_filter(img, sigma, mode="constant", truncate=4.0),
+                                   rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["ring8", "swissroll"])
+def test_the_kept_target_view_equals_a_fresh_one(name, tmp_path):
+    """What the trainer keeps in the run folder (target_view.npz) is what a picture would compute,
+    and a RunView of the saved run uses it without building the target."""
+    from toylab.engine.target_view import read_target_view, target_view
+    saved = toylab.train(dataset=name, steps=2, snapshot_every=1, metrics_every=0, out=tmp_path / name)
+    kept, fresh = read_target_view(saved.path), target_view(saved.config.target())
+    np.testing.assert_array_equal(kept.p_data, fresh.p_data)
+    np.testing.assert_array_equal(kept.real, fresh.real)
+    assert kept.bounds == fresh.bounds and kept.num_modes == fresh.num_modes
+    loaded = viz.load_for_frame(saved.path)
+    type(loaded).target = property(lambda self: pytest.fail("the target was built"))
+    try:
+        view = panels.RunView(loaded)
+    finally:
+        del type(loaded).target
+    np.testing.assert_array_equal(view.p_data, fresh.p_data)
+    assert read_target_view(saved.path, size=64) is None         # another size: computed, not misread
+
+
+def test_a_figure_of_a_saved_run_starts_without_torch(run, tmp_path):
+    """`toylab figure` reads the run's records and the kept target view: neither torch nor scipy
+    nor pyplot is imported (~1.5 s instead of ~3.5 s; benchmarks/bench_figure.py)."""
+    import subprocess
+    import sys
+    code = (f"import sys; from toylab.cli import main; main(['figure', {str(run.path)!r}, '--out', "
+            f"{str(tmp_path / 'f.pdf')!r}]); print(sorted(m for m in ('torch', 'scipy', 'matplotlib.pyplot') "
+            f"if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]") and (tmp_path / "f.pdf").stat().st_size > 10_000

@@ -16,12 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import target_params
+
 #: The GAN objectives, the one table of them: name -> (title, D outputs a probability's logit).
 #: toylab.engine.losses implements each; pictures and the dashboard show the titles.
 OBJECTIVES = {"nonsaturating": ("non-saturating GAN", True), "minimax": ("minimax (saturating) GAN", True),
               "lsgan": ("LSGAN", False), "wgan": ("WGAN (clipped)", False), "wgan-gp": ("WGAN-GP", False),
               "hinge": ("hinge GAN", False)}
 Loss = Literal[tuple(OBJECTIVES)]  # type: ignore[valid-type]
+#: the objectives whose D outputs a logit, read as the probability D(x) = sigmoid(logit)
+PROBABILISTIC = tuple(name for name, (_, logit) in OBJECTIVES.items() if logit)
 Activation = Literal["leaky_relu", "relu", "tanh"]
 Optimizer = Literal["adam", "sgd", "rmsprop"]
 
@@ -136,16 +140,14 @@ class TrainConfig(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v):
-        from . import datasets
-        if v not in datasets.names():
-            raise ValueError(f"allowed: {', '.join(datasets.names())}")
+        if v not in target_params.names():
+            raise ValueError(f"allowed: {', '.join(target_params.names())}")
         return v
 
     @model_validator(mode="after")
     def _consistent(self):
-        from . import datasets
         try:
-            datasets.check_params(self.dataset, self.dataset_params)
+            target_params.check_params(self.dataset, self.dataset_params)
         except ValueError as err:
             raise ValueError(f"dataset_params: {err}") from None
         if self.metrics_every % self.snapshot_every:

@@ -13,11 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import OBJECTIVES
+from .config import OBJECTIVES, PROBABILISTIC  # noqa: F401  (losses.PROBABILISTIC)
 
 LOSSES = tuple(OBJECTIVES)
-#: Objectives whose D output is a probability logit (D(x) = sigmoid(output)).
-PROBABILISTIC = tuple(name for name, (_, logit) in OBJECTIVES.items() if logit)
 
 
 def _mean(t: torch.Tensor) -> torch.Tensor:

@@ -51,9 +51,6 @@ class Networks:
     def load(cls, configs, checkpoint: Path, target=None) -> "Networks":
         """The networks of a saved run; a missing, truncated, foreign or garbled checkpoint is an
         error naming the file (never a run silently left untrained)."""
-        if not Path(checkpoint).exists():
-            raise FileNotFoundError(f"{checkpoint}: missing; the run's trained weights are lost, so it cannot be "
-                                    f"evaluated, drawn from its networks or resumed (train it again)")
         nets = cls(configs, target)
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)

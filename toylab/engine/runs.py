@@ -7,6 +7,8 @@ A run is a folder::
     metrics.csv      one row per (logged step, member): losses, gradient norms, metrics
     snapshots/       step_00000050.npz ... (compressed NumPy), one per snapshot
     checkpoint.pt    weights, optimiser and RNG states (loaded with weights_only=True)
+    checkpoint.pt.sha256   its digest (a figure checks the weights file without loading torch)
+    target_view.npz  what a picture needs of the target (toylab.engine.target_view)
 
 Every file is written to a temporary name and renamed into place, so a crash
 never leaves half a file; a new run never reuses an existing folder.
@@ -24,14 +26,16 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..measure.metrics import SnapshotMetrics
-from .config import ConfigError, TrainConfig, make_config
-from .losses import PROBABILISTIC
-from .model import Networks
+from .config import PROBABILISTIC, ConfigError, TrainConfig, make_config
+
+# torch is imported only where weights are read or written (networks, write_torch): reading a
+# run's records (a figure from its snapshots) then starts without it, ~1.3 s sooner.
+if TYPE_CHECKING:
+    import torch
 
 SNAPSHOT_ARRAYS = ("fake", "d_grid", "manifold", "d_grad")
 _UMASK = os.umask(0)
@@ -190,7 +194,28 @@ def write_npz(path, arrays: dict) -> None:
 
 
 def write_torch(path, obj) -> None:
-    _atomic(path, lambda f: torch.save(obj, f))
+    """torch.save(obj) to path, atomically, and its sha256 beside it (PATH.sha256): a reader
+    that only needs to know the file is the one written (a figure) checks that without torch."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    _atomic(path, lambda f: f.write(data))
+    write_text(_digest_file(path), hashlib.sha256(data).hexdigest())
+
+
+def _digest_file(path) -> Path:
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def written_intact(path) -> bool:
+    """path is byte for byte the file write_torch wrote (its sha256 matches the one kept beside it).
+    False where there is no digest (a run from before) or it differs: then read the file to know."""
+    try:
+        return _digest_file(path).read_text().strip() == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return False
 
 
 def write_csv(path, columns: dict[str, np.ndarray]) -> None:
@@ -289,7 +314,9 @@ class Run:
         if self._nets is None:
             if self.path is None:
                 raise ValueError("this run has no networks: it was not trained here and has no folder")
-            self._nets = Networks.load(self.configs, self.path / "checkpoint.pt", self._target)
+            from .model import Networks
+
+            self._nets = Networks.load(self.configs, require_checkpoint(self.path / "checkpoint.pt"), self._target)
         return self._nets
 
     def member_history(self, e: int = 0) -> dict[str, np.ndarray]:
@@ -304,6 +331,15 @@ class Run:
         where = f", path={str(self.path)!r}" if self.path else ""
         return (f"Run(dataset={self.config.dataset!r}, members={self.size}, status={self.status!r}, "
                 f"step={self.step}, snapshots={len(self.snapshots)}{where})")
+
+
+def require_checkpoint(file: Path) -> Path:
+    """file, if it exists; else an error saying the run's weights are lost (an untrained network
+    must never stand in for the run)."""
+    if not Path(file).exists():
+        raise FileNotFoundError(f"{file}: missing; the run's trained weights are lost, so it cannot be "
+                                f"evaluated, drawn or resumed (train it again)")
+    return Path(file)
 
 
 POINTS_FILE = "points.npy"
@@ -431,6 +467,8 @@ def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
     """A Run made from generator samples alone ({step: (n, 2) samples}), its history measured
     as training measures it: to classify a sampler you made, or a crafted case whose right
     verdict you know. Losses are constant (no game was played)."""
+    from ..measure.metrics import SnapshotMetrics
+
     cfg = TrainConfig(dataset=dataset)
     target = cfg.target()
     steps = sorted(fakes)

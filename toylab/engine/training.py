@@ -28,6 +28,7 @@ from .config import ConfigError, TrainConfig, check_ensemble
 from .model import Networks
 from . import checkpoint
 from .history import History
+from .target_view import target_view, write_target_view
 from .recorders import TensorBoard, stop_on_signals
 from .probes import Probes
 from .runs import Run, Snapshot
@@ -84,6 +85,7 @@ class Trainer:
             if hasattr(self.target, "points"):
                 self._points = runs.store_points(self.path, self.target)
             runs.write_json(self.path / "config.json", runs.config_record(self.configs, self._points))
+            write_target_view(self.path, target_view(self.target))     # what a figure needs, torch-free
             self._write_status()
 
     # ---- construction helpers -------------------------------------------
@@ -95,10 +97,7 @@ class Trainer:
         if run.path is not None and hasattr(t.target, "points"):
             t._points = json.loads((run.path / "config.json").read_text()).get("points")
         if run.path is not None:
-            ckpt = run.path / "checkpoint.pt"
-            if not ckpt.exists():
-                raise FileNotFoundError(f"{ckpt}: missing; the run's trained weights are lost, so it cannot be "
-                                        f"evaluated, drawn from its networks or resumed (train it again)")
+            ckpt = runs.require_checkpoint(run.path / "checkpoint.pt")
             t.load_checkpoint(ckpt)     # the trainer's step is the checkpoint's: resuming continues from it
         else:
             t.step = run.step

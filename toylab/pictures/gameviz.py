@@ -64,10 +64,10 @@ def _labels(game, options):
 def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), **options):
     """Three panels: orbits over the field; |z_t| on a log scale with the slope rho^t the
     spectral radius predicts (dashed); spectral radius against step size."""
-    import matplotlib.pyplot as plt
+    from .viz import _subplots
 
     paths = orbits(methods, lr, steps, start, game, **options)
-    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=size, constrained_layout=True)
+    fig, (a0, a1, a2) = _subplots(1, 3, figsize=size, dpi=100)
     lim = _extent(paths, start)
     draw_field(a0, lim, game, **options)
     for name, z in paths.items():
@@ -120,11 +120,11 @@ def _title(game, lr, options):
 def radius_map(method, lrs, param: str, values, game="xy", **options):
     """Spectral radius over step size x a method parameter (beta for momentum, gamma for
     consensus): a heatmap with the rho = 1 contour. Returns (figure, rho[value, lr])."""
-    import matplotlib.pyplot as plt
+    from .viz import _subplots
 
     rho = np.array([[games.spectral_radius(method, float(e), game, **{**options, param: float(v)}) for e in lrs]
                     for v in values])
-    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    fig, ax = _subplots(figsize=(6, 4.5), dpi=100)
     from matplotlib.colors import TwoSlopeNorm
     lo, hi = float(np.nanmin(rho)), float(np.nanmax(np.clip(rho, 0, 2)))
     norm = TwoSlopeNorm(vcenter=1.0, vmin=min(lo, 0.999), vmax=max(hi, 1.001))   # white at rho = 1
@@ -142,17 +142,17 @@ def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30,
     """An animation of each method's point moving along its path (GIF, MP4 or a PNG folder,
     by the suffix of out), over the game's vector field. Artists are made once and updated
     each frame; only they are redrawn (viz.Blitter)."""
-    import matplotlib.pyplot as plt
+    import matplotlib
     from tqdm.auto import tqdm
 
     from .export import FrameWriter
     from .panels import get_size, get_theme
-    from .viz import DPI, Blitter, style
+    from .viz import DPI, Blitter, _subplots, style
 
     theme, (w, h) = get_theme(theme), get_size(size)
     paths = orbits(methods, lr, steps, start, game, **options)
-    with plt.rc_context(style(theme, min(w, h) / 720)):
-        fig, ax = plt.subplots(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+    with matplotlib.rc_context(style(theme, min(w, h) / 720)):
+        fig, ax = _subplots(figsize=(w / DPI, h / DPI), dpi=DPI)
         draw_field(ax, _extent(paths, start), game, colour=theme.muted, star=theme.fg, **options)
         ax.set_title(_title(game, lr, options))
         xl, yl = _labels(game, options)
@@ -168,14 +168,11 @@ def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30,
         label = ax.text(0.98, 0.97, "", transform=ax.transAxes, ha="right", va="top")
     blitter = Blitter(fig)
     dynamic = [*lines.values(), *dots.values(), label]
-    try:
-        with FrameWriter(out, fps, overwrite) as writer:
-            for t in tqdm(range(steps + 1), desc="orbits", unit="frame", disable=not progress, leave=False):
-                for name, z in paths.items():
-                    lines[name].set_data(z[: t + 1, 0], z[: t + 1, 1])
-                    dots[name].set_data(z[t:t + 1, 0], z[t:t + 1, 1])
-                label.set_text(f"step {t}")
-                writer.write(blitter.render(dynamic))
-    finally:
-        plt.close(fig)
+    with FrameWriter(out, fps, overwrite) as writer:
+        for t in tqdm(range(steps + 1), desc="orbits", unit="frame", disable=not progress, leave=False):
+            for name, z in paths.items():
+                lines[name].set_data(z[: t + 1, 0], z[: t + 1, 1])
+                dots[name].set_data(z[t:t + 1, 0], z[t:t + 1, 1])
+            label.set_text(f"step {t}")
+            writer.write(blitter.render(dynamic))
     return Path(out)

@@ -15,12 +15,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from ..engine.config import OBJECTIVES
-from ..engine.datasets import CurveTarget, GaussianMixture
-from ..engine.losses import PROBABILISTIC
-from ..measure.metrics import binned_kde, kde_bandwidth
+from ..engine.config import OBJECTIVES, PROBABILISTIC
+from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
+from ..measure.bandwidth import binned_kde, kde_bandwidth
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
 
@@ -58,131 +56,25 @@ def d_values(d_raw: np.ndarray, loss: str) -> tuple[np.ndarray, float, str]:
     return d_raw, 0.0, "critic f(x)"
 
 
-def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:
-    """p_data averaged over each pixel of a size x size grid over target.bounds, P[y, x].
-
-    Pixel centres are those of grid_points; each pixel's value is the mean of the exact
-    density at supersample^2 points spread over it, so a mode narrower than a pixel still
-    shows its full mass (sum * pixel area = the probability inside the grid). With
-    supersample=1 it is the density at the centres, target.density_grid(size).
-    """
-    kernels = _kernel_sum(target)
-    if kernels is not None:
-        return _point_cloud_density(target, size, supersample, *kernels)
-    separable = _axis_aligned_mixture(target)
-    if separable is not None and supersample > 1:
-        return _separable_density(target, size, supersample, *separable)
-    if supersample == 1:
-        return target.density_grid(size)[2].numpy().astype(np.float64)
-    x0, x1, y0, y1 = target.bounds
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    off = (np.arange(supersample) + 0.5) / supersample - 0.5
-    xs = (np.linspace(x0, x1, size)[:, None] + off[None] * dx).reshape(-1)
-    ys = (np.linspace(y0, y1, size)[:, None] + off[None] * dy).reshape(-1)
-    gy, gx = np.meshgrid(ys, xs, indexing="ij")
-    pts = torch.from_numpy(np.stack([gx.reshape(-1), gy.reshape(-1)], 1)).float()
-    p = torch.cat([target.prob(c) for c in pts.split(1 << 16)]).double().numpy()
-    p = p.reshape(size, supersample, size, supersample)
-    return p.mean(axis=(1, 3))
-
-
-def _linear_binned_kde(centres, bounds, size: int, h: float) -> np.ndarray:
-    """Mean of N(c, h^2 I) over the centres, on a size x size grid of pixel centres over bounds:
-    each centre's weight is shared bilinearly among its four nearest pixel centres (linear
-    binning: its mean position is kept, so the error is second order in the pixel width, where
-    nearest-pixel binning is first order), then the histogram is convolved with the kernel."""
-    from scipy.ndimage import gaussian_filter
-
-    c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
-    x0, x1, y0, y1 = bounds
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    u, v = (c[:, 0] - x0) / dx, (c[:, 1] - y0) / dy          # in pixel units
-    i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-    fu, fv = u - i, v - j
-    hist = np.zeros((size + 2, size + 2))                     # one pixel of margin each side, dropped after
-    for di, dj, w in ((0, 0, (1 - fu) * (1 - fv)), (1, 0, fu * (1 - fv)), (0, 1, (1 - fu) * fv), (1, 1, fu * fv)):
-        ii, jj = np.clip(i + di + 1, 0, size + 1), np.clip(j + dj + 1, 0, size + 1)
-        np.add.at(hist, (jj, ii), w)
-    hist = hist[1:-1, 1:-1] / (len(c) * dx * dy)
-    return gaussian_filter(hist, sigma=(h / dy, h / dx), mode="constant", truncate=4.0)
-
-
-def _axis_aligned_mixture(target):
-    """(weights, means, per-axis stds) of a Gaussian mixture whose covariances are diagonal
-    (ring, grid, gaussian), else None: each component is then phi(x) phi(y)."""
-    if not isinstance(target, GaussianMixture):
-        return None
-    covs = target.covs.double()
-    if (covs[:, 0, 1].abs() > 0).any() or (covs[:, 1, 0].abs() > 0).any():
-        return None
-    return target.weights.double().numpy(), target.means.double().numpy(), \
-        np.sqrt(np.stack([covs[:, 0, 0].numpy(), covs[:, 1, 1].numpy()], 1))
-
-
-def _separable_density(target, size: int, supersample: int, w, mu, sd) -> np.ndarray:
-    """pixel_density of an axis-aligned Gaussian mixture, exactly as the generic path computes it
-    (the density at supersample^2 points per pixel, averaged) but factorised: a component is
-    phi(x) phi(y), so its pixel mean is (mean of phi over the pixel's x points) times (the same
-    in y), and P = Py^T diag(w) Px. O(K x pixels) instead of O(K x pixels x supersample^2): the
-    first p_data image of ring8 took ~1 s, now milliseconds."""
-    x0, x1, y0, y1 = target.bounds
-    off = (np.arange(supersample) + 0.5) / supersample - 0.5
-
-    def axis(lo, hi, m, s):
-        d = (hi - lo) / (size - 1)
-        t = np.linspace(lo, hi, size)[:, None] + off[None] * d            # (size, ss) sub-points
-        z = (t[None] - m[:, None, None]) / s[:, None, None]               # (K, size, ss)
-        return (np.exp(-0.5 * z ** 2) / (np.sqrt(2 * np.pi) * s[:, None, None])).mean(-1)   # (K, size)
-
-    px, py = axis(x0, x1, mu[:, 0], sd[:, 0]), axis(y0, y1, mu[:, 1], sd[:, 1])
-    return (py.T * w[None]) @ px
-
-
-def _kernel_sum(target):
-    """(centres, h) when p_data is exactly the mean of N(centre, h^2 I) over equal-weight centres:
-    a points target (its rows, its bandwidth) and a curve target (its quadrature nodes, its std);
-    None otherwise."""
-    if hasattr(target, "points") and hasattr(target, "bandwidth"):
-        return target.points.numpy(), float(target.bandwidth)
-    if isinstance(target, CurveTarget):
-        return target._nodes.numpy(), float(target.std)
-    return None
-
-
-def _point_cloud_density(target, size: int, supersample: int, centres, h: float) -> np.ndarray:
-    """pixel_density of an equal-weight sum of Gaussian kernels (a points target's KDE, a curve's
-    quadrature nodes) as a binned KDE: the centres are binned on the supersampled grid and
-    convolved with the kernel, O(pixels) instead of O(pixels x n) (a 100,000-row upload took
-    > 900 s exactly; a swiss roll's 1,500 nodes took 18 s; this takes well under a second).
-    The same estimator draws p_model; tests check it against the exact sum."""
-    x0, x1, y0, y1 = (float(b) for b in target.bounds)
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    ss = max(1, supersample)
-    fine = (x0 - dx / 2 + dx / (2 * ss), x1 + dx / 2 - dx / (2 * ss),
-            y0 - dy / 2 + dy / (2 * ss), y1 + dy / 2 - dy / (2 * ss))     # the centres of the sub-pixels
-    p = _linear_binned_kde(centres, fine, size * ss, h)
-    return p.reshape(size, ss, size, ss).mean(axis=(1, 3))
-
-
 class RunView:
     """One member of a run, prepared for drawing (static parts computed once)."""
 
-    def __init__(self, run, member: int = 0, *, size: int = 160, n_real: int = 1000, supersample: int = 4,
-                 n_arrows: int = 200, n_points: int | None = None):
+    def __init__(self, run, member: int = 0, *, size: int = VIEW["size"], n_real: int = VIEW["n_real"],
+                 supersample: int = VIEW["supersample"], n_arrows: int = 200, n_points: int | None = None):
         if not 0 <= member < run.size:
             raise ValueError(f"member: {member} is out of range; this run has members 0..{run.size - 1}")
         self.run, self.member = run, member
         cfg = run.configs[member]
         self.config = cfg
-        self.target = run.target
-        self.bounds = tuple(float(b) for b in self.target.bounds)
+        # what the target looks like: kept in the run folder (no torch needed), else computed
+        tv = (read_target_view(run.path, size, supersample, n_real) if run.path is not None else None) \
+            or target_view(run.target, size, supersample, n_real)
+        self.bounds, self.p_data, self.real, self.num_modes = tv.bounds, tv.p_data, tv.real, tv.num_modes
         x0, x1, y0, y1 = self.bounds
         self.size = size
         self.xs, self.ys = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
         self.d_xs, self.d_ys = np.linspace(x0, x1, cfg.grid_size), np.linspace(y0, y1, cfg.grid_size)
-        self.p_data = pixel_density(self.target, size, supersample)
         self.density_max = float(self.p_data.max())
-        self.real = self.target.sample(n_real, seed=0).numpy()
         self.n_arrows = n_arrows
         self.n_points = n_points or cfg.n_fixed          # points drawn per scatter
         self.span = max(x1 - x0, y1 - y0)
@@ -209,10 +101,6 @@ class RunView:
                 if np.isfinite(s.d_grid[self.member]).any()]
         span = float(max(vals)) if vals else 1.0
         return self.d_level - (span or 1.0), self.d_level + (span or 1.0)
-
-    @property
-    def num_modes(self) -> int:
-        return self.target.num_modes
 
     def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of a history column, rows where it was measured."""

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.losses import PROBABILISTIC
-from ..engine.runs import _atomic, load_run, load_snapshots, read_snapshot, snapshot_files, snapshot_step
+from ..engine.config import PROBABILISTIC
+from ..engine.runs import _atomic, load_run, require_checkpoint, written_intact, load_snapshots, read_snapshot, snapshot_files, snapshot_step
 from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
 
@@ -39,6 +39,18 @@ def style(theme: Theme, scale: float = 1.0) -> dict:
             "axes.labelsize": fs * 0.9, "xtick.labelsize": fs * 0.8, "ytick.labelsize": fs * 0.8,
             "legend.fontsize": fs * 0.8, "figure.titlesize": fs * 1.15, "axes.titlepad": 4,
             "legend.facecolor": theme.bg, "legend.edgecolor": theme.muted, "lines.linewidth": 2.0}
+
+
+def new_figure(**kwargs):
+    """A matplotlib Figure on an Agg canvas, made outside pyplot: nothing global to close (it is
+    freed with its last reference) and pyplot's import (~0.3 s of a figure's start-up) is skipped.
+    Make it inside the theme's `matplotlib.rc_context`, as with plt.figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 class Blitter:
@@ -75,7 +87,7 @@ class Painter:
     """A figure of panels for one RunView; `update(frame)` redraws only what changed."""
 
     def __init__(self, view: RunView, panels=None, theme="light", size="720p", dpi: int = DPI):
-        import matplotlib.pyplot as plt
+        import matplotlib
         from matplotlib.gridspec import GridSpec
 
         self.view, self.panels = view, P.check_panels(panels)
@@ -84,8 +96,8 @@ class Painter:
         w, h = self.size
         scale = min(1.6, max(0.7, (w * h / (1280 * 720)) ** 0.5))     # fonts grow with the frame
         self.rc = style(self.theme, scale)
-        with plt.rc_context(self.rc):
-            self.fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
+        with matplotlib.rc_context(self.rc):
+            self.fig = new_figure(figsize=(w / dpi, h / dpi), dpi=dpi, layout="constrained")
             lay = P.layout(self.panels, w, h)
             gs = GridSpec(lay.rows, lay.cols, figure=self.fig, height_ratios=lay.row_heights,
                           width_ratios=lay.col_widths)
@@ -290,8 +302,7 @@ class Painter:
         return self._blitter.finish(self._dynamic())
 
     def close(self):
-        import matplotlib.pyplot as plt
-        plt.close(self.fig)
+        self.fig, self._blitter = None, None          # (outside pyplot: freed with its references)
 
 
 def snapshot_at(run, step: int | None):
@@ -315,7 +326,11 @@ def load_for_frame(path, step: int | None = None):
     hundreds of files. (A critic's colour range spans the whole run, so for a Wasserstein or
     hinge run every snapshot is read, as an animation's frames would use.)"""
 
-    run = load_run(path, snapshots=False)
+    run = load_run(path, snapshots=False, engine=False)       # drawn from its records: no torch needed
+    # a run whose weights are lost or damaged is refused: the digest kept beside the checkpoint
+    # says it is intact; without one (an older run) or when it differs, the weights are read
+    if not written_intact(require_checkpoint(run.path / "checkpoint.pt")):
+        run.networks()
     files = snapshot_files(run.path)
     if not files:
         raise ValueError(f"run {run.path} has no snapshots to draw")
@@ -350,12 +365,13 @@ def summary_figure(run, member: int = 0, snapshot=None, size="720p", theme="ligh
 def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, theme="light",
                   size="small", title: str | None = None):
     """One history column of several runs over rounds, one line per run ({label: Run})."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     theme, (w, h) = get_theme(theme), get_size(size)
     colours = [theme.fake, theme.real, theme.d, theme.fg, theme.muted]
-    with plt.rc_context(style(theme, min(w / 1280, h / 720) * 1.3)):
-        fig, ax = plt.subplots(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+    with matplotlib.rc_context(style(theme, min(w / 1280, h / 720) * 1.3)):
+        fig = new_figure(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+        ax = fig.subplots()
         for i, (label, run) in enumerate(runs.items()):
             hist = run.member_history(member)
             if key not in hist:
@@ -372,15 +388,26 @@ def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, t
     return fig
 
 
+def _subplots(*grid, figsize, dpi=DPI, layout="constrained", **kwargs):
+    """new_figure(...).subplots(*grid, ...): plt.subplots without pyplot."""
+    fig = new_figure(figsize=figsize, dpi=dpi, layout=layout)
+    return fig, fig.subplots(*grid, **kwargs)
+
+
+def _forget(fig) -> None:
+    """Close a figure pyplot keeps (one a caller made with plt); ours are not registered there."""
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
+
+
 def save_figure(fig, out, dpi: int | None = None) -> Path:
     """Save a figure (format from the suffix: png, pdf, svg, ...) atomically, then close it."""
-    import matplotlib.pyplot as plt
-
-
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower() or "png"
     _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi or fig.dpi, facecolor=fig.get_facecolor()))
-    plt.close(fig)
+    _forget(fig)
     return out
 
 
@@ -392,12 +419,12 @@ OUTCOME_COLOURS = {"converged": "#009E73", "mode_collapse": "#D55E00", "not_conv
 
 def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
     """Stacked bars: the share of each outcome per setting ({setting: {outcome: (k, n)}})."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     theme = get_theme(theme)
     settings = list(rates)
-    with plt.rc_context(style(theme, 0.9)):
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
+    with matplotlib.rc_context(style(theme, 0.9)):
+        fig, ax = _subplots(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
         bottom = np.zeros(len(settings))
         for o, colour in OUTCOME_COLOURS.items():
             share = np.array([rates[s][o][0] / max(rates[s][o][1], 1) for s in settings])
@@ -415,15 +442,15 @@ def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
 
 def band_figure(bands: dict, theme="light"):
     """Metric curves per setting: median over seeds with the 25-75 % band ({key: {setting: (steps, (S, T))}})."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     theme = get_theme(theme)
     keys = [k for k in bands if bands[k]]
     titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "modes_present": "modes present",
               "g_grad_norm": "G gradient norm"}
     palette = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
-    with plt.rc_context(style(theme, 0.85)):
-        fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
+    with matplotlib.rc_context(style(theme, 0.85)):
+        fig, axes = _subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
                                  layout="constrained", squeeze=False)
         for ax, k in zip(axes[0], keys):
             for i, (setting, (steps, vals)) in enumerate(bands[k].items()):
@@ -448,13 +475,13 @@ def samples_figure(per_setting: dict, theme="light", cell: float = 1.6, label=No
     run's outcome in its colour, over the target's mode centres
     ({setting: [(seed, outcome, samples, target)]}, as experiments.final_samples gives).
     label(seed, outcome) -> a panel's title (default 'seed S: outcome')."""
-    import matplotlib.pyplot as plt
+    import matplotlib
 
     theme = get_theme(theme)
     settings = list(per_setting)
     cols = max((len(v) for v in per_setting.values()), default=1)
-    with plt.rc_context(style(theme, 0.6)):
-        fig, axes = plt.subplots(len(settings), cols, figsize=(cell * cols + 1.8, cell * len(settings) + 0.3),
+    with matplotlib.rc_context(style(theme, 0.6)):
+        fig, axes = _subplots(len(settings), cols, figsize=(cell * cols + 1.8, cell * len(settings) + 0.3),
                                  dpi=DPI, squeeze=False, layout="constrained")
         for i, s in enumerate(settings):
             for j, ax in enumerate(axes[i]):
