@@ -450,7 +450,7 @@ def test_cli_refuses_with_one_clear_error(argv, expect, tiny_run, inputs, tmp_pa
     spec_dir.mkdir()
     argv = _expand(argv, tmp_path, tiny_run, spec_dir)
     monkeypatch.chdir(tmp_path)                      # relative paths (points files) resolve here
-    monkeypatch.setattr("toylab.experiments.SCHEDULER_TIMEOUT", 1)    # (5 s in use)
+    monkeypatch.setattr("toylab.experiments.runner.SCHEDULER_TIMEOUT", 1)    # (5 s in use)
     before, shared = _files(tmp_path), _files(inputs)
     try:
         code = main(argv)
