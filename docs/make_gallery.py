@@ -9,7 +9,7 @@ gameviz.animate_orbits), trained from fixed seeds, so a rerun gives the same pic
 from pathlib import Path
 
 import toylab
-from toylab import gameviz, viz
+from toylab import charts, gameviz, viz
 
 OUT = Path(__file__).parent / "img" / "gallery"
 GIF = dict(fps=8, size="800x450", frames=40, hold=1.5, overwrite=True, progress=False)
@@ -33,7 +33,7 @@ def main():
     strong = dict(dataset="ring8", steps=3000, d_steps=5, lr_d=1e-3, seed=0, progress=False)
     runs = {"minimax (saturating)": toylab.train(loss="minimax", **strong),
             "non-saturating": toylab.train(loss="nonsaturating", **strong)}
-    viz.save_figure(viz.curves_figure(runs, "g_grad_norm", log=True, size="960x540",
+    viz.save_figure(charts.curves_figure(runs, "g_grad_norm", log=True, size="960x540",
                                       title="generator gradient norm, strong D"), OUT / "saturating_grad.png")
     for name, run in runs.items():
         tag = "minimax" if name.startswith("minimax") else "nonsaturating"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from toylab import datasets, metrics, viz
+from toylab import charts, datasets, metrics, viz
 from toylab.engine.runs import run_of_samples
 from toylab.measure.outcomes import classify
 
@@ -45,7 +45,7 @@ def main():
         o = classify(run, final=final)
         print(f"{title}: {o.outcome} ({o.reason})")
         panels.setdefault(("" if i < 4 else " "), []).append((title, o.outcome, run.snapshots[-1].fake[0], run.target))
-    fig = viz.samples_figure(panels, cell=2.2, label=lambda seed, outcome: f"{seed}\n{outcome.replace('_', ' ')}")
+    fig = charts.samples_figure(panels, cell=2.2, label=lambda seed, outcome: f"{seed}\n{outcome.replace('_', ' ')}")
     out = Path(__file__).parent / "img" / "verdicts.png"
     viz.save_figure(fig, out)
     print("wrote", out)

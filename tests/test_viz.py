@@ -265,7 +265,7 @@ def test_gaussian_blur_equals_scipys_gaussian_filter():
 
 
 @pytest.mark.parametrize("name", ["ring8", "swissroll"])
-def test_the_kept_target_view_equals_a_fresh_one(name, tmp_path):
+def test_the_kept_target_view_equals_a_fresh_one(name, tmp_path, monkeypatch):
     """What the trainer keeps in the run folder (target_view.npz) is what a picture would compute,
     and a RunView of the saved run uses it without building the target."""
     from toylab.engine.target_view import read_target_view, target_view
@@ -275,11 +275,9 @@ def test_the_kept_target_view_equals_a_fresh_one(name, tmp_path):
     np.testing.assert_array_equal(kept.real, fresh.real)
     assert kept.bounds == fresh.bounds and kept.num_modes == fresh.num_modes
     loaded = viz.load_for_frame(saved.path)
-    type(loaded).target = property(lambda self: pytest.fail("the target was built"))
-    try:
-        view = panels.RunView(loaded)
-    finally:
-        del type(loaded).target
+    monkeypatch.setattr(type(loaded), "target", property(lambda self: pytest.fail("the target was built")))
+    view = panels.RunView(loaded)
+    monkeypatch.undo()
     np.testing.assert_array_equal(view.p_data, fresh.p_data)
     assert read_target_view(saved.path, size=64) is None         # another size: computed, not misread
 

@@ -28,7 +28,7 @@ MODULES = {"datasets": "engine.datasets", "config": "engine.config", "losses": "
            "nets": "engine.nets", "runs": "engine.runs", "training": "engine.training", "model": "engine.model",
            "threads": "engine.threads", "kde": "measure.kde", "modes": "measure.modes",
            "metrics": "measure.metrics", "outcomes": "measure.outcomes", "games": "games",
-           "panels": "pictures.panels", "figures": "pictures.figures", "viz": "pictures.viz",
+           "panels": "pictures.panels", "figures": "pictures.figures", "viz": "pictures.viz", "charts": "pictures.charts",
            "gameviz": "pictures.gameviz", "export": "pictures.export", "animation": "pictures.animation",
            "experiments": "experiments"}
 

@@ -77,11 +77,11 @@ def report(out, plots: bool = True) -> str:
     if exp.reference:
         lines += _beside_the_paper(exp.reference, rows, list(rates))
     if plots:
-        from ..pictures import viz
-        viz.save_figure(viz.outcome_figure(rates), out / "outcome_rates.png")
-        viz.save_figure(viz.band_figure(curves(out, rows)), out / "curves.png")
-        viz.save_figure(viz.samples_figure(final_samples(out, rows)), out / "samples.png")
-        viz.save_figure(viz.samples_figure(samples_over_time(out, rows), 
+        from ..pictures import charts, viz
+        viz.save_figure(charts.outcome_figure(rates), out / "outcome_rates.png")
+        viz.save_figure(charts.band_figure(curves(out, rows)), out / "curves.png")
+        viz.save_figure(charts.samples_figure(final_samples(out, rows)), out / "samples.png")
+        viz.save_figure(charts.samples_figure(samples_over_time(out, rows), 
                                           label=lambda step, outcome: f"{step}\n{outcome.replace('_', ' ')}" if outcome else step),
                         out / "timeline.png")
         lines += ["![outcome rates](outcome_rates.png)", "", "![metric curves](curves.png)", "",
