@@ -17,6 +17,7 @@ import torch
 
 from toylab import Trainer, load_run, resume, train
 from toylab import runs as R
+from toylab.engine import files as F
 from toylab.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def test_steps_total_must_be_positive(tiny, tmp_path, capsys, total):
 
 def test_a_full_disk_names_the_cause_keeps_earlier_files_and_resume_continues(tiny, tmp_path, monkeypatch):
     full = train(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "ref")
-    real = R._write_file
+    real = F._write_file
     state = {"writes": 0}
 
     def filling(fd, data):                  # the disk fills up after a few files
@@ -191,14 +192,14 @@ def test_a_full_disk_names_the_cause_keeps_earlier_files_and_resume_continues(ti
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, data)
 
-    monkeypatch.setattr(R, "_write_file", filling)
+    monkeypatch.setattr(F, "_write_file", filling)
     t = Trainer(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "r")
     with pytest.raises(R.DiskFullError, match="no space left on the device while writing .*files written before "
                                               "are intact"):
         t.fit()
     assert not list(t.path.rglob("*.tmp"))
     json.loads((t.path / "status.json").read_text())           # whole files only
-    monkeypatch.setattr(R, "_write_file", real)                # space is back
+    monkeypatch.setattr(F, "_write_file", real)                # space is back
     run = resume(t.path, steps=100)
     assert run.status == "completed" and torch.equal(run.generator.flat, full.generator.flat)
 
@@ -208,7 +209,7 @@ def test_a_full_disk_is_one_clear_cli_error(tmp_path, monkeypatch, capsys):
         os.close(fd)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(R, "_write_file", full)
+    monkeypatch.setattr(F, "_write_file", full)
     assert main(["train", "--out", str(tmp_path / "r"), "--steps", "20", *SMALL]) == 2
     err = capsys.readouterr().err
     assert "no space left on the device" in err and "Traceback" not in err and "unexpected pos" not in err
