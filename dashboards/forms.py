@@ -10,10 +10,9 @@ import typing
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from toylab import TrainConfig, datasets
-from toylab.engine.config import ConfigError, make_config
+from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.training import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
 GROUPS = {
@@ -113,20 +112,8 @@ def parse_params(text: str) -> dict:
         if "=" not in part:
             raise ConfigError(f"dataset_params: {part!r} is not name=value")
         k, v = part.split("=", 1)
-        try:
-            value = yaml.safe_load(v.strip())
-        except yaml.YAMLError:
-            value = v.strip()
-        out[k.strip()] = _number(value) if isinstance(value, str) else value
+        out[k.strip()] = read_value(v)
     return out
-
-
-def _number(text: str):
-    """YAML 1.1 reads 1e-3 as a string: numbers written so are numbers here too."""
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def _split(text: str) -> list[str]:

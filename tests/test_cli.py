@@ -5,7 +5,7 @@ import json
 import pytest
 
 from toylab import load_run
-from toylab.cli import main
+from toylab.cli import build_parser, config_from_args, main
 
 FAST = ["--steps", "30", "--g-hidden", "16", "--d-hidden", "16", "--batch-size", "32",
         "--snapshot-every", "10", "--grid-size", "12", "--n-fixed", "50", "--quiet"]
@@ -78,3 +78,15 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
         with pytest.raises(SystemExit):
             main(["dashboard", *bad])
         assert match in capsys.readouterr().err
+
+
+def test_one_reader_of_typed_values_for_the_cli_and_the_dashboard():
+    """--lr-d 1e-3 and a dashboard field 'std=1e-3' read the same (YAML 1.1 leaves 1e-3 a string)."""
+    from dashboards.forms import parse_params
+    from toylab.engine.config import read_value
+    assert read_value("1e-3") == 0.001 and read_value("8") == 8 and read_value("true") is True
+    assert read_value("[0, 1]") == [0, 1] and read_value(" ring ") == "ring" and read_value("a: [") == "a: ["
+    assert parse_params("std=1e-3, mean=[0, 1], k=8") == {"std": 0.001, "mean": [0, 1], "k": 8}
+    args = build_parser().parse_args(["train", "--lr-d", "1e-3", "--dataset-params", "{k: 4}"])
+    cfg = config_from_args(args)
+    assert cfg.lr_d == 0.001 and cfg.dataset_params == {"k": 4}

@@ -11,19 +11,15 @@ import threading
 import typing
 from pathlib import Path
 
-import yaml
 
-from .engine.config import ConfigError, TrainConfig, load_config_file, make_config
+from .engine.config import ConfigError, TrainConfig, load_config_file, make_config, read_value
 
 
 def _parse_value(text: str, annotation):
-    """A field value from the command line: strings stay strings, the rest is read as YAML."""
+    """A field value from the command line: strings stay strings, the rest is config.read_value."""
     if annotation is str or typing.get_origin(annotation) is typing.Literal:
         return text
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    return read_value(text)
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:

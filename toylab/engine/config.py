@@ -205,6 +205,25 @@ def format_errors(err: ValidationError) -> str:
     return "invalid TrainConfig\n  " + "\n  ".join(lines)
 
 
+def read_value(text: str):
+    """A value typed as text (a command-line option, a dashboard field): read as YAML (numbers,
+    booleans, lists), numbers such as 1e-3 that YAML 1.1 leaves as strings as floats, anything
+    else the text itself. The one reader of typed values for the CLI and the dashboard."""
+    import yaml
+
+    text = text.strip()
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def read_mapping(path, what: str = "config") -> dict:
     """The table of fields in a TOML, YAML (safe_load: no Python tags) or JSON file. Every
     failure is a ConfigError naming `what` and the file: missing, a folder, unreadable,
