@@ -11,12 +11,12 @@ import argparse
 from pathlib import Path
 
 import flask
-from dash import Dash, dcc, html
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from . import ids as I
 from .options import add_options
 from .pages import compare, train, xy
-from .sessions import LabBusy, SessionManager
+from .sessions import LabBusy, SessionError, SessionManager
 
 HERE = Path(__file__).parent
 #: the largest request body accepted: an upload at its limit, base64-encoded, plus the form
@@ -52,6 +52,9 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
         return html.Div([
             dcc.Store(id=I.SESSION, data=sid),
             html.Div(sid, id=I.SESSION_TEXT, style={"display": "none"}),
+            # the page's own heartbeat, on every tab: an open page is never reaped as idle
+            dcc.Interval(id=I.HEARTBEAT, interval=heartbeat_ms),
+            html.Div(id=I.SESSION_STATE, className="message"),
             html.Div(className="header", children=[
                 html.H1("toylab"),
                 html.Span("a visual lab for generative adversarial networks on 2D toy distributions",
@@ -63,7 +66,20 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
             ]),
         ])
 
+    #: four heartbeats per idle_timeout: a background tab's timers (throttled to one a minute by
+    #: browsers) still beat well inside the default 180 s
+    heartbeat_ms = int(max(0.5, min(45.0, idle_timeout / 4)) * 1000)
     app.layout = serve_layout
+
+    @app.callback(Output(I.SESSION_STATE, "children"), Input(I.HEARTBEAT, "n_intervals"), State(I.SESSION, "data"),
+                  prevent_initial_call=True)
+    def heartbeat(_, sid):
+        try:
+            manager.get(sid, client())                # touches the session
+        except SessionError:
+            return ("This tab's session has ended (closed, or the page was away too long): its run is gone. "
+                    "Reload the page to start a new one.")
+        return no_update
     train.register(app, manager, runs_dir)
     xy.register(app, manager)
     compare.register(app, manager, runs_dir)
@@ -88,7 +104,7 @@ def serve(args: argparse.Namespace) -> int:
     # one thread per training: --max-runs trainings share the cores, one each, instead of
     # each asking torch for all of them (the host's process, so the setting is the server's)
     torch.set_num_threads(1)
-    app = create_app(args.runs_dir, args.max_sessions, max_per_client=args.max_per_client,
+    app = create_app(args.runs_dir, args.max_sessions, args.idle_timeout, max_per_client=args.max_per_client,
                      max_runs=args.max_runs, max_queue=args.max_queue)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
     try:

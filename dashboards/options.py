@@ -39,4 +39,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help=f"trainings running at once; more wait in a queue (default: the cores, {os.cpu_count()})")
     p.add_argument("--max-queue", type=count, default=None,
                    help="trainings that may wait for a slot before Start is refused (default 4 x --max-runs)")
+    p.add_argument("--idle-timeout", type=positive, default=180,
+                   help="seconds a tab may go unheard before its session and run are closed (default 180); "
+                        "an open page sends a heartbeat every quarter of it, whichever tab it shows")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error pop-ups): local use only")

@@ -168,3 +168,35 @@ def test_xy_tab_and_compare_tab(dash_duo, app, runs_dir):
     _pick(dash_duo, f"#{I.CMP_RUNS}", "small")
     dash_duo.wait_for_contains_text(f"#{I.CMP_GRID}", "small · ring8", timeout=20)
     assert dash_duo.get_logs() == []
+
+
+def test_a_run_survives_another_tab_for_longer_than_the_reap_time(dash_duo, runs_dir):
+    """The page beats on every tab (a dcc.Interval outside the tabs): a run left training while the
+    lecturer shows the xy tab for twice the idle timeout is still there when they come back (before,
+    only the Train tab's timer touched the session and it was reaped after idle_timeout)."""
+    app = create_app(runs_dir=str(runs_dir), idle_timeout=3)
+    try:
+        _start(dash_duo, app)
+        sid = dash_duo.driver.execute_script(f"return document.getElementById('{I.SESSION_TEXT}').textContent")
+        _set_input(dash_duo, "steps", 100000)
+        dash_duo.find_element(f"#{I.START}").click()
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "running", timeout=30)
+        dash_duo.driver.find_element(By.XPATH, "//*[text()='xy game']").click()
+        dash_duo.wait_for_contains_text(f"#{I.XY_RADII}", "simultaneous", timeout=20)
+        away = time.monotonic()
+        session = app.sessions._sessions[sid]
+        # heard from long after the reap time, while the Train tab (and its timer) is not shown
+        _wait(lambda: session.last_seen > away + 2 * app.sessions.idle_timeout, timeout=30,
+              what="heartbeats past twice the idle timeout")
+        assert sid in app.sessions._sessions and session.live is not None and session.live.running
+        dash_duo.driver.find_element(By.XPATH, "//*[text()='Train']").click()
+        before = time.monotonic()
+        _wait(lambda: _step(dash_duo) > 0 and "running" in dash_duo.find_element(f"#{I.STATUS}").text,
+              what="the Train tab showing the same run, still running")
+        assert time.monotonic() - before < 30
+        assert dash_duo.find_element(f"#{I.SESSION_STATE}").text == ""
+        dash_duo.find_element(f"#{I.PAUSE}").click()
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
+        assert dash_duo.get_logs() == []
+    finally:
+        app.sessions.shutdown()
