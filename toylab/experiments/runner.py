@@ -36,8 +36,6 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     interrupted job raises JobInterrupted and leaves no rows, so the next sweep redoes it."""
     import torch
 
-    from ..measure import metrics, outcomes
-    from ..engine.losses import PROBABILISTIC
     from ..engine.training import Trainer
 
     torch.set_num_threads(threads)
@@ -49,6 +47,20 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     run = Trainer(configs, out=run_dir).fit()
     if run.status not in ("completed", "diverged"):
         raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
+    rows = job_rows(run, job, rules)
+    from ..engine.runs import write_json
+    write_json(out / "results" / f"{job['id']}.json", rows)
+    return rows
+
+
+def job_rows(run, job: dict, rules: OutcomeRules) -> list[dict]:
+    """The table rows of a trained job: each member measured on 2,500 fresh samples
+    (metrics.evaluate) and classified (outcomes.classify)."""
+    import torch
+
+    from ..engine.config import PROBABILISTIC
+    from ..measure import metrics, outcomes
+
     final = metrics.evaluate(run, n=2500)
     real = run.target.sample(2500, seed=1)
     rows = []
@@ -63,8 +75,6 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
                      **{k: f.get(k, math.nan) for k in FINAL_FIELDS}, "d_real_mean": d_real,
                      "g_grad_norm": o.g_grad_norm, "d_loss": o.d_loss, "hops": o.hops,
                      "status": run.member_status[e], "steps": run.step, "job": job["id"], "member": e})
-    from ..engine.runs import write_json
-    write_json(out / "results" / f"{job['id']}.json", rows)
     return rows
 
 
