@@ -200,3 +200,24 @@ def test_a_run_survives_another_tab_for_longer_than_the_reap_time(dash_duo, runs
         assert dash_duo.get_logs() == []
     finally:
         app.sessions.shutdown()
+
+
+def _trace_names(dash_duo, panel) -> list:
+    return dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format(panel)} .js-plotly-plot');"
+        "return g && g.data ? g.data.map(t => t.name || '') : [];")
+
+
+def test_the_target_shows_before_start(dash_duo, app):
+    """p_data is known before any training: the page shows it (and its real samples) at once, and
+    follows the form's target; the other panels stay empty until Start."""
+    _start(dash_duo, app)
+    _wait(lambda: _trace_names(dash_duo, "p_data") == ["p_data", "real"], timeout=30, what="the ring8 preview")
+    assert _trace_names(dash_duo, "p_model") == []
+    reach = lambda: dash_duo.driver.execute_script(  # noqa: E731  (how far right the real samples reach)
+        f"var g = document.querySelector('#{I.GRAPH.format('p_data')} .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[1] ? Math.max(...Array.from(g._fullData[1].x)) : 0")
+    assert 1.9 < reach() < 2.3                            # ring8: radius 2
+    _pick(dash_duo, f"#{I.FIELD.format('dataset')}", "grid25")
+    _wait(lambda: reach() > 3.8, timeout=30, what="the grid25 preview (modes out to x = 4)")
+    assert "ready" in dash_duo.find_element(f"#{I.STATUS}").text and dash_duo.get_logs() == []

@@ -181,8 +181,9 @@ def register(app, manager, runs_dir="runs"):
         Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"), Output(I.DRAWN, "data"),
         Input(I.TICK, "n_intervals"), Input(I.PLAY_TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"), Input(I.PLAY, "n_clicks"),
+        Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
         State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"), State(I.DRAWN, "data"))
-    def update(_tick, _play_tick, index, shown, theme, _version, _play, sid, play_off, drawn):
+    def update(_tick, _play_tick, index, shown, theme, _version, _play, dataset, params, sid, play_off, drawn):
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
@@ -192,13 +193,21 @@ def register(app, manager, runs_dir="runs"):
         playing = not play_off
         if trigger == I.PLAY:
             playing = not playing
+        theme = theme if theme in P.THEMES else "light"
         if live is None:
-            if trigger == I.TICK:
+            # p_data is known before training: drawn until the page's own record says it has it
+            # (a tick may overtake the first reply, which the browser then drops)
+            key = {"preview": [dataset, params, theme]}
+            if trigger == I.TICK and drawn == key:
                 raise PreventUpdate
-            return (*[_empty(p) for p in P.PANELS], "ready: press Start", 0, 0, {}, True, "▶ Play", None)
+            preview = target_preview(dataset, params, theme)
+            return (*[preview if p == "p_data" and preview else _empty(p) for p in P.PANELS],
+                    "ready: press Start", 0, 0, {}, True, "▶ Play", key)
+        if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
+            raise PreventUpdate                      # editing the form changes the run on Start/Reset
+
         # the request's values are the client's: kept to what the page can send
         shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
-        theme = theme if theme in P.THEMES else "light"
         index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
             and math.isfinite(index) else None
         run = live.snapshot_run()
@@ -313,6 +322,29 @@ def figures_for(live, run, index: int, shown, theme) -> list:
     frame = view.frame(run.snapshots[index])
     return [panel_figure(view, frame, p, theme, height=GRAPH_HEIGHT) if p in shown else no_update
             for p in P.PANELS]
+
+
+def target_preview(dataset, params, theme: str):
+    """The p_data panel of the form's target before any training (a figure dict), or None where
+    the form does not name a valid built-in target (an upload shows once trained)."""
+    import numpy as np
+
+    from toylab.engine.runs import Run
+
+    if not isinstance(dataset, str) or dataset == "points":
+        return None
+    try:
+        cfg, _, _ = forms.build_config({"dataset": dataset, "dataset_params": params or ""})
+    except (ValueError, TypeError):
+        return None
+    if cfg is None:                  # the form's own checks (and limits) refused it
+        return None
+    view = P.RunView(Run(configs=[cfg]), n_points=0)
+    empty = np.zeros((0, 2))
+    frame = P.Frame(step=0, fake=empty, p_model=np.zeros_like(view.p_data), d=np.full((2, 2), np.nan),
+                    d_star=np.full_like(view.p_data, np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
+                    bandwidth=float("nan"))
+    return panel_figure(view, frame, "p_data", theme, height=GRAPH_HEIGHT)
 
 
 def _empty(panel):
