@@ -49,7 +49,7 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
             if isinstance(sid, LabBusy):
                 return html.Div(className="header", children=[html.H1("toylab"),
                                                               html.P(str(sid), id=I.BUSY, className="message")])
-        return html.Div([
+        return html.Div(id=I.ROOT, className="lab theme-light", children=[
             dcc.Store(id=I.SESSION, data=sid),
             html.Div(sid, id=I.SESSION_TEXT, style={"display": "none"}),
             # the page's own heartbeat, on every tab: an open page is never reaped as idle
@@ -70,6 +70,9 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
     #: browsers) still beat well inside the default 180 s
     heartbeat_ms = int(max(0.5, min(45.0, idle_timeout / 4)) * 1000)
     app.layout = serve_layout
+    # the page around the plots takes the plots' theme (in the browser: no request for it)
+    app.clientside_callback("function(theme) { return 'lab theme-' + (theme === 'dark' ? 'dark' : 'light'); }",
+                            Output(I.ROOT, "className"), Input(I.THEME, "value"))
 
     @app.callback(Output(I.SESSION_STATE, "children"), Input(I.HEARTBEAT, "n_intervals"), State(I.SESSION, "data"),
                   prevent_initial_call=True)

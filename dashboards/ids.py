@@ -4,6 +4,7 @@ SESSION = "session-id"            # dcc.Store: this tab's session id
 SESSION_TEXT = "session-id-text"  # the same id, in the page for assets/session.js
 BUSY = "lab-busy"                 # the page shown instead of the lab when the host is at its budget
 TABS = "tabs"
+ROOT = "lab-root"                 # the page around everything: takes the theme's colours
 HEARTBEAT = "heartbeat"           # dcc.Interval on the page itself (every tab): keeps the session alive
 SESSION_STATE = "session-state"   # says plainly when this tab's session has ended
 

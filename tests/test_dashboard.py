@@ -221,3 +221,18 @@ def test_the_target_shows_before_start(dash_duo, app):
     _pick(dash_duo, f"#{I.FIELD.format('dataset')}", "grid25")
     _wait(lambda: reach() > 3.8, timeout=30, what="the grid25 preview (modes out to x = 4)")
     assert "ready" in dash_duo.find_element(f"#{I.STATUS}").text and dash_duo.get_logs() == []
+
+
+def test_the_dark_theme_darkens_the_page_too(dash_duo, app):
+    """In the dark theme the page around the plots was left white; it now takes the theme's colour."""
+    _start(dash_duo, app)
+    bg = lambda: dash_duo.driver.execute_script(  # noqa: E731
+        f"return getComputedStyle(document.getElementById('{I.ROOT}')).backgroundColor")
+    assert bg() in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+    dash_duo.driver.find_element(By.XPATH, "//label[contains(., 'dark')]").click()
+    _wait(lambda: bg() == "rgb(17, 20, 24)", timeout=15, what="the page to turn dark (#111418)")
+    _wait(lambda: dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format('p_data')} .js-plotly-plot');"
+        "return g && g._fullLayout ? g._fullLayout.paper_bgcolor : ''") == "#111418", timeout=15,
+        what="the plots in the same colour")
+    assert dash_duo.get_logs() == []

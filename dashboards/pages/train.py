@@ -201,7 +201,7 @@ def register(app, manager, runs_dir="runs"):
             if trigger == I.TICK and drawn == key:
                 raise PreventUpdate
             preview = target_preview(dataset, params, theme)
-            return (*[preview if p == "p_data" and preview else _empty(p) for p in P.PANELS],
+            return (*[preview if p == "p_data" and preview else _empty(p, theme) for p in P.PANELS],
                     "ready: press Start", 0, 0, {}, True, "▶ Play", key)
         if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
             raise PreventUpdate                      # editing the form changes the run on Start/Reset
@@ -347,11 +347,13 @@ def target_preview(dataset, params, theme: str):
     return panel_figure(view, frame, "p_data", theme, height=GRAPH_HEIGHT)
 
 
-def _empty(panel):
+def _empty(panel, theme: str = "light"):
+    """A panel with nothing to show yet, in the theme's colours."""
     import plotly.graph_objects as go
+    t = P.get_theme(theme)
     fig = go.Figure()
-    fig.update_layout(title=P.TITLES[panel], xaxis_visible=False, yaxis_visible=False,
-                      margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    fig.update_layout(title=P.TITLES[panel], xaxis_visible=False, yaxis_visible=False, font_color=t.fg,
+                      margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor=t.bg, paper_bgcolor=t.bg)
     return fig
 
 
