@@ -241,6 +241,17 @@ def points_params(params: dict, upload, runs_dir) -> dict:
     raise ValueError(f"path: not available; {POINTS_HELP}")
 
 
+def upload_params(path) -> str:
+    """The form's dataset_params for an upload: source=upload and the KDE bandwidth chosen by the
+    metrics' likelihood rule (shown, and editable, in the form). Scott's rule, the engine's default,
+    blurred clustered uploads into one blob (h ~0.46 where the clusters' std was 0.05)."""
+    from toylab.measure.bandwidth import kde_bandwidth
+
+    pts = np.load(path, allow_pickle=False)
+    span = float(np.ptp(pts, axis=0).max()) or 1.0
+    return f"source=upload, bandwidth={kde_bandwidth(pts, span):.3g}"
+
+
 def read_upload(contents: str, filename: str, folder) -> Path:
     """Check an uploaded point cloud and save it as `folder`/points.npy; returns that path.
 

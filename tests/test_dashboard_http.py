@@ -7,6 +7,7 @@ them; every request's work and answer are bounded, with the field named when ref
 
 import base64
 import json
+import re
 import time
 
 import numpy as np
@@ -16,6 +17,7 @@ import toylab
 from dashboards import ids as I
 from dashboards.app import create_app
 from dashboards.client import TabClient
+from toylab import ConfigError
 
 CRAFTED = ["/abs/dir", "../x", "..", "", "A" * 32, "x/" + "a" * 30]
 
@@ -114,10 +116,35 @@ def test_an_upload_is_held_by_the_session_not_the_page(app):
     tab = _tab(app)
     good = "\n".join(f"{x},{y}" for x, y in np.random.default_rng(0).normal(size=(80, 2))).encode()
     status, out = tab.call(I.UPLOAD_MSG, I.UPLOAD, upload__contents=_upload(good), upload__filename="p.csv")
-    assert out[I.FIELD.format("dataset_params")]["value"] == "source=upload"      # no server path in the page
-    tab.call(I.MESSAGE, I.RESET)
+    params = out[I.FIELD.format("dataset_params")]["value"]
+    assert re.fullmatch(r"source=upload, bandwidth=[\d.e-]+", params), params    # no server path in the page
+    tab.call(I.MESSAGE, I.RESET, **{"f-dataset_params__value": params})
     live = app.sessions.get(tab.sid).live
     assert live.trainer.target.points.shape == (80, 2)
+    assert live.trainer.target.bandwidth == pytest.approx(float(params.split("bandwidth=")[1]))
+
+
+def test_an_upload_gets_the_likelihood_bandwidth_not_a_blur():
+    """Four tight clusters (std 0.05): Scott's rule (the engine's default) gave h ~0.46 and drew one
+    blob; the upload now proposes the metrics' likelihood rule, shown and editable in the form."""
+    import tempfile
+    from pathlib import Path
+
+    from dashboards import forms
+    from toylab import TrainConfig
+    rng = np.random.default_rng(1)
+    pts = np.concatenate([c + 0.05 * rng.normal(size=(250, 2)) for c in ([-2, -2], [-2, 2], [2, -2], [2, 2])])
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "points.npy"
+        np.save(path, pts)
+        h = float(forms.upload_params(path).split("bandwidth=")[1])
+        assert 0.01 < h < 0.1
+        scott = TrainConfig(dataset="points", dataset_params={"path": str(path)}).target().bandwidth
+        assert scott > 0.4                                   # what uploads used to get
+        cfg = TrainConfig(dataset="points", dataset_params={"path": str(path), "bandwidth": h})
+        assert cfg.target().bandwidth == h
+        with pytest.raises(ConfigError, match="bandwidth must be a positive number"):
+            TrainConfig(dataset="points", dataset_params={"path": str(path), "bandwidth": 0})
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -276,8 +276,9 @@ def register(app, manager, runs_dir="runs"):
                 session.upload = forms.read_upload(contents, filename, session.dir)   # held here, not in the page
         except ValueError as err:
             return html.Span(str(err), className="message"), no_update, no_update
-        return (html.Span(f"loaded {filename}: target 'points' - press Reset", className="ok"), "points",
-                "source=upload")
+        return (html.Span(f"loaded {filename}: target 'points' (its KDE bandwidth chosen by the likelihood rule; "
+                          f"edit it in dataset_params) - press Reset", className="ok"), "points",
+                forms.upload_params(session.upload))
 
     @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children"),
                   Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.THEME, "value"),

@@ -34,7 +34,7 @@ PARAMS: dict[str, dict[str, tuple]] = {
     "spiral": {"turns": ("pos", None, 100.0), "radius": _LEN, "std": _STD},
     "checkerboard": {"n": ("int", 2, 200), "size": _LEN},
     "line": {"length": _LEN, "angle_deg": _ANGLE, "std": _STD},
-    "points": {"path": ("path", None, None)},
+    "points": {"path": ("path", None, None), "bandwidth": ("pos", 1e-4, 10.0)},
 }
 
 
@@ -154,7 +154,8 @@ FAMILIES = {
     "spiral": "an Archimedean spiral blurred: turns, radius, std",
     "checkerboard": "uniform on the dark squares of a board: n, size",
     "line": "a blurred segment: length, angle_deg, std",
-    "points": "your own point cloud from a .csv/.npy file: path (density = Gaussian KDE)",
+    "points": "your own point cloud from a .csv/.npy file: path, bandwidth (density = Gaussian KDE; default "
+              "bandwidth: Scott's rule)",
 }
 PARAMS.update({name: PARAMS[family] for name, (family, _, _) in PRESETS.items()})
 
