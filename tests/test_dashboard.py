@@ -103,6 +103,9 @@ def test_train_live_pause_scrub_and_export(dash_duo, app):
     paused_at = _step(dash_duo)
     time.sleep(1.5)
     assert _step(dash_duo) == paused_at, "training went on after Pause"
+    # the slider speaks in training steps: its tooltip names the step, no box shows a snapshot index
+    assert dash_duo.driver.execute_script("return window.dccFunctions.toylabStep(1)") == "step 20"
+    assert dash_duo.driver.execute_script(f"return document.querySelectorAll('#{I.SLIDER} input').length") == 0
     # a step by hand moves exactly one round
     dash_duo.find_element(f"#{I.STEP_ROUND}").click()
     _wait(lambda: _step(dash_duo) == paused_at + 1, what="one round by hand")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
@@ -79,8 +79,11 @@ def main_area():
     return html.Div(children=[
         html.Div(className="timebar", children=[
             html.Button("▶ Play", id=I.PLAY, title="Play the snapshots back from the slider's position"),
-            dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None,
-                       tooltip={"placement": "bottom", "always_visible": False}, updatemode="drag"),
+            # positions are snapshots; the tooltip names the training step (assets/steps.js), and
+            # there is no box for a snapshot number (the status line says "showing step N")
+            dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None, allow_direct_input=False,
+                       tooltip={"placement": "bottom", "always_visible": False, "transform": "toylabStep"},
+                       updatemode="drag", className="time-slider"),
         ]),
         html.Div(className="buttons", children=[
             dcc.Checklist(id=I.SHOWN, options=[{"label": P.TITLES[p], "value": p} for p in P.PANELS],
@@ -250,7 +253,8 @@ def register(app, manager, runs_dir="runs"):
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
         key = [id(live), live.version, index, sorted(shown), theme]
         drawn = drawn if isinstance(drawn, dict) else {}
-        record = {"key": key, "status": status, "index": index, "following": index == n - 1}
+        record = {"key": key, "status": status, "index": index, "following": index == n - 1,
+                  "steps": [int(s.step) for s in run.snapshots]}
         if trigger == I.TICK and drawn.get("key") == key and index == asked:
             if status == drawn.get("status"):
                 raise PreventUpdate                      # nothing new: keep the page still
@@ -260,6 +264,10 @@ def register(app, manager, runs_dir="runs"):
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
         return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play", record)
+
+    # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
+    app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
+                            Input(I.DRAWN, "data"))
 
     @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
     def toggle(shown):
