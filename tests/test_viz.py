@@ -292,3 +292,27 @@ def test_a_figure_of_a_saved_run_starts_without_torch(run, tmp_path):
             f"if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]") and (tmp_path / "f.pdf").stat().st_size > 10_000
+
+
+def test_html_animation_curves_grow_with_the_frame_and_fonts_with_the_size(run):
+    """An animation must not show the future: each frame's curves end at its step (they were drawn
+    to the end on every frame); the curves have a legend; at 1080p the fonts are 1.5x the 720p ones."""
+    import base64
+
+    def n(x):
+        return len(np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))) if isinstance(x, dict) \
+            else len(x)
+
+    view = panels.RunView(run, size=48, n_points=200, n_arrows=50)
+    fig = figures.animation_figure(view, run.snapshots, panels="p_model,losses,js", size="1080p", progress=False)
+    d_loss = [[t for t in f.data if t.name == "D"][0] for f in fig.frames]
+    lengths = [n(t.to_plotly_json()["x"]) for t in d_loss]
+    steps = [int(f.name) for f in fig.frames]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    for t, step in zip(d_loss, steps):
+        x = t.to_plotly_json()["x"]
+        xs = np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"])) if isinstance(x, dict) else x
+        assert len(xs) == 0 or max(xs) <= step
+    assert fig.layout.showlegend and fig.layout.font.size == pytest.approx(1.5 * panels.get_theme("light").font_size)
+    small, _ = figures.snapshot_figure(view, view.frame(run.snapshots[-1]), panels="losses", size="720p")
+    assert small.layout.font.size == pytest.approx(panels.get_theme("light").font_size)

@@ -104,8 +104,12 @@ def _d_contour(view: RunView, d, theme: Theme):
                 line=dict(color=line, width=2))
 
 
-def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[tuple[dict, bool]]:
-    """The traces (Plotly dicts) of one panel at one frame, each with True if it changes between frames."""
+def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
+                 grow: bool = False) -> list[tuple[dict, bool]]:
+    """The traces (Plotly dicts) of one panel at one frame, each with True if it changes between frames.
+
+    grow: the curves end at the frame's step (an animation must not show the future); otherwise
+    they are drawn whole, with a line at the frame's step (the dashboard's scrubbing)."""
     t, vmax = theme, view.density_max
     pdata = lambda opacity=1.0: _heatmap(view, _density(view.p_data, vmax), density_scale(t, t.real),  # noqa
                                          opacity=opacity, name="p_data")
@@ -130,26 +134,28 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme) -> list[
               "js": [("js", t.fg, "estimate ± s.e.", None), ("js_lower_bound", t.d, "bound from D", "dash")],
               "modes": [("modes_present", t.fake, "present", None), ("modes_captured", t.fake, "captured", "dot")]}[panel]
     out = []
+    upto = (lambda s, *v: (s[s <= frame.step], *(x[s <= frame.step] for x in v))) if grow else \
+        (lambda s, *v: (s, *v))  # noqa: E731
     if panel == "js":
-        s, lo, hi = view.band("js")
-        if len(s):
+        s, lo, hi = upto(*view.band("js"))
+        if len(s) or grow:                       # (growing: the same traces in every frame)
             out.append((dict(type="scatter", x=_arr(np.concatenate([s, s[::-1]]), np.float64),
                              y=_arr(np.concatenate([lo, hi[::-1]])), fill="toself", mode="lines", line=dict(width=0),
                              fillcolor=t.fg, opacity=0.18, name="± 1 standard error", legendgroup=panel,
-                             showlegend=False, hoverinfo="skip"), False))
-        s, v = view.clipped("js")
-        if len(s):
+                             showlegend=False, hoverinfo="skip"), grow))
+        s, v = upto(*view.clipped("js"))
+        if len(s) or grow:
             out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="markers", name="clipped at 0",
                              legendgroup=panel, marker=dict(symbol="circle-open", size=7, color=t.fg),
-                             hovertemplate="raw estimate below 0 at step %{x}<extra></extra>"), False))
+                             hovertemplate="raw estimate below 0 at step %{x}<extra></extra>"), grow))
     for key, colour, label, dash in curves:
-        s, v = view.curve(key)
+        s, v = upto(*view.curve(key))
         if key == "js_lower_bound" and not view.probabilistic:
             continue
         out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="lines", name=label,
                          legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
                                                       shape="hv" if key.startswith("modes") else "linear"),
-                         hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), False))
+                         hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), grow))
     lo, hi = view.curve_range(panel)
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
                      showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
@@ -221,20 +227,30 @@ def _subplots(view: RunView, panels, theme: Theme, size):
     return fig, {c.panel: (c.row + 1, c.col + 1) for c in lay.cells}
 
 
-def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", size="720p"):
-    """Every chosen panel at one frame in one figure: (figure, indices of the changing traces)."""
+def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", size="720p", grow: bool = False):
+    """Every chosen panel at one frame in one figure: (figure, indices of the changing traces).
+    Fonts grow with the size (15 px at 720p, 22 px at 1080p); the curves' legends are shown."""
     theme, size, panels = get_theme(theme), P.get_size(size), P.check_panels(panels)
     fig, where = _subplots(view, panels, theme, size)
     dynamic = []
     for panel in panels:
         row, col = where[panel]
-        for tr, changes in panel_traces(view, frame, panel, theme):
-            fig.add_trace(tr, row=row, col=col)
+        for tr, changes in panel_traces(view, frame, panel, theme, grow):
+            fig.add_trace(tr if panel in P.CURVE_PANELS else {**tr, "showlegend": False}, row=row, col=col)
             if changes:
                 dynamic.append(len(fig.data) - 1)
         _style_axes(fig, view, panel, theme, row, col)
+    scale = max(0.7, min(size[0] / 1280, size[1] / 720))
     fig.update_layout(**_base_layout(theme, view.title(frame), height=size[1], width=size[0]))
-    fig.update_annotations(font_size=theme.font_size * 0.95)
+    fig.update_layout(font_size=theme.font_size * scale, showlegend=any(p in P.CURVE_PANELS for p in panels),
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom",
+                                  bgcolor="rgba(0,0,0,0)", font_size=theme.font_size * scale * 0.8),
+                      margin=dict(l=30, r=int(40 * scale), t=int(110 * scale), b=30))
+    # the legend sits above the subplot titles, at the right; the figure's title moves left for it
+    fig.update_layout(legend_y=1.0 + 28 * scale / max(size[1] - 110 * scale - 30, 1))
+    if fig.layout.showlegend:
+        fig.update_layout(title_x=0.01, title_xanchor="left")
+    fig.update_annotations(font_size=theme.font_size * scale * 0.95)
     return fig, dynamic
 
 
@@ -246,10 +262,10 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
 
     theme, panels = get_theme(theme), P.check_panels(panels)
     frames_data = [view.frame(s) for s in tqdm(snapshots, desc="frames", disable=not progress, leave=False)]
-    fig, dynamic = snapshot_figure(view, frames_data[0], panels, theme, size)
+    fig, dynamic = snapshot_figure(view, frames_data[0], panels, theme, size, grow=True)
     frames = []
     for fr in frames_data:
-        traces = [tr for panel in panels for tr, changes in panel_traces(view, fr, panel, theme) if changes]
+        traces = [tr for panel in panels for tr, changes in panel_traces(view, fr, panel, theme, grow=True) if changes]
         frames.append(go.Frame(data=traces, traces=dynamic, name=str(fr.step),
                                layout=dict(title=dict(text=view.title(fr)))))
     fig.frames = frames
