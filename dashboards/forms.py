@@ -160,6 +160,11 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
         return None, {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError)
                       else str(err)}, ""
     limited = _over_limits(fields)      # a huge number is named by the dashboard's limit, not the engine's
+    every = fields.get("snapshot_every")
+    if "metrics_every" not in FIELDS and isinstance(every, int) and not isinstance(every, bool) and every > 0:
+        # not on the form: measure at the first snapshot at least 100 rounds on (a snapshot every 2,000
+        # rounds was refused for a field the form does not show)
+        fields.setdefault("metrics_every", every * math.ceil(default("metrics_every") / every))
     try:
         cfg = make_config(**fields)
     except ConfigError as err:

@@ -132,6 +132,12 @@ class LiveRun:
         with self._lock:
             return self.latest
 
+    def progress(self) -> tuple[int, str]:
+        """(round, state) read now, together: the counter moves every round while training, not
+        only at snapshots, and after Pause it shows the round training stopped at."""
+        step = self.trainer.step
+        return step, self.state
+
     def view(self, run) -> RunView:
         """A RunView of the run, made once (p_data is the costly part) and refreshed after."""
         if self._view is None:

@@ -239,3 +239,21 @@ def test_the_dark_theme_darkens_the_page_too(dash_duo, app):
         "return g && g._fullLayout ? g._fullLayout.paper_bgcolor : ''") == "#111418", timeout=15,
         what="the plots in the same colour")
     assert dash_duo.get_logs() == []
+
+
+def test_the_counter_moves_between_snapshots_and_pause_shows_where_it_stopped(dash_duo, app):
+    """The status counter is the trainer's round, read with its state, not the last snapshot's: with
+    a snapshot every 2,000 rounds it still moves, and after Pause it is the round training stopped at.
+    (A snapshot every 2,000 rounds was refused before: metrics_every, not on the form, stayed 100.)"""
+    _start(dash_duo, app)
+    _set_input(dash_duo, "steps", 100000)
+    _set_input(dash_duo, "snapshot_every", 2000)
+    dash_duo.find_element(f"#{I.START}").click()
+    _wait(lambda: 0 < _step(dash_duo) < 2000, timeout=30, what="the counter between snapshots")
+    seen = {_step(dash_duo)}
+    _wait(lambda: seen.add(_step(dash_duo)) or len([s for s in seen if 0 < s < 2000]) >= 2, timeout=30,
+          what="the counter to move again before the next snapshot")
+    dash_duo.find_element(f"#{I.PAUSE}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
+    live = next(iter(app.sessions._sessions.values())).live
+    assert _step(dash_duo) == live.trainer.step and not live.running

@@ -265,3 +265,12 @@ def test_upload_is_validated_and_saved(tmp_path):
         with pytest.raises(ValueError, match=match):
             forms.read_upload(_upload(data), name, tmp_path / "bad")
     assert list((tmp_path / "bad").glob("*")) == []          # nothing kept, not even the raw upload
+
+
+def test_any_snapshot_interval_the_form_allows_is_accepted():
+    """metrics_every is not on the form: it follows snapshot_every (the first snapshot at least 100
+    rounds on), so a snapshot every 2,000 or 30 rounds is no longer refused for a hidden field."""
+    for every, measured in ((2000, 2000), (30, 120), (50, 100), (100, 100)):
+        cfg, errors, general = forms.build_config({"snapshot_every": every})
+        assert cfg is not None and not errors and not general, (every, errors, general)
+        assert cfg.metrics_every == measured

@@ -241,9 +241,10 @@ def register(app, manager, runs_dir="runs"):
         index = min(max(int(index or 0), 0), n - 1)
         snap = run.snapshots[index]
         place = manager.place(live)
-        state = f"waiting for a free slot (place {place}; {len(manager.slots)} runs in progress)" if place \
-            else live.state
-        status = f"{run.config.dataset} · step {run.step:,} / {live.total:,} · {state}"
+        step, state = live.progress()               # one reading: the round and the state, now
+        if place:
+            state = f"waiting for a free slot (place {place}; {len(manager.slots)} runs in progress)"
+        status = f"{run.config.dataset} · step {step:,} / {live.total:,} · {state}"
         if index != n - 1:
             status += f" · showing step {snap.step:,}"
         if live.error:
