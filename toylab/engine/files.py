@@ -174,6 +174,3 @@ def new_run_dir(path) -> Path:
         except FileExistsError:
             i += 1
             candidate = path.with_name(f"{path.name}-{i}")
-
-
-# ---- the Run ---------------------------------------------------------------

@@ -243,12 +243,12 @@ def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", siz
     scale = max(0.7, min(size[0] / 1280, size[1] / 720))
     fig.update_layout(**_base_layout(theme, view.title(frame), height=size[1], width=size[0]))
     fig.update_layout(font_size=theme.font_size * scale, showlegend=any(p in P.CURVE_PANELS for p in panels),
-                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom",
-                                  bgcolor="rgba(0,0,0,0)", font_size=theme.font_size * scale * 0.8),
+                      # the legend sits above the subplot titles, at the right (28 px above the plots)
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0 + 28 * scale / max(
+                          size[1] - 110 * scale - 30, 1), yanchor="bottom", bgcolor="rgba(0,0,0,0)",
+                          font_size=theme.font_size * scale * 0.8),
                       margin=dict(l=30, r=int(40 * scale), t=int(110 * scale), b=30))
-    # the legend sits above the subplot titles, at the right; the figure's title moves left for it
-    fig.update_layout(legend_y=1.0 + 28 * scale / max(size[1] - 110 * scale - 30, 1))
-    if fig.layout.showlegend:
+    if fig.layout.showlegend:                    # the figure's title moves left for the legend
         fig.update_layout(title_x=0.01, title_xanchor="left")
     fig.update_annotations(font_size=theme.font_size * scale * 0.95)
     return fig, dynamic

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.config import PROBABILISTIC
-from ..engine.runs import _atomic, load_run, require_checkpoint, written_intact, load_snapshots, read_snapshot, snapshot_files, snapshot_step
+from ..engine.runs import (_atomic, load_run, load_snapshots, read_snapshot, require_checkpoint, snapshot_files,
+                           snapshot_step, written_intact)
 from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
 
