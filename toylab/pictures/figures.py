@@ -99,9 +99,17 @@ def _d_contour(view: RunView, d, theme: Theme):
     level = (view.d_level - lo) / (hi - lo) * LEVELS
     return dict(type="contour", z=_arr(_levels(d[::k, ::k], lo, hi, view.d_level), np.uint8),
                 x=_arr(view.d_xs[::k]), y=_arr(view.d_ys[::k]), colorscale=d_scale(theme), zmin=0, zmax=LEVELS,
-                showscale=False, hoverinfo="skip", name="D", connectgaps=False,
-                contours=dict(coloring="heatmap", start=level, end=level, size=1.0, showlabels=False),
+                showscale=True, colorbar=_d_colorbar(view, theme), hoverinfo="skip", name="D",
+                connectgaps=False, contours=dict(coloring="heatmap", start=level, end=level, size=1.0, showlabels=False),
                 line=dict(color=line, width=2))
+
+
+def _d_colorbar(view: RunView, theme: Theme) -> dict:
+    """The colour bar of D's map, ticked in D's own values (the trace carries colour levels)."""
+    lo, hi = view.d_range
+    ticks = sorted({lo, view.d_level, hi, (lo + view.d_level) / 2, (view.d_level + hi) / 2})
+    return dict(tickvals=[(v - lo) / (hi - lo) * LEVELS for v in ticks], ticktext=[f"{v:.3g}" for v in ticks],
+                thickness=10, len=0.8, outlinewidth=0, tickfont=dict(color=theme.fg), x=1.0, xpad=4)
 
 
 def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
@@ -156,6 +164,10 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
                          legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
                                                       shape="hv" if key.startswith("modes") else "linear"),
                          hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), grow))
+    if panel == "modes" and view.num_modes:      # the all-K reference: what full coverage reads
+        K, end = view.num_modes, view.last_step()
+        out.append((dict(type="scatter", x=[0, end], y=[K, K], mode="lines", name=f"all {K}", legendgroup=panel,
+                         hoverinfo="skip", line=dict(color=t.real, width=1.2, dash="dash")), False))
     lo, hi = view.curve_range(panel)
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
                      showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
@@ -167,7 +179,7 @@ def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
     if panel in P.MAP_PANELS:
         x0, x1, y0, y1 = view.bounds
         axis = dict(showgrid=False, zeroline=False, linecolor=theme.muted, mirror=True, showline=True,
-                    showticklabels=False, constrain="domain")
+                    showticklabels=False, ticks="", constrain="domain")
         return dict(axis, range=[x0, x1]), dict(axis, range=[y0, y1])
     grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False, color=theme.fg)
     return dict(grid, range=[0, view.last_step()]), dict(grid, range=list(view.curve_range(panel)))
@@ -194,18 +206,26 @@ def _base_layout(theme: Theme, title: str, height=None, width=None):
                 height=height, width=width, showlegend=False, hovermode="closest")
 
 
-def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int = 340) -> dict:
-    """One panel as its own figure, a plain Plotly dict (dcc.Graph takes it as it is)."""
+def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int | None = 340,
+                 font_scale: float = 1.0) -> dict:
+    """One panel as its own figure, a plain Plotly dict (dcc.Graph takes it as it is).
+    height None: the figure fills its box (the presentation view sizes the boxes); font_scale
+    enlarges every text (1.5 or more for a projector)."""
     theme = get_theme(theme)
     layout = _base_layout(theme, view.panel_title(panel), height=height)
-    layout["title"]["font"] = dict(size=theme.font_size)
-    layout.update(margin=dict(l=10, r=10, t=40, b=10), uirevision=panel)
+    layout["font"]["size"] = theme.font_size * font_scale
+    layout["title"]["font"] = dict(size=theme.font_size * font_scale)
+    layout.update(margin=dict(l=10, r=10, t=int(30 + 10 * font_scale), b=10), uirevision=panel)
     if panel in P.CURVE_PANELS:
-        layout.update(margin=dict(l=45, r=10, t=40, b=30), showlegend=True,
-                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)"))
+        layout.update(margin=dict(l=int(45 * font_scale), r=10, t=int(30 + 10 * font_scale), b=int(30 * font_scale)),
+                      showlegend=True,
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)",
+                                  font=dict(size=theme.font_size * font_scale * 0.75)))
     x, y = _axes(view, panel, theme)
     if panel in P.MAP_PANELS:
         y.update(scaleanchor="x", scaleratio=1)
+    if panel == "d":
+        x.update(constraintoward="right")        # the map beside its colour bar, not half a box away
     layout.update(xaxis=x, yaxis=y)
     return dict(data=[tr for tr, _ in panel_traces(view, frame, panel, theme)], layout=layout)
 
@@ -240,6 +260,15 @@ def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", siz
             if changes:
                 dynamic.append(len(fig.data) - 1)
         _style_axes(fig, view, panel, theme, row, col)
+        if panel == "d":                         # its colour bar under its own map (beside it, it met the next)
+            sub = fig.get_subplot(row, col)
+            (x0, x1), (y0, _) = sub.xaxis.domain, sub.yaxis.domain
+            for i in dynamic:
+                if fig.data[i].type == "contour":
+                    fig.data[i].colorbar.update(orientation="h", x=(x0 + x1) / 2, xanchor="center", y=y0,
+                                                yanchor="top", ypad=1, len=0.6 * (x1 - x0), thickness=6,
+                                                tickvals=fig.data[i].colorbar.tickvals[::2],
+                                                ticktext=fig.data[i].colorbar.ticktext[::2])
     scale = max(0.7, min(size[0] / 1280, size[1] / 720))
     fig.update_layout(**_base_layout(theme, view.title(frame), height=size[1], width=size[0]))
     fig.update_layout(font_size=theme.font_size * scale, showlegend=any(p in P.CURVE_PANELS for p in panels),
@@ -251,6 +280,7 @@ def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", siz
     if fig.layout.showlegend:                    # the figure's title moves left for the legend
         fig.update_layout(title_x=0.01, title_xanchor="left")
     fig.update_annotations(font_size=theme.font_size * scale * 0.95)
+    fig.update_traces(selector=dict(type="contour"), colorbar_tickfont_size=theme.font_size * scale * 0.7)
     return fig, dynamic
 
 
@@ -265,7 +295,9 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
     fig, dynamic = snapshot_figure(view, frames_data[0], panels, theme, size, grow=True)
     frames = []
     for fr in frames_data:
-        traces = [tr for panel in panels for tr, changes in panel_traces(view, fr, panel, theme, grow=True) if changes]
+        # (a frame's trace is merged into the figure's: the colour bar keeps its place by not being sent)
+        traces = [{k: v for k, v in tr.items() if k != "colorbar"}
+                  for panel in panels for tr, changes in panel_traces(view, fr, panel, theme, grow=True) if changes]
         frames.append(go.Frame(data=traces, traces=dynamic, name=str(fr.step),
                                layout=dict(title=dict(text=view.title(fr)))))
     fig.frames = frames

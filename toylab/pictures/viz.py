@@ -156,6 +156,9 @@ class Painter:
                                         v.d_xs, v.d_ys)
         self.artists["d_pts"] = self._points(ax, self.theme.fake, 1, size=3, alpha=0.35)
         self._map_axes(ax, "d")
+        bar = self.fig.colorbar(self.artists["d"], ax=ax, shrink=0.8, pad=0.02, aspect=25)   # D's values
+        bar.outline.set_visible(False)
+        bar.set_ticks(sorted({lo, v.d_level, hi}))
 
     def _init_d_star(self, ax):
         v = self.view
