@@ -37,7 +37,8 @@ from .threads import AutoThreads
 
 CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
 #: fields Trainer.retune may change between rounds
-LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip")
+LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip",
+               "snapshot_every", "metrics_every")
 
 
 class Trainer:
@@ -76,6 +77,9 @@ class Trainer:
         self._signal = None     # SIGINT/SIGTERM received during fit(): stop after the round
         self._in_round = False  # a KeyboardInterrupt inside round() leaves a half-done round
         self._torn = False      # ... and then the checkpoint on disk is kept (it is the last whole one)
+        self._pending: dict = {}                # retune() while fit() runs: applied before the next round
+        self._retune_lock = threading.Lock()
+        self._interval = 0.0    # pace(): the least seconds between rounds (0: full speed)
         self.status = "running"
         self.elapsed = 0.0
         self.path = runs.new_run_dir(out) if out is not None else None
@@ -125,20 +129,48 @@ class Trainer:
 
     # ---- changing course ---------------------------------------------------
     def retune(self, **changes) -> None:
-        """Change hyperparameters between rounds (an interactive face does it while paused).
+        """Change hyperparameters between rounds.
 
         Allowed: LIVE_FIELDS (learning rates, steps per round, update order, the objective
-        and its penalties). Networks, optimiser moments and random streams carry on; other
-        fields define the networks or the data and need a new run.
+        and its penalties, the snapshot and measurement intervals). Networks, optimiser
+        moments and random streams carry on; other fields define the networks or the data and
+        need a new run. While fit() runs in another thread the changes are checked now and applied by the
+        training thread before its next round (a live edit).
         """
         bad = [k for k in changes if k not in LIVE_FIELDS]
         if bad:
             raise ConfigError(f"{bad[0]}: cannot change during a run; changeable: {', '.join(LIVE_FIELDS)} "
                               f"(anything else needs a new run)")
-        if self._thread_busy():
-            raise RuntimeError("retune: stop the training first")
-        configs = [c.replace(**changes) for c in self.configs]
-        check_ensemble(configs)
+        with self._retune_lock:
+            pending = {**self._pending, **changes}
+            configs = [c.replace(**pending) for c in self.configs]
+            check_ensemble(configs)
+            if self._thread_busy():
+                self._pending = pending
+                return
+            self._pending = {}
+        self._use(configs)
+
+    def _apply_pending(self) -> None:
+        """The training thread's side of a live retune: apply what was asked, between rounds."""
+        with self._retune_lock:
+            pending, self._pending = self._pending, {}
+        if pending:
+            self._use([c.replace(**pending) for c in self.configs])
+
+    def pace(self, rounds_per_second: float = 0.0) -> None:
+        """Train at most this many rounds a second (0: as fast as it goes): an interactive face
+        slows training down to watch it. Thread-safe; a stop is still heard at once."""
+        rate = float(rounds_per_second)
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ConfigError(f"pace: rounds per second must be a number >= 0 (0: full speed), got {rounds_per_second!r}")
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+
+    def train_to(self, total: int) -> None:
+        """Move the end of the fit() in progress (or the next one) to `total` rounds (thread-safe)."""
+        self._total = int(total)
+
+    def _use(self, configs) -> None:
         self.configs, self.cfg = configs, configs[0]
         self.game.use(configs)
         if self.measure is not None:
@@ -211,14 +243,14 @@ class Trainer:
         Every call (a first one, or Start after a pause) checks every round of every member
         not yet diverged for NaN/Inf. Ctrl-C or SIGTERM stops after the round in progress with
         the status "interrupted"; the run folder then holds that round's checkpoint."""
-        total = self._total = self.cfg.steps if steps is None else int(steps)
+        self._total = self.cfg.steps if steps is None else int(steps)       # train_to() may move it
         self._stop.clear()
         self._signal = None
         self.status = "running"
         for e, s in enumerate(self.member_status):
             if s != "diverged":
                 self.member_status[e] = "running"
-        bar = self._progress_bar(total)
+        bar = self._progress_bar(self._total)
         threads = self.threads()
         threads.start()
         t0 = time.perf_counter()
@@ -231,9 +263,16 @@ class Trainer:
             self._fitting = True
             failed = None
             try:
-                while self.step < total and not self._stop.is_set():
+                last = time.perf_counter()
+                while self.step < self._total and not self._stop.is_set():
+                    self._apply_pending()
                     self.round()
-                    if self.step % self.cfg.snapshot_every == 0 or self.step == total:
+                    if self._interval:             # pace(): rest out the round's share of a second
+                        rest = self._interval - (time.perf_counter() - last)
+                        if rest > 0:
+                            self._stop.wait(rest)
+                        last = time.perf_counter()
+                    if self.step % self.cfg.snapshot_every == 0 or self.step == self._total:
                         self.flush()
                         if all(s == "diverged" for s in self.member_status):
                             break      # nothing left to draw: keep the snapshots from before
@@ -252,7 +291,7 @@ class Trainer:
                             self.save()
                             snaps_since_ckpt = 0
                 self.flush()
-                self.status = "interrupted" if self._signal is not None else self._final_status(total)
+                self.status = "interrupted" if self._signal is not None else self._final_status(self._total)
             except KeyboardInterrupt:
                 self._torn = self._in_round       # a half-done round: the last checkpoint stays
                 self._in_round = False
@@ -263,6 +302,7 @@ class Trainer:
                 raise
             finally:
                 self._fitting = False
+                self._apply_pending()             # an edit made as the loop ended still holds
                 threads.stop()
                 self.elapsed += time.perf_counter() - t0
                 if bar is not None:
