@@ -60,8 +60,10 @@ UPLOAD_MIN_ROWS = 10
 #: whole machine): on a shared server one round takes at most ~2 s on one busy core (all at
 #: their maximum, measured: 1.7 s, 1.9 s with wgan-gp; 10 ms at the defaults), so Pause and
 #: close act within that (sessions.JOIN_TIMEOUT is 10 s), and one run's memory stays bounded.
+#: z_dim reaches 256 for Metz et al.'s mode-collapse setting (the 'Mode collapse' preset): at
+#: most one more 256-wide layer's worth of work.
 LIMITS = {
-    "g_hidden": (1, 256), "d_hidden": (1, 256), "g_depth": (1, 4), "d_depth": (1, 4), "z_dim": (1, 64),
+    "g_hidden": (1, 256), "d_hidden": (1, 256), "g_depth": (1, 4), "d_depth": (1, 4), "z_dim": (1, 256),
     "d_steps": (1, 10), "g_steps": (1, 10), "batch_size": (1, 1024), "steps": (0, 100_000),
     "snapshot_every": (1, 10_000), "seed": (0, 2**31 - 1),
 }
@@ -88,7 +90,11 @@ def default(field: str):
 
 
 def params_text(params: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
+    """{'k': 8, 'mean': (0.0, 0.0)} -> 'k=8, mean=[0.0, 0.0]': text that parse_params reads back
+    (a tuple written as Python writes it, '(0.0, 0.0)', was refused)."""
+    def text(v):
+        return "[" + ", ".join(map(text, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
+    return ", ".join(f"{k}={text(v)}" for k, v in params.items() if v is not None)
 
 
 def default_params(name: str) -> str:
@@ -100,6 +106,18 @@ def default_params(name: str) -> str:
     except ValueError:
         return ""
     return params_text(t.params)
+
+
+def preset_form(name: str) -> tuple[dict, dict]:
+    """(the form's values, the fields the form does not show) of a failure-mode preset;
+    name "" gives the defaults. Unknown names are refused (presets.check_preset)."""
+    from toylab.experiments.presets import preset_fields
+
+    fields = preset_fields(name) if name else {}
+    form = {f: fields.get(f, default(f)) for f in FIELDS}
+    form["dataset_params"] = params_text(fields["dataset_params"]) if fields.get("dataset_params") \
+        else default_params(form["dataset"])
+    return form, {k: v for k, v in fields.items() if k not in FIELDS}
 
 
 def parse_params(text: str) -> dict:
@@ -257,6 +275,15 @@ def upload_params(path) -> str:
     return f"source=upload, bandwidth={kde_bandwidth(pts, span):.3g}"
 
 
+def save_points(points: np.ndarray, folder) -> Path:
+    """A tab's point cloud (uploaded or drawn) as `folder`/points.npy, the one file 'source=upload' reads."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "points.npy"
+    np.save(out, np.asarray(points, dtype=np.float32))
+    return out
+
+
 def read_upload(contents: str, filename: str, folder) -> Path:
     """Check an uploaded point cloud and save it as `folder`/points.npy; returns that path.
 
@@ -287,6 +314,4 @@ def read_upload(contents: str, filename: str, folder) -> Path:
     n = cloud.points.shape[0]
     if not UPLOAD_MIN_ROWS <= n <= UPLOAD_MAX_ROWS:
         raise ValueError(f"upload: need {UPLOAD_MIN_ROWS} to {UPLOAD_MAX_ROWS:,} rows; got {n:,}")
-    out = folder / "points.npy"
-    np.save(out, cloud.points.numpy())
-    return out
+    return save_points(cloud.points.numpy(), folder)
