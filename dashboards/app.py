@@ -71,8 +71,10 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
     heartbeat_ms = int(max(0.5, min(45.0, idle_timeout / 4)) * 1000)
     app.layout = serve_layout
     # the page around the plots takes the plots' theme (in the browser: no request for it)
-    app.clientside_callback("function(theme) { return 'lab theme-' + (theme === 'dark' ? 'dark' : 'light'); }",
-                            Output(I.ROOT, "className"), Input(I.THEME, "value"))
+    # (and the presentation view's class: the page then shows the panels and the status line only)
+    app.clientside_callback("function(theme, on) { return 'lab theme-' + (theme === 'dark' ? 'dark' : 'light')"
+                            " + (on ? ' presenting' : ''); }",
+                            Output(I.ROOT, "className"), Input(I.THEME, "value"), Input(I.PRESENTING, "data"))
 
     @app.callback(Output(I.SESSION_STATE, "children"), Input(I.HEARTBEAT, "n_intervals"), State(I.SESSION, "data"),
                   prevent_initial_call=True)

@@ -13,7 +13,11 @@ FIELD = "f-{}"
 ERROR = "e-{}"
 START, PAUSE, STEP_D, STEP_G, STEP_ROUND, RESET = "btn-start", "btn-pause", "btn-step-d", "btn-step-g", \
     "btn-step-round", "btn-reset"
+PRESET_BUTTON = "preset-{}"       # one button per failure-mode preset (toylab.experiments.presets), "" = defaults
+PRESET = "preset"                 # dcc.Store: the preset the form was filled from (its name only)
+PRESET_MSG = "preset-message"
 MESSAGE = "train-message"
+SPEED, SPEED_NOTE = "speed", "speed-note"   # rounds per second at most (0: full speed), and what it means
 STATUS = "train-status"           # "step 1,250 / 5,000 · running"
 VERSION = "train-version"         # dcc.Store bumped by every control action
 DRAWN = "train-drawn"             # dcc.Store: what this page has drawn (written only by a reply it received)
@@ -22,9 +26,15 @@ PLAY, PLAY_TICK = "btn-play", "play-tick"
 SLIDER = "time-slider"
 SHOWN = "shown-panels"
 THEME = "theme"
+PRESENT = "btn-present"           # the presentation view's toggle
+PRESENTING = "presenting"         # dcc.Store: True while the presentation view is on
+HEADLINE = "headline"             # the presentation view's status line: step, JS, modes, verdict
+PANEL_GRID = "panel-grid"         # the panels' container (its class says how many are presented)
 GRAPH = "graph-{}"                # one dcc.Graph per panel
 PANEL_BOX = "box-{}"
 UPLOAD, UPLOAD_MSG = "upload", "upload-message"
+DRAW_CANVAS, DRAW_CLEAR, DRAW_USE, DRAW_MSG = "draw-canvas", "btn-draw-clear", "btn-draw-use", "draw-message"
+DRAW_MODE = "draw-mode"           # click: add a mode / draw: drag a curve
 EXPORT_FORMAT, EXPORT, EXPORT_MSG, DOWNLOAD = "export-format", "btn-export", "export-message", "download"
 
 # xy tab

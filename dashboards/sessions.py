@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from toylab import Trainer, TrainConfig
+from toylab.measure.outcomes import classify
 from toylab.pictures.panels import RunView
 
 MAX_LOADED = 4
@@ -110,6 +111,7 @@ class LiveRun:
         self.trainer.snapshot()                     # step 0 is on screen at once
         self._publish()
         self._view: RunView | None = None
+        self._verdict: tuple | None = None          # (the run judged, its outcome)
         # the costly first picture (p_data, the kernel bandwidth from scratch) is made now,
         # with the run, so that every later snapshot update is the fast kind
         self.view(self.latest).frame(self.latest.snapshots[-1])
@@ -137,6 +139,16 @@ class LiveRun:
         only at snapshots, and after Pause it shows the round training stopped at."""
         step = self.trainer.step
         return step, self.state
+
+    def verdict(self) -> str | None:
+        """The outcome of the run so far (toylab.outcomes.classify on its newest record; None
+        before the first measurement), computed once per published version."""
+        run = self.snapshot_run()
+        cached = self._verdict
+        if cached is None or cached[0] is not run:
+            outcome = classify(run).outcome if len(run.member_history(0).get("js", ())) else None
+            self._verdict = cached = (run, outcome)
+        return cached[1]
 
     def view(self, run) -> RunView:
         """A RunView of the run, made once (p_data is the costly part) and refreshed after."""
@@ -213,8 +225,15 @@ class LiveRun:
         self._publish()
 
     def retune(self, **changes) -> None:
+        """Change live fields: at once while paused, before the next round while training."""
         self.trainer.retune(**changes)
-        self._publish()
+        if not self.running:
+            self._publish()
+
+    def train_to(self, total: int) -> None:
+        """Train to `total` rounds in all, also while training (a run may then be finished, or go on)."""
+        self.total = int(total)
+        self.trainer.train_to(self.total)
 
     def close(self, timeout: float = JOIN_TIMEOUT) -> bool:
         """Stop training at the next round and join the thread; True when it has stopped.
@@ -240,7 +259,8 @@ class Session:
         self.id, self.client = sid, client
         self.dir = Path(tempfile.mkdtemp(prefix="tab-", dir=root))   # made here; its name is not the sid
         self.live: LiveRun | None = None
-        self.upload: Path | None = None                # this tab's uploaded points (in self.dir)
+        self.upload: Path | None = None                # this tab's uploaded (or drawn, once used) points
+        self.drawing = None                            # the points drawn on the canvas so far (n, 2)
         self.loaded: dict[str, object] = {}            # path -> Run, for comparison
         self.last_seen = time.monotonic()
         self.closed = False
@@ -266,7 +286,7 @@ class Session:
             live, self.live = self.live, None
         stopped = live.close() if live is not None else True
         self.loaded.clear()
-        self.upload = None
+        self.upload = self.drawing = None
         shutil.rmtree(self.dir, ignore_errors=True)
         return stopped
 

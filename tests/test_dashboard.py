@@ -56,7 +56,7 @@ def _wait(cond, timeout=30, what="condition"):
         if cond():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def _set_input(dash_duo, field, value):
@@ -257,3 +257,204 @@ def test_the_counter_moves_between_snapshots_and_pause_shows_where_it_stopped(da
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
     live = next(iter(app.sessions._sessions.values())).live
     assert _step(dash_duo) == live.trainer.step and not live.running
+
+
+def _viewport(dash_duo, w=1280, h=720):
+    """Make the page's viewport (not the window) w x h."""
+    d = dash_duo.driver
+    d.set_window_size(w, h)
+    dw, dh = d.execute_script("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]")
+    d.set_window_size(w + dw, h + dh)
+
+
+def _showing(dash_duo) -> int | None:
+    m = re.search(r"showing step ([\d,]+)", dash_duo.find_element(f"#{I.STATUS}").text)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def _fakes(dash_duo) -> list:
+    """The first few fake samples drawn in the p_model panel (what the panel shows, not its text)."""
+    return dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format('p_model')} .js-plotly-plot');"
+        "return g && g._fullData && g._fullData[1] ? Array.from(g._fullData[1].x).slice(0, 5) : [];")
+
+
+def test_a_lecturers_session(dash_duo, runs_dir):
+    """The issue's script: train ring8 -> pause -> scrub back -> play -> the xy tab for longer than
+    the reap time and back -> grid25 -> present (fits 1280 x 720) -> export. Waits on conditions."""
+    app = create_app(runs_dir=str(runs_dir), idle_timeout=3)
+    try:
+        _viewport(dash_duo)
+        _start(dash_duo, app)
+        sid = dash_duo.driver.execute_script(f"return document.getElementById('{I.SESSION_TEXT}').textContent")
+        _set_input(dash_duo, "steps", 100000)
+        _set_input(dash_duo, "snapshot_every", 10)
+        dash_duo.find_element(f"#{I.START}").click()
+        _wait(lambda: _step(dash_duo) > 300, timeout=90, what="ring8 training past 300 rounds (30 snapshots)")
+        # pause: within half a second the counter stands still, at the trainer's own round
+        dash_duo.find_element(f"#{I.PAUSE}").click()
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
+        live = app.sessions._sessions[sid].live
+        paused_at = live.trainer.step
+        _wait(lambda: _step(dash_duo) == paused_at, timeout=0.5, what="the counter at the paused round")
+        newest = _fakes(dash_duo)
+        # scrub back: the panel's data changes, not only the words
+        handle = dash_duo.find_element(f"#{I.SLIDER} [role=slider]")
+        handle.click()
+        handle.send_keys(Keys.HOME)
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "showing step 0", timeout=30)
+        _wait(lambda: _fakes(dash_duo) and _fakes(dash_duo) != newest, what="the p_model panel at step 0")
+        # play from eight snapshots before the end: the shown step advances, then playback stops there
+        handle.send_keys(Keys.END)
+        _wait(lambda: _showing(dash_duo) is None, what="the slider at the end")
+        handle.send_keys(*[Keys.LEFT] * 8)
+        _wait(lambda: (_showing(dash_duo) or 0) > 0, what="the slider eight snapshots back")
+        dash_duo.find_element(f"#{I.PLAY}").click()
+        seen = []
+        _wait(lambda: seen.append(_showing(dash_duo)) or (
+            len(seen) > 3 and seen[-1] is None and "Play" in dash_duo.find_element(f"#{I.PLAY}").text),
+            timeout=60, what=lambda: f"playback to run to the newest snapshot and stop (seen {seen[-30:]}, "
+                                     f"{dash_duo.find_element(f'#{I.STATUS}').text!r}, "
+                                     f"{dash_duo.find_element(f'#{I.PLAY}').text!r})")
+        shown = [s for s in seen if s is not None]
+        assert len(set(shown)) >= 3 and shown == sorted(shown), f"playback did not advance: {seen}"
+        _wait(lambda: _fakes(dash_duo) == newest, what="the newest picture again")
+        # away on the xy tab for more than twice the reap time: the run is kept
+        dash_duo.driver.find_element(By.XPATH, "//*[text()='xy game']").click()
+        dash_duo.wait_for_contains_text(f"#{I.XY_RADII}", "simultaneous", timeout=20)
+        away = time.monotonic()
+        _wait(lambda: app.sessions._sessions[sid].last_seen > away + 2 * app.sessions.idle_timeout, timeout=30,
+              what="heartbeats past twice the reap time")
+        dash_duo.driver.find_element(By.XPATH, "//*[text()='Train']").click()
+        _wait(lambda: _step(dash_duo) == paused_at, what="the same run on coming back")
+        # grid25
+        _pick(dash_duo, f"#{I.FIELD.format('dataset')}", "grid25")
+        _wait(lambda: "n=5" in dash_duo.find_element(f"#{I.FIELD.format('dataset_params')}").get_attribute("value"),
+              what="grid25's parameters")
+        _set_input(dash_duo, "steps", 400)
+        dash_duo.find_element(f"#{I.RESET}").click()
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "grid25 · step 0", timeout=30)
+        dash_duo.find_element(f"#{I.START}").click()
+        dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=120)
+        # present: four large panels and the status line with the verdict, no scrolling at 1280 x 720
+        dash_duo.find_element(f"#{I.PRESENT}").click()
+        verdicts = [o.replace("_", " ") for o in toylab.outcomes.OUTCOMES]
+        _wait(lambda: any(v in dash_duo.find_element(f"#{I.HEADLINE}").text for v in verdicts), timeout=30,
+              what="the headline's verdict")
+        head = dash_duo.find_element(f"#{I.HEADLINE}").text
+        assert "grid25" in head and "step 400" in head and "modes" in head and "JS" in head, head
+        js = dash_duo.driver.execute_script
+        assert js("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]") == \
+            [1280, 720], "the presentation view scrolls"
+        visible = js("return Array.from(document.querySelectorAll('.panel')).filter(p => p.offsetParent)"
+                     ".map(p => [p.id, Math.round(p.getBoundingClientRect().bottom)])")
+        assert [v[0] for v in visible] == [I.PANEL_BOX.format(p) for p in ("p_model", "d", "js", "modes")]
+        assert all(bottom <= 720 for _, bottom in visible) and not dash_duo.find_element(".sidebar").is_displayed()
+        full = lambda panel, expr: js(  # noqa: E731
+            f"var g = document.querySelector('#{I.GRAPH.format(panel)} .js-plotly-plot');"
+            f"return g && g._fullData ? {expr} : null;")
+        _wait(lambda: full("d", "g._fullLayout.font.size") == 24, what="the fonts 1.6 x larger")
+        assert full("d", "g._fullData.filter(t => t.type === 'contour' && t.showscale).length") == 1   # a colour bar
+        assert "all 25" in full("modes", "g._fullData.map(t => t.name)")
+        assert js(f"return document.querySelector('#{I.GRAPH.format('d')}').getBoundingClientRect().height") > 250
+        # out of the presentation, export the run
+        dash_duo.find_element(f"#{I.PRESENT}").click()
+        _wait(lambda: dash_duo.find_element(".sidebar").is_displayed(), what="the sidebar back")
+        dash_duo.find_element(f"#{I.EXPORT}").click()
+        dash_duo.wait_for_contains_text(f"#{I.EXPORT_MSG}", "exported grid25", timeout=90)
+        assert dash_duo.get_logs() == []
+    finally:
+        app.sessions.shutdown()
+
+
+def test_presets_fill_the_form_from_the_recipes(dash_duo, app):
+    """One click fills the form with a recipe's setting; what the form does not show (Adam's betas)
+    comes from the recipe on the server, so Start trains exactly the recipe's run."""
+    _start(dash_duo, app)
+    field = lambda f: dash_duo.find_element(f"#{I.FIELD.format(f)}").get_attribute("value")  # noqa: E731
+    dash_duo.find_element(f"#{I.PRESET_BUTTON.format('collapse')}").click()
+    _wait(lambda: field("z_dim") == "256" and field("batch_size") == "512" and field("lr_d") == "0.0001",
+          what="Metz et al.'s setting in the form")
+    assert "relu" in dash_duo.find_element(f"#{I.FIELD.format('activation')}").text
+    dash_duo.wait_for_contains_text(f"#{I.PRESET_MSG}", "betas=[0.5, 0.999]", timeout=10)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "running", timeout=60)
+    cfg = next(iter(app.sessions._sessions.values())).live.trainer.cfg
+    assert (cfg.z_dim, cfg.batch_size, cfg.activation, tuple(cfg.betas), cfg.metrics_every) == \
+        (256, 512, "relu", (0.5, 0.999), 200)
+    dash_duo.find_element(f"#{I.PAUSE}").click()
+    dash_duo.find_element(f"#{I.PRESET_BUTTON.format('defaults')}").click()
+    _wait(lambda: field("z_dim") == "2" and field("batch_size") == "256", what="the defaults back")
+    assert dash_duo.get_logs() == []
+
+
+def test_live_edits_and_the_speed_control_while_training(dash_duo, app):
+    """While training: the speed control caps rounds per second; learning rates and the step count
+    change the run in flight (before, only a paused run could be changed)."""
+    _start(dash_duo, app)
+    _set_input(dash_duo, "steps", 100000)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "running", timeout=30)
+    live = next(iter(app.sessions._sessions.values())).live
+    _pick(dash_duo, f"#{I.SPEED}", "10 rounds/s")
+    _wait(lambda: live.trainer._interval == 0.1, what="the pace set")
+    a, t0 = live.trainer.step, time.monotonic()
+    _wait(lambda: time.monotonic() - t0 > 2.0, what="two seconds")
+    rate = (live.trainer.step - a) / (time.monotonic() - t0)
+    assert 5 <= rate <= 11, rate
+    _set_input(dash_duo, "lr_d", 0.001)
+    dash_duo.wait_for_contains_text(f"#{I.MESSAGE}", "Changed lr_d = 0.001", timeout=15)
+    _wait(lambda: live.trainer.cfg.lr_d == 0.001, what="the new learning rate in the trainer")
+    assert live.running
+    end = live.trainer.step + 15
+    _set_input(dash_duo, "steps", end)
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=30)
+    assert live.trainer.step == end and _step(dash_duo) == end
+    assert dash_duo.get_logs() == []
+
+
+def test_draw_a_target_by_hand(dash_duo, app):
+    """Clicks add modes and a drag draws a curve on the canvas; 'Use as target' makes the drawing the
+    'points' target with the likelihood-rule bandwidth in the form, and Reset trains on it."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    _start(dash_duo, app)
+    layer = dash_duo.wait_for_element(f"#{I.DRAW_CANVAS} .nsewdrag", timeout=20)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", layer)
+    msg = lambda: dash_duo.find_element(f"#{I.DRAW_MSG}").text  # noqa: E731
+    count = lambda: int(m.group(1).replace(",", "")) if (m := re.match(r"([\d,]+) points", msg())) else 0  # noqa
+
+    def pointer(moves, press=True):
+        """Press at the first offset from the centre, move through the rest, release (a click or a drag)."""
+        cx, cy = dash_duo.driver.execute_script(      # the plot area's centre, in the viewport
+            "var r = document.querySelector(arguments[0]).getBoundingClientRect();"
+            "return [r.x + r.width / 2, r.y + r.height / 2]", f"#{I.DRAW_CANVAS} .nsewdrag")
+        b = ActionBuilder(dash_duo.driver)
+        b.pointer_action.move_to_location(int(cx + moves[0][0]), int(cy + moves[0][1]))
+        b.pointer_action.pause(0.4)        # Plotly reports a click on what the hover found: let it hover first
+        b.pointer_action.pointer_down()
+        for dx, dy in moves[1:]:
+            b.pointer_action.move_to_location(int(cx + dx), int(cy + dy))
+        b.pointer_action.pointer_up()
+        b.perform()
+
+    for i, at in enumerate([(-60, -60), (60, -60), (0, 60)]):
+        pointer([at])
+        _wait(lambda: count() == 20 * (i + 1), timeout=15, what=f"click {i + 1}: a mode of 20 points")
+    dash_duo.driver.find_element(By.XPATH, f"//*[@id='{I.DRAW_MODE}']//label[contains(., 'drag')]").click()
+    _wait(lambda: dash_duo.driver.execute_script(
+        f"return document.querySelector('#{I.DRAW_CANVAS} .js-plotly-plot')._fullLayout.dragmode") == "drawopenpath",
+        what="the canvas in drawing mode")
+    pointer([(-80, 90)] + [(-80 + 10 * k, 90 - 3 * k) for k in range(1, 17)])
+    _wait(lambda: count() > 60 + 20, timeout=15, what="a stroke's points")
+    n = count()
+    assert "kernel bandwidth h = " in dash_duo.find_element(f"#{I.DRAW_MSG}").text
+    dash_duo.find_element(f"#{I.DRAW_USE}").click()
+    _wait(lambda: dash_duo.find_element(f"#{I.FIELD.format('dataset_params')}").get_attribute("value")
+          .startswith("source=upload, bandwidth="), timeout=15, what="the drawing as the form's target")
+    dash_duo.find_element(f"#{I.RESET}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "points · step 0", timeout=30)
+    target = next(iter(app.sessions._sessions.values())).live.trainer.target
+    assert len(target.points) == n and np.abs(target.points.numpy()).max() <= 4.0
+    dash_duo.find_element(f"#{I.DRAW_CLEAR}").click()
+    dash_duo.wait_for_contains_text(f"#{I.DRAW_MSG}", "Click to add a mode", timeout=10)
+    assert dash_duo.get_logs() == []

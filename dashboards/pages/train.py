@@ -9,15 +9,24 @@ from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_up
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
+from toylab.experiments.presets import PRESETS
 from toylab.pictures.figures import panel_figure
 
-from .. import forms
+from .. import drawing, forms
 from .. import ids as I
 from ..sessions import LabBusy, SessionError
 
 TICK_MS = 400           # how often the page asks for new snapshots while training
 PLAY_MS = 120           # playback speed: one snapshot per tick
 GRAPH_HEIGHT = 320
+#: the presentation view: at most four panels (these when the page shows none or more than four),
+#: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
+PRESENT_MAX = 4
+PRESENT_DEFAULT = ("p_model", "d", "js", "modes")
+PRESENT_FONT = 1.6
+#: the speed control: rounds per second at most (Trainer.pace); slow enough to watch single rounds
+SPEEDS = {0: "full speed", 100: "100 rounds/s", 30: "30 rounds/s", 10: "10 rounds/s", 3: "3 rounds/s",
+          1: "1 round/s"}
 EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
 
 
@@ -57,11 +66,43 @@ def sidebar():
             html.Button("G step", id=I.STEP_G, title="One generator update (while paused)"),
             html.Button("Round", id=I.STEP_ROUND, title="d_steps D updates then g_steps G updates"),
         ]),
+        html.Fieldset(className="presets", children=[
+            html.Legend("Failure-mode presets", title="Each fills the form with one setting of a shipped recipe "
+                        "(toylab sweep RECIPE trains the same); docs/recipes/ says how often it fails"),
+            html.Div(className="buttons", children=[
+                *[html.Button(p.label, id=I.PRESET_BUTTON.format(key), title=f"{p.expect} (recipe {p.recipe}, "
+                              f"setting {p.setting!r})") for key, p in PRESETS.items()],
+                html.Button("Defaults", id=I.PRESET_BUTTON.format("defaults"), title="The form's defaults")]),
+            html.Div(id=I.PRESET_MSG, className="help-text"),
+            dcc.Store(id=I.PRESET, data="")]),
+        html.Div(className="field", children=[
+            html.Label("speed", htmlFor=I.SPEED, title="At most this many rounds a second, also while training; "
+                       "with snapshot_every 1 each round is a picture"),
+            dcc.Dropdown(id=I.SPEED, options=[{"label": v, "value": k} for k, v in SPEEDS.items()], value=0,
+                         clearable=False),
+            html.Div(id=I.SPEED_NOTE, className="help-text", style={"gridColumn": "1 / 3"})]),
         html.Div(id=I.STATUS, className="status", children="ready"),
         html.Div(id=I.MESSAGE, className="message"),
-        html.P("While paused, learning rates, steps per round, update order and the objective can be changed "
-               "and training continues with them; other fields take effect on Reset.", className="help-text"),
-        *groups[:1], upload, html.Div(id=I.UPLOAD_MSG, className="message"), *groups[1:],
+        html.P("Learning rates, steps per round, update order, the objective, steps and snapshot_every change "
+               "a run as you edit them, also while it trains; other fields take effect on Reset.",
+               className="help-text"),
+        *groups[:1], upload, html.Div(id=I.UPLOAD_MSG, className="message"),
+        html.Fieldset(className="drawing", children=[
+            html.Legend("Draw a target", title="Click to add a mode (a small cluster), drag to draw a stroke; "
+                        "the shading is the kernel density the generator will have to learn"),
+            dcc.RadioItems(id=I.DRAW_MODE, options=[{"label": v, "value": k} for k, v in drawing.MODES.items()],
+                           value="click", inline=True, inputStyle={"marginRight": "3px"},
+                           labelStyle={"marginRight": "10px"}),
+            dcc.Graph(id=I.DRAW_CANVAS, figure=drawing.canvas_figure(None, None, P.get_theme("light")),
+                      config={"displaylogo": False, "displayModeBar": False, "scrollZoom": False},
+                      style={"height": "260px"}),
+            html.Div(className="buttons", children=[
+                html.Button("Use as target", id=I.DRAW_USE, title="Make these points the 'points' target "
+                            "(then Reset)"),
+                html.Button("Clear", id=I.DRAW_CLEAR)]),
+            html.Div(id=I.DRAW_MSG, className="help-text",
+                     children="Click to add a mode, or choose 'drag' and draw a curve.")]),
+        *groups[1:],
         html.Fieldset([html.Legend("Export the run"),
                        dcc.RadioItems(id=I.EXPORT_FORMAT, options=[".gif", ".mp4", ".html"], value=".gif",
                                       inline=True),
@@ -77,6 +118,7 @@ def main_area():
                   style={"height": f"{GRAPH_HEIGHT}px"}),
         html.Div(P.HELP[p], className="help")]) for p in P.PANELS]
     return html.Div(children=[
+        html.Div(id=I.HEADLINE, className="headline"),
         html.Div(className="timebar", children=[
             html.Button("▶ Play", id=I.PLAY, title="Play the snapshots back from the slider's position"),
             # positions are snapshots; the tooltip names the training step (assets/steps.js), and
@@ -84,14 +126,17 @@ def main_area():
             dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None, allow_direct_input=False,
                        tooltip={"placement": "bottom", "always_visible": False, "transform": "toylabStep"},
                        updatemode="drag", className="time-slider"),
+            html.Button("▣ Present", id=I.PRESENT, title="The presentation view: 2-4 of the chosen panels, large, "
+                        "with a status line (pick 1-4 panels below; more shows p_model, D, JS and modes)"),
         ]),
-        html.Div(className="buttons", children=[
+        dcc.Store(id=I.PRESENTING, data=False),
+        html.Div(className="buttons view-options", children=[
             dcc.Checklist(id=I.SHOWN, options=[{"label": P.TITLES[p], "value": p} for p in P.PANELS],
                           value=list(P.PANELS), inline=True, inputStyle={"marginRight": "3px"},
                           labelStyle={"marginRight": "10px"}),
             dcc.RadioItems(id=I.THEME, options=list(P.THEMES), value="light", inline=True),
         ]),
-        html.Div(className="panels", children=boxes),
+        html.Div(id=I.PANEL_GRID, className="panels", children=boxes),
         dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False),
         dcc.Store(id=I.DRAWN),
         dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
@@ -122,16 +167,20 @@ def register(app, manager, runs_dir="runs"):
         *[Output(I.ERROR.format(f), "children") for f in forms.FIELDS],
         Input(I.START, "n_clicks"), Input(I.PAUSE, "n_clicks"), Input(I.RESET, "n_clicks"),
         Input(I.STEP_D, "n_clicks"), Input(I.STEP_G, "n_clicks"), Input(I.STEP_ROUND, "n_clicks"),
-        State(I.SESSION, "data"), State(I.VERSION, "data"), *FIELD_INPUTS,
-        prevent_initial_call=True)
-    def control(_s, _p, _r, _d, _g, _round, sid, version, *values):
+        State(I.SESSION, "data"), State(I.VERSION, "data"), State(I.PRESET, "data"), State(I.SPEED, "value"),
+        *FIELD_INPUTS, prevent_initial_call=True)
+    def control(_s, _p, _r, _d, _g, _round, sid, version, preset, speed, *values):
         version = version + 1 if isinstance(version, int) else 0
         try:
             session = manager.get(sid, client())
         except SessionError as err:
             return str(err), version, *[""] * len(forms.FIELDS)
         form = dict(zip(forms.FIELDS, values))
-        cfg, errors, general = forms.build_config(form, upload=session.upload, runs_dir=runs_dir)
+        try:          # the page holds a preset's name only: the fields it adds are the server's own
+            base = forms.preset_form(preset)[1] if preset else {}
+        except ValueError as err:
+            return str(err), version, *[""] * len(forms.FIELDS)
+        cfg, errors, general = forms.build_config(form, base, upload=session.upload, runs_dir=runs_dir)
         field_errors = [errors.get(f, "") for f in forms.FIELDS]
         if cfg is None:
             return general or "Fix the fields marked in red; nothing was run.", version, *field_errors
@@ -148,6 +197,7 @@ def register(app, manager, runs_dir="runs"):
                         manager.discard(live)
                     from ..sessions import LiveRun
                     session.live = live = LiveRun(cfg)
+                    live.trainer.pace(speed if speed in SPEEDS else 0)
                     if action == I.RESET:
                         return "", version, *field_errors
                 if action == I.PAUSE:
@@ -158,11 +208,11 @@ def register(app, manager, runs_dir="runs"):
                             version, *field_errors)
                 if not live.running:
                     changes = _changes(live.trainer.cfg, cfg)
-                    live.total = changes.pop("steps", live.total)         # train further (or less far)
+                    live.train_to(changes.pop("steps", live.total))         # train further (or less far)
                     needs_reset = [k for k in changes if k not in forms.LIVE_FIELDS]
                     if needs_reset:
                         return (f"Changed {', '.join(needs_reset)}: press Reset to start a new run with them "
-                                f"(only {', '.join(forms.LIVE_FIELDS)} change a paused run).",
+                                f"(only {', '.join(forms.LIVE_FIELDS)} change a run).",
                                 version, *field_errors)
                     if changes:
                         live.retune(**changes)
@@ -177,40 +227,116 @@ def register(app, manager, runs_dir="runs"):
                 return str(err), version, *field_errors
         return "", version, *field_errors
 
+    @app.callback(Output(I.SPEED_NOTE, "children"), Input(I.SPEED, "value"), State(I.SESSION, "data"),
+                  prevent_initial_call=True)
+    def speed(rate, sid):
+        if rate not in SPEEDS:
+            return f"speed: must be one of {', '.join(map(str, SPEEDS))} rounds/s (0: full speed)"
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return str(err)
+        if session.live is not None:
+            session.live.trainer.pace(rate)           # a float the training thread reads: no lock needed
+        return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
+
+    live_fields = [f for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"]
+    other_fields = [f for f in forms.FIELDS if f not in live_fields]
+
+    @app.callback(Output(I.MESSAGE, "children", allow_duplicate=True),
+                  *[Input(I.FIELD.format(f), "value") for f in live_fields],
+                  State(I.SESSION, "data"), State(I.PRESET, "data"),
+                  *[State(I.FIELD.format(f), "value") for f in other_fields], prevent_initial_call=True)
+    def live_edit(*args):
+        """A live field edited while the run trains: applied before its next round (while paused
+        or before a run, Start applies the form as before)."""
+        sid, preset = args[len(live_fields)], args[len(live_fields) + 1]
+        form = {**dict(zip(live_fields, args)), **dict(zip(other_fields, args[len(live_fields) + 2:]))}
+        try:
+            session = manager.get(sid, client())
+            base = forms.preset_form(preset)[1] if preset else {}
+        except ValueError as err:
+            return str(err)
+        live = session.live
+        if live is None or not live.running:
+            raise PreventUpdate
+        cfg, errors, general = forms.build_config(form, base, upload=session.upload, runs_dir=runs_dir)
+        if cfg is None:
+            return "Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general)
+        changes = _changes(live.trainer.cfg, cfg)
+        total = changes.pop("steps", None)
+        later = [k for k in changes if k not in forms.LIVE_FIELDS]
+        now = {k: v for k, v in changes.items() if k in forms.LIVE_FIELDS}
+        with session.lock:
+            try:
+                if now:
+                    live.retune(**now)
+                if total is not None:
+                    live.train_to(total)
+            except (ValueError, RuntimeError) as err:
+                return f"Not applied: {err}"
+        done = [f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v}"
+                for k, v in {**now, **({"steps": total} if total is not None else {})}.items()
+                if k != "metrics_every"]
+        return " ".join([f"Changed {', '.join(done)} from round {live.trainer.step:,} on." if done else "",
+                         f"{', '.join(later)}: press Reset to train with them." if later else ""]).strip()
+
+    preset_keys = [*PRESETS, "defaults"]
+
+    @app.callback(*[Output(I.FIELD.format(f), "value", allow_duplicate=True) for f in forms.FIELDS],
+                  Output(I.PRESET, "data"), Output(I.PRESET_MSG, "children"),
+                  *[Input(I.PRESET_BUTTON.format(k), "n_clicks") for k in preset_keys], prevent_initial_call=True)
+    def apply_preset(*_):
+        name = ctx.triggered_id.removeprefix(I.PRESET_BUTTON.format("")) if ctx.triggered_id else ""
+        name = "" if name == "defaults" else name
+        form, extra = forms.preset_form(name)       # a button's id: a known name (an unknown one raises)
+        if not name:
+            return *[form[f] for f in forms.FIELDS], "", "The form's defaults."
+        p = PRESETS[name]
+        also = f" Also set (not on the form): {forms.params_text(extra)}." if extra else ""
+        return (*[form[f] for f in forms.FIELDS], name,
+                f"{p.label}: recipe {p.recipe}, setting {p.setting!r} - {p.expect}.{also} "
+                f"Press Start (Reset if a run is on screen).")
+
     graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in P.PANELS]
 
     @app.callback(
-        *graph_outputs, Output(I.STATUS, "children"), Output(I.SLIDER, "max"), Output(I.SLIDER, "value"),
+        *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
+        Output(I.SLIDER, "value"),
         Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"), Output(I.DRAWN, "data"),
         Input(I.TICK, "n_intervals"), Input(I.PLAY_TICK, "n_intervals"), Input(I.SLIDER, "value"),
-        Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"), Input(I.PLAY, "n_clicks"),
+        Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
         Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
+        Input(I.PRESENTING, "data"),
         State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"), State(I.DRAWN, "data"))
-    def update(_tick, _play_tick, index, shown, theme, _version, _play, dataset, params, sid, play_off, drawn):
+    def update(_tick, _play_tick, index, shown, theme, _version, dataset, params, presenting, sid, play_off,
+               drawn):
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
-            return (*[no_update] * len(P.PANELS), str(err), no_update, no_update, no_update, True, "▶ Play", no_update)
+            return (*[no_update] * len(P.PANELS), str(err), str(err), no_update, no_update, no_update, True, "▶ Play",
+                    no_update)
         live = session.live
         trigger = ctx.triggered_id
-        playing = not play_off
-        if trigger == I.PLAY:
-            playing = not playing
+        # Play / Pause is the browser's (a clientside callback): a reply here says only "stop" (the
+        # end reached), never echoes the state it was sent - a late reply cannot undo a click
+        stop = False
         theme = theme if theme in P.THEMES else "light"
         if live is None:
             # p_data is known before training: drawn until the page's own record says it has it
             # (a tick may overtake the first reply, which the browser then drops)
-            key = {"preview": [dataset, params, theme]}
+            key = {"preview": [dataset, params, theme, presenting]}
             if trigger == I.TICK and drawn == key:
                 raise PreventUpdate
-            preview = target_preview(dataset, params, theme)
+            preview = target_preview(dataset, params, theme, presenting)
             return (*[preview if p == "p_data" and preview else _empty(p, theme) for p in P.PANELS],
-                    "ready: press Start", 0, 0, {}, True, "▶ Play", key)
+                    "ready: press Start", "ready: press Start", 0, 0, {}, True, "▶ Play", key)
         if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
             raise PreventUpdate                      # editing the form changes the run on Start/Reset
 
         # the request's values are the client's: kept to what the page can send
-        shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
+        presenting = presenting is True
+        shown = presented(shown, presenting)
         index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
             and math.isfinite(index) else None
         run = live.snapshot_run()
@@ -225,10 +351,8 @@ def register(app, manager, runs_dir="runs"):
         if trigger == I.PLAY_TICK:
             index = (index or 0) + 1
             if index >= n - 1:
-                index, playing = n - 1, False
+                index, stop = n - 1, True
             live.pinned = None if index >= n - 1 else index
-        elif trigger == I.PLAY and playing and (index or 0) >= n - 1:
-            index = live.pinned = 0                      # play from the start
         elif trigger != I.SLIDER:
             drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
             following = isinstance(drawn, dict) and drawn.get("following", False)
@@ -252,7 +376,7 @@ def register(app, manager, runs_dir="runs"):
         # what the page has drawn is the page's own record (DRAWN), written only by replies it
         # received: a reply the browser dropped (a newer request of this callback overtook it)
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
-        key = [id(live), live.version, index, sorted(shown), theme]
+        key = [id(live), live.version, index, sorted(shown), theme, presenting]
         drawn = drawn if isinstance(drawn, dict) else {}
         record = {"key": key, "status": status, "index": index, "following": index == n - 1,
                   "steps": [int(s.step) for s in run.snapshots]}
@@ -260,19 +384,42 @@ def register(app, manager, runs_dir="runs"):
             if status == drawn.get("status"):
                 raise PreventUpdate                      # nothing new: keep the page still
             return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update,
-                    record)                              # only the words changed (a place in the queue)
-        figs = figures_for(live, run, index, shown, theme)
+                    no_update, record)                   # only the words changed (a place in the queue)
+        view = live.view(run)
+        frame = view.frame(snap)
+        figs = figures_for(view, frame, shown, theme, presenting)
+        # the verdict judges the run so far (its last quarter): said with the newest snapshot only
+        line = headline(view, frame, live.verdict() if index == n - 1 else None) if presenting else ""
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, n - 1, moved, marks, not playing, "❚❚ Pause" if playing else "▶ Play", record)
+        return (*figs, status, line, n - 1, moved, marks, True if stop else no_update, "▶ Play" if stop else no_update,
+                record)
+
+    # Play / Pause in the browser: at the end, Play starts from the first snapshot
+    app.clientside_callback(
+        """function(n, off, value, max) {
+            var play = !!off, start = (play && value >= max) ? 0 : window.dash_clientside.no_update;
+            return [!play, play ? '❚❚ Pause' : '▶ Play', start];
+        }""",
+        Output(I.PLAY_TICK, "disabled", allow_duplicate=True), Output(I.PLAY, "children", allow_duplicate=True),
+        Output(I.SLIDER, "value", allow_duplicate=True), Input(I.PLAY, "n_clicks"), State(I.PLAY_TICK, "disabled"),
+        State(I.SLIDER, "value"), State(I.SLIDER, "max"), prevent_initial_call=True)
 
     # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
     app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
                             Input(I.DRAWN, "data"))
 
-    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Input(I.SHOWN, "value"))
-    def toggle(shown):
-        return [{} if p in (shown or []) else {"display": "none"} for p in P.PANELS]
+    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Output(I.PANEL_GRID, "className"),
+                  Input(I.SHOWN, "value"), Input(I.PRESENTING, "data"))
+    def toggle(shown, presenting):
+        shown = presented(shown, bool(presenting))
+        return (*[{} if p in shown else {"display": "none"} for p in P.PANELS],
+                f"panels present-{len(shown)}" if presenting else "panels")
+
+    app.clientside_callback(
+        "function(n, on) { on = !on; return [on, on ? '✕ Exit presentation' : '▣ Present']; }",
+        Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"), Input(I.PRESENT, "n_clicks"),
+        State(I.PRESENTING, "data"), prevent_initial_call=True)
 
     @app.callback(Output(I.UPLOAD_MSG, "children"), Output(I.FIELD.format("dataset"), "value"),
                   Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
@@ -288,6 +435,63 @@ def register(app, manager, runs_dir="runs"):
         return (html.Span(f"loaded {filename}: target 'points' (its KDE bandwidth chosen by the likelihood rule; "
                           f"edit it in dataset_params) - press Reset", className="ok"), "points",
                 forms.upload_params(session.upload))
+
+    @app.callback(Output(I.DRAW_CANVAS, "figure"), Output(I.DRAW_MSG, "children"),
+                  Output(I.FIELD.format("dataset"), "value", allow_duplicate=True),
+                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
+                  Input(I.DRAW_CANVAS, "clickData"), Input(I.DRAW_CANVAS, "relayoutData"),
+                  Input(I.DRAW_CLEAR, "n_clicks"), Input(I.DRAW_USE, "n_clicks"), Input(I.THEME, "value"),
+                  Input(I.FIELD.format("dataset_params"), "value"), Input(I.DRAW_MODE, "value"),
+                  State(I.FIELD.format("dataset"), "value"), State(I.SESSION, "data"), prevent_initial_call=True)
+    def draw(click, relayout, _clear, _use, theme, params, mode, dataset, sid):
+        """The canvas: a click adds a mode, a stroke adds points along it; Use makes them the
+        tab's 'points' target (as an upload, with the likelihood-rule bandwidth in the form)."""
+        trigger = ctx.triggered_id
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return no_update, str(err), no_update, no_update
+        theme = P.get_theme(theme if theme in P.THEMES else "light")
+        dataset_out = params_out = no_update
+        with session.busy:
+            pts = session.drawing
+            try:
+                if trigger == I.DRAW_CANVAS and ctx.triggered_prop_ids.get(f"{I.DRAW_CANVAS}.clickData"):
+                    point = (click or {}).get("points", [{}])[0]
+                    pts = drawing.add(pts, drawing.click_points(point.get("x"), point.get("y"),
+                                                                seed=0 if pts is None else len(pts)))
+                elif trigger == I.DRAW_CANVAS:
+                    shapes = (relayout or {}).get("shapes")
+                    if not isinstance(shapes, list) or not shapes:
+                        raise PreventUpdate      # a resize or an edit of a drawn shape: nothing to add
+                    for shape in shapes[-8:]:
+                        pts = drawing.add(pts, drawing.stroke_points((shape or {}).get("path")))
+                elif trigger == I.DRAW_CLEAR:
+                    pts = None
+            except (ValueError, TypeError) as err:
+                return no_update, str(err), no_update, no_update
+            session.drawing = pts
+            n = 0 if pts is None else len(pts)
+            h = drawing.bandwidth(pts) if n >= 2 else None
+            if h and dataset == "points" and session.upload is not None:
+                try:       # the form's bandwidth, once chosen, is what the canvas shows
+                    h = float(forms.parse_params(params or "").get("bandwidth", h))
+                except (ValueError, TypeError):
+                    pass
+            if trigger == I.DRAW_USE:
+                if n < forms.UPLOAD_MIN_ROWS:
+                    return no_update, "Draw something first: click to add a mode, or drag to draw a curve.", no_update, \
+                        no_update
+                session.upload = forms.save_points(pts, session.dir)
+                dataset_out, params_out = "points", forms.upload_params(session.upload)
+        if n == 0:
+            text = "Click to add a mode, or choose 'drag' and draw a curve."
+        else:
+            text = f"{n:,} points · kernel bandwidth h = {h:.3g}" if h else f"{n} point"
+            text += (" · now the 'points' target: press Reset" if trigger == I.DRAW_USE
+                     else " · press 'Use as target'")
+        return drawing.canvas_figure(pts, h, theme, mode if mode in drawing.MODES else "click"), text, dataset_out, \
+            params_out
 
     @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children"),
                   Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.THEME, "value"),
@@ -326,15 +530,30 @@ def register(app, manager, runs_dir="runs"):
             out.unlink(missing_ok=True)
 
 
-def figures_for(live, run, index: int, shown, theme) -> list:
-    """The panels' figures at snapshot `index` (no_update for hidden panels)."""
-    view = live.view(run)
-    frame = view.frame(run.snapshots[index])
-    return [panel_figure(view, frame, p, theme, height=GRAPH_HEIGHT) if p in shown else no_update
-            for p in P.PANELS]
+def presented(shown, presenting: bool) -> list[str]:
+    """The panels drawn: the page's choice (valid names only); presenting, 1-4 of them, or
+    PRESENT_DEFAULT when the page shows none or more than PRESENT_MAX."""
+    shown = [p for p in P.PANELS if isinstance(shown, list) and p in shown]
+    if presenting and not 1 <= len(shown) <= PRESENT_MAX:
+        return list(PRESENT_DEFAULT)
+    return shown
 
 
-def target_preview(dataset, params, theme: str):
+def figures_for(view, frame, shown, theme, presenting: bool = False) -> list:
+    """The panels' figures at one frame (no_update for hidden panels); presenting, each fills
+    its box (no fixed height) with fonts PRESENT_FONT times larger."""
+    size = dict(height=None, font_scale=PRESENT_FONT) if presenting else dict(height=GRAPH_HEIGHT)
+    return [panel_figure(view, frame, p, theme, **size) if p in shown else no_update for p in P.PANELS]
+
+
+def headline(view, frame, verdict: str | None) -> str:
+    """The presentation view's status line: "ring8 · non-saturating GAN · step 3,200 · JS 0.41 ±
+    0.01 · modes 6/8 · mode collapse" (the verdict from toylab.outcomes, when there is one)."""
+    text = view.title(frame)
+    return f"{text}  ·  {verdict.replace('_', ' ')}" if verdict else text
+
+
+def target_preview(dataset, params, theme: str, presenting: bool = False):
     """The p_data panel of the form's target before any training (a figure dict), or None where
     the form does not name a valid built-in target (an upload shows once trained)."""
     import numpy as np
@@ -354,7 +573,7 @@ def target_preview(dataset, params, theme: str):
     frame = P.Frame(step=0, fake=empty, p_model=np.zeros_like(view.p_data), d=np.full((2, 2), np.nan),
                     d_star=np.full_like(view.p_data, np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
                     bandwidth=float("nan"))
-    return panel_figure(view, frame, "p_data", theme, height=GRAPH_HEIGHT)
+    return figures_for(view, frame, ["p_data"], theme, presenting)[P.PANELS.index("p_data")]
 
 
 def _empty(panel, theme: str = "light"):
