@@ -3,7 +3,9 @@
     python docs/make_screenshots.py      # needs chromium + chromedriver (as the browser tests)
 
 Starts the dashboard on a free port, trains ring8 for a few seconds, and saves
-docs/img/dashboard_train.png, dashboard_xy.png and dashboard_compare.png.
+docs/img/dashboard_train.png, dashboard_xy.png and dashboard_compare.png; then trains the
+'Mode collapse' preset and saves the presentation view at 1280 x 720 in both themes
+(dashboard_present.png, dashboard_present_dark.png).
 """
 
 import socket
@@ -15,6 +17,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 import toylab
 from dashboards import ids as I
@@ -62,7 +65,56 @@ def main():
     finally:
         d.quit()
         app.sessions.shutdown()
+    present()
     print("wrote", [p.name for p in sorted(IMG.glob("dashboard_*.png"))])
+
+
+def _until(cond, timeout=120):
+    end = time.time() + timeout
+    while time.time() < end and not cond():
+        time.sleep(0.3)
+
+
+def present():
+    """The presentation view of the 'Mode collapse' preset at 1280 x 720, light and dark."""
+    app = create_app(runs_dir=tempfile.mkdtemp())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    threading.Thread(target=lambda: app.run(port=port), daemon=True).start()
+    time.sleep(3)
+    opts = webdriver.ChromeOptions()
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]:
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        d.set_window_size(1280, 720)
+        dw, dh = d.execute_script("return [window.outerWidth - window.innerWidth, "
+                                  "window.outerHeight - window.innerHeight]")
+        d.set_window_size(1280 + dw, 720 + dh)                  # the page itself is 1280 x 720
+        d.get(f"http://127.0.0.1:{port}")
+        time.sleep(3)
+        d.find_element(By.ID, I.PRESET_BUTTON.format("collapse")).click()
+        time.sleep(2)
+        steps = d.find_element(By.ID, I.FIELD.format("steps"))
+        steps.send_keys(Keys.CONTROL, "a")
+        steps.send_keys("1500", Keys.TAB)
+        time.sleep(1)
+        d.find_element(By.ID, I.START).click()
+        _until(lambda: "finished" in d.find_element(By.ID, I.STATUS).text, timeout=300)
+        for theme, name in (("light", "dashboard_present.png"), ("dark", "dashboard_present_dark.png")):
+            if theme == "dark":
+                d.find_element(By.XPATH, "//label[contains(., 'dark')]").click()
+                time.sleep(2)
+            d.find_element(By.ID, I.PRESENT).click()
+            _until(lambda: "·" in d.find_element(By.ID, I.HEADLINE).text, timeout=30)
+            time.sleep(3)
+            d.save_screenshot(str(IMG / name))
+            d.find_element(By.ID, I.PRESENT).click()
+            time.sleep(1)
+    finally:
+        d.quit()
+        app.sessions.shutdown()
 
 
 if __name__ == "__main__":
