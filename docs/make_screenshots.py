@@ -26,20 +26,25 @@ from dashboards.app import create_app
 IMG = Path(__file__).parent / "img"
 
 
-def main():
-    runs = Path(tempfile.mkdtemp()) / "runs"
-    for name, kw in {"ring8": {}, "ring8-minimax": {"loss": "minimax"}}.items():
-        toylab.train(dataset="ring8", steps=3000, out=runs / name, **kw)
-    app = create_app(runs_dir=str(runs))
+def _serve(app, *chrome_args) -> tuple[int, webdriver.Chrome]:
+    """The app on a free port (a daemon thread) and a headless Chromium to look at it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     threading.Thread(target=lambda: app.run(port=port), daemon=True).start()
     time.sleep(3)
     opts = webdriver.ChromeOptions()
-    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1250"]:
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", *chrome_args]:
         opts.add_argument(a)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    return port, webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def main():
+    runs = Path(tempfile.mkdtemp()) / "runs"
+    for name, kw in {"ring8": {}, "ring8-minimax": {"loss": "minimax"}}.items():
+        toylab.train(dataset="ring8", steps=3000, out=runs / name, **kw)
+    app = create_app(runs_dir=str(runs))
+    port, d = _serve(app, "--window-size=1600,1250")
     try:
         d.get(f"http://127.0.0.1:{port}")
         time.sleep(3)
@@ -78,15 +83,7 @@ def _until(cond, timeout=120):
 def present():
     """The presentation view of the 'Mode collapse' preset at 1280 x 720, light and dark."""
     app = create_app(runs_dir=tempfile.mkdtemp())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    threading.Thread(target=lambda: app.run(port=port), daemon=True).start()
-    time.sleep(3)
-    opts = webdriver.ChromeOptions()
-    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]:
-        opts.add_argument(a)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    port, d = _serve(app, "--hide-scrollbars")
     try:
         d.set_window_size(1280, 720)
         dw, dh = d.execute_script("return [window.outerWidth - window.innerWidth, "
