@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import itertools
 import os
 import re
 import secrets
@@ -37,6 +38,9 @@ from toylab.measure.outcomes import classify
 from toylab.pictures.panels import RunView
 
 MAX_LOADED = 4
+#: samples drawn per scatter in the live panels (of the 1,000 measured): 1,000 SVG markers took
+#: ~100 ms of each panel's redraw in the browser, most of a playback frame; the shading shows the rest
+POINTS_DRAWN = 500
 SID_BYTES = 24                                     # 192 random bits
 SID_RE = re.compile(r"[A-Za-z0-9_-]{32}")          # what token_urlsafe(24) gives, nothing else
 JOIN_TIMEOUT = 10.0                                # seconds a close waits for the training thread
@@ -96,7 +100,10 @@ class LiveRun:
     each snapshot, so the request threads read it without touching the trainer.
     """
 
+    _serials = itertools.count(1)
+
     def __init__(self, config: TrainConfig):
+        self.serial = next(LiveRun._serials)           # names this run in the page's records (an id() is reused)
         self.trainer = Trainer(config, callbacks=[self._on_snapshot])
         self.total = config.steps
         self._lock = threading.Lock()
@@ -153,7 +160,7 @@ class LiveRun:
     def view(self, run) -> RunView:
         """A RunView of the run, made once (p_data is the costly part) and refreshed after."""
         if self._view is None:
-            self._view = RunView(run)
+            self._view = RunView(run, n_points=POINTS_DRAWN)
         return self._view.refresh(run)
 
     @property

@@ -354,7 +354,7 @@ def test_a_lecturers_session(dash_duo, runs_dir):
             f"var g = document.querySelector('#{I.GRAPH.format(panel)} .js-plotly-plot');"
             f"return g && g._fullData ? {expr} : null;")
         _wait(lambda: full("d", "g._fullLayout.font.size") == 24, what="the fonts 1.6 x larger")
-        assert full("d", "g._fullData.filter(t => t.type === 'contour' && t.showscale).length") == 1   # a colour bar
+        assert full("d", "g._fullData.filter(t => t.type === 'heatmap' && t.name === 'D' && t.showscale).length") == 1   # a colour bar
         assert "all 25" in full("modes", "g._fullData.map(t => t.name)")
         assert js(f"return document.querySelector('#{I.GRAPH.format('d')}').getBoundingClientRect().height") > 250
         # out of the presentation, export the run

@@ -14,10 +14,10 @@ from toylab.pictures.figures import panel_figure
 
 from .. import drawing, forms
 from .. import ids as I
-from ..sessions import LabBusy, SessionError
+from ..sessions import POINTS_DRAWN, LabBusy, SessionError
 
 TICK_MS = 400           # how often the page asks for new snapshots while training
-PLAY_MS = 120           # playback speed: one snapshot per tick
+PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
 GRAPH_HEIGHT = 320
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
@@ -303,24 +303,19 @@ def register(app, manager, runs_dir="runs"):
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
         Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"), Output(I.DRAWN, "data"),
-        Input(I.TICK, "n_intervals"), Input(I.PLAY_TICK, "n_intervals"), Input(I.SLIDER, "value"),
+        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"),
+        Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
         Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
         Input(I.PRESENTING, "data"),
-        State(I.SESSION, "data"), State(I.PLAY_TICK, "disabled"), State(I.DRAWN, "data"))
-    def update(_tick, _play_tick, index, shown, theme, _version, dataset, params, presenting, sid, play_off,
-               drawn):
+        State(I.SESSION, "data"), State(I.DRAWN, "data"))
+    def update(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
-            return (*[no_update] * len(P.PANELS), str(err), str(err), no_update, no_update, no_update, True, "▶ Play",
-                    no_update)
+            return (*[no_update] * len(P.PANELS), str(err), str(err), no_update, no_update, no_update, no_update)
         live = session.live
         trigger = ctx.triggered_id
-        # Play / Pause is the browser's (a clientside callback): a reply here says only "stop" (the
-        # end reached), never echoes the state it was sent - a late reply cannot undo a click
-        stop = False
         theme = theme if theme in P.THEMES else "light"
         if live is None:
             # p_data is known before training: drawn until the page's own record says it has it
@@ -330,7 +325,7 @@ def register(app, manager, runs_dir="runs"):
                 raise PreventUpdate
             preview = target_preview(dataset, params, theme, presenting)
             return (*[preview if p == "p_data" and preview else _empty(p, theme) for p in P.PANELS],
-                    "ready: press Start", "ready: press Start", 0, 0, {}, True, "▶ Play", key)
+                    "ready: press Start", "ready: press Start", 0, 0, {}, key)
         if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
             raise PreventUpdate                      # editing the form changes the run on Start/Reset
 
@@ -348,12 +343,7 @@ def register(app, manager, runs_dir="runs"):
         # control actions: a step by hand shows the newest, a scrub survives a Start click)
         if trigger == I.SLIDER:
             live.pinned = None if (index is None or index >= n - 1) else int(index)
-        if trigger == I.PLAY_TICK:
-            index = (index or 0) + 1
-            if index >= n - 1:
-                index, stop = n - 1, True
-            live.pinned = None if index >= n - 1 else index
-        elif trigger != I.SLIDER:
+        else:
             drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
             following = isinstance(drawn, dict) and drawn.get("following", False)
             if live.running or trigger == I.VERSION or asked is None or drawn_index is None:
@@ -376,34 +366,53 @@ def register(app, manager, runs_dir="runs"):
         # what the page has drawn is the page's own record (DRAWN), written only by replies it
         # received: a reply the browser dropped (a newer request of this callback overtook it)
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
-        key = [id(live), live.version, index, sorted(shown), theme, presenting]
+        key = [live.serial, live.version, index, sorted(shown), theme, presenting]
         drawn = drawn if isinstance(drawn, dict) else {}
+        # p_data does not change over training: drawn again only when the page's record says it has
+        # not drawn it with these settings (a dropped reply leaves the record as it was)
+        static = [live.serial, theme, presenting, sorted(shown)]
+        same = drawn.get("static") == static
         record = {"key": key, "status": status, "index": index, "following": index == n - 1,
-                  "steps": [int(s.step) for s in run.snapshots]}
+                  "steps": [int(s.step) for s in run.snapshots], "static": static}
         if trigger == I.TICK and drawn.get("key") == key and index == asked:
             if status == drawn.get("status"):
                 raise PreventUpdate                      # nothing new: keep the page still
-            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update, no_update,
-                    no_update, record)                   # only the words changed (a place in the queue)
+            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update,
+                    record)                              # only the words changed (a place in the queue)
         view = live.view(run)
         frame = view.frame(snap)
-        figs = figures_for(view, frame, shown, theme, presenting)
+        figs = figures_for(view, frame, [p for p in shown if not (same and p == "p_data")], theme, presenting)
         # the verdict judges the run so far (its last quarter): said with the newest snapshot only
         line = headline(view, frame, live.verdict() if index == n - 1 else None) if presenting else ""
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, line, n - 1, moved, marks, True if stop else no_update, "▶ Play" if stop else no_update,
-                record)
+        return (*figs, status, line, n - 1, moved, marks, record)
 
-    # Play / Pause in the browser: at the end, Play starts from the first snapshot
+    # Playback is the browser's: Play / Pause toggles the play timer (at the end, Play starts from
+    # the first snapshot), and each tick moves the slider one snapshot on - once the page has drawn
+    # the snapshot it asked for (DRAWN), so frames are never skipped or dropped: as fast as the
+    # server draws, at most one per PLAY_MS. The server only draws what the slider says, and the
+    # polling timer (TICK) rests meanwhile: its requests overtook the frames' and the browser
+    # dropped those replies.
     app.clientside_callback(
         """function(n, off, value, max) {
             var play = !!off, start = (play && value >= max) ? 0 : window.dash_clientside.no_update;
-            return [!play, play ? '❚❚ Pause' : '▶ Play', start];
+            return [!play, play ? '❚❚ Pause' : '▶ Play', start, play];
         }""",
-        Output(I.PLAY_TICK, "disabled", allow_duplicate=True), Output(I.PLAY, "children", allow_duplicate=True),
-        Output(I.SLIDER, "value", allow_duplicate=True), Input(I.PLAY, "n_clicks"), State(I.PLAY_TICK, "disabled"),
-        State(I.SLIDER, "value"), State(I.SLIDER, "max"), prevent_initial_call=True)
+        Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"),
+        Output(I.SLIDER, "value", allow_duplicate=True), Output(I.TICK, "disabled"), Input(I.PLAY, "n_clicks"),
+        State(I.PLAY_TICK, "disabled"), State(I.SLIDER, "value"), State(I.SLIDER, "max"), prevent_initial_call=True)
+    app.clientside_callback(
+        """function(n, value, max, drawn) {
+            var no = window.dash_clientside.no_update;
+            if (!drawn || drawn.index !== value) { return [no, no, no, no]; }   // its frame is still coming
+            if (value >= max) { return [no, true, '▶ Play', false]; }
+            return [value + 1, no, no, no];
+        }""",
+        Output(I.SLIDER, "value", allow_duplicate=True), Output(I.PLAY_TICK, "disabled", allow_duplicate=True),
+        Output(I.PLAY, "children", allow_duplicate=True), Output(I.TICK, "disabled", allow_duplicate=True),
+        Input(I.PLAY_TICK, "n_intervals"),
+        State(I.SLIDER, "value"), State(I.SLIDER, "max"), State(I.DRAWN, "data"), prevent_initial_call=True)
 
     # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
     app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
@@ -568,7 +577,7 @@ def target_preview(dataset, params, theme: str, presenting: bool = False):
         return None
     if cfg is None:                  # the form's own checks (and limits) refused it
         return None
-    view = P.RunView(Run(configs=[cfg]), n_points=0)
+    view = P.RunView(Run(configs=[cfg]), n_points=POINTS_DRAWN)
     empty = np.zeros((0, 2))
     frame = P.Frame(step=0, fake=empty, p_model=np.zeros_like(view.p_data), d=np.full((2, 2), np.nan),
                     d_star=np.full_like(view.p_data, np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
