@@ -175,12 +175,10 @@ def register(app, manager, runs_dir="runs"):
             session = manager.get(sid, client())
         except SessionError as err:
             return str(err), version, *[""] * len(forms.FIELDS)
-        form = dict(zip(forms.FIELDS, values))
-        try:          # the page holds a preset's name only: the fields it adds are the server's own
-            base = forms.preset_form(preset)[1] if preset else {}
+        try:
+            cfg, errors, general = _form_config(dict(zip(forms.FIELDS, values)), preset, session, runs_dir)
         except ValueError as err:
             return str(err), version, *[""] * len(forms.FIELDS)
-        cfg, errors, general = forms.build_config(form, base, upload=session.upload, runs_dir=runs_dir)
         field_errors = [errors.get(f, "") for f in forms.FIELDS]
         if cfg is None:
             return general or "Fix the fields marked in red; nothing was run.", version, *field_errors
@@ -254,13 +252,12 @@ def register(app, manager, runs_dir="runs"):
         form = {**dict(zip(live_fields, args)), **dict(zip(other_fields, args[len(live_fields) + 2:]))}
         try:
             session = manager.get(sid, client())
-            base = forms.preset_form(preset)[1] if preset else {}
+            live = session.live
+            if live is None or not live.running:
+                raise PreventUpdate
+            cfg, errors, general = _form_config(form, preset, session, runs_dir)
         except ValueError as err:
             return str(err)
-        live = session.live
-        if live is None or not live.running:
-            raise PreventUpdate
-        cfg, errors, general = forms.build_config(form, base, upload=session.upload, runs_dir=runs_dir)
         if cfg is None:
             return "Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general)
         changes = _changes(live.trainer.cfg, cfg)
@@ -537,6 +534,13 @@ def register(app, manager, runs_dir="runs"):
             return no_update, str(err)
         finally:
             out.unlink(missing_ok=True)
+
+
+def _form_config(form: dict, preset, session, runs_dir):
+    """forms.build_config of the form, with the fields a preset adds off the form: the page holds
+    the preset's name only, the fields are the server's own (an unknown name raises ValueError)."""
+    base = forms.preset_form(preset)[1] if preset else {}
+    return forms.build_config(form, base, upload=session.upload, runs_dir=runs_dir)
 
 
 def presented(shown, presenting: bool) -> list[str]:
