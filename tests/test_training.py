@@ -384,3 +384,38 @@ def test_resume_with_batchnorm_continues_exactly(tiny, tmp_path):
     torch.testing.assert_close(cont.generator.flat, full.generator.flat)
     torch.testing.assert_close(cont.generator.bn_var0, full.generator.bn_var0)
     np.testing.assert_allclose(cont.snapshots[-1].fake, full.snapshots[-1].fake, atol=1e-5)
+
+
+def test_retune_and_train_to_while_fit_runs_in_another_thread():
+    """A live edit: checked at once in the caller, applied by the training thread before its next
+    round; train_to moves the end of the fit in progress; pace caps the rounds per second."""
+    import threading
+    import time
+
+    t = Trainer(TrainConfig(steps=100_000, snapshot_every=10, metrics_every=0, g_hidden=16, d_hidden=16,
+                            n_fixed=100, grid_size=20, device="cpu"))
+    worker = threading.Thread(target=t.fit)
+    worker.start()
+    try:
+        end = time.monotonic() + 60
+        while t.step < 20 and time.monotonic() < end:
+            time.sleep(0.01)
+        t.retune(lr_d=1e-3, d_steps=2)
+        with pytest.raises(ConfigError, match="g_hidden: cannot change during a run"):
+            t.retune(g_hidden=8)
+        with pytest.raises(ConfigError):
+            t.retune(lr_d=-1.0)                      # refused in the caller, nothing queued
+        while (t.cfg.lr_d, t.cfg.d_steps) != (1e-3, 2) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert (t.cfg.lr_d, t.cfg.d_steps) == (1e-3, 2) and worker.is_alive()
+        stop_at = t.step + 30
+        t.train_to(stop_at)
+    finally:
+        worker.join(60)
+    assert not worker.is_alive() and t.step == stop_at and t.status == "completed"
+    with pytest.raises(ConfigError, match="pace: rounds per second must be a number >= 0"):
+        t.pace(-1)
+    t.pace(50)                                       # 20 rounds at most 50 a second: at least 19 rests of 20 ms
+    start = time.perf_counter()
+    t.fit(stop_at + 20)
+    assert time.perf_counter() - start >= 0.38 and t.step == stop_at + 20
