@@ -45,7 +45,8 @@ def stroke_points(path: str) -> np.ndarray:
     along = np.concatenate([[0.0], np.cumsum(seg)])
     if along[-1] < SPACING:
         return xy[:1]
-    at = np.arange(0.0, along[-1] + 1e-12, SPACING)[: MAX_POINTS]
+    # (the positions made are capped, not only kept: a long hostile path would otherwise ask for millions)
+    at = np.arange(0.0, min(along[-1], (MAX_POINTS - 1) * SPACING) + 1e-12, SPACING)[: MAX_POINTS]
     return np.stack([np.interp(at, along, xy[:, 0]), np.interp(at, along, xy[:, 1])], 1)
 
 

@@ -297,3 +297,16 @@ def test_every_targets_form_text_builds_and_every_preset_is_a_valid_form():
         want = toylab.TrainConfig(**preset_fields(key))
         assert cfg.model_dump(exclude={"dataset_params"}) == want.model_dump(exclude={"dataset_params"})
         assert cfg.target().params == want.target().params          # the form spells the defaults out
+
+
+def test_a_drawn_stroke_becomes_points_along_it_and_is_bounded():
+    from dashboards import drawing
+    pts = drawing.stroke_points("M-1,0L1,0L1,1")        # 3 units long: a point every 0.05, 61 in all
+    assert len(pts) == 61 and np.allclose(pts[0], [-1, 0]) and np.allclose(pts[-1], [1, 1])
+    assert np.allclose(pts[20], [0, 0])
+    zigzag = "M" + "L".join(f"{-4 if i % 2 else 4},{i % 7 - 3}" for i in range(6000))   # ~50,000 units
+    assert len(drawing.stroke_points(zigzag)) == drawing.MAX_POINTS
+    with pytest.raises(ValueError, match="at most 50,000 characters"):
+        drawing.stroke_points("M0,0" + "L1,1" * 20_000)
+    with pytest.raises(ValueError, match="within ±4"):
+        drawing.click_points(9, 0, seed=0)
