@@ -316,3 +316,18 @@ def test_html_animation_curves_grow_with_the_frame_and_fonts_with_the_size(run):
     assert fig.layout.showlegend and fig.layout.font.size == pytest.approx(1.5 * panels.get_theme("light").font_size)
     small, _ = figures.snapshot_figure(view, view.frame(run.snapshots[-1]), panels="losses", size="720p")
     assert small.layout.font.size == pytest.approx(panels.get_theme("light").font_size)
+
+
+def test_a_dashboard_curve_panels_legend_sits_above_its_plot(run):
+    """The legend of a curve panel is above the plot area, under the title: inside it (Plotly's
+    default corner) it covered a JS curve near log 2 in the presentation view."""
+    view = panels.RunView(run, size=48, n_points=200, n_arrows=50)
+    frame = view.frame(run.snapshots[-1])
+    for scale in (1.0, 1.6):
+        fig = figures.panel_figure(view, frame, "js", font_scale=scale)
+        legend, margin = fig["layout"]["legend"], fig["layout"]["margin"]
+        assert legend["y"] >= 1.0 and legend["yanchor"] == "bottom"
+        # room for the title and a line of legend in the top margin
+        assert margin["t"] >= 2 * panels.get_theme("light").font_size * scale
+        assert fig["layout"]["showlegend"] is True
+    assert "legend" not in figures.panel_figure(view, frame, "p_model")["layout"]

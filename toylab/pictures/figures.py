@@ -225,9 +225,11 @@ def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height:
     layout["title"]["font"] = dict(size=theme.font_size * font_scale)
     layout.update(margin=dict(l=10, r=10, t=int(30 + 10 * font_scale), b=10), uirevision=panel)
     if panel in P.CURVE_PANELS:
-        layout.update(margin=dict(l=int(45 * font_scale), r=10, t=int(30 + 10 * font_scale), b=int(30 * font_scale)),
+        # the legend sits between the title and the plot: inside, it hid a JS curve near log 2
+        layout.update(margin=dict(l=int(45 * font_scale), r=10, t=int(30 + 30 * font_scale), b=int(30 * font_scale)),
                       showlegend=True,
-                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, bgcolor="rgba(0,0,0,0)",
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom",
+                                  bgcolor="rgba(0,0,0,0)",
                                   font=dict(size=theme.font_size * font_scale * 0.75)))
     x, y = _axes(view, panel, theme)
     if panel in P.MAP_PANELS:
