@@ -13,7 +13,7 @@ import numpy as np
 
 from toylab import TrainConfig, datasets
 from toylab.engine.config import ConfigError, make_config, read_value
-from toylab.engine.training import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
+from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
 GROUPS = {
     "Target": ["dataset", "dataset_params"],
@@ -44,7 +44,8 @@ HELP = {
     "d_steps": "k: discriminator updates per round (Goodfellow et al.'s inner loop).",
     "g_steps": "Generator updates per round.",
     "update": "alternating: D then G, each seeing the other's newest weights; simultaneous: both from the "
-              "same point (spirals out on the xy game).",
+              "same point (spirals out on the xy game); optimistic: twice this step less the last one; "
+              "extragradient: step with the gradient of a look-ahead point (both converge on the xy game).",
     "batch_size": "Real and fake samples per update.",
     "seed": "Seed of initial weights, noise and data: the same seed gives the same run.",
     "device": "auto picks CUDA when there is a GPU.",

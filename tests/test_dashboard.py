@@ -397,7 +397,7 @@ def test_live_edits_and_the_speed_control_while_training(dash_duo, app):
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", "running", timeout=30)
     live = next(iter(app.sessions._sessions.values())).live
     _pick(dash_duo, f"#{I.SPEED}", "10 rounds/s")
-    _wait(lambda: live.trainer._interval == 0.1, what="the pace set")
+    _wait(lambda: live.trainer.controls.interval == 0.1, what="the pace set")
     a, t0 = live.trainer.step, time.monotonic()
     _wait(lambda: time.monotonic() - t0 > 2.0, what="two seconds")
     rate = (live.trainer.step - a) / (time.monotonic() - t0)

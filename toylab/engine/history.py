@@ -24,6 +24,18 @@ class History:
         self.tail = np.zeros((0, len(HISTORY), self.E))     # host rounds since the last log row (R, 4, E)
         self.table: dict[str, list] = {k: [] for k in ("step", "member", "seed", *HISTORY)}
 
+    @property
+    def all_diverged(self) -> bool:
+        return all(s == "diverged" for s in self.member_status)
+
+    def begin(self) -> None:
+        """A fit starts: every member not diverged is running."""
+        self.member_status[:] = [s if s == "diverged" else "running" for s in self.member_status]
+
+    def end(self, status: str) -> None:
+        """A fit ended with `status`: the members still running take it ("completed", "stopped", ...)."""
+        self.member_status[:] = [status if s == "running" else s for s in self.member_status]
+
     def add(self, log: torch.Tensor) -> None:
         """Queue one round's record (len(HISTORY), E) (no host sync)."""
         self.queue.append(log)

@@ -1,4 +1,8 @@
-"""What a fit records besides its own state: TensorBoard scalars, and stopping on Ctrl-C/SIGTERM."""
+"""What a fit does at each snapshot besides keeping it: recorders (a progress bar, TensorBoard
+scalars, checkpoints, the caller's callbacks), and stopping on Ctrl-C/SIGTERM.
+
+A recorder has `on_snapshot(trainer, snap)`, called in the training thread after each snapshot,
+and `close()`, called once when the fit ends (however it ends)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import signal
 import threading
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from .config import ConfigError
 from .step import HISTORY
@@ -24,6 +30,12 @@ class TensorBoard:
         logdir = (path / "tensorboard") if path else None
         self.writer = SummaryWriter(log_dir=str(logdir) if logdir else None)
         self.E, self.rows = E, 0        # history rows already sent
+
+    def on_snapshot(self, trainer, snap) -> None:
+        self.log(trainer.hist.table, snap)
+
+    def close(self) -> None:
+        self.writer.flush()
 
     def log(self, table: dict, snap) -> None:
         """The history rows added since the last call, and this snapshot's measurements."""
@@ -58,3 +70,49 @@ def stop_on_signals(on_signal: Callable[[int], None]):
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+class ProgressBar:
+    """A fit's tqdm bar, with the mean D and G losses of the last round beside it."""
+
+    def __init__(self, total: int, initial: int, desc: str, E: int):
+        from tqdm.auto import tqdm
+        self.bar, self.E = tqdm(total=total, initial=initial, desc=desc, unit="step"), E
+
+    def on_snapshot(self, trainer, snap) -> None:
+        self.bar.update(trainer.step - self.bar.n)
+        mean = {k: trainer.hist.table[k][-self.E:] or [math.nan] for k in ("d_loss", "g_loss")}
+        self.bar.set_postfix({k: f"{np.nanmean(v):.3f}" for k, v in mean.items()}, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class Callback:
+    """A caller's function f(trainer, snap) as a recorder; f returning False stops the fit."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def on_snapshot(self, trainer, snap) -> None:
+        if self.fn(trainer, snap) is False:
+            trainer.stop()
+
+    def close(self) -> None:
+        pass
+
+
+class Checkpoints:
+    """Saves the trainer's run folder (checkpoint, metrics, status) every `every` snapshots."""
+
+    def __init__(self, every: int):
+        self.every, self.count = every, 0
+
+    def on_snapshot(self, trainer, snap) -> None:
+        self.count += 1
+        if self.count >= self.every:
+            trainer.save()
+            self.count = 0
+
+    def close(self) -> None:
+        pass

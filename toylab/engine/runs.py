@@ -256,6 +256,14 @@ def thin(n: int, frames: int | None) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))
 
 
+def keep(snapshots: list[Snapshot], snap: Snapshot, most: int) -> list[Snapshot]:
+    """A fit's snapshots in memory with `snap` added (replacing one of the same round): past
+    `most`, every other one is dropped (the first and the newest stay), so a long run keeps an
+    evenly spread, bounded history."""
+    snapshots = snapshots[:-1] + [snap] if snapshots and snapshots[-1].step == snap.step else snapshots + [snap]
+    return snapshots[:-1][::2] + [snapshots[-1]] if len(snapshots) > most else snapshots
+
+
 def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
     """A run folder's snapshots in step order; past max_snapshots, evenly spread ones."""
     files = snapshot_files(path)
