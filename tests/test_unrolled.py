@@ -104,3 +104,26 @@ def test_unrolling_through_dead_relu_units_stays_finite(tiny, optimizer):
     t = Trainer(tiny.replace(activation="relu", unrolled_steps=5, d_optimizer=optimizer, steps=20, metrics_every=0))
     t.fit()
     assert t.member_status == ["completed"] and torch.isfinite(t.gen.flat).all()
+
+
+@pytest.mark.parametrize("kind, momentum", [("adam", 0.0), ("rmsprop", 0.0), ("rmsprop", 0.9), ("sgd", 0.0),
+                                            ("sgd", 0.9)])
+def test_the_look_aheads_rules_are_torchs_optimisers(kind, momentum):
+    """toylab.engine.optim's pure rules, started from a torch optimiser's state after two steps,
+    make the very step torch makes next (the look-ahead is D's own optimiser, not a lookalike)."""
+    from toylab.engine import optim
+    gen = torch.Generator().manual_seed(0)
+    p = torch.randn(3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    opt = optim.make_optimizer(kind, p, 0.01, (0.5, 0.9), momentum)
+    grads = [torch.randn(3, 5, generator=gen, dtype=torch.float64) for _ in range(3)]
+    for g in grads[:2]:
+        p.grad = g.clone()
+        opt.step()
+    rule = optim.init(kind, [p.detach()], opt.state[p], lambda t: [t.detach()],
+                      dict(betas=(0.5, 0.9), alpha=opt.param_groups[0].get("alpha"), momentum=momentum))
+    steps, rule = optim.update([grads[2]], rule)
+    expected = p.detach() - 0.01 * steps[0]
+    p.grad = grads[2].clone()
+    opt.step()
+    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-14)
+    assert not torch.equal(expected, p.detach() - 0.01 * grads[2]) or (kind == "sgd" and not momentum)

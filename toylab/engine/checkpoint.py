@@ -13,14 +13,29 @@ from . import runs
 
 def write(file: Path, state: dict, ok: np.ndarray) -> None:
     """Write `state` (tensors anywhere) to file; members not `ok` (non-finite) keep their rows of
-    the checkpoint already there (every (E, ...) tensor of gen, disc, opt_g and opt_d)."""
+    the checkpoint already there (every (E, ...) tensor of gen, disc, opt_g, opt_d and the
+    optimistic update's memory)."""
     state = to_device(state, "cpu")
     if not ok.all() and Path(file).exists():
         old = torch.load(file, map_location="cpu", weights_only=True)
         bad = torch.from_numpy(~ok)
-        for k in ("gen", "disc", "opt_g", "opt_d"):
-            state[k] = splice_rows(state[k], old[k], bad, len(ok))
+        for k in ("gen", "disc", "opt_g", "opt_d", "memory"):
+            if k in state and k in old:
+                state[k] = splice_rows(state[k], old[k], bad, len(ok))
     runs.write_torch(file, state)
+
+
+def restore(file: Path, game) -> tuple[int, np.ndarray | None]:
+    """Load the checkpoint in file into `game` (weights, optimisers, random streams); returns its
+    round and the round tail (history rows not yet logged; None in an older file). A missing,
+    truncated, foreign or garbled file is a ValueError naming it (never a run left untrained)."""
+    state = read(file)
+    try:
+        game.load_state(state)
+        step, tail = int(state["step"]), state.get("round_tail")
+    except Exception as err:
+        raise unreadable(file, err) from None
+    return step, tail.numpy() if tail is not None else None
 
 
 def saved_step(file: Path) -> int | None:

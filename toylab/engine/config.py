@@ -82,7 +82,8 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum")
     d_steps: int = Field(1, ge=1, le=100, description="D steps per round")
     g_steps: int = Field(1, ge=1, le=100, description="G steps per round")
-    update: Literal["alternating", "simultaneous"] = Field("alternating", description="update order")
+    update: Literal["alternating", "simultaneous", "optimistic", "extragradient"] = Field(
+        "alternating", description="update method (toylab.engine.step): D then G, or both players at once")
     batch_size: int = Field(256, ge=1, le=65536, description="samples per step (real and fake each)")
     steps: int = Field(5000, ge=0, le=10_000_000, description="training rounds (one round = d_steps + g_steps)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed")
@@ -158,10 +159,10 @@ class TrainConfig(BaseModel):
         if self.unrolled_steps and self.loss == "wgan-gp":
             raise ValueError("unrolled_steps with loss='wgan-gp' is not supported: the look-ahead would "
                              "differentiate the gradient penalty twice more (it diverges); use wgan or hinge")
-        if self.unrolled_steps and self.update == "simultaneous":
+        if self.unrolled_steps and self.update != "alternating":
             raise ValueError("unrolled_steps needs update='alternating' (G looks ahead of D's next steps)")
-        if self.update == "simultaneous" and (self.d_steps != 1 or self.g_steps != 1):
-            raise ValueError("update='simultaneous' needs d_steps = g_steps = 1 "
+        if self.update != "alternating" and (self.d_steps != 1 or self.g_steps != 1):
+            raise ValueError(f"update={self.update!r} needs d_steps = g_steps = 1 "
                              "(several steps per player is an alternating schedule)")
         return self
 

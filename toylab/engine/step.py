@@ -5,7 +5,8 @@ the two optimisers and the seeded noise and data streams — and nothing that re
 Trainer (toylab.engine.training) calls `round()` and keeps the history, snapshots and files.
 
 A round is `d_steps` discriminator updates then `g_steps` generator updates (alternating),
-or one update of both from the same point (simultaneous). With `unrolled_steps = k` G's loss
+or one joint move of both players, as the xy game's methods make it (toylab.games):
+simultaneous, optimistic or extragradient, each with the players' own optimisers. With `unrolled_steps = k` G's loss
 looks through k differentiable updates of D by D's own optimiser rule (Metz et al. 2017).
 """
 
@@ -16,9 +17,9 @@ import math
 import numpy as np
 import torch
 
-from . import losses, streams
+from . import losses, optim, streams
 from .checkpoint import to_device
-from .config import ConfigError, TrainConfig
+from .config import TrainConfig
 from .model import Networks
 from .nets import BatchedMLP
 
@@ -26,21 +27,6 @@ CHUNK = 32            # batches drawn per refill of a noise/data buffer
 CPU_ROWS = 4096        # rows (members x 2 batch) evaluated together on the CPU
 #: what a round records per member, in this order
 HISTORY = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
-#: added under the look-ahead's square roots: sqrt's derivative at an exact 0 (a dead ReLU unit's
-#: gradient) is infinite and 0 x inf gave NaN in G's gradient; it moves sqrt(v) by <= 1e-15
-TINY = 1e-30
-
-
-def make_optimizer(kind: str, param, lr: float, betas, momentum: float) -> torch.optim.Optimizer:
-    """One optimiser over a network's single flat parameter; fused kernels where torch has them."""
-    fused = {"fused": True} if param.device.type in ("cpu", "cuda") else {}
-    if kind == "adam":
-        return torch.optim.Adam([param], lr=lr, betas=tuple(betas), **fused)
-    if kind == "sgd":
-        return torch.optim.SGD([param], lr=lr, momentum=momentum, **fused)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop([param], lr=lr, momentum=momentum)
-    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: adam, sgd, rmsprop")
 
 
 class Game:
@@ -55,20 +41,22 @@ class Game:
         self.G, self.D, self.Dt = nets.G, nets.D, nets.Dt          # the networks as functions
         self.lr_d = self._member_lr([c.lr_d for c in configs])
         self.lr_g = self._member_lr([c.lr_g for c in configs])
-        self.opt_d = make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
+        self.opt_d = optim.make_optimizer(cfg.d_optimizer, self.disc.flat, 1.0 if torch.is_tensor(self.lr_d) else self.lr_d,
                                     cfg.betas, cfg.momentum)
-        self.opt_g = make_optimizer(cfg.g_optimizer, self.gen.flat, 1.0 if torch.is_tensor(self.lr_g) else self.lr_g,
+        self.opt_g = optim.make_optimizer(cfg.g_optimizer, self.gen.flat, 1.0 if torch.is_tensor(self.lr_g) else self.lr_g,
                                     cfg.betas, cfg.momentum)
         self._make_streams(seeds)
         self.chunks = self._member_chunks()
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
+        self.memory: list[torch.Tensor] | None = None    # the optimistic method's last move [dD, dG]
 
     # ---- state ---------------------------------------------------------------
     def state_dict(self) -> dict:
         """Weights, optimiser moments and random streams (a checkpoint's body)."""
         return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "noise": self.noise.state_dict(), "data": self.data.state_dict()}
+                "noise": self.noise.state_dict(), "data": self.data.state_dict(),
+                **({"memory": list(self.memory)} if self.memory is not None else {})}
 
     def load_state(self, state: dict) -> None:
         self.nets.load_weights(state)
@@ -76,10 +64,13 @@ class Game:
         self.opt_d.load_state_dict(state["opt_d"])
         self.noise.load_state_dict(to_device(state["noise"], self.device))
         self.data.load_state_dict(to_device(state["data"], self.device))
+        self.memory = [to_device(m, self.device) for m in state["memory"]] if "memory" in state else None
 
     def finite_members(self) -> np.ndarray:
         """(E,) bool: the member's weights and optimiser moments are all finite."""
         ok = torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)
+        for move in self.memory or ():
+            ok &= torch.isfinite(move).all(1)
         for opt in (self.opt_g, self.opt_d):
             for st in opt.state.values():
                 for v in st.values():
@@ -90,6 +81,8 @@ class Game:
     def use(self, configs: list[TrainConfig]) -> None:
         """Carry on with changed live fields (learning rates, steps, objective): weights,
         optimiser moments and streams stay."""
+        if configs[0].update != self.cfg.update:
+            self.memory = None             # a new method starts without the optimistic one's memory
         self.configs, self.cfg = configs, configs[0]
         for name, opt in (("lr_d", self.opt_d), ("lr_g", self.opt_g)):
             lr = self._member_lr([getattr(c, name) for c in configs])
@@ -243,48 +236,29 @@ class Game:
 
     def look_ahead(self, m, pg, pd, batches):
         """D's parameters after len(batches) look-ahead updates, as differentiable functions of
-        G's parameters pg (Metz et al. 2017): each update is D's own optimiser rule (Adam,
-        SGD or RMSprop, from its current state, without changing it) applied to the gradient
-        of D's objective, taken with create_graph so that G's gradient flows through it.
-        D's real weights are not touched."""
+        G's parameters pg (Metz et al. 2017): each update is D's own optimiser rule
+        (toylab.engine.optim, from the optimiser's current state, without changing it) applied
+        to the gradient of D's objective, taken with create_graph so that G's gradient flows
+        through it. D's real weights are not touched."""
         cfg = self.cfg
-        state = self.opt_d.state.get(self.disc.flat, {})
         lr = self.lr_d[m].view(-1, 1, 1) if torch.is_tensor(self.lr_d) else self.lr_d
         view = lambda t: [x for layer in self.disc.weights(t.detach()[m]) for x in layer]  # noqa: E731
         flat_pd = [t for layer in pd for t in layer]
-        if cfg.d_optimizer == "adam":
-            b1, b2 = cfg.betas
-            t0 = float(state["step"]) if "step" in state else 0.0
-            mom = view(state["exp_avg"]) if "exp_avg" in state else [torch.zeros_like(p) for p in flat_pd]
-            sq = view(state["exp_avg_sq"]) if "exp_avg_sq" in state else [torch.zeros_like(p) for p in flat_pd]
-        elif cfg.d_optimizer == "rmsprop":
-            alpha = self.opt_d.param_groups[0]["alpha"]
-            sq = view(state["square_avg"]) if "square_avg" in state else [torch.zeros_like(p) for p in flat_pd]
-        buf = view(state["momentum_buffer"]) if state.get("momentum_buffer") is not None else None
-        for i, ((x, eps, xl), (z, zl)) in enumerate(batches):
+        group = self.opt_d.param_groups[0]
+        rule = optim.init(cfg.d_optimizer, flat_pd, self.opt_d.state.get(self.disc.flat, {}), view,
+                          dict(betas=cfg.betas, alpha=group.get("alpha"), momentum=cfg.momentum))
+        for (x, eps, xl), (z, zl) in batches:
             fake = self.G(z[m], self._pick(zl, m), pg, m)             # depends on pg: keeps the graph
             layers = [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
             d = lambda v, lab: self.Dt(v, lab, layers, m)             # noqa: E731
             _, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            grads = torch.autograd.grad(total.sum(), flat_pd, create_graph=True)
-            if cfg.d_optimizer == "adam":
-                t = t0 + i + 1
-                mom = [b1 * a + (1 - b1) * g for a, g in zip(mom, grads)]
-                sq = [b2 * v + (1 - b2) * g * g for v, g in zip(sq, grads)]
-                step = [(a / (1 - b1 ** t)) / ((v / (1 - b2 ** t) + TINY).sqrt() + 1e-8) for a, v in zip(mom, sq)]
-            elif cfg.d_optimizer == "rmsprop":
-                sq = [alpha * v + (1 - alpha) * g * g for v, g in zip(sq, grads)]
-                step = [g / ((v + TINY).sqrt() + 1e-8) for v, g in zip(sq, grads)]
-            else:
-                step = grads
-            if cfg.momentum and cfg.d_optimizer == "sgd":
-                buf = list(grads) if buf is None else [cfg.momentum * b + g for b, g in zip(buf, grads)]
-                step = buf
-            flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, step)]
+            steps, rule = optim.update(torch.autograd.grad(total.sum(), flat_pd, create_graph=True), rule)
+            flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, steps)]
         return [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
 
-    def simultaneous_step(self):
-        """Both players' gradients at the same point, then both updates."""
+    def _joint_grads(self):
+        """Both players' gradients at the current point, on one fresh batch:
+        ((grad D, grad G), (D loss, G loss)), per member."""
         x, eps, xl = self._real()
         z, zl = self._fake_input()
 
@@ -295,15 +269,50 @@ class Game:
             loss_g = losses.g_loss(self.cfg.loss, out_fake)
             return [total, loss_g], [loss_d, loss_g]
 
-        (gd, gg), (loss_d, loss_g) = self._grads(objective, [self.disc, self.gen])
+        return self._grads(objective, [self.disc, self.gen])
+
+    def _move(self, gd, gg) -> list[torch.Tensor]:
+        """Both optimisers' steps from the current point; returns the moves made [dD, dG]."""
+        before = [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
         self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
         self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
+        return [self.disc.flat.detach() - before[0], self.gen.flat.detach() - before[1]]
+
+    def joint_step(self, method: str = "simultaneous"):
+        """Both players move at once, as the xy game's methods (toylab.games) with an optimiser's
+        step u(g) in place of eta F (with SGD u(g) = lr g, exactly the games' formulas):
+
+        - simultaneous: z' = z - u(F(z)).
+        - optimistic (Daskalakis et al. 2018, Optimistic Adam with Adam): z' = z - 2 u_t + u_{t-1},
+          the previous move remembered (and checkpointed); the first step is a plain one.
+        - extragradient (Korpelevich 1976; Extra-Adam, Gidel et al. 2019): a look-ahead step
+          z+ = z - u(F(z)), then z' = z - u(F(z+)), each gradient on a fresh batch; with Adam
+          both steps update the moments, as in Extra-Adam."""
+        (gd, gg), (loss_d, loss_g) = self._joint_grads()
+        if method == "extragradient":
+            start = [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
+            self._move(gd, gg)
+            (gd, gg), _ = self._joint_grads()
+            with torch.no_grad():
+                self.disc.flat.copy_(start[0])
+                self.gen.flat.copy_(start[1])
+        moves = self._move(gd, gg)
+        if method == "optimistic":
+            prev = self.memory if self.memory is not None else moves
+            with torch.no_grad():
+                self.disc.flat.add_(moves[0] - prev[0])
+                self.gen.flat.add_(moves[1] - prev[1])
+            self.memory = moves
         self._last.update(d_loss=loss_d, g_loss=loss_g, d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
+
+    def simultaneous_step(self):
+        """Both players' gradients at the same point, then both updates."""
+        self.joint_step("simultaneous")
 
     def round(self) -> torch.Tensor:
         """One round's updates; returns its record (len(HISTORY), E), on the device."""
-        if self.cfg.update == "simultaneous":
-            self.simultaneous_step()
+        if self.cfg.update != "alternating":
+            self.joint_step(self.cfg.update)
         else:
             for _ in range(self.cfg.d_steps):
                 self.d_step()
