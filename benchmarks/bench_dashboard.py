@@ -20,7 +20,7 @@ import plotly.io as pio
 
 from dashboards import forms
 from dashboards.pages.train import figures_for
-from dashboards.sessions import LiveRun
+from dashboards.live import LiveRun
 from toylab import panels as P
 
 

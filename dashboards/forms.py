@@ -60,7 +60,7 @@ UPLOAD_MIN_ROWS = 10
 #: The dashboard's bounds on the form's numbers, tighter than TrainConfig's (which serve a
 #: whole machine): on a shared server one round takes at most ~2 s on one busy core (all at
 #: their maximum, measured: 1.7 s, 1.9 s with wgan-gp; 10 ms at the defaults), so Pause and
-#: close act within that (sessions.JOIN_TIMEOUT is 10 s), and one run's memory stays bounded.
+#: close act within that (live.JOIN_TIMEOUT is 10 s), and one run's memory stays bounded.
 #: z_dim reaches 256 for Metz et al.'s mode-collapse setting (the 'Mode collapse' preset): at
 #: most one more 256-wide layer's worth of work.
 LIMITS = {

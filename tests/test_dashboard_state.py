@@ -12,7 +12,8 @@ import pytest
 
 import toylab
 from dashboards import forms
-from dashboards.sessions import LabBusy, LiveRun, SessionError, SessionManager
+from dashboards.live import LiveRun
+from dashboards.sessions import LabBusy, SessionError, SessionManager
 
 
 def _config(**kw):

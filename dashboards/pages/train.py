@@ -1,151 +1,30 @@
-"""The Train tab: the form, Start / Pause / Step / Reset, the panels, the time slider, export."""
+"""The Train tab: Start / Pause / Step / Reset, live edits and presets, the panels at the
+slider's snapshot, playback and the presentation view. Its page is train_layout's; the upload
+and the drawing canvas are train_target's, the export train_export's."""
 
 from __future__ import annotations
 
 import math
-import time
 
-from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
 from toylab.experiments.presets import PRESETS
 from toylab.pictures.figures import panel_figure
 
-from .. import drawing, forms
+from .. import forms
 from .. import ids as I
-from ..sessions import POINTS_DRAWN, LabBusy, SessionError
+from ..live import POINTS_DRAWN, LiveRun
+from ..sessions import LabBusy, SessionError
+from . import train_export, train_target
+from .train_layout import GRAPH_HEIGHT, SPEEDS, layout  # noqa: F401  (layout: the app's import)
 
-TICK_MS = 400           # how often the page asks for new snapshots while training
-PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
-GRAPH_HEIGHT = 320
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
 PRESENT_MAX = 4
 PRESENT_DEFAULT = ("p_model", "d", "js", "modes")
 PRESENT_FONT = 1.6
-#: the speed control: rounds per second at most (Trainer.pace); slow enough to watch single rounds
-SPEEDS = {0: "full speed", 100: "100 rounds/s", 30: "30 rounds/s", 10: "10 rounds/s", 3: "3 rounds/s",
-          1: "1 round/s"}
-EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
-
-
-def _field(name: str):
-    choices = forms.choices(name)
-    value = forms.default(name)
-    if name == "dataset_params":
-        value = forms.default_params(forms.default("dataset"))
-    if choices:
-        control = dcc.Dropdown(id=I.FIELD.format(name), options=choices, value=value, clearable=False)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        control = dcc.Input(id=I.FIELD.format(name), type="number", value=value, debounce=True,
-                            step="any" if isinstance(value, float) else 1)
-    else:
-        control = dcc.Input(id=I.FIELD.format(name), type="text", value=value, debounce=True)
-    return html.Div(className="field", children=[
-        html.Label(name, htmlFor=I.FIELD.format(name), title=forms.HELP.get(name, "")),
-        control,
-        html.Div(id=I.ERROR.format(name), className="field-error"),
-    ])
-
-
-def sidebar():
-    groups = [html.Fieldset([html.Legend(g), *[_field(f) for f in fields]]) for g, fields in forms.GROUPS.items()]
-    upload = dcc.Upload(id=I.UPLOAD, max_size=forms.UPLOAD_MAX_BYTES, multiple=False,
-                        children=html.Div(["Upload your own points (.csv/.npy, x,y columns)"]),
-                        style={"border": "1px dashed #999", "borderRadius": "6px", "padding": "6px",
-                               "textAlign": "center", "cursor": "pointer", "fontSize": "12px"})
-    return html.Div(className="sidebar", children=[
-        html.Div(className="buttons", children=[
-            html.Button("▶ Start", id=I.START, title="Train (or continue) in the background"),
-            html.Button("❚❚ Pause", id=I.PAUSE, title="Stop after the current round; edit and continue"),
-            html.Button("Reset", id=I.RESET, title="Stop and start over with the form's settings"),
-        ]),
-        html.Div(className="buttons", children=[
-            html.Button("D step", id=I.STEP_D, title="One discriminator update (while paused)"),
-            html.Button("G step", id=I.STEP_G, title="One generator update (while paused)"),
-            html.Button("Round", id=I.STEP_ROUND, title="d_steps D updates then g_steps G updates"),
-        ]),
-        html.Fieldset(className="presets", children=[
-            html.Legend("Failure-mode presets", title="Each fills the form with one setting of a shipped recipe "
-                        "(toylab sweep RECIPE trains the same); docs/recipes/ says how often it fails"),
-            html.Div(className="buttons", children=[
-                *[html.Button(p.label, id=I.PRESET_BUTTON.format(key), title=f"{p.expect} (recipe {p.recipe}, "
-                              f"setting {p.setting!r})") for key, p in PRESETS.items()],
-                html.Button("Defaults", id=I.PRESET_BUTTON.format("defaults"), title="The form's defaults")]),
-            html.Div(id=I.PRESET_MSG, className="help-text"),
-            dcc.Store(id=I.PRESET, data="")]),
-        html.Div(className="field", children=[
-            html.Label("speed", htmlFor=I.SPEED, title="At most this many rounds a second, also while training; "
-                       "with snapshot_every 1 each round is a picture"),
-            dcc.Dropdown(id=I.SPEED, options=[{"label": v, "value": k} for k, v in SPEEDS.items()], value=0,
-                         clearable=False),
-            html.Div(id=I.SPEED_NOTE, className="help-text", style={"gridColumn": "1 / 3"})]),
-        html.Div(id=I.STATUS, className="status", children="ready"),
-        html.Div(id=I.MESSAGE, className="message"),
-        html.P("Learning rates, steps per round, update order, the objective, steps and snapshot_every change "
-               "a run as you edit them, also while it trains; other fields take effect on Reset.",
-               className="help-text"),
-        *groups[:1], upload, html.Div(id=I.UPLOAD_MSG, className="message"),
-        html.Fieldset(className="drawing", children=[
-            html.Legend("Draw a target", title="Click to add a mode (a small cluster), drag to draw a stroke; "
-                        "the shading is the kernel density the generator will have to learn"),
-            dcc.RadioItems(id=I.DRAW_MODE, options=[{"label": v, "value": k} for k, v in drawing.MODES.items()],
-                           value="click", inline=True, inputStyle={"marginRight": "3px"},
-                           labelStyle={"marginRight": "10px"}),
-            dcc.Graph(id=I.DRAW_CANVAS, figure=drawing.canvas_figure(None, None, P.get_theme("light")),
-                      config={"displaylogo": False, "displayModeBar": False, "scrollZoom": False},
-                      style={"height": "260px"}),
-            html.Div(className="buttons", children=[
-                html.Button("Use as target", id=I.DRAW_USE, title="Make these points the 'points' target "
-                            "(then Reset)"),
-                html.Button("Clear", id=I.DRAW_CLEAR)]),
-            html.Div(id=I.DRAW_MSG, className="help-text",
-                     children="Click to add a mode, or choose 'drag' and draw a curve.")]),
-        *groups[1:],
-        html.Fieldset([html.Legend("Export the run"),
-                       dcc.RadioItems(id=I.EXPORT_FORMAT, options=[".gif", ".mp4", ".html"], value=".gif",
-                                      inline=True),
-                       html.Button("Export", id=I.EXPORT, title="An animation of every snapshot so far"),
-                       html.Div(id=I.EXPORT_MSG, className="help-text"),
-                       dcc.Download(id=I.DOWNLOAD)]),
-    ])
-
-
-def main_area():
-    boxes = [html.Div(id=I.PANEL_BOX.format(p), className="panel", children=[
-        dcc.Graph(id=I.GRAPH.format(p), config={"displaylogo": False, "displayModeBar": False},
-                  style={"height": f"{GRAPH_HEIGHT}px"}),
-        html.Div(P.HELP[p], className="help")]) for p in P.PANELS]
-    return html.Div(children=[
-        html.Div(id=I.HEADLINE, className="headline"),
-        html.Div(className="timebar", children=[
-            html.Button("▶ Play", id=I.PLAY, title="Play the snapshots back from the slider's position"),
-            # positions are snapshots; the tooltip names the training step (assets/steps.js), and
-            # there is no box for a snapshot number (the status line says "showing step N")
-            dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None, allow_direct_input=False,
-                       tooltip={"placement": "bottom", "always_visible": False, "transform": "toylabStep"},
-                       updatemode="drag", className="time-slider"),
-            html.Button("▣ Present", id=I.PRESENT, title="The presentation view: 2-4 of the chosen panels, large, "
-                        "with a status line (pick 1-4 panels below; more shows p_model, D, JS and modes)"),
-        ]),
-        dcc.Store(id=I.PRESENTING, data=False),
-        html.Div(className="buttons view-options", children=[
-            dcc.Checklist(id=I.SHOWN, options=[{"label": P.TITLES[p], "value": p} for p in P.PANELS],
-                          value=list(P.PANELS), inline=True, inputStyle={"marginRight": "3px"},
-                          labelStyle={"marginRight": "10px"}),
-            dcc.RadioItems(id=I.THEME, options=list(P.THEMES), value="light", inline=True),
-        ]),
-        html.Div(id=I.PANEL_GRID, className="panels", children=boxes),
-        dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False),
-        dcc.Store(id=I.DRAWN),
-        dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
-        dcc.Store(id=I.VERSION, data=0),
-    ])
-
-
-def layout():
-    return html.Div(className="layout", children=[sidebar(), main_area()])
 
 
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
@@ -193,7 +72,6 @@ def register(app, manager, runs_dir="runs"):
                 if action == I.RESET or live is None:
                     if live is not None:
                         manager.discard(live)
-                    from ..sessions import LiveRun
                     session.live = live = LiveRun(cfg)
                     live.trainer.pace(speed if speed in SPEEDS else 0)
                     if action == I.RESET:
@@ -427,113 +305,8 @@ def register(app, manager, runs_dir="runs"):
         Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"), Input(I.PRESENT, "n_clicks"),
         State(I.PRESENTING, "data"), prevent_initial_call=True)
 
-    @app.callback(Output(I.UPLOAD_MSG, "children"), Output(I.FIELD.format("dataset"), "value"),
-                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
-                  Input(I.UPLOAD, "contents"), State(I.UPLOAD, "filename"), State(I.SESSION, "data"),
-                  prevent_initial_call=True)
-    def upload(contents, filename, sid):
-        try:
-            session = manager.get(sid, client())
-            with session.busy:
-                session.upload = forms.read_upload(contents, filename, session.dir)   # held here, not in the page
-        except ValueError as err:
-            return html.Span(str(err), className="message"), no_update, no_update
-        return (html.Span(f"loaded {filename}: target 'points' (its KDE bandwidth chosen by the likelihood rule; "
-                          f"edit it in dataset_params) - press Reset", className="ok"), "points",
-                forms.upload_params(session.upload))
-
-    @app.callback(Output(I.DRAW_CANVAS, "figure"), Output(I.DRAW_MSG, "children"),
-                  Output(I.FIELD.format("dataset"), "value", allow_duplicate=True),
-                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
-                  Input(I.DRAW_CANVAS, "clickData"), Input(I.DRAW_CANVAS, "relayoutData"),
-                  Input(I.DRAW_CLEAR, "n_clicks"), Input(I.DRAW_USE, "n_clicks"), Input(I.THEME, "value"),
-                  Input(I.FIELD.format("dataset_params"), "value"), Input(I.DRAW_MODE, "value"),
-                  State(I.FIELD.format("dataset"), "value"), State(I.SESSION, "data"), prevent_initial_call=True)
-    def draw(click, relayout, _clear, _use, theme, params, mode, dataset, sid):
-        """The canvas: a click adds a mode, a stroke adds points along it; Use makes them the
-        tab's 'points' target (as an upload, with the likelihood-rule bandwidth in the form)."""
-        trigger = ctx.triggered_id
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return no_update, str(err), no_update, no_update
-        theme = P.get_theme(theme if theme in P.THEMES else "light")
-        dataset_out = params_out = no_update
-        with session.busy:
-            pts = session.drawing
-            try:
-                if trigger == I.DRAW_CANVAS and ctx.triggered_prop_ids.get(f"{I.DRAW_CANVAS}.clickData"):
-                    point = (click or {}).get("points", [{}])[0]
-                    pts = drawing.add(pts, drawing.click_points(point.get("x"), point.get("y"),
-                                                                seed=0 if pts is None else len(pts)))
-                elif trigger == I.DRAW_CANVAS:
-                    shapes = (relayout or {}).get("shapes")
-                    if not isinstance(shapes, list) or not shapes:
-                        raise PreventUpdate      # a resize or an edit of a drawn shape: nothing to add
-                    for shape in shapes[-8:]:
-                        pts = drawing.add(pts, drawing.stroke_points((shape or {}).get("path")))
-                elif trigger == I.DRAW_CLEAR:
-                    pts = None
-            except (ValueError, TypeError) as err:
-                return no_update, str(err), no_update, no_update
-            session.drawing = pts
-            n = 0 if pts is None else len(pts)
-            h = drawing.bandwidth(pts) if n >= 2 else None
-            if h and dataset == "points" and session.upload is not None:
-                try:       # the form's bandwidth, once chosen, is what the canvas shows
-                    h = float(forms.parse_params(params or "").get("bandwidth", h))
-                except (ValueError, TypeError):
-                    pass
-            if trigger == I.DRAW_USE:
-                if n < forms.UPLOAD_MIN_ROWS:
-                    return no_update, "Draw something first: click to add a mode, or drag to draw a curve.", no_update, \
-                        no_update
-                session.upload = forms.save_points(pts, session.dir)
-                dataset_out, params_out = "points", forms.upload_params(session.upload)
-        if n == 0:
-            text = "Click to add a mode, or choose 'drag' and draw a curve."
-        else:
-            text = f"{n:,} points · kernel bandwidth h = {h:.3g}" if h else f"{n} point"
-            text += (" · now the 'points' target: press Reset" if trigger == I.DRAW_USE
-                     else " · press 'Use as target'")
-        return drawing.canvas_figure(pts, h, theme, mode if mode in drawing.MODES else "click"), text, dataset_out, \
-            params_out
-
-    @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children"),
-                  Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.THEME, "value"),
-                  State(I.SHOWN, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
-    def export(_n, fmt, theme, shown, sid):
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return no_update, str(err)
-        if fmt not in (".gif", ".mp4", ".html") or theme not in P.THEMES:
-            return no_update, "export: the format must be .gif, .mp4 or .html and the theme light or dark"
-        shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
-        if not session.busy.acquire(blocking=False):
-            return no_update, "export: this tab is still busy with its previous request"
-        try:
-            return _export(session, fmt, theme, shown)
-        finally:
-            session.busy.release()
-
-    def _export(session, fmt, theme, shown):
-        from toylab import animate
-        live = session.live
-        if live is None or len(live.snapshot_run().snapshots) < 1:
-            return no_update, "Train first: there is nothing to export yet."
-        run = live.snapshot_run()
-        out = session.dir / f"{run.config.dataset}-step{run.step}-{int(time.time())}{fmt}"
-        session.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            animate(run, out, panels=shown or None, theme=theme, size="small" if fmt == ".gif" else "720p",
-                    frames=EXPORT_FRAMES[fmt], progress=False)
-            sent = dcc.send_file(str(out))            # read into the answer: the file is not kept
-            return sent, f"exported {out.name} ({out.stat().st_size / 1e6:.1f} MB)"
-        except ValueError as err:
-            return no_update, str(err)
-        finally:
-            out.unlink(missing_ok=True)
+    train_target.register(app, manager, client)
+    train_export.register(app, manager, client)
 
 
 def _form_config(form: dict, preset, session, runs_dir):

@@ -1,0 +1,195 @@
+"""A tab's live run: a toylab Trainer driven from a background thread, read by the page.
+
+The trainer publishes a consistent copy of the run at each snapshot (`latest`), so request
+threads never touch the trainer's tensors; Start, Pause, single steps, live edits and Close
+are the trainer's own controls (toylab.engine.controls), one at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+from toylab import Trainer, TrainConfig
+from toylab.engine.files import release_free_heap
+from toylab.measure.outcomes import classify
+from toylab.pictures.panels import RunView
+
+#: samples drawn per scatter in the live panels (of the 1,000 measured): 1,000 SVG markers took
+#: ~100 ms of each panel's redraw in the browser, most of a playback frame; the shading shows the rest
+POINTS_DRAWN = 500
+JOIN_TIMEOUT = 10.0          # seconds a close waits for the training thread
+#: seconds between a training thread's heap trims. Measured: a default ring8 run's *live* data
+#: grows by ~3 MB over 2,000 rounds, but RSS grew by ~110 kB a round (173 MB in 1,500 rounds)
+#: as glibc kept the thread's freed temporaries; trimming once a second keeps RSS flat for ~5 %
+#: of the training time (forcing mmap for large blocks instead cost 2x)
+TRIM_EVERY = 1.0
+
+
+class LiveRun:
+    """One session's training: a toylab Trainer driven from a background thread.
+
+    `latest` is a consistent copy of the run (history arrays, snapshot list) taken at
+    each snapshot, so the request threads read it without touching the trainer.
+    """
+
+    _serials = itertools.count(1)
+
+    def __init__(self, config: TrainConfig):
+        self.serial = next(LiveRun._serials)           # names this run in the page's records (an id() is reused)
+        self.trainer = Trainer(config, callbacks=[self._on_snapshot])
+        self.total = config.steps
+        self._lock = threading.Lock()
+        self._ctl = threading.Lock()                # start and close, one at a time
+        self._thread: threading.Thread | None = None
+        self._done = True                           # the thread has left fit() (or never ran)
+        self.closed = False
+        self._trimmed = 0.0                         # when this run's thread last trimmed the heap
+        self.version = 0
+        self.error: str | None = None
+        self.pinned: int | None = None              # snapshot the user scrubbed to (None: the newest)
+        self.trainer.snapshot()                     # step 0 is on screen at once
+        self._publish()
+        self._view: RunView | None = None
+        self._verdict: tuple | None = None          # (the run judged, its outcome)
+        # the costly first picture (p_data, the kernel bandwidth from scratch) is made now,
+        # with the run, so that every later snapshot update is the fast kind
+        self.view(self.latest).frame(self.latest.snapshots[-1])
+
+    # -- reading ---------------------------------------------------------------
+    def _publish(self):
+        run = self.trainer.run()
+        with self._lock:
+            self.latest = run
+            self.version += 1
+
+    def _on_snapshot(self, trainer, snap):
+        self._publish()
+        if time.monotonic() - self._trimmed > TRIM_EVERY:   # bounded RSS, not only bounded data
+            release_free_heap()
+            self._trimmed = time.monotonic()
+        return not self.closed                      # False stops fit(): a second guard beside stop()
+
+    def snapshot_run(self):
+        with self._lock:
+            return self.latest
+
+    def progress(self) -> tuple[int, str]:
+        """(round, state) read now, together: the counter moves every round while training, not
+        only at snapshots, and after Pause it shows the round training stopped at."""
+        step = self.trainer.step
+        return step, self.state
+
+    def verdict(self) -> str | None:
+        """The outcome of the run so far (toylab.outcomes.classify on its newest record; None
+        before the first measurement), computed once per published version."""
+        run = self.snapshot_run()
+        cached = self._verdict
+        if cached is None or cached[0] is not run:
+            outcome = classify(run).outcome if len(run.member_history(0).get("js", ())) else None
+            self._verdict = cached = (run, outcome)
+        return cached[1]
+
+    def view(self, run) -> RunView:
+        """A RunView of the run, made once (p_data is the costly part) and refreshed after."""
+        if self._view is None:
+            self._view = RunView(run, n_points=POINTS_DRAWN)
+        return self._view.refresh(run)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._done
+
+    @property
+    def state(self) -> str:
+        t = self.trainer
+        if self.running:
+            return "running"
+        if self.error:
+            return "failed"
+        if t.status == "diverged" or all(s == "diverged" for s in t.member_status):
+            return "diverged"
+        if t.step >= self.total:
+            return "finished"
+        return "paused" if t.step > 0 else "ready"
+
+    @property
+    def startable(self) -> bool:
+        return not self.closed and not self.running and self.state not in ("finished", "diverged")
+
+    # -- controls -----------------------------------------------------------------
+    def start(self, on_exit=None) -> bool:
+        """Train in a new thread; `on_exit(self)` is called from it when it ends. False: nothing to do."""
+        with self._ctl:
+            if not self.startable:
+                return False
+            self.pinned = None                      # training: show the newest snapshot
+            self._done = False
+            self._thread = threading.Thread(target=self._fit, args=(on_exit,), name="toylab-train", daemon=True)
+            self._thread.start()
+            return True
+
+    def _fit(self, on_exit):
+        try:
+            if not self.closed:
+                self.trainer.fit(self.total)
+        except Exception as err:            # recorded and shown, never kills the server
+            self.error = f"{type(err).__name__}: {err}"
+        finally:
+            self._publish()
+            self._done = True
+            if on_exit is not None:
+                on_exit(self)               # frees the run slot (and may start the next waiting run)
+
+    def pause(self, timeout: float = 30.0) -> None:
+        """Stop after the current round; the picture then shows the step training stopped at."""
+        thread = self._thread
+        if self.running:
+            self.trainer.stop()
+            thread.join(timeout)
+            t = self.trainer
+            if not self.running and t.snapshots and t.snapshots[-1].step != t.step and self.state == "paused":
+                t.flush()
+                t.snapshot()
+                self._publish()
+
+    def step(self, what: str) -> None:
+        """One D step, one G step or one round ('d', 'g', 'round'), by hand while paused."""
+        if self.running:
+            raise RuntimeError("pause first: steps by hand are taken while paused")
+        t = self.trainer
+        {"d": t.d_step, "g": t.g_step, "round": t.round}[what]()
+        self.pinned = None                          # show what the step did
+        t.flush()
+        t.snapshot()
+        self._publish()
+
+    def retune(self, **changes) -> None:
+        """Change live fields: at once while paused, before the next round while training."""
+        self.trainer.retune(**changes)
+        if not self.running:
+            self._publish()
+
+    def train_to(self, total: int) -> None:
+        """Train to `total` rounds in all, also while training (a run may then be finished, or go on)."""
+        self.total = int(total)
+        self.trainer.train_to(self.total)
+
+    def close(self, timeout: float = JOIN_TIMEOUT) -> bool:
+        """Stop training at the next round and join the thread; True when it has stopped.
+
+        No new start is possible after this. The trainer's callback (a cycle back to this
+        object) is dropped so that the run's memory goes with the last reference, not with
+        the next garbage collection."""
+        with self._ctl:
+            self.closed = True
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.trainer.stop()
+            thread.join(timeout)
+        stopped = thread is None or not thread.is_alive()
+        if stopped:
+            self.trainer.callbacks = []
+            self._view = None
+        return stopped

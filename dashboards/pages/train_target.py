@@ -1,0 +1,89 @@
+"""The Train tab's own targets: an uploaded points file, and points drawn on the canvas; either
+becomes the tab's 'points' target with the likelihood-rule KDE bandwidth in the form."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+
+from toylab import panels as P
+
+from .. import drawing, forms
+from .. import ids as I
+from ..sessions import SessionError
+
+
+def register(app, manager, client):
+    """The upload's and the canvas's callbacks; client() names the request's client."""
+
+    @app.callback(Output(I.UPLOAD_MSG, "children"), Output(I.FIELD.format("dataset"), "value"),
+                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
+                  Input(I.UPLOAD, "contents"), State(I.UPLOAD, "filename"), State(I.SESSION, "data"),
+                  prevent_initial_call=True)
+    def upload(contents, filename, sid):
+        try:
+            session = manager.get(sid, client())
+            with session.busy:
+                session.upload = forms.read_upload(contents, filename, session.dir)   # held here, not in the page
+        except ValueError as err:
+            return html.Span(str(err), className="message"), no_update, no_update
+        return (html.Span(f"loaded {filename}: target 'points' (its KDE bandwidth chosen by the likelihood rule; "
+                          f"edit it in dataset_params) - press Reset", className="ok"), "points",
+                forms.upload_params(session.upload))
+
+    @app.callback(Output(I.DRAW_CANVAS, "figure"), Output(I.DRAW_MSG, "children"),
+                  Output(I.FIELD.format("dataset"), "value", allow_duplicate=True),
+                  Output(I.FIELD.format("dataset_params"), "value", allow_duplicate=True),
+                  Input(I.DRAW_CANVAS, "clickData"), Input(I.DRAW_CANVAS, "relayoutData"),
+                  Input(I.DRAW_CLEAR, "n_clicks"), Input(I.DRAW_USE, "n_clicks"), Input(I.THEME, "value"),
+                  Input(I.FIELD.format("dataset_params"), "value"), Input(I.DRAW_MODE, "value"),
+                  State(I.FIELD.format("dataset"), "value"), State(I.SESSION, "data"), prevent_initial_call=True)
+    def draw(click, relayout, _clear, _use, theme, params, mode, dataset, sid):
+        """The canvas: a click adds a mode, a stroke adds points along it; Use makes them the
+        tab's 'points' target (as an upload, with the likelihood-rule bandwidth in the form)."""
+        trigger = ctx.triggered_id
+        try:
+            session = manager.get(sid, client())
+        except SessionError as err:
+            return no_update, str(err), no_update, no_update
+        theme = P.get_theme(theme if theme in P.THEMES else "light")
+        dataset_out = params_out = no_update
+        with session.busy:
+            pts = session.drawing
+            try:
+                if trigger == I.DRAW_CANVAS and ctx.triggered_prop_ids.get(f"{I.DRAW_CANVAS}.clickData"):
+                    point = (click or {}).get("points", [{}])[0]
+                    pts = drawing.add(pts, drawing.click_points(point.get("x"), point.get("y"),
+                                                                seed=0 if pts is None else len(pts)))
+                elif trigger == I.DRAW_CANVAS:
+                    shapes = (relayout or {}).get("shapes")
+                    if not isinstance(shapes, list) or not shapes:
+                        raise PreventUpdate      # a resize or an edit of a drawn shape: nothing to add
+                    for shape in shapes[-8:]:
+                        pts = drawing.add(pts, drawing.stroke_points((shape or {}).get("path")))
+                elif trigger == I.DRAW_CLEAR:
+                    pts = None
+            except (ValueError, TypeError) as err:
+                return no_update, str(err), no_update, no_update
+            session.drawing = pts
+            n = 0 if pts is None else len(pts)
+            h = drawing.bandwidth(pts) if n >= 2 else None
+            if h and dataset == "points" and session.upload is not None:
+                try:       # the form's bandwidth, once chosen, is what the canvas shows
+                    h = float(forms.parse_params(params or "").get("bandwidth", h))
+                except (ValueError, TypeError):
+                    pass
+            if trigger == I.DRAW_USE:
+                if n < forms.UPLOAD_MIN_ROWS:
+                    return no_update, "Draw something first: click to add a mode, or drag to draw a curve.", no_update, \
+                        no_update
+                session.upload = forms.save_points(pts, session.dir)
+                dataset_out, params_out = "points", forms.upload_params(session.upload)
+        if n == 0:
+            text = "Click to add a mode, or choose 'drag' and draw a curve."
+        else:
+            text = f"{n:,} points · kernel bandwidth h = {h:.3g}" if h else f"{n} point"
+            text += (" · now the 'points' target: press Reset" if trigger == I.DRAW_USE
+                     else " · press 'Use as target'")
+        return drawing.canvas_figure(pts, h, theme, mode if mode in drawing.MODES else "click"), text, dataset_out, \
+            params_out
