@@ -155,3 +155,27 @@ def test_radius_map_marks_negative_momentum_region():
                                   order="alternating")
     assert rho.shape == (9, 12)
     assert (rho[:4] < 1).any() and (rho[-3:] > 1).all()     # some negative beta converge, large positive never
+
+
+def test_one_game_config_checks_every_face_naming_the_field():
+    """GameConfig is the one check of trajectory(), the CLI's xy and the dashboard's xy tab: a
+    typo in an option, a value out of range or a wrong word each names the field and what is
+    allowed; a good config gives the options as trajectory() takes them."""
+    bad = {"r1_gamma": (-1, "r1_gamma: must be a finite number in [0, 1000] (got -1)"),
+           "beta": (1.0, "beta: must be a finite number in (-1, 1)"),
+           "d_steps": (2.5, "d_steps: must be a whole number from 1 to 100"),
+           "lr": (float("inf"), "lr: must be a step size in (0, 10]"),
+           "order": ("random", "order: 'random'; allowed: simultaneous, alternating"),
+           "methods": ("simultaneous,newton", "methods: 'newton'; allowed: simultaneous, alternating, optimistic"),
+           "start": ((1.0, 2e3), "start: both coordinates must be finite numbers in [-1000, 1000]"),
+           "gama": (1.0, "gama: unknown option; allowed: a, loss, r1_gamma, noise, gamma, beta, order, d_steps")}
+    for field, (value, message) in bad.items():
+        with pytest.raises(ValueError) as err:
+            games.GameConfig(**{field: value})
+        assert str(err.value).startswith(message), (field, str(err.value))
+    cfg = games.GameConfig(methods="extragradient, optimistic", game="dirac", lr=0.2, beta=-0.3, d_steps=3)
+    assert cfg.methods == ("extragradient", "optimistic") and cfg.options["beta"] == -0.3
+    assert cfg.options["d_steps"] == 3 and cfg.game_options == {"a": 1.0, "loss": "standard", "r1_gamma": 0.0,
+                                                                  "noise": 0.0}
+    with pytest.raises(ValueError, match="gama: unknown option"):
+        games.spectral_radius("consensus", 0.1, gama=1.0)

@@ -147,27 +147,19 @@ def cmd_xy(args) -> int:
     from . import games
     from .pictures import gameviz, viz
     from .pictures.export import check_fps, check_out
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods:
-        raise ValueError(f"--methods: give at least one of {', '.join(games.METHODS)}, comma-separated "
-                         f"(got {args.methods!r})")
-    for m in methods:
-        if m not in games.METHODS:
-            raise ValueError(f"--methods: {m!r}; allowed: {', '.join(games.METHODS)}")
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"--methods: each method once (got {args.methods!r})")
     opts = {k: v for k, v in dict(a=args.a, loss=args.loss, r1_gamma=args.r1_gamma, noise=args.noise,
-                                  gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps,
-                                  lr_y=args.lr_y).items() if v is not None}
+                                  gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps).items()
+            if v is not None}
     try:
         start = tuple(float(v) for v in args.start.split(","))
     except ValueError:
         start = None
     if start is None or len(start) != 2:
         raise ValueError(f"--start: two numbers x,y such as 1,1 (got {args.start!r})")
-    games.check_start(start)
-    games.check_lr(args.lr, args.lr_y)
-    games.check_options({k: v for k, v in opts.items() if k != "lr_y"})
+    cfg = games.GameConfig(methods=args.methods, game=args.game, lr=args.lr, lr_y=args.lr_y, start=start, **opts)
+    methods, start = list(cfg.methods), cfg.start
+    if args.lr_y is not None:
+        opts["lr_y"] = args.lr_y
     out = Path(args.out)
     animation = out.suffix.lower() in (".gif", ".mp4", "")
     most = MAX_ORBIT_FRAMES if animation else games.MAX_STEPS

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dash import Input, Output, State, dcc, html
 
 from toylab import games
-from toylab.pictures.figures import orbit_figures
+from toylab.pictures.gameviz import orbit_figures
 
 from .. import ids as I
 from ..sessions import SessionError

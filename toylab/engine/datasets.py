@@ -12,77 +12,16 @@ torch.Size([4, 2])
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
-from ..measure.kde import grid_points
-from .target_params import (MAX_POINTS, PARAMS, PRESETS, _check_points_file, check_params, describe,  # noqa: F401
-                            names)
-
-LOG_2PI = math.log(2 * math.pi)
+from .point_cloud import PointCloud
+from .target import LOG_2PI, Target, _check_positive, _generator, _square_bounds
+from .target_params import MAX_POINTS, PARAMS, PRESETS, check_params, describe, names  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard",
            "PointCloud", "get", "names", "describe", "check_params", "PARAMS", "MAX_POINTS"]
-
-
-def _generator(seed, generator, device):
-    if generator is not None:
-        return generator
-    if seed is None:
-        return None
-    return torch.Generator(device=device).manual_seed(int(seed))
-
-
-def _check_positive(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return value
-
-
-class Target:
-    """A 2D distribution with a sampler and an exact (or stated) log-density."""
-
-    name: str = "target"
-    modes: torch.Tensor | None = None
-    mode_std: float | None = None
-    params: dict
-
-    def sample(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
-               device: str | torch.device = "cpu") -> torch.Tensor:
-        """Draw n points, shape (n, 2). With a seed (or generator) the draw is reproducible."""
-        x, _ = self.sample_with_labels(n, seed, generator=generator, device=device)
-        return x
-
-    def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
-        """(points, component labels or None); labels exist for mixtures."""
-        return self._sample(int(n), _generator(seed, generator, device), torch.device(device)), None
-
-    def _sample(self, n, gen, device):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.log_prob(x).exp()
-
-    @property
-    def num_modes(self) -> int:
-        return 0 if self.modes is None else int(self.modes.shape[0])
-
-    def density_grid(self, size: int = 100):
-        """Exact p_data on a size x size grid over ``bounds``: (xs, ys, P[y, x])."""
-        xs, ys, pts = grid_points(self.bounds, size)
-        return xs, ys, self.prob(pts).reshape(size, size)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{type(self).__name__}({self.name}: {args})"
-
 
 
 class GaussianMixture(Target):
@@ -137,13 +76,6 @@ class GaussianMixture(Target):
         out = [torch.logsumexp(self._log_norm.to(c)[None] - 0.5 * self.mahalanobis(c) ** 2, dim=1)
                for c in x.split(rows)]
         return torch.cat(out) if out else x.new_zeros(0)
-
-
-def _square_bounds(lo, hi):
-    """A square window around [lo, hi] so that density images are not stretched."""
-    c = (lo + hi) / 2
-    half = float((hi - lo).max()) / 2
-    return (float(c[0]) - half, float(c[0]) + half, float(c[1]) - half, float(c[1]) + half)
 
 
 def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
@@ -321,67 +253,6 @@ class Checkerboard(Target):
         inside = ((ij >= 0) & (ij < self.n)).all(1) & ((ij.sum(1) % 2) == 0)
         return torch.where(inside, torch.full_like(x[:, 0], self._log_density),
                            torch.full_like(x[:, 0], -math.inf))
-
-
-class PointCloud(Target):
-    """A user's own points (.csv or .npy, two columns); sampling resamples them with
-    kernel noise, and the density is the matching Gaussian kernel density estimate
-    with Scott's bandwidth h = sigma * n^(-1/6) (isotropic, sigma the mean std).
-    The density is therefore an estimate, not an analytic p_data."""
-
-    def __init__(self, points, *, name="points", source=None, bandwidth: float | None = None):
-        pts = torch.as_tensor(np.asarray(points, dtype=np.float64)).float()
-        if pts.ndim != 2 or pts.shape[1] != 2:
-            raise ValueError(f"points: expected an array of shape (n, 2), got shape {tuple(pts.shape)}")
-        if pts.shape[0] > MAX_POINTS:
-            raise ValueError(f"points: {pts.shape[0]:,} rows; at most {MAX_POINTS:,} are allowed (subsample them)")
-        if pts.shape[0] < 2:
-            raise ValueError(f"points: need at least 2 rows, got {pts.shape[0]}")
-        if not torch.isfinite(pts).all():
-            raise ValueError("points: the data contain NaN or infinite values")
-        sigma = float(pts.std(0).mean())
-        if sigma <= 0:
-            raise ValueError("points: all points are identical; the density is undefined")
-        self.points = pts
-        self.bandwidth = bandwidth or sigma * pts.shape[0] ** (-1 / 6)
-        self.name, self.params = name, dict(path=str(source) if source else None, n=int(pts.shape[0]))
-        pad = 3 * self.bandwidth + 0.1
-        self.bounds = _square_bounds(pts.min(0).values - pad, pts.max(0).values + pad)
-
-    @classmethod
-    def from_file(cls, path, **kw) -> "PointCloud":
-        path = Path(path)
-        _check_points_file(path)
-        try:
-            if path.suffix == ".npy":
-                arr = np.load(path, allow_pickle=False)
-            else:
-                try:
-                    arr = np.loadtxt(path, delimiter=",", ndmin=2, comments="#")
-                except ValueError:
-                    arr = np.loadtxt(path, delimiter=",", ndmin=2, comments="#", skiprows=1)
-        except (ValueError, OSError, UnicodeDecodeError) as err:
-            # never the file's content in the message (it may be anything a server can read)
-            what = "rows of two comma-separated numbers (one header line allowed)" if path.suffix != ".npy" \
-                else "a numeric array of shape (n, 2)"
-            raise ValueError(f"points: {path} could not be read as {what} ({type(err).__name__})") from None
-        if len(arr) > MAX_POINTS:
-            raise ValueError(f"points: {path} has {len(arr):,} rows; at most {MAX_POINTS:,} are allowed (subsample it)")
-        if arr.size == 0:
-            raise ValueError(f"points: {path} has no rows")
-        return cls(arr, source=path, **kw)
-
-    def _sample(self, n, gen, device):
-        idx = torch.randint(self.points.shape[0], (n,), generator=gen, device=device)
-        return self.points.to(device)[idx] + self.bandwidth * torch.randn(n, 2, generator=gen, device=device)
-
-    def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
-        pts, h = self.points.to(x.device), self.bandwidth
-        rows = max(1, min(4096, 2**24 // pts.shape[0]))     # a (rows x n) block of at most 64 MB
-        out = [torch.logsumexp(-0.5 * torch.cdist(c, pts).pow(2) / h ** 2, 1) for c in x.split(rows)]
-        lse = torch.cat(out) if out else x.new_zeros(0)
-        return lse - math.log(pts.shape[0]) - LOG_2PI - 2 * math.log(h)
 
 
 #: family -> builder (its parameters and their ranges: toylab.engine.target_params)

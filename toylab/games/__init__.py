@@ -21,7 +21,6 @@ True
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,70 +28,9 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
+from .config import DIRAC_LOSSES, GAME_OPTIONS, GAMES, MAX_LR, MAX_STEPS, METHOD_NAMES, GameConfig  # noqa: F401
+
 Field = Callable[[torch.Tensor], torch.Tensor]       # z (2,) -> F(z) (2,)
-
-GAMES = ("xy", "dirac")
-DIRAC_LOSSES = ("standard", "nonsaturating", "wasserstein")
-#: the most steps of one trajectory (a figure draws them all; an animation draws one frame each)
-MAX_STEPS = 100_000
-#: allowed step sizes: (0, MAX_LR]
-MAX_LR = 10.0
-#: option -> (kind, low, high) or the allowed words; games take a, loss, r1_gamma, noise; methods the rest
-OPTIONS = {"a": ("real", -100.0, 100.0), "loss": DIRAC_LOSSES, "r1_gamma": ("real", 0.0, 1e3),
-           "noise": ("real", 0.0, 100.0), "gamma": ("real", 0.0, 100.0), "beta": ("open", -1.0, 1.0),
-           "order": ("simultaneous", "alternating"), "d_steps": ("int", 1, 100)}
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def check_options(options: dict) -> None:
-    """Refuse unknown options and values out of range, naming the option and what is allowed.
-
-    >>> check_options({"r1_gamma": -1})
-    Traceback (most recent call last):
-    ValueError: r1_gamma: must be a finite number in [0, 1000] (got -1)
-    """
-    for k, v in options.items():
-        spec = OPTIONS.get(k)
-        if spec is None:
-            raise ValueError(f"{k}: unknown option; allowed: {', '.join(OPTIONS)}")
-        if isinstance(spec[0], str) and spec[0] in ("real", "open", "int"):
-            kind, lo, hi = spec
-            if kind == "int":
-                ok = _finite(v) and v == int(v) and lo <= v <= hi
-                allowed = f"a whole number from {lo} to {hi}"
-            elif kind == "open":
-                ok = _finite(v) and lo < v < hi
-                allowed = f"a finite number in ({lo:g}, {hi:g})"
-            else:
-                ok = _finite(v) and lo <= v <= hi
-                allowed = f"a finite number in [{lo:g}, {hi:g}]"
-            if not ok:
-                raise ValueError(f"{k}: must be {allowed} (got {v!r})")
-        elif v not in spec:
-            raise ValueError(f"{k}: {v!r}; allowed: {', '.join(spec)}")
-
-
-def check_lr(lr, lr_y=None) -> None:
-    """Step sizes must be finite numbers in (0, MAX_LR] (a NaN or 1e308 made the spectral radius hang)."""
-    for name, v in (("lr", lr), ("lr_y", lr_y)):
-        if v is None and name == "lr_y":
-            continue
-        if not _finite(v) or not 0 < v <= MAX_LR:
-            raise ValueError(f"{name}: must be a step size in (0, {MAX_LR:g}] (got {v!r})")
-
-
-def check_start(start) -> tuple[float, float]:
-    """A start point: two finite numbers with |x|, |y| <= 1000."""
-    try:
-        x, y = (float(v) for v in start)
-    except (TypeError, ValueError):
-        raise ValueError(f"start: must be two numbers x, y (got {start!r})") from None
-    if not all(math.isfinite(v) and abs(v) <= 1000 for v in (x, y)):
-        raise ValueError(f"start: both coordinates must be finite numbers in [-1000, 1000] (got {start!r})")
-    return x, y
 
 
 # ---- games -----------------------------------------------------------------------------
@@ -137,12 +75,11 @@ def dirac_field(loss: str = "standard", r1_gamma: float = 0.0, noise: float = 0.
 
 
 def make_field(game: str = "xy", **options) -> Field:
-    check_options(options)
-    if game == "xy":
-        return xy_field(options.get("a", 1.0))
-    if game == "dirac":
-        return dirac_field(options.get("loss", "standard"), options.get("r1_gamma", 0.0), options.get("noise", 0.0))
-    raise ValueError(f"game: {game!r}; allowed: {', '.join(GAMES)}")
+    """The field of `game` with its options (checked by GameConfig; the methods' are ignored)."""
+    cfg = GameConfig(game=game, **options)
+    if cfg.game == "xy":
+        return xy_field(cfg.a)
+    return dirac_field(cfg.loss, cfg.r1_gamma, cfg.noise)
 
 
 # ---- methods: state (z, memory) -> next state ------------------------------------------
@@ -195,7 +132,7 @@ def momentum(F, s, eta, beta: float = 0.5, order: str = "simultaneous", **_):
     return torch.stack([x, z[1] + vy, vx, vy])
 
 
-METHODS: dict[str, tuple[Callable, int]] = {      # name -> (step, memory size)
+METHODS: dict[str, tuple[Callable, int]] = {      # name -> (step, memory size); names: config.METHOD_NAMES
     "simultaneous": (simultaneous, 0),
     "alternating": (alternating, 0),
     "optimistic": (optimistic, 2),
@@ -228,13 +165,10 @@ def trajectory(method: str, lr: float, steps: int, start=(1.0, 1.0), game: str =
 
     lr / lr_y: the step sizes of x and y (lr_y defaults to lr); options: the game's
     (a, loss, r1_gamma, noise) and the method's (gamma, beta, order, d_steps)."""
-    if not _finite(steps) or steps != int(steps) or not 0 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps: must be a whole number from 0 to {MAX_STEPS:,} (got {steps!r})")
-    steps = int(steps)
-    check_lr(lr, lr_y)
-    start = check_start(start)
-    F = make_field(game, **options)
     step, _ = _method(method)
+    cfg = GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, steps=steps, start=start, **options)
+    steps, start = cfg.steps, cfg.start
+    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
     eta = _eta(lr, lr_y)
     s = _initial_state(method, F, torch.tensor(start, dtype=torch.float64))
     out = np.empty((steps + 1, 2))
@@ -263,9 +197,9 @@ class Linearisation:
 
 def linearise(method: str, lr: float, game: str = "xy", *, lr_y: float | None = None, **options) -> Linearisation:
     """Jacobian of the method's own update map (state -> next state) at the equilibrium."""
-    check_lr(lr, lr_y)
-    F = make_field(game, **options)
     step, mem = _method(method)
+    GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, **options)
+    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
     eta = _eta(lr, lr_y)
     s0 = torch.zeros(2 + mem, dtype=torch.float64)
     J = jacrev(lambda s: step(F, s, eta, **options))(s0).numpy()
@@ -280,7 +214,7 @@ def spectral_radius(method: str, lr: float, game: str = "xy", **options) -> floa
 def flow(steps: int, lr: float, start=(1.0, 1.0), game: str = "xy", **options) -> np.ndarray:
     """The continuous gradient flow dz/dt = -F(z) sampled at t = k lr (a fine scipy ODE solve)."""
     from scipy.integrate import solve_ivp
-    F = make_field(game, **options)
+    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
 
     def rhs(_, z):
         return -F(torch.tensor(z, dtype=torch.float64)).numpy()
@@ -298,3 +232,6 @@ def decay_rate(z: np.ndarray, skip: int = 0) -> float:
     ok = np.isfinite(r) & (r > 0)
     t = np.arange(len(r))[ok]
     return float(np.exp(np.polyfit(t, np.log(r[ok]), 1)[0]))
+
+
+assert tuple(METHODS) == METHOD_NAMES, "games.METHODS and games.config.METHOD_NAMES must name the same methods"

@@ -330,58 +330,6 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
 
 
 # ---- the games -------------------------------------------------------------------------
-def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light", **options):
-    """Plotly pictures of gradient methods on a game: (orbits over the vector field,
-    distance to the equilibrium per step on a log scale, {method: spectral radius})."""
-    import plotly.graph_objects as go
-    from plotly.figure_factory import create_quiver
-
-    from .. import games
-    from .gameviz import METHOD_COLOURS, _extent, _labels, _title, descent_field, orbits
-
-    theme = get_theme(theme)
-    paths = orbits(methods, lr, steps, start, game, **options)
-    lim = _extent(paths, start)
-    g, U, V = descent_field(lim, game, 15, **options)
-    gx, gy = np.meshgrid(g, g)
-    norm = np.hypot(U, V).max() or 1.0
-    q = create_quiver(gx.ravel(), gy.ravel(), U.ravel() / norm, V.ravel() / norm, scale=lim / 8,
-                      arrow_scale=0.3).data[0]
-    q.update(line=dict(color=theme.muted, width=1), hoverinfo="skip", showlegend=False, name="field")
-    orbit = go.Figure([q])
-    for name, z in paths.items():
-        colour = theme.fg if name == "flow" else METHOD_COLOURS.get(name, theme.fg)
-        orbit.add_scatter(x=z[:, 0], y=z[:, 1], mode="lines", name=name,
-                          line=dict(color=colour, width=1.5 if name == "flow" else 2.5,
-                                    dash="dash" if name == "flow" else None))
-        orbit.add_scatter(x=z[-1:, 0], y=z[-1:, 1], mode="markers", marker=dict(color=colour, size=10),
-                          showlegend=False, hoverinfo="skip")
-    orbit.add_scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="star", size=14, color=theme.fg),
-                      name="equilibrium")
-    xl, yl = _labels(game, options)
-    orbit.update_layout(**{**_base_layout(theme, _title(game, lr, options)), "showlegend": True},
-                        legend=dict(x=0.01, y=0.01, bgcolor=_alpha(theme.bg, 0.8)))
-    orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=_alpha(theme.muted, 0.3))
-    orbit.update_yaxes(range=[-lim, lim], title=yl, scaleanchor="x", scaleratio=1, zeroline=False,
-                       gridcolor=_alpha(theme.muted, 0.3))
-
-    radii = {m: games.spectral_radius(m, lr, game, **options) for m in methods}
-    t = np.arange(steps + 1)
-    r0 = float(np.linalg.norm(start))
-    dist = go.Figure()
-    for m in methods:
-        colour = METHOD_COLOURS.get(m, theme.fg)
-        dist.add_scatter(x=t, y=np.linalg.norm(paths[m], axis=1), mode="lines", name=f"{m}  ρ = {radii[m]:.4f}",
-                         line=dict(color=colour, width=2.5))
-        dist.add_scatter(x=t, y=r0 * radii[m] ** t, mode="lines", showlegend=False, hoverinfo="skip",
-                         line=dict(color=colour, width=1, dash="dash"))
-    dist.update_layout(**{**_base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
-                       legend=dict(x=0.01, y=0.99, bgcolor=_alpha(theme.bg, 0.8)))
-    dist.update_yaxes(type="log", title="|z_t|", gridcolor=_alpha(theme.muted, 0.3))
-    dist.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
-    return orbit, dist, radii
-
-
 def curves_figure(views: dict, keys=("js", "modes_captured"), theme="light", height: int = 340):
     """History columns of several runs overlaid, one subplot per key ({label: RunView})."""
     from plotly.subplots import make_subplots

@@ -1,6 +1,8 @@
 """Pictures of the games in toylab.games: orbits over the vector field, distance to the
-equilibrium against the rate the spectral radius predicts, and maps of the radius.
-Computing lives in games.py; this module only draws."""
+equilibrium against the rate the spectral radius predicts, and maps of the radius; in
+matplotlib (orbit_figure, the CLI's and the docs') and Plotly (orbit_figures, the
+dashboard's), from the same orbits, field and extent. Computing lives in games; this
+module only draws."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import numpy as np
 import torch
 
 from .. import games
+from .figures import _alpha, _base_layout
+from .panels import get_theme
 
 # Okabe-Ito colours, one per method, the same in every picture.
 METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",
@@ -176,3 +180,52 @@ def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30,
             label.set_text(f"step {t}")
             writer.write(blitter.render(dynamic))
     return Path(out)
+
+
+def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light", **options):
+    """Plotly pictures of gradient methods on a game (the dashboard's xy tab): (orbits over the vector field,
+    distance to the equilibrium per step on a log scale, {method: spectral radius})."""
+    import plotly.graph_objects as go
+    from plotly.figure_factory import create_quiver
+
+    theme = get_theme(theme)
+    paths = orbits(methods, lr, steps, start, game, **options)
+    lim = _extent(paths, start)
+    g, U, V = descent_field(lim, game, 15, **options)
+    gx, gy = np.meshgrid(g, g)
+    norm = np.hypot(U, V).max() or 1.0
+    q = create_quiver(gx.ravel(), gy.ravel(), U.ravel() / norm, V.ravel() / norm, scale=lim / 8,
+                      arrow_scale=0.3).data[0]
+    q.update(line=dict(color=theme.muted, width=1), hoverinfo="skip", showlegend=False, name="field")
+    orbit = go.Figure([q])
+    for name, z in paths.items():
+        colour = theme.fg if name == "flow" else METHOD_COLOURS.get(name, theme.fg)
+        orbit.add_scatter(x=z[:, 0], y=z[:, 1], mode="lines", name=name,
+                          line=dict(color=colour, width=1.5 if name == "flow" else 2.5,
+                                    dash="dash" if name == "flow" else None))
+        orbit.add_scatter(x=z[-1:, 0], y=z[-1:, 1], mode="markers", marker=dict(color=colour, size=10),
+                          showlegend=False, hoverinfo="skip")
+    orbit.add_scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="star", size=14, color=theme.fg),
+                      name="equilibrium")
+    xl, yl = _labels(game, options)
+    orbit.update_layout(**{**_base_layout(theme, _title(game, lr, options)), "showlegend": True},
+                        legend=dict(x=0.01, y=0.01, bgcolor=_alpha(theme.bg, 0.8)))
+    orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=_alpha(theme.muted, 0.3))
+    orbit.update_yaxes(range=[-lim, lim], title=yl, scaleanchor="x", scaleratio=1, zeroline=False,
+                       gridcolor=_alpha(theme.muted, 0.3))
+
+    radii = {m: games.spectral_radius(m, lr, game, **options) for m in methods}
+    t = np.arange(steps + 1)
+    r0 = float(np.linalg.norm(start))
+    dist = go.Figure()
+    for m in methods:
+        colour = METHOD_COLOURS.get(m, theme.fg)
+        dist.add_scatter(x=t, y=np.linalg.norm(paths[m], axis=1), mode="lines", name=f"{m}  ρ = {radii[m]:.4f}",
+                         line=dict(color=colour, width=2.5))
+        dist.add_scatter(x=t, y=r0 * radii[m] ** t, mode="lines", showlegend=False, hoverinfo="skip",
+                         line=dict(color=colour, width=1, dash="dash"))
+    dist.update_layout(**{**_base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
+                       legend=dict(x=0.01, y=0.99, bgcolor=_alpha(theme.bg, 0.8)))
+    dist.update_yaxes(type="log", title="|z_t|", gridcolor=_alpha(theme.muted, 0.3))
+    dist.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
+    return orbit, dist, radii

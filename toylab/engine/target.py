@@ -1,0 +1,74 @@
+"""The Target protocol every 2D target follows: ``sample(n, seed=None) -> (n, 2)``,
+``log_prob(x) -> (n,)`` (natural log), a square plot window ``bounds``, and for mixtures
+``modes`` and ``mode_std``; with the small helpers the targets share."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..measure.kde import LOG_2PI, grid_points  # noqa: F401  (LOG_2PI: datasets' import)
+
+
+def _generator(seed, generator, device):
+    if generator is not None:
+        return generator
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return value
+
+
+class Target:
+    """A 2D distribution with a sampler and an exact (or stated) log-density."""
+
+    name: str = "target"
+    modes: torch.Tensor | None = None
+    mode_std: float | None = None
+    params: dict
+
+    def sample(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
+               device: str | torch.device = "cpu") -> torch.Tensor:
+        """Draw n points, shape (n, 2). With a seed (or generator) the draw is reproducible."""
+        x, _ = self.sample_with_labels(n, seed, generator=generator, device=device)
+        return x
+
+    def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
+        """(points, component labels or None); labels exist for mixtures."""
+        return self._sample(int(n), _generator(seed, generator, device), torch.device(device)), None
+
+    def _sample(self, n, gen, device):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prob(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_prob(x).exp()
+
+    @property
+    def num_modes(self) -> int:
+        return 0 if self.modes is None else int(self.modes.shape[0])
+
+    def density_grid(self, size: int = 100):
+        """Exact p_data on a size x size grid over ``bounds``: (xs, ys, P[y, x])."""
+        xs, ys, pts = grid_points(self.bounds, size)
+        return xs, ys, self.prob(pts).reshape(size, size)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({self.name}: {args})"
+
+
+def _square_bounds(lo, hi):
+    """A square window around [lo, hi] so that density images are not stretched."""
+    c = (lo + hi) / 2
+    half = float((hi - lo).max()) / 2
+    return (float(c[0]) - half, float(c[0]) + half, float(c[1]) - half, float(c[1]) + half)
