@@ -104,3 +104,17 @@ def test_the_command_line_starts_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT.parent).stdout
     assert out.strip() == "[]"
+
+
+def test_a_sweep_worker_starts_without_torch():
+    """A sweep's worker process imports toylab.experiments.runner (for its initializer) before
+    anything else runs: without torch that takes a fraction of a second, so its watch on the
+    parent starts at once. With torch (measure.outcomes had imported it through measure.modes)
+    a worker still importing on a busy machine outlived a kill -9 of its sweep by more than 5 s."""
+    import subprocess
+    import sys
+    code = ("import sys; import toylab.experiments.runner; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT.parent).stdout
+    assert out.strip() == "[]"

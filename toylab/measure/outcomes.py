@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .modes import mode_timeline
 
 OUTCOMES = ("converged", "mode_collapse", "not_converged", "oscillating", "vanishing_gradient", "diverged", "stalled")
 
@@ -147,6 +146,9 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     snaps = [s for s in run.snapshots if s.step >= last * (1 - rules.window)]
     verdict = None
     if K and len(snaps) >= 2:
+        # imported here: a sweep's worker imports this module (through the runner) and must start
+        # without torch, so that its watch on the parent runs at once (a kill -9 leaves no orphan)
+        from .modes import mode_timeline
         tl = mode_timeline(snaps, run.target, member)
         out.hops, verdict = tl.losses, tl.verdict()
     if K and run.snapshots:
