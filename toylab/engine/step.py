@@ -6,8 +6,9 @@ Trainer (toylab.engine.training) calls `round()` and keeps the history, snapshot
 
 A round is `d_steps` discriminator updates then `g_steps` generator updates (alternating),
 or one joint move of both players, as the xy game's methods make it (toylab.games):
-simultaneous, optimistic or extragradient, each with the players' own optimisers. With `unrolled_steps = k` G's loss
-looks through k differentiable updates of D by D's own optimiser rule (Metz et al. 2017).
+simultaneous, optimistic or extragradient, each with the players' own optimisers. With
+`unrolled_steps = k` G's loss looks through k differentiable updates of D by D's own
+optimiser rule (Metz et al. 2017).
 """
 
 from __future__ import annotations
@@ -271,12 +272,13 @@ class Game:
 
         return self._grads(objective, [self.disc, self.gen])
 
-    def _move(self, gd, gg) -> list[torch.Tensor]:
-        """Both optimisers' steps from the current point; returns the moves made [dD, dG]."""
-        before = [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
+    def _move(self, gd, gg) -> None:
+        """Both optimisers' steps from the current point."""
         self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
         self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
-        return [self.disc.flat.detach() - before[0], self.gen.flat.detach() - before[1]]
+
+    def _point(self) -> list[torch.Tensor]:
+        return [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
 
     def joint_step(self, method: str = "simultaneous"):
         """Both players move at once, as the xy game's methods (toylab.games) with an optimiser's
@@ -289,25 +291,22 @@ class Game:
           z+ = z - u(F(z)), then z' = z - u(F(z+)), each gradient on a fresh batch; with Adam
           both steps update the moments, as in Extra-Adam."""
         (gd, gg), (loss_d, loss_g) = self._joint_grads()
+        start = self._point() if method != "simultaneous" else None     # copies only where a method needs them
         if method == "extragradient":
-            start = [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
             self._move(gd, gg)
             (gd, gg), _ = self._joint_grads()
             with torch.no_grad():
                 self.disc.flat.copy_(start[0])
                 self.gen.flat.copy_(start[1])
-        moves = self._move(gd, gg)
+        self._move(gd, gg)
         if method == "optimistic":
+            moves = [after - before for after, before in zip(self._point(), start)]
             prev = self.memory if self.memory is not None else moves
             with torch.no_grad():
                 self.disc.flat.add_(moves[0] - prev[0])
                 self.gen.flat.add_(moves[1] - prev[1])
             self.memory = moves
         self._last.update(d_loss=loss_d, g_loss=loss_g, d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
-
-    def simultaneous_step(self):
-        """Both players' gradients at the same point, then both updates."""
-        self.joint_step("simultaneous")
 
     def round(self) -> torch.Tensor:
         """One round's updates; returns its record (len(HISTORY), E), on the device."""
