@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
-from .config import DIRAC_LOSSES, GAME_OPTIONS, GAMES, MAX_LR, MAX_STEPS, METHOD_NAMES, GameConfig  # noqa: F401
+from .config import DIRAC_LOSSES, GAMES, MAX_LR, MAX_STEPS, METHOD_NAMES, GameConfig  # noqa: F401
 
 Field = Callable[[torch.Tensor], torch.Tensor]       # z (2,) -> F(z) (2,)
 
@@ -76,7 +76,11 @@ def dirac_field(loss: str = "standard", r1_gamma: float = 0.0, noise: float = 0.
 
 def make_field(game: str = "xy", **options) -> Field:
     """The field of `game` with its options (checked by GameConfig; the methods' are ignored)."""
-    cfg = GameConfig(game=game, **options)
+    return field_of(GameConfig(game=game, **options))
+
+
+def field_of(cfg: GameConfig) -> Field:
+    """The field of a checked GameConfig's game."""
     if cfg.game == "xy":
         return xy_field(cfg.a)
     return dirac_field(cfg.loss, cfg.r1_gamma, cfg.noise)
@@ -167,8 +171,7 @@ def trajectory(method: str, lr: float, steps: int, start=(1.0, 1.0), game: str =
     (a, loss, r1_gamma, noise) and the method's (gamma, beta, order, d_steps)."""
     step, _ = _method(method)
     cfg = GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, steps=steps, start=start, **options)
-    steps, start = cfg.steps, cfg.start
-    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
+    steps, start, F = cfg.steps, cfg.start, field_of(cfg)
     eta = _eta(lr, lr_y)
     s = _initial_state(method, F, torch.tensor(start, dtype=torch.float64))
     out = np.empty((steps + 1, 2))
@@ -198,8 +201,7 @@ class Linearisation:
 def linearise(method: str, lr: float, game: str = "xy", *, lr_y: float | None = None, **options) -> Linearisation:
     """Jacobian of the method's own update map (state -> next state) at the equilibrium."""
     step, mem = _method(method)
-    GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, **options)
-    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
+    F = field_of(GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, **options))
     eta = _eta(lr, lr_y)
     s0 = torch.zeros(2 + mem, dtype=torch.float64)
     J = jacrev(lambda s: step(F, s, eta, **options))(s0).numpy()
@@ -214,7 +216,7 @@ def spectral_radius(method: str, lr: float, game: str = "xy", **options) -> floa
 def flow(steps: int, lr: float, start=(1.0, 1.0), game: str = "xy", **options) -> np.ndarray:
     """The continuous gradient flow dz/dt = -F(z) sampled at t = k lr (a fine scipy ODE solve)."""
     from scipy.integrate import solve_ivp
-    F = make_field(game, **{k: v for k, v in options.items() if k in GAME_OPTIONS})
+    F = make_field(game, **options)
 
     def rhs(_, z):
         return -F(torch.tensor(z, dtype=torch.float64)).numpy()

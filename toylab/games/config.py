@@ -60,13 +60,13 @@ class GameConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     methods: tuple[str, ...] = ("simultaneous", "alternating", "extragradient")
-    game: Literal["xy", "dirac"] = "xy"
+    game: Literal[GAMES] = "xy"
     lr: float = 0.1
     lr_y: float | None = None
     steps: int = 300
     start: tuple[float, float] = (1.0, 1.0)
     a: float = 1.0
-    loss: Literal["standard", "nonsaturating", "wasserstein"] = "standard"
+    loss: Literal[DIRAC_LOSSES] = "standard"
     r1_gamma: float = 0.0
     noise: float = 0.0
     gamma: float = 1.0

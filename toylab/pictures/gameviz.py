@@ -23,8 +23,7 @@ METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimist
 def orbits(methods, lr, steps, start=(1.0, 1.0), game="xy", **options) -> dict[str, np.ndarray]:
     """{method: trajectory}, plus 'flow' (the continuous-time reference)."""
     out = {m: games.trajectory(m, lr, steps, start, game, **options) for m in methods}
-    game_opts = {k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")}
-    out["flow"] = games.flow(steps, lr, start, game, **game_opts)
+    out["flow"] = games.flow(steps, lr, start, game, **options)
     return out
 
 
@@ -38,7 +37,7 @@ def _extent(paths, start):
 def descent_field(lim, game="xy", density=21, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The descent field -F(z) on a density x density grid over [-lim, lim]^2: (xs, U, V),
     U[i, j] and V[i, j] at (xs[j], xs[i]); for the streamplot here and Plotly's arrows."""
-    F = games.make_field(game, **{k: v for k, v in options.items() if k in ("a", "loss", "r1_gamma", "noise")})
+    F = games.make_field(game, **options)
     xs = np.linspace(-lim, lim, density)
     U, V = np.zeros((density, density)), np.zeros((density, density))
     with torch.no_grad():
