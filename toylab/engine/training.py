@@ -69,10 +69,14 @@ class Trainer:
         self.status = "running"
         self.elapsed = 0.0
         self.folder = RunFolder.create(out, configs, self.target) if out is not None else None
-        self.path = self.folder.path if self.folder else None
         self._tb = TensorBoard(self.path, self.E) if cfg.tensorboard else None
         if self.folder:
             self.folder.write_status(self._status_record())
+
+    @property
+    def path(self):
+        """The run folder's path (None: a run kept in memory only)."""
+        return self.folder.path if self.folder else None
 
     # ---- construction helpers -------------------------------------------
     @classmethod
@@ -80,7 +84,7 @@ class Trainer:
         """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
         t = cls(run.configs)
         if run.path is not None:
-            t.folder, t.path = RunFolder.existing(run.path, t.target), run.path
+            t.folder = RunFolder.existing(run.path, t.target)
             file = runs.require_checkpoint(run.path / "checkpoint.pt")
             t.step, tail = checkpoint.restore(file, t.game)      # resuming continues from its round
             if tail is not None:
