@@ -169,7 +169,7 @@ def test_pause_then_step_by_hand_and_retune():
     live.step("round")
     assert live.trainer.step == n + 1 and live.snapshot_run().snapshots[-1].step == n + 1
     live.retune(lr_d=1e-3, d_steps=3)
-    assert live.trainer.cfg.d_steps == 3 and live.trainer.opt_d.param_groups[0]["lr"] == 1e-3
+    assert live.trainer.cfg.d_steps == 3 and live.trainer.game.opt_d.param_groups[0]["lr"] == 1e-3
     assert live.close() and not live.start()                # closed for good
 
 

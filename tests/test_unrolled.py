@@ -20,8 +20,8 @@ def _setup(optimizer, lr_d, k=3):
     t.gen.double()
     t.disc.double()
     dbl = lambda b: tuple(x.double() if torch.is_tensor(x) and x.is_floating_point() else x for x in b)  # noqa
-    z, zl = dbl(t.game._fake_input())
-    ahead = [(dbl(t.game._real()), dbl(t.game._fake_input())) for _ in range(k)]
+    z, zl = dbl(t.game.batches.fake_input())
+    ahead = [(dbl(t.game.batches.real()), dbl(t.game.batches.fake_input())) for _ in range(k)]
     m = slice(0, 1)
 
     def g_loss(flat_g, unrolled=True):
@@ -29,7 +29,7 @@ def _setup(optimizer, lr_d, k=3):
         pd = t.disc.params(m, requires_grad=True)
         if unrolled:
             pd = t.game.look_ahead(m, pg, pd, ahead)
-        return losses.g_loss(cfg.loss, t.Dt(t.G(z, None, pg, m), None, pd, m)).sum()
+        return losses.g_loss(cfg.loss, t.nets.Dt(t.nets.G(z, None, pg, m), None, pd, m)).sum()
 
     return t, g_loss
 
@@ -73,9 +73,9 @@ def test_packed_discriminator_judges_groups_of_samples():
                             snapshot_every=20, grid_size=8, n_fixed=32))
     assert t.disc.shapes[0][1] == 8                        # input: 4 samples x 2 coordinates
     x = torch.randn(1, 32, 2)
-    assert t.Dt(x).shape == (1, 8, 1)                       # 32 samples -> 8 packs
+    assert t.nets.Dt(x).shape == (1, 8, 1)                       # 32 samples -> 8 packs
     # the D field shown is D on packs of copies of a point
-    torch.testing.assert_close(t.D(x[:, :1]), t.disc(x[:, :1].repeat(1, 1, 4)))
+    torch.testing.assert_close(t.nets.D(x[:, :1]), t.disc(x[:, :1].repeat(1, 1, 4)))
     run = t.fit()
     assert run.status == "completed" and run.snapshots[-1].d_grid.shape == (1, 8, 8)
 
@@ -85,10 +85,10 @@ def test_packing_as_in_pacgan_draws_pack_x_batch_samples_and_d_sees_batch_packs(
     samples, so m x batch_size real and m x batch_size fake samples are drawn per step."""
     t = Trainer(TrainConfig(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=30, pack=3, steps=4,
                             snapshot_every=2, grid_size=8, n_fixed=30, metrics_every=0))
-    x, eps = t.game._real()[:2]
-    z, _ = t.game._fake_input()
+    x, eps = t.game.batches.real()[:2]
+    z, _ = t.game.batches.fake_input()
     assert x.shape == (1, 90, 2) and z.shape[:2] == (1, 90)
-    assert t.Dt(x).shape == (1, 30, 1)                      # 30 packs of 3
+    assert t.nets.Dt(x).shape == (1, 30, 1)                      # 30 packs of 3
     seen = []
     orig = t.game._d_objective
     t.game._d_objective = lambda d, xr, fake, e, lab: seen.append((xr.shape, fake.shape)) or orig(d, xr, fake, e, lab)

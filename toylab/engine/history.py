@@ -43,8 +43,11 @@ class History:
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self.table.items()}
 
-    def restore(self, history: dict, member_status, diverged_step) -> None:
-        """Take a saved run's table and statuses (resume)."""
+    def restore(self, history: dict, member_status, diverged_step, tail=None) -> None:
+        """Take a saved run's table and statuses, and its checkpoint's rounds since the last
+        log row (resume)."""
+        if tail is not None:
+            self.tail = tail
         self.member_status = list(member_status) or self.member_status
         self.diverged_step = list(diverged_step) or self.diverged_step
         for k in self.table:

@@ -18,6 +18,8 @@ import numpy as np
 from .config import ConfigError
 from .step import HISTORY
 
+CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
+
 
 class TensorBoard:
     """Loss rows and measurements of E members into TensorBoard (run folder/tensorboard)."""
@@ -116,3 +118,13 @@ class Checkpoints:
 
     def close(self) -> None:
         pass
+
+
+def for_fit(trainer, total: int) -> list:
+    """A fit's recorders, in this order: a progress bar (trainer.progress), TensorBoard
+    (config.tensorboard), the caller's callbacks, and checkpoints when the run has a folder."""
+    t = trainer
+    out = [ProgressBar(total, t.step, f"{t.cfg.dataset} x{t.E}", t.E)] if t.progress else []
+    out += [t._tb] if t._tb is not None else []
+    out += [Callback(cb) for cb in t.callbacks]
+    return out + ([Checkpoints(CHECKPOINT_EVERY)] if t.folder else [])

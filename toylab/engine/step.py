@@ -4,11 +4,12 @@
 the two optimisers and the seeded noise and data streams — and nothing that records: the
 Trainer (toylab.engine.training) calls `round()` and keeps the history, snapshots and files.
 
-A round is `d_steps` discriminator updates then `g_steps` generator updates (alternating),
-or one joint move of both players, as the xy game's methods make it (toylab.games):
-simultaneous, optimistic or extragradient, each with the players' own optimisers. With
-`unrolled_steps = k` G's loss looks through k differentiable updates of D by D's own
-optimiser rule (Metz et al. 2017).
+A round is one move of the config's update method, run by the very functions that play the
+xy game (toylab.games.methods): the Game is their `Players` — `grad` (the players' gradients
+on fresh batches), `step` (their optimisers' steps), `point` / `place`. Alternating: d_steps
+D updates then g_steps G updates; simultaneous, optimistic, extragradient: both players at
+once. With `unrolled_steps = k` G's loss looks through k differentiable updates of D by D's
+own optimiser rule (Metz et al. 2017).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import numpy as np
 import torch
 
+from ..games import methods
 from . import losses, optim, streams
 from .checkpoint import to_device
 from .config import TrainConfig
@@ -46,32 +48,34 @@ class Game:
                                     cfg.betas, cfg.momentum)
         self.opt_g = optim.make_optimizer(cfg.g_optimizer, self.gen.flat, 1.0 if torch.is_tensor(self.lr_g) else self.lr_g,
                                     cfg.betas, cfg.momentum)
-        self._make_streams(seeds)
+        self.batches = streams.Batches(cfg, self.target, self.K, seeds, self.device, CHUNK)
         self.chunks = self._member_chunks()
         self._last = {k: torch.full((self.E,), math.nan, device=self.device) for k in HISTORY}
-        self.memory: list[torch.Tensor] | None = None    # the optimistic method's last move [dD, dG]
+        self.memory: torch.Tensor | None = None     # a method's memory (optimistic: its last move, as point())
 
     # ---- state ---------------------------------------------------------------
     def state_dict(self) -> dict:
         """Weights, optimiser moments and random streams (a checkpoint's body)."""
         return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "noise": self.noise.state_dict(), "data": self.data.state_dict(),
-                **({"memory": list(self.memory)} if self.memory is not None else {})}
+                **self.batches.state_dict(),
+                **({"memory": self.memory} if self.memory is not None else {})}
 
     def load_state(self, state: dict) -> None:
         self.nets.load_weights(state)
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.noise.load_state_dict(to_device(state["noise"], self.device))
-        self.data.load_state_dict(to_device(state["data"], self.device))
-        self.memory = [to_device(m, self.device) for m in state["memory"]] if "memory" in state else None
+        self.batches.load_state_dict(to_device({k: state[k] for k in ("noise", "data")}, self.device))
+        memory = state.get("memory")
+        if isinstance(memory, list):         # written before the methods had one home: [dD, dG]
+            memory = torch.cat(memory, 1)
+        self.memory = None if memory is None else to_device(memory, self.device)
 
     def finite_members(self) -> np.ndarray:
         """(E,) bool: the member's weights and optimiser moments are all finite."""
         ok = torch.isfinite(self.gen.flat).all(1) & torch.isfinite(self.disc.flat).all(1)
-        for move in self.memory or ():
-            ok &= torch.isfinite(move).all(1)
+        if self.memory is not None:
+            ok &= torch.isfinite(self.memory).all(1)
         for opt in (self.opt_g, self.opt_d):
             for st in opt.state.values():
                 for v in st.values():
@@ -82,8 +86,6 @@ class Game:
     def use(self, configs: list[TrainConfig]) -> None:
         """Carry on with changed live fields (learning rates, steps, objective): weights,
         optimiser moments and streams stay."""
-        if configs[0].update != self.cfg.update:
-            self.memory = None             # a new method starts without the optimistic one's memory
         self.configs, self.cfg = configs, configs[0]
         for name, opt in (("lr_d", self.opt_d), ("lr_g", self.opt_g)):
             lr = self._member_lr([getattr(c, name) for c in configs])
@@ -96,26 +98,6 @@ class Game:
         if len(set(values)) == 1:
             return values[0]
         return torch.tensor(values, dtype=torch.float32, device=self.device)[:, None]
-
-    def _make_streams(self, seeds):
-        cfg, dev = self.cfg, self.device
-        B = cfg.batch_size * cfg.pack         # PacGAN: batch_size packs of m samples, real and fake
-        weights = self.target.weights.to(dev) if self.K else None
-
-        def noise(g, n):
-            z = streams.draw_noise(cfg.noise, g, (n, B, cfg.z_dim), dev)
-            if not self.K:
-                return z
-            return z, torch.multinomial(weights, n * B, replacement=True, generator=g).view(n, B)
-
-        def data(g, n):
-            x, labels = self.target.sample_with_labels(n * B, generator=g, device=dev)
-            x = x.view(n, B, 2)
-            eps = torch.rand(n, B, 1, generator=g, device=dev)   # interpolation weights for wgan-gp
-            return (x, eps, labels.view(n, B)) if self.K else (x, eps)
-
-        self.noise = streams.Buffered(streams.generators(seeds, streams.NOISE, dev), noise, CHUNK)
-        self.data = streams.Buffered(streams.generators(seeds, streams.DATA, dev), data, CHUNK)
 
     def _member_chunks(self) -> list[slice]:
         """Members evaluated together. On the CPU a chunk holds about CPU_ROWS rows of a batch,
@@ -184,14 +166,6 @@ class Game:
             total = total + cfg.r1_gamma * losses.r1_penalty(d_real, x)
         return loss, total, out[:, n:]
 
-    def _real(self):
-        batch = self.data.next()
-        return batch[0], batch[1], (batch[2] if self.K else None)
-
-    def _fake_input(self):
-        batch = self.noise.next()
-        return batch[0], (batch[1] if self.K else None)
-
     @staticmethod
     def _pick(t, m):
         return None if t is None else t[m]
@@ -199,10 +173,39 @@ class Game:
     def _labels(self, xl, zl, m):
         return None if not self.K else (xl[m], zl[m])
 
-    def d_step(self):
-        """One discriminator update on a fresh real and fake batch."""
-        x, eps, xl = self._real()
-        z, zl = self._fake_input()
+    # ---- the players, as toylab.games.methods moves them ---------------------------
+    def grad(self, who: str = "xy"):
+        """The field at the current weights, on fresh batches: D's gradient ("y"), G's ("x",
+        through k look-ahead updates of D when unrolled), or both players' on one batch
+        ("xy": a tuple). Records the losses they were taken at."""
+        if who == "y":
+            return self._d_grad()
+        if who == "x":
+            return self._g_grad()
+        return self._joint_grads()
+
+    def step(self, g, who: str = "xy") -> None:
+        """The players' optimiser steps for g; records the gradients' norms."""
+        gd, gg = g if who == "xy" else ((g, None) if who == "y" else (None, g))
+        if gd is not None:
+            self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
+            self._last["d_grad_norm"] = gd.norm(dim=1)
+        if gg is not None:
+            self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
+            self._last["g_grad_norm"] = gg.norm(dim=1)
+
+    def point(self) -> torch.Tensor:
+        """Both players' weights, (E, P_D + P_G): a copy."""
+        return torch.cat([self.disc.flat.detach(), self.gen.flat.detach()], 1)
+
+    def place(self, z: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.disc.flat.copy_(z[:, :self.disc.flat.shape[1]])
+            self.gen.flat.copy_(z[:, self.disc.flat.shape[1]:])
+
+    def _d_grad(self):
+        x, eps, xl = self.batches.real()
+        z, zl = self.batches.fake_input()
 
         def objective(m, pd):
             with torch.no_grad():
@@ -211,16 +214,13 @@ class Game:
             loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
             return [total], [loss]
 
-        (grad,), (loss,) = self._grads(objective, [self.disc])
-        self._apply(self.opt_d, self.disc.flat, grad, self.lr_d)
-        self._last["d_loss"], self._last["d_grad_norm"] = loss, grad.norm(dim=1)
+        (grad,), (self._last["d_loss"],) = self._grads(objective, [self.disc])
+        return grad
 
-    def g_step(self):
-        """One generator update on a fresh noise batch (D fixed; or, unrolled, D after k
-        look-ahead updates that G's gradient flows through)."""
-        z, zl = self._fake_input()
+    def _g_grad(self):
+        z, zl = self.batches.fake_input()
         k = self.cfg.unrolled_steps
-        ahead = [(self._real(), self._fake_input()) for _ in range(k)]
+        ahead = [(self.batches.real(), self.batches.fake_input()) for _ in range(k)]
 
         def objective(m, pg):
             lab = self._pick(zl, m)
@@ -231,9 +231,22 @@ class Game:
             loss = losses.g_loss(self.cfg.loss, out)
             return [loss], [loss]
 
-        (grad,), (loss,) = self._grads(objective, [self.gen])
-        self._apply(self.opt_g, self.gen.flat, grad, self.lr_g)
-        self._last["g_loss"], self._last["g_grad_norm"] = loss, grad.norm(dim=1)
+        (grad,), (self._last["g_loss"],) = self._grads(objective, [self.gen])
+        return grad
+
+    def _joint_grads(self):
+        x, eps, xl = self.batches.real()
+        z, zl = self.batches.fake_input()
+
+        def objective(m, pd, pg):
+            fake = self.G(z[m], self._pick(zl, m), pg, m)
+            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
+            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            loss_g = losses.g_loss(self.cfg.loss, out_fake)
+            return [total, loss_g], [loss_d, loss_g]
+
+        grads, (self._last["d_loss"], self._last["g_loss"]) = self._grads(objective, [self.disc, self.gen])
+        return tuple(grads)
 
     def look_ahead(self, m, pg, pd, batches):
         """D's parameters after len(batches) look-ahead updates, as differentiable functions of
@@ -257,64 +270,9 @@ class Game:
             flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, steps)]
         return [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
 
-    def _joint_grads(self):
-        """Both players' gradients at the current point, on one fresh batch:
-        ((grad D, grad G), (D loss, G loss)), per member."""
-        x, eps, xl = self._real()
-        z, zl = self._fake_input()
-
-        def objective(m, pd, pg):
-            fake = self.G(z[m], self._pick(zl, m), pg, m)
-            d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
-            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            loss_g = losses.g_loss(self.cfg.loss, out_fake)
-            return [total, loss_g], [loss_d, loss_g]
-
-        return self._grads(objective, [self.disc, self.gen])
-
-    def _move(self, gd, gg) -> None:
-        """Both optimisers' steps from the current point."""
-        self._apply(self.opt_d, self.disc.flat, gd, self.lr_d)
-        self._apply(self.opt_g, self.gen.flat, gg, self.lr_g)
-
-    def _point(self) -> list[torch.Tensor]:
-        return [self.disc.flat.detach().clone(), self.gen.flat.detach().clone()]
-
-    def joint_step(self, method: str = "simultaneous"):
-        """Both players move at once, as the xy game's methods (toylab.games) with an optimiser's
-        step u(g) in place of eta F (with SGD u(g) = lr g, exactly the games' formulas):
-
-        - simultaneous: z' = z - u(F(z)).
-        - optimistic (Daskalakis et al. 2018, Optimistic Adam with Adam): z' = z - 2 u_t + u_{t-1},
-          the previous move remembered (and checkpointed); the first step is a plain one.
-        - extragradient (Korpelevich 1976; Extra-Adam, Gidel et al. 2019): a look-ahead step
-          z+ = z - u(F(z)), then z' = z - u(F(z+)), each gradient on a fresh batch; with Adam
-          both steps update the moments, as in Extra-Adam."""
-        (gd, gg), (loss_d, loss_g) = self._joint_grads()
-        start = self._point() if method != "simultaneous" else None     # copies only where a method needs them
-        if method == "extragradient":
-            self._move(gd, gg)
-            (gd, gg), _ = self._joint_grads()
-            with torch.no_grad():
-                self.disc.flat.copy_(start[0])
-                self.gen.flat.copy_(start[1])
-        self._move(gd, gg)
-        if method == "optimistic":
-            moves = [after - before for after, before in zip(self._point(), start)]
-            prev = self.memory if self.memory is not None else moves
-            with torch.no_grad():
-                self.disc.flat.add_(moves[0] - prev[0])
-                self.gen.flat.add_(moves[1] - prev[1])
-            self.memory = moves
-        self._last.update(d_loss=loss_d, g_loss=loss_g, d_grad_norm=gd.norm(dim=1), g_grad_norm=gg.norm(dim=1))
-
     def round(self) -> torch.Tensor:
-        """One round's updates; returns its record (len(HISTORY), E), on the device."""
-        if self.cfg.update != "alternating":
-            self.joint_step(self.cfg.update)
-        else:
-            for _ in range(self.cfg.d_steps):
-                self.d_step()
-            for _ in range(self.cfg.g_steps):
-                self.g_step()
+        """One round's updates by the config's method (toylab.games.methods: D then G, or both
+        at once); returns its record (len(HISTORY), E), on the device."""
+        cfg = self.cfg
+        self.memory = methods.MOVES[cfg.update](self, self.memory, d_steps=cfg.d_steps, g_steps=cfg.g_steps)
         return torch.stack([self._last[k] for k in HISTORY])

@@ -57,6 +57,49 @@ class Buffered:
         self.buf = tuple(state["buf"]) if state["buf"] is not None else None
 
 
+class Batches:
+    """A GAN's two streams for E members, seeded per member: the noise z (with the classes
+    drawn from the target's weights, for a conditional GAN on K modes) and the real data x
+    (with wgan-gp's interpolation weights, and the classes). Batches hold batch_size x pack
+    rows (PacGAN: batch_size packs of `pack` samples)."""
+
+    def __init__(self, cfg, target, K: int, seeds, device, chunk: int = 32):
+        B = cfg.batch_size * cfg.pack
+        self.K = K
+        weights = target.weights.to(device) if K else None
+
+        def noise(g, n):
+            z = draw_noise(cfg.noise, g, (n, B, cfg.z_dim), device)
+            if not K:
+                return z
+            return z, torch.multinomial(weights, n * B, replacement=True, generator=g).view(n, B)
+
+        def data(g, n):
+            x, labels = target.sample_with_labels(n * B, generator=g, device=device)
+            eps = torch.rand(n, B, 1, generator=g, device=device)   # interpolation weights for wgan-gp
+            return (x.view(n, B, 2), eps, labels.view(n, B)) if K else (x.view(n, B, 2), eps)
+
+        self.noise = Buffered(generators(seeds, NOISE, device), noise, chunk)
+        self.data = Buffered(generators(seeds, DATA, device), data, chunk)
+
+    def real(self):
+        """(x, eps, classes or None), each (E, B, ...)."""
+        batch = self.data.next()
+        return batch[0], batch[1], (batch[2] if self.K else None)
+
+    def fake_input(self):
+        """(z, classes or None), each (E, B, ...)."""
+        batch = self.noise.next()
+        return batch[0], (batch[1] if self.K else None)
+
+    def state_dict(self) -> dict:
+        return {"noise": self.noise.state_dict(), "data": self.data.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.noise.load_state_dict(state["noise"])
+        self.data.load_state_dict(state["data"])
+
+
 def draw_noise(kind: str, g: torch.Generator, shape, device) -> torch.Tensor:
     """p_z: standard Gaussian, or uniform on [-1, 1]."""
     if kind == "gaussian":

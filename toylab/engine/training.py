@@ -24,13 +24,11 @@ from .controls import Controls
 from .history import History
 from .model import Networks
 from .probes import Probes
-from .recorders import Callback, Checkpoints, ProgressBar, TensorBoard, stop_on_signals
+from .recorders import TensorBoard, for_fit, stop_on_signals
 from .run_folder import RunFolder
 from .runs import Run, Snapshot
 from .step import Game
 from .threads import AutoThreads
-
-CHECKPOINT_EVERY = 10  # snapshots between checkpoints on disk
 
 
 class Trainer:
@@ -50,10 +48,8 @@ class Trainer:
         cfg = self.cfg
         self.nets = Networks(configs)
         self.device, self.target, self.gen, self.disc = self.nets.device, self.nets.target, self.nets.gen, self.nets.disc
-        self.G, self.D, self.Dt = self.nets.G, self.nets.D, self.nets.Dt    # the networks as functions
         seeds = [c.seed for c in configs]
         self.game = Game(configs, self.nets, seeds)
-        self.opt_d, self.opt_g = self.game.opt_d, self.game.opt_g
         self.probes = Probes(self.nets, configs, seeds)
         # records
         self.step = 0
@@ -82,28 +78,24 @@ class Trainer:
     @classmethod
     def from_run(cls, run: Run) -> "Trainer":
         """A trainer holding a saved run's trained state (to sample, evaluate or resume)."""
-        t = cls(run.configs)
+        t, tail = cls(run.configs), None
+        t.step, t.status = run.step, run.status
         if run.path is not None:
             t.folder = RunFolder.existing(run.path, t.target)
             file = runs.require_checkpoint(run.path / "checkpoint.pt")
             t.step, tail = checkpoint.restore(file, t.game)      # resuming continues from its round
-            if tail is not None:
-                t.hist.tail = tail
-        else:
-            t.step = run.step
-        t.status = run.status
-        t.hist.restore(run.history, run.member_status, run.diverged_step)
+        t.hist.restore(run.history, run.member_status, run.diverged_step, tail)
         t.snapshots = list(run.snapshots)
         return t
 
     # ---- one round (toylab.engine.step) ------------------------------------
     def d_step(self):
         """One discriminator update (no round is counted)."""
-        self.game.d_step()
+        self.game.step(self.game.grad("y"), "y")
 
     def g_step(self):
         """One generator update (no round is counted)."""
-        self.game.g_step()
+        self.game.step(self.game.grad("x"), "x")
 
     def round(self):
         """One training round (toylab.engine.step.Game.round); its record is queued on the device."""
@@ -115,14 +107,10 @@ class Trainer:
 
     # ---- changing course (toylab.engine.controls) ----------------------------
     def retune(self, **changes) -> None:
-        """Change hyperparameters between rounds.
-
-        Allowed: LIVE_FIELDS (learning rates, steps per round, update order, the objective
-        and its penalties, the snapshot and measurement intervals). Networks, optimiser
-        moments and random streams carry on; other fields define the networks or the data and
-        need a new run. While fit() runs in another thread the changes are checked now and applied by the
-        training thread before its next round (a live edit).
-        """
+        """Change LIVE_FIELDS between rounds (learning rates, steps per round, update method,
+        objective and penalties, intervals); weights, optimiser moments and streams carry on.
+        While fit() runs in another thread they are checked now and applied by the training
+        thread before its next round (a live edit)."""
         configs = self.controls.ask(changes, self.configs, busy=self.status == "running" and self._fitting)
         if configs is not None:
             self._use(configs)
@@ -134,8 +122,7 @@ class Trainer:
             self._use([c.replace(**pending) for c in self.configs])
 
     def pace(self, rounds_per_second: float = 0.0) -> None:
-        """Train at most this many rounds a second (0: as fast as it goes): an interactive face
-        slows training down to watch it. Thread-safe; a stop is still heard at once."""
+        """At most this many rounds a second (0: full speed), to watch; thread-safe."""
         self.controls.pace(rounds_per_second)
 
     def train_to(self, total: int) -> None:
@@ -197,8 +184,8 @@ class Trainer:
         c.signal = None
         self.status = "running"
         self.hist.begin()
-        recorders = self._recorders(c.total)
-        threads = self.threads()
+        recorders = for_fit(self, c.total)
+        threads = AutoThreads(self.cfg.threads, self.device, self.cfg.batch_size * self.cfg.pack * self.E)
         threads.start()
         t0 = time.perf_counter()
         if not self.snapshots or self.snapshots[-1].step != self.step:
@@ -243,13 +230,6 @@ class Trainer:
                     r.close()
         return self.run()
 
-    def _recorders(self, total: int) -> list:
-        """What each snapshot is also given to (toylab.engine.recorders), in this order."""
-        out = [ProgressBar(total, self.step, f"{self.cfg.dataset} x{self.E}", self.E)] if self.progress else []
-        out += [self._tb] if self._tb is not None else []
-        out += [Callback(cb) for cb in self.callbacks]
-        return out + ([Checkpoints(CHECKPOINT_EVERY)] if self.folder else [])
-
     def _end(self, save: bool) -> None:
         """A fit's end, however it ended: the final statuses, and the folder saved."""
         if self.status == "running":     # an exception is on its way out
@@ -257,12 +237,6 @@ class Trainer:
         self.hist.end(self.status)
         if self.folder and save:
             self.save()
-
-    def threads(self) -> AutoThreads:
-        """The intra-op thread count for a fit: config.threads, or for "auto" on the CPU chosen
-        from the machine's load and the round's size (toylab.threads), torch's own on a GPU."""
-        rows = self.cfg.batch_size * self.cfg.pack * self.E
-        return AutoThreads(self.cfg.threads, self.device, rows)
 
     def run(self) -> Run:
         """The records so far as a Run (shares the trainer's networks)."""

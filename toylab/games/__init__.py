@@ -9,9 +9,12 @@ step along -F (x descends, y ascends). Games:
   (minimax), ``nonsaturating`` and ``wasserstein`` losses, with optional R1
   penalty gamma/2 psi^2 and instance noise sigma.
 
-Methods (optax-style: each a few lines over the field, none a copy of another) map a
-flat state s = (z, memory...) to the next; `spectral_radius` differentiates that very
-map at the equilibrium (torch.func.jacrev), so a new method gets its radius for free.
+Methods map a flat state s = (z, memory...) to the next; `spectral_radius` differentiates
+that very map at the equilibrium (torch.func.jacrev), so a new method gets its radius for
+free. Simultaneous, alternating, optimistic and extragradient are toylab.games.methods run on
+a `Plane` (SGD steps): the very functions GAN training runs with its networks and optimisers.
+Consensus and momentum are maps of their own (in GAN terms a change of the field and SGD's
+momentum).
 
 >>> import numpy as np
 >>> z = trajectory("simultaneous", lr=0.1, steps=10)
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
+from . import methods
 from .config import DIRAC_LOSSES, GAMES, MAX_LR, MAX_STEPS, METHOD_NAMES, GameConfig  # noqa: F401
 
 Field = Callable[[torch.Tensor], torch.Tensor]       # z (2,) -> F(z) (2,)
@@ -89,31 +93,42 @@ def field_of(cfg: GameConfig) -> Field:
 # ---- methods: state (z, memory) -> next state ------------------------------------------
 # eta is the (2,) vector of the players' step sizes (eta_x, eta_y).
 
-def simultaneous(F, s, eta, **_):
-    """z' = z - eta F(z)  (both players move from the same point)."""
-    return s - eta * F(s)
+class Plane:
+    """The players of a plane game for toylab.games.methods: the point z = (x, y), the field F,
+    SGD steps of sizes eta = (eta_x, eta_y); out of place, so that jacrev follows every step."""
+
+    MOVERS = {"xy": (1.0, 1.0), "x": (1.0, 0.0), "y": (0.0, 1.0)}
+
+    def __init__(self, F: Field, z: torch.Tensor, eta: torch.Tensor):
+        self.F, self.z, self.eta = F, z, eta
+
+    def grad(self, who: str = "xy"):
+        return self.F(self.z)
+
+    def step(self, g, who: str = "xy") -> None:
+        self.z = self.z - self.eta * g * torch.tensor(self.MOVERS[who], dtype=self.z.dtype)
+
+    def point(self) -> torch.Tensor:
+        return self.z
+
+    def place(self, z: torch.Tensor) -> None:
+        self.z = z
 
 
-def alternating(F, s, eta, d_steps: int = 1, **_):
-    """y takes `d_steps` ascent steps, each seeing the newest x; x then descends at the new y.
-    With d_steps = 1 and x first, as GAN code trains: x' = x - eta F_x(x, y), y' = y - eta F_y(x', y)."""
-    x = s[0] - eta[0] * F(s)[0]
-    y = s[1]
-    for _ in range(d_steps):
-        y = y - eta[1] * F(torch.stack([x, y]))[1]
-    return torch.stack([x, y])
+def _plane_map(move, memory: int, **fixed):
+    """The state map s = (z, memory) -> next state of a shared method, on a Plane."""
+    def step(F, s, eta, **options):
+        p = Plane(F, s[:2], eta)
+        out = move(p, s[2:] if memory else None, **{**options, **fixed})
+        return torch.cat([p.z, out]) if memory else p.z
+    step.__doc__ = move.__doc__
+    return step
 
 
-def optimistic(F, s, eta, **_):
-    """OGDA (Daskalakis et al. 2018): z' = z - 2 eta F(z_t) + eta F(z_{t-1}); memory: F(z_{t-1})."""
-    z, g_prev = s[:2], s[2:]
-    g = F(z)
-    return torch.cat([z - 2 * eta * g + eta * g_prev, g])
-
-
-def extragradient(F, s, eta, **_):
-    """Look ahead one step, update with the look-ahead gradient (Korpelevich 1976)."""
-    return s - eta * F(s - eta * F(s))
+simultaneous = _plane_map(methods.simultaneous, 0)
+alternating = _plane_map(methods.alternating, 0, first="x")
+optimistic = _plane_map(methods.optimistic, 2)
+extragradient = _plane_map(methods.extragradient, 0)
 
 
 def consensus(F, s, eta, gamma: float = 1.0, **_):
@@ -156,10 +171,10 @@ def _eta(lr, lr_y=None) -> torch.Tensor:
     return torch.tensor([lr, lr if lr_y is None else lr_y], dtype=torch.float64)
 
 
-def _initial_state(name, F, z0):
+def _initial_state(name, F, z0, eta):
     step, mem = _method(name)
     if name == "optimistic":
-        return torch.cat([z0, F(z0)])             # the first step is then plain GDA
+        return torch.cat([z0, -eta * F(z0)])      # as if the last move were this one: the first step is plain GDA
     return torch.cat([z0, torch.zeros(mem, dtype=torch.float64)])
 
 
@@ -173,7 +188,7 @@ def trajectory(method: str, lr: float, steps: int, start=(1.0, 1.0), game: str =
     cfg = GameConfig(methods=(method,), game=game, lr=lr, lr_y=lr_y, steps=steps, start=start, **options)
     steps, start, F = cfg.steps, cfg.start, field_of(cfg)
     eta = _eta(lr, lr_y)
-    s = _initial_state(method, F, torch.tensor(start, dtype=torch.float64))
+    s = _initial_state(method, F, torch.tensor(start, dtype=torch.float64), eta)
     out = np.empty((steps + 1, 2))
     out[0] = s[:2].numpy()
     with torch.no_grad():
