@@ -18,10 +18,10 @@ import torch
 
 from .point_cloud import PointCloud
 from .target import LOG_2PI, Target, _check_positive, _generator, _square_bounds
-from .target_params import MAX_POINTS, PARAMS, PRESETS, check_params, describe, names  # noqa: F401
+from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard",
-           "PointCloud", "get", "names", "describe", "check_params", "PARAMS", "MAX_POINTS"]
+           "PointCloud", "get", "names", "describe", "check_params", "MODELS", "MAX_POINTS"]
 
 
 class GaussianMixture(Target):
@@ -255,11 +255,11 @@ class Checkerboard(Target):
                            torch.full_like(x[:, 0], -math.inf))
 
 
-#: family -> builder (its parameters and their ranges: toylab.engine.target_params)
+#: family -> builder (its parameters' model: toylab.engine.target_params.MODELS)
 _BUILDERS: dict[str, Callable[..., Target]] = {
     "ring": ring, "grid": grid, "gaussian": gaussian, "anisotropic": anisotropic, "circle": Annulus,
     "swissroll": swissroll, "spiral": spiral, "checkerboard": Checkerboard, "line": line,
-    "points": lambda path=None, **kw: _points(path, **kw),
+    "points": PointCloud.from_file,
 }
 
 
@@ -271,21 +271,15 @@ def _preset(family: str, base: dict) -> Callable[..., Target]:
 _BUILDERS = {**{name: _preset(family, base) for name, (family, base, _) in PRESETS.items()}, **_BUILDERS}
 
 
-def _points(path, **kw):
-    if path is None:
-        raise ValueError("points: give the file with path=... (a .csv or .npy with two columns)")
-    return PointCloud.from_file(path, **kw)
-
-
 def get(name: str | Target, **params) -> Target:
     """The target called `name`, built with `params` (see ``describe()``)."""
     if isinstance(name, Target):
         return name
     if name not in _BUILDERS:
         raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
-    check_params(name, params)
+    given = check_params(name, params)
     try:
-        target = _BUILDERS[name](**params)
+        target = _BUILDERS[name](**given)
     except TypeError as err:
         raise ValueError(f"dataset {name!r}: bad parameters {params}: {err}") from err
     if name in PRESETS:

@@ -1,6 +1,7 @@
 """The targets' names and parameters, checked before anything is built (no torch needed).
 
-`check_params` refuses an unknown name, a wrong type or a value out of range, each error
+Each family's parameters are a pydantic model (`MODELS`: fields with their kinds and ranges,
+unknown names refused); `check_params` validates a target's parameters with it, each error
 naming the parameter and what is allowed; the ranges bound the memory a target can take.
 Kept apart from the targets themselves (toylab.engine.datasets, torch) so that a config is
 validated, and a saved run read, without importing torch.
@@ -11,7 +12,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 # ---- parameter limits ---------------------------------------------------------------------
 #: the most rows a `points` file may have: its KDE (p_data, log_prob) stays a fraction of a
@@ -19,76 +23,167 @@ import numpy as np
 MAX_POINTS = 100_000
 #: the most bytes of a .csv points file (100,000 rows of two numbers fit in a few MB)
 MAX_CSV_BYTES = 64 * 2**20
-_STD = ("pos", 1e-4, 1e3)         # a width: below 1e-4 the float32 covariance underflows
-_LEN = ("pos", None, 1e4)
-_ANGLE = ("real", -3600.0, 3600.0)
-#: name -> {parameter: (kind, low, high)}; kinds: int (inclusive range), pos (> 0, <= high,
-#: >= low if given), real (finite, inclusive range), point (two finite numbers), path
-PARAMS: dict[str, dict[str, tuple]] = {
-    "ring": {"k": ("int", 1, 1000), "radius": _LEN, "std": _STD},
-    "grid": {"n": ("int", 1, 32), "spacing": _LEN, "std": _STD},
-    "gaussian": {"mean": ("point", -1e4, 1e4), "std": _STD},
-    "anisotropic": {"distance": ("real", 0.0, 1e4), "std_major": _STD, "std_minor": _STD, "angle_deg": _ANGLE},
-    "circle": {"radius": _LEN, "std": _STD},
-    "swissroll": {"scale": ("pos", None, 1e3), "std": _STD},
-    "spiral": {"turns": ("pos", None, 100.0), "radius": _LEN, "std": _STD},
-    "checkerboard": {"n": ("int", 2, 200), "size": _LEN},
-    "line": {"length": _LEN, "angle_deg": _ANGLE, "std": _STD},
-    "points": {"path": ("path", None, None), "bandwidth": ("pos", 1e-4, 10.0)},
-}
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _check_param(target: str, p: str, v, spec) -> None:
-    kind, lo, hi = spec
-    where = f"{target}: {p}"
-    if kind == "int":
-        if not _is_number(v) or not math.isfinite(v) or v != int(v) or not lo <= v <= hi:
-            raise ValueError(f"{where} must be >= {lo} and <= {hi}, an integer (got {v!r})")
-    elif kind == "pos":
-        if not _is_number(v) or not math.isfinite(v) or v <= 0 or v > hi or (lo is not None and v < lo):
-            low = f">= {lo:g}" if lo is not None else "> 0"
-            raise ValueError(f"{where} must be a positive number, {low} and <= {hi:g} (got {v!r})")
-    elif kind == "real":
-        if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
-            raise ValueError(f"{where} must be a finite number in [{lo:g}, {hi:g}] (got {v!r})")
-    elif kind == "point":
-        ok = isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2 and all(
-            _is_number(c) and math.isfinite(c) and lo <= c <= hi for c in v)
-        if not ok:
-            raise ValueError(f"{where} must be two finite numbers in [{lo:g}, {hi:g}], e.g. [0, 1] (got {v!r})")
-    elif kind == "path":
+def _rule(kind: str, lo, hi):
+    """The check of one kind of parameter, run on the raw value (a numpy number included);
+    returns the value as a plain Python int, float, pair of floats or path."""
+    def check(v):
+        if kind == "int":
+            if not _is_number(v) or not math.isfinite(v) or v != int(v) or not lo <= v <= hi:
+                raise ValueError(f"must be >= {lo} and <= {hi}, an integer (got {v!r})")
+            return int(v)
+        if kind == "pos":
+            if not _is_number(v) or not math.isfinite(v) or v <= 0 or v > hi or (lo is not None and v < lo):
+                low = f">= {lo:g}" if lo is not None else "> 0"
+                raise ValueError(f"must be a positive number, {low} and <= {hi:g} (got {v!r})")
+            return float(v)
+        if kind == "real":
+            if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"must be a finite number in [{lo:g}, {hi:g}] (got {v!r})")
+            return float(v)
+        if kind == "point":
+            if not (isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2 and all(
+                    _is_number(c) and math.isfinite(c) and lo <= c <= hi for c in v)):
+                raise ValueError(f"must be two finite numbers in [{lo:g}, {hi:g}], e.g. [0, 1] (got {v!r})")
+            return tuple(float(c) for c in v)
         if not isinstance(v, (str, Path)) or not str(v):
-            raise ValueError(f"{where} must be a file name (a .csv or .npy of two columns; got {v!r})")
+            raise ValueError(f"must be a file name (a .csv or .npy of two columns; got {v!r})")
+        return v
+    return BeforeValidator(check)
 
 
-def check_params(name: str, params: dict) -> None:
-    """Refuse a target's parameters before anything is built: an unknown name, a wrong type, or a
-    value out of its range, each a ValueError naming the parameter and what is allowed. The ranges
-    bound the memory a target can take (ring k <= 1000 modes, grid n <= 32, checkerboard n <= 200,
-    points files <= MAX_POINTS rows).
+#: the kinds of parameter; every field of a model below is one, checked by _rule
+Int = lambda lo, hi: Annotated[int, _rule("int", lo, hi)]               # noqa: E731
+Pos = lambda hi, lo=None: Annotated[float, _rule("pos", lo, hi)]        # noqa: E731  (> 0, or >= lo)
+Real = lambda lo, hi: Annotated[float, _rule("real", lo, hi)]           # noqa: E731
+Std = Pos(1e3, 1e-4)              # a width: below 1e-4 the float32 covariance underflows
+Length = Pos(1e4)
+Angle = Real(-3600.0, 3600.0)
+
+
+class TargetParams(BaseModel):
+    """A target's parameters, each checked by its kind and range; unknown names refused. A
+    field left out takes the target's own default (toylab.engine.datasets): the model keeps
+    only what was given (`given()`)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def given(self) -> dict:
+        return self.model_dump(exclude_unset=True)
+
+
+class Ring(TargetParams):
+    """K Gaussians on a circle"""
+    k: Int(1, 1000) = None
+    radius: Length = None
+    std: Std = None
+
+
+class Grid(TargetParams):
+    """n x n Gaussians on a lattice"""
+    n: Int(1, 32) = None
+    spacing: Length = None
+    std: Std = None
+
+
+class Gaussian(TargetParams):
+    """one Gaussian"""
+    mean: Annotated[tuple[float, float], _rule("point", -1e4, 1e4)] = None
+    std: Std = None
+
+
+class Anisotropic(TargetParams):
+    """two tilted elongated Gaussians"""
+    distance: Real(0.0, 1e4) = None
+    std_major: Std = None
+    std_minor: Std = None
+    angle_deg: Angle = None
+
+
+class Circle(TargetParams):
+    """a continuous ring (annulus)"""
+    radius: Length = None
+    std: Std = None
+
+
+class Swissroll(TargetParams):
+    """the swiss roll curve blurred"""
+    scale: Pos(1e3) = None
+    std: Std = None
+
+
+class Spiral(TargetParams):
+    """an Archimedean spiral blurred"""
+    turns: Pos(100.0) = None
+    radius: Length = None
+    std: Std = None
+
+
+class Checkerboard(TargetParams):
+    """uniform on the dark squares of a board"""
+    n: Int(2, 200) = None
+    size: Length = None
+
+
+class Line(TargetParams):
+    """a blurred segment"""
+    length: Length = None
+    angle_deg: Angle = None
+    std: Std = None
+
+
+class Points(TargetParams):
+    """your own point cloud from a .csv/.npy file, its density a Gaussian KDE (bandwidth by
+    default: Scott's rule)"""
+    path: Annotated[str | Path, _rule("path", None, None)]
+    bandwidth: Pos(10.0, 1e-4) = None
+
+    @model_validator(mode="after")
+    def _file(self):
+        _check_points_file(Path(self.path))
+        return self
+
+
+#: family -> its parameters' model (the presets below add their names)
+MODELS: dict[str, type[TargetParams]] = {
+    "ring": Ring, "grid": Grid, "gaussian": Gaussian, "anisotropic": Anisotropic, "circle": Circle,
+    "swissroll": Swissroll, "spiral": Spiral, "checkerboard": Checkerboard, "line": Line, "points": Points,
+}
+
+
+def check_params(name: str, params: dict) -> dict:
+    """The target's parameters checked by its model (`MODELS`), before anything is built: an
+    unknown name, a wrong type, or a value out of its range is a ValueError naming the
+    parameter and what is allowed. The ranges bound the memory a target can take (ring k <=
+    1000 modes, grid n <= 32, checkerboard n <= 200, points files <= MAX_POINTS rows).
+    Returns the parameters given, as plain Python values.
 
     >>> check_params("ring", {"k": 10**9})
     Traceback (most recent call last):
     ValueError: ring: k must be >= 1 and <= 1000, an integer (got 1000000000)
     """
-    if name not in PARAMS:
+    if name not in MODELS:
         raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
     if not isinstance(params, dict):
         raise ValueError(f"{name}: the parameters must be a mapping of name to value (got {params!r})")
-    spec = PARAMS[name]
-    for p, v in params.items():
-        if p not in spec:
-            raise ValueError(f"dataset {name!r}: bad parameters {params}: unknown parameter {p!r}; "
-                             f"allowed: {', '.join(spec) or 'none'}")
-        _check_param(name, p, v, spec[p])
-    if name == "points":
-        if "path" not in params:
-            raise ValueError("points: give the file with path=... (a .csv or .npy with two columns)")
-        _check_points_file(Path(params["path"]))
+    model = MODELS[name]
+    try:
+        return model.model_validate(params).given()
+    except ValidationError as err:
+        e = err.errors(include_url=False)[0]
+        where = e["loc"][0] if e["loc"] else None
+        if e["type"] == "extra_forbidden":
+            raise ValueError(f"dataset {name!r}: bad parameters {params}: unknown parameter {where!r}; "
+                             f"allowed: {', '.join(model.model_fields) or 'none'}") from None
+        if e["type"] == "missing" and where == "path":
+            raise ValueError("points: give the file with path=... (a .csv or .npy with two columns)") from None
+        cause = e.get("ctx", {}).get("error")
+        msg = str(cause) if cause is not None else e["msg"]
+        raise ValueError(f"{name}: {where} {msg}" if where else msg) from None
 
 
 def _check_points_file(path: Path) -> None:
@@ -143,28 +238,16 @@ PRESETS = {
                     "PacGAN's 2D-grid (Lin et al. 2018, Table 1): 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05"),
 }
 
-#: family -> one line describing it and its parameters
-FAMILIES = {
-    "ring": "K Gaussians on a circle: k, radius, std",
-    "grid": "n x n Gaussians on a lattice: n, spacing, std",
-    "gaussian": "one Gaussian: mean, std",
-    "anisotropic": "two tilted elongated Gaussians: distance, std_major, std_minor, angle_deg",
-    "circle": "a continuous ring (annulus): radius, std",
-    "swissroll": "the swiss roll curve blurred: scale, std",
-    "spiral": "an Archimedean spiral blurred: turns, radius, std",
-    "checkerboard": "uniform on the dark squares of a board: n, size",
-    "line": "a blurred segment: length, angle_deg, std",
-    "points": "your own point cloud from a .csv/.npy file: path, bandwidth (density = Gaussian KDE; default "
-              "bandwidth: Scott's rule)",
-}
-PARAMS.update({name: PARAMS[family] for name, (family, _, _) in PRESETS.items()})
+MODELS.update({name: MODELS[family] for name, (family, _, _) in PRESETS.items()})
 
 
 def names() -> list[str]:
     """The built-in target names (the presets first)."""
-    return [*PRESETS, *FAMILIES]
+    return [*PRESETS, *(name for name in MODELS if name not in PRESETS)]
 
 
 def describe() -> dict[str, str]:
-    """name -> one-line description with its parameters."""
-    return {**{name: text for name, (_, _, text) in PRESETS.items()}, **FAMILIES}
+    """name -> one-line description with its parameters (a family's from its model)."""
+    families = {name: f"{' '.join(m.__doc__.split())}: {', '.join(m.model_fields)}"
+                for name, m in MODELS.items() if name not in PRESETS}
+    return {**{name: text for name, (_, _, text) in PRESETS.items()}, **families}
