@@ -11,11 +11,18 @@ from toylab import ConfigError, TrainConfig, Trainer, load_run, resume, train
 
 
 def test_nonsaturating_gan_matches_a_gaussian_and_reaches_the_equilibrium_losses():
-    """p_g -> p_data, so D -> 1/2: D loss -> 2 ln 2 and G loss -> ln 2 (THEORY.md)."""
+    """p_g -> p_data, so D -> 1/2: D loss -> 2 ln 2 and G loss -> ln 2 (THEORY.md).
+
+    The generator circles its equilibrium rather than resting on it, so its moments are
+    judged over the second half of training: at one instant its std ranged from 0.36 to
+    0.71 with the CPU thread count alone (floating-point sums in another order); averaged
+    over the 21 snapshots from round 1,000 it was 0.48-0.49 for 1, 2 and "auto" threads."""
     run = train(dataset="gaussian", dataset_params=dict(mean=(1.0, -1.0), std=0.5), steps=2000)
-    x = run.sample(5000, seed=1)
-    assert x.mean(0).numpy() == pytest.approx([1.0, -1.0], abs=0.15)
-    assert x.std(0).numpy() == pytest.approx([0.5, 0.5], abs=0.15)
+    late = [s.fake[0] for s in run.snapshots if s.step >= 1000]
+    assert len(late) == 21
+    assert np.mean([f.mean(0) for f in late], 0) == pytest.approx([1.0, -1.0], abs=0.1)
+    assert np.mean([f.std(0) for f in late], 0) == pytest.approx([0.5, 0.5], abs=0.06)
+    assert run.sample(5000, seed=1).mean(0).numpy() == pytest.approx([1.0, -1.0], abs=0.15)
     h = run.member_history(0)
     assert h["d_loss"][-10:].mean() == pytest.approx(2 * math.log(2), abs=0.03)
     assert h["g_loss"][-10:].mean() == pytest.approx(math.log(2), abs=0.06)
