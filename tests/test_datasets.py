@@ -156,3 +156,27 @@ def test_paper_presets_are_named_targets():
     assert set(PRESETS) <= set(datasets.names())
     with pytest.raises(ValueError, match="std"):
         datasets.get("pacgan_ring", std=-1)
+
+
+def test_each_familys_parameter_model_names_what_its_builder_takes():
+    """One list of parameters per family: the pydantic model (what is checked) and the builder
+    (what is built) name the same ones, so a new parameter cannot be built unchecked."""
+    import inspect
+
+    from toylab.engine import target_params
+    families = [n for n in target_params.MODELS if n not in target_params.PRESETS and n != "points"]
+    assert len(families) == 9
+    for name in families:
+        built = set(inspect.signature(datasets._BUILDERS[name]).parameters)
+        assert built == set(target_params.MODELS[name].model_fields), name
+    points = set(target_params.MODELS["points"].model_fields)
+    assert points == {"path"} | (set(inspect.signature(datasets.PointCloud).parameters) & {"bandwidth"})
+
+
+def test_checked_parameters_come_back_as_plain_values_and_only_those_given():
+    given = datasets.check_params("gaussian", {"mean": np.array([1, 2]), "std": np.float32(0.5)})
+    assert given == {"mean": (1.0, 2.0), "std": 0.5} and type(given["std"]) is float
+    assert datasets.check_params("ring8", {"k": np.int64(4)}) == {"k": 4}
+    assert datasets.check_params("ring", {}) == {}                    # the builder's defaults apply
+    with pytest.raises(ValueError, match="unknown parameter 'kk'; allowed: k, radius, std"):
+        datasets.check_params("ring8", {"kk": 4})
