@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from toylab import TrainConfig, datasets
+from toylab.engine import target_params
 from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
@@ -220,7 +221,7 @@ def _over_limits(fields: dict) -> dict[str, str]:
 
 def check_params(dataset: str, params: dict) -> None:
     """Numbers only (or short lists of numbers), finite, within PARAM_MAX_ABS; mixture sizes within PARAM_LIMITS."""
-    family = {"ring8": "ring", "grid25": "grid"}.get(dataset, dataset)
+    family = target_params.family(dataset)
     for k, v in params.items():
         values = v if isinstance(v, list) else [v]
         if len(values) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):

@@ -215,6 +215,8 @@ def test_every_number_of_the_form_has_a_maximum(field, value, match):
     ("ring8", "radius=1e300", "radius: must be finite and at most 1,000"),
     ("gaussian", "mean=[0, 1, 2, 3, 4, 5, 6, 7, 8]", "mean: must be a number (or a list of at most 8"),
     ("ring", "k=.inf", "k: must be 1 to 64"), ("circle", "radius=hello", "radius: must be a number"),
+    ("pacgan_ring", "k=1000", "k: must be 1 to 64 in the dashboard"),      # every preset, by its family
+    ("pacgan_grid", "n=32", "n: must be 1 to 10 in the dashboard"),
 ])
 def test_target_parameters_are_bounded(dataset, params, match):
     t0 = time.perf_counter()

@@ -241,6 +241,11 @@ PRESETS = {
 MODELS.update({name: MODELS[family] for name, (family, _, _) in PRESETS.items()})
 
 
+def family(name: str) -> str:
+    """The family a target name belongs to (a preset's; a family's own name otherwise)."""
+    return PRESETS[name][0] if name in PRESETS else name
+
+
 def names() -> list[str]:
     """The built-in target names (the presets first)."""
     return [*PRESETS, *(name for name in MODELS if name not in PRESETS)]
