@@ -143,8 +143,28 @@ def test_optimal_discriminator_panel_is_p_over_p_plus_q(run):
     fr = view.frame(run.snapshots[-1])
     ok = np.isfinite(fr.d_star)
     assert ok.mean() > 0.01 and fr.d_star[ok].min() < 0.1 and fr.d_star[ok].max() > 0.9
-    np.testing.assert_allclose(fr.d_star[ok], (view.p_data / (view.p_data + fr.p_model))[ok])
+    np.testing.assert_allclose(fr.d_star[ok], (view.p_data / (view.p_data + fr.p_model))[ok], atol=1e-12)
     assert fr.d.min() >= 0 and fr.d.max() <= 1                    # D = sigmoid(logit) for BCE
+
+
+def test_the_p_model_and_d_star_panels_show_the_density_the_js_number_was_computed_on(tmp_path):
+    """The picture and the number agree: the panels estimate p_model from the recorded JS
+    estimate's samples (the first 500 of the fixed fakes) with its bandwidth. Before, the
+    panels used all 1,000 fakes, and their bandwidth was ~11 % narrower than the number's."""
+    run = toylab.train(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=32, steps=20, snapshot_every=20,
+                       metrics_every=20, n_fixed=1000, grid_size=20, manifold_size=3)
+    snap = run.snapshots[-1]
+    fr = panels.RunView(run).frame(snap)
+    est = metrics.js_estimate(run.target, snap.fake[0][:metrics.TRAINING_SAMPLES])
+    assert est.value == pytest.approx(run.member_history(0)["js"][-1], abs=1e-12)
+    assert fr.bandwidth == pytest.approx(est.bandwidth, rel=1e-12)
+    assert fr.bandwidth != pytest.approx(kde.kde_bandwidth(np.asarray(snap.fake[0]), 8.0), rel=0.02)
+
+
+def test_d_star_from_log_densities_holds_where_both_are_tiny_and_is_one_half_where_both_vanish():
+    from toylab.measure.bandwidth import optimal_d
+    d = optimal_d([-800.0, -np.inf, 0.0, -np.inf, np.log(3)], [-801.0, -np.inf, -np.inf, 0.0, 0.0])
+    np.testing.assert_allclose(d, [1 / (1 + np.exp(-1)), 0.5, 1.0, 0.0, 0.75])
 
 
 def test_one_real_fake_palette_in_every_panel(run):

@@ -9,6 +9,8 @@ so the number and the picture agree.
 - `binned_kde`: the KDE with that h on a pixel grid (binned, then blurred).
 - `gaussian_blur`: scipy.ndimage.gaussian_filter's result (mode="constant") as two
   small matrix products, for the pictures' grids of a few hundred pixels.
+- `training_points`: the fakes p_model is estimated from at a snapshot (for the JS number
+  and for the p_model and D* panels alike), and `optimal_d`: D* from the two log-densities.
 """
 
 from __future__ import annotations
@@ -25,6 +27,27 @@ BANDWIDTH_SAMPLE = 300      # points used to choose the bandwidth (rescaled to n
 #: not a floor on the density: a floor let a generator with half its samples between modes
 #: ignore that half and pick h 7x too narrow (the JS estimate then read -0.73 +- 0.94).
 TRIM = 0.01
+
+
+#: samples measured per member during training (the first ones of the fixed fake batch);
+#: `metrics.evaluate` uses 2,500 fresh ones. docs/metrics.md gives the error at each size.
+TRAINING_SAMPLES = 500
+
+
+def training_points(fake) -> np.ndarray:
+    """The finite ones among the first TRAINING_SAMPLES fakes of a snapshot: the samples both
+    the recorded JS estimate and the p_model / D* panels estimate p_model from (with the same
+    bandwidth rule), so that the picture shows the density the number was computed on."""
+    return finite_points(np.asarray(fake)[:TRAINING_SAMPLES])
+
+
+def optimal_d(log_p, log_q) -> np.ndarray:
+    """D*(x) = p_data / (p_data + p_model) = sigmoid(log p - log q) (Goodfellow et al. 2014,
+    Prop. 1), from log-densities so that it holds where both are tiny; 1/2 where both vanish."""
+    log_p, log_q = np.asarray(log_p, dtype=np.float64), np.asarray(log_q, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = 0.5 * (1 + np.tanh(0.5 * (log_p - log_q)))          # sigmoid, without overflow
+    return np.where(np.isneginf(log_p) & np.isneginf(log_q), 0.5, d)
 
 
 def finite_points(x) -> np.ndarray:

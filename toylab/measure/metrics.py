@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .bandwidth import TRAINING_SAMPLES, optimal_d, training_points
 from .kde import LOG_2PI, as_points, binned_kde, grid_points, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
@@ -199,8 +200,7 @@ def optimal_discriminator(target, model, size: int = 100, *, bandwidth: float | 
     else:
         q = as_points(model)
         lq = kde_log_prob(pts, q, bandwidth or kde_bandwidth(q, _span(target), seed=seed))
-    d = torch.sigmoid(lp - lq)                      # p / (p + q) = sigmoid(log p - log q)
-    d = torch.where(torch.isinf(lp) & torch.isinf(lq), torch.full_like(d, 0.5), d)
+    d = torch.as_tensor(optimal_d(lp.double().numpy(), lq.double().numpy()))
     return xs, ys, d.reshape(size, size)
 
 
@@ -210,10 +210,6 @@ def optimal_d_value(js: float) -> float:
 
 
 # ---- during training and after ------------------------------------------------------
-#: samples measured per member during training (the first ones of the fixed fake batch);
-#: `evaluate` uses 2,500 fresh ones. docs/metrics.md gives the error at each size.
-TRAINING_SAMPLES = 500
-
 
 def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
             discriminator: Callable | None = None) -> dict[str, float]:
@@ -260,7 +256,7 @@ class SnapshotMetrics:
         """fakes (E, n, 2); logits_fn(points (n, 2), member) -> D's logits, for the lower bound."""
         rows = []
         for e in range(fakes.shape[0]):
-            q = as_points(fakes[e][: self.n])
+            q = as_points(training_points(fakes[e][: self.n]))
             if q.shape[0] < 2:
                 rows.append({})
                 continue

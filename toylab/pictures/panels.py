@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.config import OBJECTIVES, PROBABILISTIC
 from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
-from ..measure.bandwidth import binned_kde, kde_bandwidth
+from ..measure.bandwidth import binned_kde, kde_bandwidth, optimal_d, training_points
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
 
@@ -127,16 +127,15 @@ class RunView:
         """The drawable state at one snapshot."""
         e = self.member
         fake = np.asarray(snap.fake[e], dtype=np.float64)
-        finite = np.isfinite(fake).all(1)
-        ok = fake[finite]
+        ok = training_points(fake)                    # the samples, and below the bandwidth, of the JS number
         if len(ok) >= 2:
-            h = kde_bandwidth(ok, self.span)          # the metric's rule, chosen afresh per frame
+            h = kde_bandwidth(ok, self.span)
             p_model = binned_kde(ok, self.bounds, self.size, h)
         else:
             h, p_model = math.nan, np.zeros_like(self.p_data)
-        total = self.p_data + p_model
-        with np.errstate(invalid="ignore", divide="ignore"):
-            d_star = np.where(total > 1e-3 * self.density_max, self.p_data / total, np.nan)
+        with np.errstate(divide="ignore"):
+            d_star = optimal_d(np.log(self.p_data), np.log(p_model))
+        d_star[self.p_data + p_model <= 1e-3 * self.density_max] = np.nan     # drawn where there is mass
         d, _, _ = d_values(np.asarray(snap.d_grid[e], dtype=np.float64), self.loss)
         grad = np.asarray(snap.d_grad[e], dtype=np.float64)
         return Frame(step=int(snap.step), fake=fake, p_model=p_model, d=d, d_star=d_star,
