@@ -475,3 +475,18 @@ def test_an_optimistic_run_resumes_exactly_its_memory_is_in_the_checkpoint(tiny,
     torch.testing.assert_close(cont.generator.flat, full.generator.flat)
     with pytest.raises(ConfigError, match="update='extragradient' needs d_steps = g_steps = 1"):
         TrainConfig(update="extragradient", d_steps=2)
+
+
+def test_a_resumed_fit_holds_the_snapshots_an_uninterrupted_one_holds(tiny, tmp_path):
+    """The fit's thinning rule (runs.keep: past max_snapshots, every other one dropped) is
+    replayed when a run is resumed (runs.kept), so resuming changes nothing in memory; the
+    frames chosen to show (runs.thin) are exactly k, evenly spread."""
+    from toylab.engine import runs
+    cfg = tiny.replace(steps=120, snapshot_every=10, max_snapshots=5)
+    full = train(cfg, out=tmp_path / "full")
+    train(cfg.replace(steps=70), out=tmp_path / "half")
+    cont = resume(tmp_path / "half", steps=120)
+    assert [s.step for s in full.snapshots] == [0, 80, 100, 110, 120]
+    assert [s.step for s in cont.snapshots] == [s.step for s in full.snapshots]
+    assert [s.step for s in load_run(tmp_path / "full", max_snapshots=4).snapshots] == [0, 40, 80, 120]
+    assert runs.kept(13, 5) == [0, 8, 10, 11, 12] and runs.thin(13, 4) == [0, 4, 8, 12]

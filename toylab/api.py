@@ -71,13 +71,13 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
     if total < t.step:
         raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "
                           f"give at least {t.step}")
-    if all(s == "diverged" for s in t.member_status):
+    if t.hist.all_diverged:
         raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
                          f"there is nothing to resume")
     for f in runs.snapshot_files(run.path):
         if runs.snapshot_step(f) > t.step:
             f.unlink()
-    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots)
+    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots, as_fit=True)
     t.callbacks, t.progress = recorders(t.configs, callbacks), progress
     t.hist.cut_back(t.step)
     return t.fit(total)

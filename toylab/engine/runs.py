@@ -256,18 +256,37 @@ def thin(n: int, frames: int | None) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, frames).round().astype(int).tolist()))
 
 
+def _add(items: list, item, most: int) -> list:
+    """A fit's thinning rule: `item` appended; past `most`, every other one dropped (the first
+    and the newest stay), so a long run keeps an evenly spread, bounded history."""
+    items = items + [item]
+    return items[:-1][::2] + [items[-1]] if len(items) > most else items
+
+
 def keep(snapshots: list[Snapshot], snap: Snapshot, most: int) -> list[Snapshot]:
-    """A fit's snapshots in memory with `snap` added (replacing one of the same round): past
-    `most`, every other one is dropped (the first and the newest stay), so a long run keeps an
-    evenly spread, bounded history."""
-    snapshots = snapshots[:-1] + [snap] if snapshots and snapshots[-1].step == snap.step else snapshots + [snap]
-    return snapshots[:-1][::2] + [snapshots[-1]] if len(snapshots) > most else snapshots
+    """A fit's snapshots in memory with `snap` added (replacing one of the same round), by the
+    fit's thinning rule."""
+    if snapshots and snapshots[-1].step == snap.step:
+        snapshots = snapshots[:-1]
+    return _add(snapshots, snap, most)
 
 
-def load_snapshots(path, max_snapshots: int | None = None) -> list[Snapshot]:
-    """A run folder's snapshots in step order; past max_snapshots, evenly spread ones."""
+def kept(n: int, most: int) -> list[int]:
+    """Indices of the n snapshots a fit holds after taking them all in turn (`keep`'s rule
+    replayed): what a resumed fit starts from, so that it holds what an uninterrupted one
+    would. (`thin` chooses frames to show instead: exactly k, evenly spread.)"""
+    out: list[int] = []
+    for i in range(n):
+        out = _add(out, i, most)
+    return out
+
+
+def load_snapshots(path, max_snapshots: int | None = None, *, as_fit: bool = False) -> list[Snapshot]:
+    """A run folder's snapshots in step order; past max_snapshots, evenly spread ones (`thin`),
+    or with as_fit those a fit holds in memory (`kept`)."""
     files = snapshot_files(path)
-    files = [files[i] for i in thin(len(files), max_snapshots or None)]
+    chosen = kept(len(files), max_snapshots) if as_fit and max_snapshots else thin(len(files), max_snapshots or None)
+    files = [files[i] for i in chosen]
     return [read_snapshot(f) for f in files]
 
 
