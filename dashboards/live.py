@@ -12,6 +12,7 @@ import threading
 import time
 
 from toylab import Trainer, TrainConfig
+from toylab.engine import runs
 from toylab.engine.files import release_free_heap
 from toylab.measure.outcomes import classify
 from toylab.pictures.panels import RunView
@@ -103,20 +104,22 @@ class LiveRun:
 
     @property
     def state(self) -> str:
+        """The tab's state: the engine's status words (running, failed, diverged), and the
+        page's own for a run at rest: ready (not started), paused, finished (at its end)."""
         t = self.trainer
         if self.running:
-            return "running"
+            return runs.RUNNING
         if self.error:
-            return "failed"
-        if t.status == "diverged" or all(s == "diverged" for s in t.member_status):
-            return "diverged"
+            return runs.FAILED
+        if t.status == runs.DIVERGED or t.hist.all_diverged:
+            return runs.DIVERGED
         if t.step >= self.total:
             return "finished"
         return "paused" if t.step > 0 else "ready"
 
     @property
     def startable(self) -> bool:
-        return not self.closed and not self.running and self.state not in ("finished", "diverged")
+        return not self.closed and not self.running and self.state not in ("finished", runs.DIVERGED)
 
     # -- controls -----------------------------------------------------------------
     def start(self, on_exit=None) -> bool:

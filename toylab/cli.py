@@ -74,7 +74,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def cmd_train(args) -> int:
     from .api import recorders, resume
-    from .engine import training
+    from .engine import runs, training
     from .pictures import viz
     from .pictures.export import check_path
     if args.resume:
@@ -96,20 +96,21 @@ def cmd_train(args) -> int:
               f"  (no --out given: the default is {DEFAULT_RUN}, a taken name gets -2, -3, ...)"), flush=True)
         run = trainer.fit()
     _report(run)
-    if run.status == "interrupted":
+    if run.status == runs.INTERRUPTED:
         print(f"interrupted: the run is saved at round {run.step}; continue it with "
               f"toylab train --resume {run.path} --steps-total N" if run.path else "interrupted")
         return 130
     if run.path is not None and run.snapshots:
         viz.save_figure(viz.summary_figure(run), run.path / "summary.png")
         print(f"summary figure: {run.path / 'summary.png'}")
-    return 0 if run.status in ("completed", "diverged", "stopped") else 1
+    return 0 if run.status in (runs.COMPLETED, runs.DIVERGED, runs.STOPPED) else 1
 
 
 def _report(run) -> None:
+    from .engine import runs
     print(f"status: {run.status} at round {run.step}" + (f"  run: {run.path}" if run.path else ""))
     for e, s in enumerate(run.member_status):
-        if s == "diverged":
+        if s == runs.DIVERGED:
             print(f"  member {e} (seed {run.configs[e].seed}) diverged at round {run.diverged_step[e]}")
 
 

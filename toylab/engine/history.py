@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
+from .runs import DIVERGED, RUNNING
 from .step import HISTORY
 
 
@@ -18,7 +19,7 @@ class History:
 
     def __init__(self, configs: list[TrainConfig]):
         self.configs, self.E = configs, len(configs)
-        self.member_status = ["running"] * self.E
+        self.member_status = [RUNNING] * self.E
         self.diverged_step: list[int | None] = [None] * self.E
         self.queue: list[torch.Tensor] = []                 # (4, E) per round, on the device
         self.tail = np.zeros((0, len(HISTORY), self.E))     # host rounds since the last log row (R, 4, E)
@@ -26,15 +27,15 @@ class History:
 
     @property
     def all_diverged(self) -> bool:
-        return all(s == "diverged" for s in self.member_status)
+        return all(s == DIVERGED for s in self.member_status)
 
     def begin(self) -> None:
         """A fit starts: every member not diverged is running."""
-        self.member_status[:] = [s if s == "diverged" else "running" for s in self.member_status]
+        self.member_status[:] = [s if s == DIVERGED else RUNNING for s in self.member_status]
 
     def end(self, status: str) -> None:
         """A fit ended with `status`: the members still running take it ("completed", "stopped", ...)."""
-        self.member_status[:] = [status if s == "running" else s for s in self.member_status]
+        self.member_status[:] = [status if s == RUNNING else s for s in self.member_status]
 
     def add(self, log: torch.Tensor) -> None:
         """Queue one round's record (len(HISTORY), E) (no host sync)."""
@@ -75,11 +76,11 @@ class History:
         first = step - len(new) + 1
         new_steps = np.arange(first, step + 1)
         for e in range(self.E):
-            if self.member_status[e] == "diverged":
+            if self.member_status[e] == DIVERGED:
                 continue
             bad = ~np.isfinite(new[:, :2, e]).all(1)
             if bad.any() or not params_ok[e]:
-                self.member_status[e] = "diverged"
+                self.member_status[e] = DIVERGED
                 self.diverged_step[e] = int(new_steps[bad.argmax()]) if bad.any() else step
         log = np.concatenate([self.tail, new]) if len(self.tail) else new
         steps = np.arange(step - len(log) + 1, step + 1)

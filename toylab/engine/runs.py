@@ -98,12 +98,17 @@ def pack(arrays: dict) -> dict:
     return out
 
 
+#: a run's status, and each member's: what its last fit came to (status.json, Run.status)
+STATUSES = RUNNING, COMPLETED, STOPPED, INTERRUPTED, DIVERGED, FAILED = (
+    "running", "completed", "stopped", "interrupted", "diverged", "failed")
+
+
 @dataclass
 class Run:
     """A trained (or training) GAN run: E members sharing one config up to seeds and learning rates."""
 
     configs: list[TrainConfig]
-    status: str = "running"
+    status: str = RUNNING
     step: int = 0
     member_status: list[str] = field(default_factory=list)
     diverged_step: list[int | None] = field(default_factory=list)
@@ -350,5 +355,5 @@ def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
                **{k: v[0] for k, v in snap.metrics.items()}}
         for k, v in row.items():
             hist.setdefault(k, []).append(v)
-    return Run(configs=[cfg], status="completed", step=int(steps[-1]), member_status=["completed"],
+    return Run(configs=[cfg], status=COMPLETED, step=int(steps[-1]), member_status=[COMPLETED],
                diverged_step=[None], history={k: np.asarray(v) for k, v in hist.items()}, snapshots=snaps)

@@ -26,7 +26,7 @@ from .model import Networks
 from .probes import Probes
 from .recorders import TensorBoard, for_fit, stop_on_signals
 from .run_folder import RunFolder
-from .runs import Run, Snapshot
+from .runs import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RUNNING, STOPPED, Run, Snapshot
 from .step import Game
 from .threads import AutoThreads
 
@@ -62,7 +62,7 @@ class Trainer:
         self._fitting = False   # True while fit() runs (in any thread)
         self._in_round = False  # a KeyboardInterrupt inside round() leaves a half-done round
         self._torn = False      # ... and then the checkpoint on disk is kept (it is the last whole one)
-        self.status = "running"
+        self.status = RUNNING
         self.elapsed = 0.0
         self.folder = RunFolder.create(out, configs, self.target) if out is not None else None
         self._tb = TensorBoard(self.path, self.E) if cfg.tensorboard else None
@@ -111,7 +111,7 @@ class Trainer:
         objective and penalties, intervals); weights, optimiser moments and streams carry on.
         While fit() runs in another thread they are checked now and applied by the training
         thread before its next round (a live edit)."""
-        configs = self.controls.ask(changes, self.configs, busy=self.status == "running" and self._fitting)
+        configs = self.controls.ask(changes, self.configs, busy=self.status == RUNNING and self._fitting)
         if configs is not None:
             self._use(configs)
 
@@ -182,7 +182,7 @@ class Trainer:
         c.total = self.cfg.steps if steps is None else int(steps)       # train_to() may move it
         c.stopping.clear()
         c.signal = None
-        self.status = "running"
+        self.status = RUNNING
         self.hist.begin()
         recorders = for_fit(self, c.total)
         threads = AutoThreads(self.cfg.threads, self.device, self.cfg.batch_size * self.cfg.pack * self.E)
@@ -210,13 +210,13 @@ class Trainer:
                         for r in recorders:
                             r.on_snapshot(self, snap)
                 self.flush()
-                self.status = ("interrupted" if c.signal is not None else "diverged" if self.hist.all_diverged
-                               else "completed" if self.step >= c.total else "stopped")
+                self.status = (INTERRUPTED if c.signal is not None else DIVERGED if self.hist.all_diverged
+                               else COMPLETED if self.step >= c.total else STOPPED)
             except KeyboardInterrupt:
                 self._torn = self._in_round       # a half-done round: the last checkpoint stays
                 self._in_round = False
                 self.flush()
-                self.status = "interrupted"
+                self.status = INTERRUPTED
             except runs.DiskFullError as err:
                 failed = err
                 raise
@@ -232,8 +232,8 @@ class Trainer:
 
     def _end(self, save: bool) -> None:
         """A fit's end, however it ended: the final statuses, and the folder saved."""
-        if self.status == "running":     # an exception is on its way out
-            self.status = "failed"
+        if self.status == RUNNING:     # an exception is on its way out
+            self.status = FAILED
         self.hist.end(self.status)
         if self.folder and save:
             self.save()

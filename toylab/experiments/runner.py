@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..engine.config import ConfigError, TrainConfig
+from ..engine.runs import COMPLETED, DIVERGED
 from ..measure.outcomes import OutcomeRules
 from .spec import Experiment, load_experiment
 from .tables import load_table, write_table
@@ -45,7 +46,7 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
     configs = [TrainConfig(**m["config"]) for m in job["members"]]
     run = Trainer(configs, out=run_dir).fit()
-    if run.status not in ("completed", "diverged"):
+    if run.status not in (COMPLETED, DIVERGED):
         raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
     rows = job_rows(run, job, rules)
     from ..engine.runs import write_json
@@ -68,7 +69,7 @@ def job_rows(run, job: dict, rules: OutcomeRules) -> list[dict]:
         f = final[e]
         o = outcomes.classify(run, e, rules, final=f)
         d_real = math.nan
-        if run.config.loss in PROBABILISTIC and run.member_status[e] != "diverged":
+        if run.config.loss in PROBABILISTIC and run.member_status[e] != DIVERGED:
             d_real = float(torch.sigmoid(run.discriminate(real, member=e)).mean())
         rows.append({"setting": m["setting"], "seed": m["seed"], **{k: v for k, v in m["overrides"].items()},
                      "outcome": o.outcome, "reason": o.reason, "num_modes": o.num_modes,
