@@ -13,6 +13,7 @@ import numpy as np
 
 from toylab import TrainConfig, datasets
 from toylab.engine import target_params
+from toylab.engine.files import atomic_write
 from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
@@ -279,10 +280,9 @@ def upload_params(path) -> str:
 
 def save_points(points: np.ndarray, folder) -> Path:
     """A tab's point cloud (uploaded or drawn) as `folder`/points.npy, the one file 'source=upload' reads."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "points.npy"
-    np.save(out, np.asarray(points, dtype=np.float32))
+    out = Path(folder) / "points.npy"
+    arr = np.asarray(points, dtype=np.float32)
+    atomic_write(out, lambda f: np.save(f, arr, allow_pickle=False))     # a reader never sees half a file
     return out
 
 

@@ -391,3 +391,26 @@ def test_a_damaged_run_file_is_named_not_a_traceback(tiny, tmp_path, capsys, fil
     assert main(["evaluate", str(run.path)]) == 2
     err = capsys.readouterr().err
     assert (file in err or "loss" in err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".html"])
+def test_an_export_on_a_full_disk_is_a_disk_full_error_and_the_old_file_stays(tmp_path, monkeypatch, suffix):
+    """Exports go through the one atomic writer (engine.files.atomic_write), as run files do."""
+    import plotly.graph_objects as go
+
+    from toylab.pictures.export import FrameWriter, write_html
+    out = tmp_path / f"clip{suffix}"
+    out.write_text("the lecture's old clip")
+
+    def full(fd, data):
+        os.close(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(F, "_write_file", full)
+    with pytest.raises(R.DiskFullError, match=f"while writing {out}"):
+        if suffix == ".html":
+            write_html(go.Figure(), out, overwrite=True)
+        else:
+            with FrameWriter(out, fps=10, overwrite=True) as w:
+                w.write(np.zeros((8, 8, 3), np.uint8))
+    assert out.read_text() == "the lecture's old clip" and [p.name for p in tmp_path.iterdir()] == [out.name]

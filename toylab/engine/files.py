@@ -55,10 +55,11 @@ def _write_file(fd: int, data: bytes) -> None:
         f.write(data)
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write `path` through a temporary file renamed into place. The content is made in
     memory first, so a full disk shows as ENOSPC on the write (never as a library's own
-    error, such as torch's "unexpected pos") and is reported as a DiskFullError."""
+    error, such as torch's "unexpected pos") and is reported as a DiskFullError. Every file the
+    library writes whole goes through here (write(f) writes the content to a binary file)."""
     path = Path(path)
     buf = io.BytesIO()
     write(buf)
@@ -66,7 +67,7 @@ def _atomic(path: Path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        _raise_full(err, path)
+        raise_if_full(err, path)
         raise _named(err, path) from None
     try:
         _write_file(fd, buf.getbuffer())
@@ -75,7 +76,7 @@ def _atomic(path: Path, write) -> None:
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
-            _raise_full(err, path)
+            raise_if_full(err, path)
             raise _named(err, path) from None
         raise
 
@@ -85,14 +86,15 @@ def _named(err: OSError, path: Path) -> OSError:
     return type(err)(err.errno, err.strerror, str(path)) if err.errno else err
 
 
-def _raise_full(err: OSError, path: Path) -> None:
+def raise_if_full(err: OSError, path: Path) -> None:
+    """A full disk or quota (ENOSPC, EDQUOT) while writing `path`, as a DiskFullError naming it."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         raise DiskFullError(err.errno, f"no space left on the device while writing {path} "
                                        f"(files written before are intact; free some space, then resume)") from None
 
 
 def write_text(path, text: str) -> None:
-    _atomic(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path, obj) -> None:
@@ -108,7 +110,7 @@ def _jsonable(o):
 
 
 def write_npz(path, arrays: dict) -> None:
-    _atomic(path, lambda f: np.savez_compressed(f, **arrays))
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 def write_torch(path, obj) -> None:
@@ -119,7 +121,7 @@ def write_torch(path, obj) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     data = buf.getvalue()
-    _atomic(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
     write_text(_digest_file(path), hashlib.sha256(data).hexdigest())
 
 

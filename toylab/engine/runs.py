@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import PROBABILISTIC, ConfigError, TrainConfig, make_config
-from .files import (DiskFullError, _atomic, new_run_dir, read_csv, release_free_heap, write_csv, write_json,  # noqa: F401
+from .files import (DiskFullError, atomic_write, new_run_dir, read_csv, release_free_heap, write_csv, write_json,  # noqa: F401
                     write_npz, write_text, write_torch, written_intact)
 
 # (the file writers live in toylab.engine.files; runs.write_json etc. are the same functions)
@@ -199,7 +199,7 @@ def store_points(folder, target) -> dict:
     """Copy a `points` target's rows into the run folder (points.npy): a run must not depend on
     a file outside it (moved, edited or deleted later). Returns the config record's entry."""
     arr = target.points.numpy()
-    _atomic(Path(folder) / POINTS_FILE, lambda f: np.save(f, arr, allow_pickle=False))
+    atomic_write(Path(folder) / POINTS_FILE, lambda f: np.save(f, arr, allow_pickle=False))
     return {"file": POINTS_FILE, "sha256": points_digest(arr), "rows": int(arr.shape[0])}
 
 

@@ -43,10 +43,10 @@ def write_table(out, rows: list[dict]) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         return
-    from ..engine.runs import _atomic
+    from ..engine.files import atomic_write
     table = pa.Table.from_pylist([{k: (str(r[k]) if isinstance(r.get(k), (list, dict)) else r.get(k))
                                    for k in keys} for r in rows])
-    _atomic(Path(out) / "results.parquet", lambda f: pq.write_table(table, f))
+    atomic_write(Path(out) / "results.parquet", lambda f: pq.write_table(table, f))
 
 
 # ---- reporting -----------------------------------------------------------------------------

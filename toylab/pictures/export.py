@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.files import atomic_write, raise_if_full, write_text
+
 FORMATS = {".gif": "GIF", ".mp4": "MP4 (H.264)", ".html": "standalone HTML (Plotly)",
            "": "PNG sequence (a folder)"}
 
@@ -156,16 +158,20 @@ class FrameWriter:
             self.size = (w, h)
         elif self.size != (w, h):
             raise ValueError(f"frame {self.count} is {w}x{h}, the first was {self.size[0]}x{self.size[1]}")
-        if self.kind == "mp4":
-            if self._ffmpeg is None:
-                self._ffmpeg = self._start_ffmpeg(w, h)
-            self._ffmpeg.send(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
-        elif self.kind == "gif":
-            from PIL import Image
-            self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
-        else:
-            from PIL import Image
-            Image.fromarray(rgb).save(self.tmp / f"frame_{self.count:05d}.png", compress_level=1)
+        try:
+            if self.kind == "mp4":
+                if self._ffmpeg is None:
+                    self._ffmpeg = self._start_ffmpeg(w, h)
+                self._ffmpeg.send(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+            elif self.kind == "gif":
+                from PIL import Image
+                self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
+            else:
+                from PIL import Image
+                Image.fromarray(rgb).save(self.tmp / f"frame_{self.count:05d}.png", compress_level=1)
+        except OSError as err:
+            raise_if_full(err, self.out)
+            raise
         self.count += 1
 
     def _start_ffmpeg(self, w, h):
@@ -184,8 +190,13 @@ class FrameWriter:
             if exc_type is None:
                 if self.count == 0:
                     raise ValueError("no frames to write")
-                self._finish()
-                _replace(self.tmp, self.out)
+                try:
+                    self._finish()
+                    if self.kind != "gif":        # a GIF is made in memory and written whole
+                        _replace(self.tmp, self.out)
+                except OSError as err:
+                    raise_if_full(err, self.out)
+                    raise
         finally:
             if self._ffmpeg is not None:
                 self._ffmpeg.close()
@@ -201,8 +212,9 @@ class FrameWriter:
             self._ffmpeg = None
         elif self.kind == "gif":
             first, *rest = self._gif
-            first.save(self.tmp, format="GIF", save_all=True, append_images=rest, loop=0,
-                       duration=max(20, round(1000 / self.fps)), disposal=1, optimize=False)
+            atomic_write(self.out, lambda f: first.save(f, format="GIF", save_all=True, append_images=rest, loop=0,
+                                                        duration=max(20, round(1000 / self.fps)), disposal=1,
+                                                        optimize=False))
             self._gif = []
 
 
@@ -212,11 +224,6 @@ def write_html(fig, out, overwrite: bool = False) -> Path:
     if output_kind(out) != "html":
         raise ValueError(f"out: {out} must end in .html")
     clean_partials(out)
-    tmp = _partial(out)
-    try:
-        fig.write_html(tmp, include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
-                       config={"displaylogo": False, "responsive": True})
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(out, fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
+                                config={"displaylogo": False, "responsive": True}))
     return out

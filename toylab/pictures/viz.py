@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.config import PROBABILISTIC
-from ..engine.runs import (_atomic, load_run, load_snapshots, read_snapshot, require_checkpoint, snapshot_files,
+from ..engine.files import atomic_write
+from ..engine.runs import (load_run, load_snapshots, read_snapshot, require_checkpoint, snapshot_files,
                            snapshot_step, written_intact)
 from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
@@ -384,6 +385,6 @@ def save_figure(fig, out, dpi: int | None = None) -> Path:
     """Save a figure (format from the suffix: png, pdf, svg, ...) atomically, then close it."""
     out = Path(out)
     fmt = out.suffix.lstrip(".").lower() or "png"
-    _atomic(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi or fig.dpi, facecolor=fig.get_facecolor()))
+    atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=dpi or fig.dpi, facecolor=fig.get_facecolor()))
     _forget(fig)
     return out
