@@ -490,3 +490,16 @@ def test_a_resumed_fit_holds_the_snapshots_an_uninterrupted_one_holds(tiny, tmp_
     assert [s.step for s in cont.snapshots] == [s.step for s in full.snapshots]
     assert [s.step for s in load_run(tmp_path / "full", max_snapshots=4).snapshots] == [0, 40, 80, 120]
     assert runs.kept(13, 5) == [0, 8, 10, 11, 12] and runs.thin(13, 4) == [0, 4, 8, 12]
+
+
+def test_a_loaded_run_is_records_until_its_networks_are_first_used(tiny, tmp_path):
+    """load_run reads records without torch (the checkpoint judged by its digest); G and D
+    are loaded on first use and are the trained ones."""
+    import subprocess
+    import sys
+    ref = train(tiny.replace(steps=20), out=tmp_path / "r")
+    code = ("import sys; from toylab.engine.runs import load_run; run = load_run(sys.argv[1]); "
+            "assert 'torch' not in sys.modules and run._nets is None; "
+            "import torch; torch.save(run.generator.flat.detach(), sys.argv[2])")
+    subprocess.run([sys.executable, "-c", code, str(ref.path), str(tmp_path / "g.pt")], check=True)
+    assert torch.equal(torch.load(tmp_path / "g.pt"), ref.generator.flat.detach())

@@ -65,7 +65,7 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
     final state explains, and the rounds after the checkpoint are trained again (exactly)."""
     if steps is not None and int(steps) < 1:
         raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
-    run = runs.load_run(path, snapshots=False, engine=False)
+    run = runs.load_run(path, snapshots=False, weights=False)   # the Trainer reads the checkpoint
     t = Trainer.from_run(run)
     total = int(steps) if steps is not None else run.config.steps
     if total < t.step:

@@ -115,8 +115,6 @@ class Run:
     history: dict[str, np.ndarray] = field(default_factory=dict)
     snapshots: list[Snapshot] = field(default_factory=list)
     path: Path | None = None
-    generator: torch.nn.Module | None = None
-    discriminator: torch.nn.Module | None = None
     info: dict = field(default_factory=dict)
     _nets: object = None        # the networks (toylab.model.Networks), loaded on first use
     _target: object = None
@@ -162,6 +160,16 @@ class Run:
 
             self._nets = Networks.load(self.configs, require_checkpoint(self.path / "checkpoint.pt"), self._target)
         return self._nets
+
+    @property
+    def generator(self):
+        """G of all members (a BatchedMLP), loaded on first use."""
+        return self.networks().gen
+
+    @property
+    def discriminator(self):
+        """D of all members (a BatchedMLP), loaded on first use."""
+        return self.networks().disc
 
     def member_history(self, e: int = 0) -> dict[str, np.ndarray]:
         """history rows of member e."""
@@ -309,12 +317,14 @@ def _read_record(file: Path, build):
         raise ValueError(f"{file}: unreadable ({what})") from None
 
 
-def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, engine: bool = True) -> Run:
-    """Bring a saved run back: config, status, metrics, snapshots and trained networks.
+def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, weights: bool = True) -> Run:
+    """Bring a saved run back: config, status, metrics and snapshots; its networks are loaded on
+    first use (Run.networks: sampling, D, evaluation), so reading a run needs no torch.
 
-    A run whose checkpoint is missing or unreadable is refused (FileNotFoundError or
-    ValueError naming the file): its networks are lost, and untrained ones must never be
-    reported as the run. engine=False skips the networks (records only)."""
+    A run whose checkpoint is missing or damaged is refused (FileNotFoundError or ValueError
+    naming the file): its networks are lost, and untrained ones must never be reported as the
+    run. The digest kept beside the checkpoint says it is intact; without one (an older run) or
+    when it differs, the weights are read now. weights=False: records only, nothing checked."""
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
@@ -328,9 +338,8 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
     run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
               history=history, snapshots=snaps, path=path, info=status.get("info", {}))
-    if engine:
-        nets = run.networks()
-        run.generator, run.discriminator = nets.gen, nets.disc
+    if weights and not written_intact(require_checkpoint(path / "checkpoint.pt")):
+        run.networks()
     return run
 
 

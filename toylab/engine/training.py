@@ -242,7 +242,7 @@ class Trainer:
         """The records so far as a Run (shares the trainer's networks)."""
         r = Run(configs=self.configs, status=self.status, step=self.step, member_status=list(self.member_status),
                 diverged_step=list(self.diverged_step), history=self.hist.arrays(), snapshots=list(self.snapshots),
-                path=self.path, generator=self.gen, discriminator=self.disc, info=self._info())
+                path=self.path, info=self._info())
         r._nets = self.nets
         return r
 

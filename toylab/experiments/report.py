@@ -118,7 +118,7 @@ def samples_over_time(out, rows: list[dict], frames: int = 8, n: int = 500) -> d
     for r in rows:
         if r["setting"] in res:
             continue
-        run = load_run(out / "runs" / r["job"], max_snapshots=frames, engine=False)
+        run = load_run(out / "runs" / r["job"], max_snapshots=frames, weights=False)
         snaps = run.snapshots
         res[r["setting"]] = [(f"step {s.step:,}", r["outcome"] if i == len(snaps) - 1 else "",
                               s.fake[r["member"]][:n], run.target) for i, s in enumerate(snaps)]

@@ -14,8 +14,7 @@ import numpy as np
 
 from ..engine.config import PROBABILISTIC
 from ..engine.files import atomic_write
-from ..engine.runs import (load_run, load_snapshots, read_snapshot, require_checkpoint, snapshot_files,
-                           snapshot_step, written_intact)
+from ..engine.runs import load_run, load_snapshots, read_snapshot, snapshot_files, snapshot_step
 from . import panels as P
 from .panels import Frame, RunView, Theme, get_size, get_theme
 
@@ -331,11 +330,7 @@ def load_for_frame(path, step: int | None = None):
     hundreds of files. (A critic's colour range spans the whole run, so for a Wasserstein or
     hinge run every snapshot is read, as an animation's frames would use.)"""
 
-    run = load_run(path, snapshots=False, engine=False)       # drawn from its records: no torch needed
-    # a run whose weights are lost or damaged is refused: the digest kept beside the checkpoint
-    # says it is intact; without one (an older run) or when it differs, the weights are read
-    if not written_intact(require_checkpoint(run.path / "checkpoint.pt")):
-        run.networks()
+    run = load_run(path, snapshots=False)       # drawn from its records (weights checked by their digest): no torch
     files = snapshot_files(run.path)
     if not files:
         raise ValueError(f"run {run.path} has no snapshots to draw")
