@@ -16,16 +16,11 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from . import ids as I
 from .options import add_options
 from .pages import compare, train, xy
-from .sessions import LabBusy, SessionError, SessionManager
+from .sessions import LabBusy, SessionError, SessionManager, client
 
 HERE = Path(__file__).parent
 #: the largest request body accepted: an upload at its limit, base64-encoded, plus the form
 MAX_REQUEST_BYTES = 8_000_000
-
-
-def client() -> str | None:
-    """The requesting client's address (sessions are bound to it), None outside a request."""
-    return flask.request.remote_addr if flask.has_request_context() else None
 
 
 def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 180.0, *, max_per_client: int = 4,

@@ -13,6 +13,7 @@ import numpy as np
 
 from toylab import TrainConfig, datasets
 from toylab.engine import target_params
+from toylab.experiments.presets import preset_fields
 from toylab.engine.files import atomic_write
 from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
@@ -114,8 +115,6 @@ def default_params(name: str) -> str:
 def preset_form(name: str) -> tuple[dict, dict]:
     """(the form's values, the fields the form does not show) of a failure-mode preset;
     name "" gives the defaults. Unknown names are refused (presets.check_preset)."""
-    from toylab.experiments.presets import preset_fields
-
     fields = preset_fields(name) if name else {}
     form = {f: fields.get(f, default(f)) for f in FIELDS}
     form["dataset_params"] = params_text(fields["dataset_params"]) if fields.get("dataset_params") \

@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+import flask
+
 from toylab.engine.files import release_free_heap
 
 from .live import LiveRun
@@ -38,6 +40,11 @@ MAX_LOADED = 4
 SID_BYTES = 24                                     # 192 random bits
 SID_RE = re.compile(r"[A-Za-z0-9_-]{32}")          # what token_urlsafe(24) gives, nothing else
 
+
+
+def client() -> str | None:
+    """The requesting client's address (sessions are bound to it), None outside a request."""
+    return flask.request.remote_addr if flask.has_request_context() else None
 
 def _release_memory() -> None:
     """Collect reference cycles (the engine's Trainer has closures over itself), then give the

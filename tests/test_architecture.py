@@ -118,3 +118,47 @@ def test_a_sweep_worker_starts_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=ROOT.parent).stdout
     assert out.strip() == "[]"
+
+
+DASH = ROOT.parent / "dashboards"
+
+
+def _dash_graph() -> dict[str, set[str]]:
+    """dashboards' modules -> the dashboards modules each imports (function-level ones too)."""
+    def name(p: Path) -> str:
+        parts = list(p.relative_to(ROOT.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    mods = {name(p): p for p in DASH.rglob("*.py")}
+    graph = {}
+    for m, p in mods.items():
+        here = m.split(".") if p.name == "__init__.py" else m.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+                deps |= {f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names}
+        graph[m] = {d for d in deps if d in mods and d != m}
+    return graph
+
+
+def test_the_dashboard_has_no_import_circle_and_nothing_imports_its_app():
+    """dashboards.app (the page and the server) is the top: pages and sessions never import it
+    (they did, inside functions, for the client's address)."""
+    graph = _dash_graph()
+    assert not [m for m, deps in graph.items() if "dashboards.app" in deps and m != "dashboards.__main__"]
+    done: set[str] = set()
+
+    def visit(m, path):
+        assert m not in path, "import circle: " + " -> ".join(path + [m])
+        if m not in done:
+            for d in sorted(graph[m]):
+                visit(d, path + [m])
+            done.add(m)
+
+    for m in sorted(graph):
+        visit(m, [])
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    for m in graph:
+        if m.count(".") >= 1 and m.split(".")[-1] not in ("pages", "__main__"):
+            assert f"`{m.split('.')[-1]}`" in text, f"docs/architecture.md does not name {m}"

@@ -11,7 +11,7 @@ from toylab import panels as P
 from toylab.pictures.figures import curves_figure, panel_figure
 
 from .. import ids as I
-from ..sessions import SessionError
+from ..sessions import SessionError, client
 
 LIVE = "(this tab's live run)"
 SHOW = ("p_model", "d", "modes")
@@ -51,7 +51,6 @@ def register(app, manager, runs_dir):
     @app.callback(Output(I.CMP_GRID, "children"), Output(I.CMP_CURVES, "figure"), Output(I.CMP_MESSAGE, "children"),
                   Input(I.CMP_RUNS, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
     def compare(chosen, sid):
-        from ..app import client
         try:
             session = manager.get(sid, client())
         except SessionError as err:

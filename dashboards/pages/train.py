@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import plotly.graph_objects as go
+
 from dash import ClientsideFunction, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
@@ -16,7 +19,7 @@ from toylab.pictures.figures import panel_figure
 from .. import forms
 from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
-from ..sessions import LabBusy, SessionError
+from ..sessions import LabBusy, SessionError, client
 from . import train_export, train_target
 from .train_layout import GRAPH_HEIGHT, SPEEDS, layout  # noqa: F401  (layout: the app's import)
 
@@ -32,7 +35,6 @@ FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
 
 def register(app, manager, runs_dir="runs"):
     """The Train tab's callbacks; `manager` holds the sessions, `runs_dir` the host's saved runs."""
-    from ..app import client
 
     @app.callback(Output(I.FIELD.format("dataset_params"), "value"),
                   Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
@@ -342,7 +344,6 @@ def headline(view, frame, verdict: str | None) -> str:
 def target_preview(dataset, params, theme: str, presenting: bool = False):
     """The p_data panel of the form's target before any training (a figure dict), or None where
     the form does not name a valid built-in target (an upload shows once trained)."""
-    import numpy as np
 
     from toylab.engine.runs import Run
 
@@ -364,7 +365,6 @@ def target_preview(dataset, params, theme: str, presenting: bool = False):
 
 def _empty(panel, theme: str = "light"):
     """A panel with nothing to show yet, in the theme's colours."""
-    import plotly.graph_objects as go
     t = P.get_theme(theme)
     fig = go.Figure()
     fig.update_layout(title=P.TITLES[panel], xaxis_visible=False, yaxis_visible=False, font_color=t.fg,

@@ -3,13 +3,15 @@ vector field, distance against steps, and each method's spectral radius."""
 
 from __future__ import annotations
 
-from dash import Input, Output, State, dcc, html
+import math
+
+from dash import Input, Output, State, dcc, html, no_update
 
 from toylab import games
 from toylab.pictures.gameviz import orbit_figures
 
 from .. import ids as I
-from ..sessions import SessionError
+from ..sessions import SessionError, client
 
 #: Bounds on the tab's numbers: (low, high, whether the ends are allowed). 1,000 steps of all
 #: six methods and the flow take about 1.5 s on one core (5,000 took 8-70 s on a busy host).
@@ -66,9 +68,6 @@ def register(app, manager):
                   State(I.XY_GAMMA, "value"), State(I.XY_X0, "value"), State(I.XY_Y0, "value"),
                   State(I.XY_STEPS, "value"), State(I.SESSION, "data"))
     def run(_n, methods, game, lr, lr_y, beta, gamma, x0, y0, steps, sid):
-        from dash import no_update
-
-        from ..app import client
         try:
             session = manager.get(sid, client())
         except SessionError as err:
@@ -105,7 +104,6 @@ def register(app, manager):
 
 def _check(name, v) -> str:
     """'' when v is a finite number within LIMITS[name], else the message naming the field."""
-    import math
     lo, hi, lo_ok, hi_ok = LIMITS[name]
     whole = name == "steps"
     ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

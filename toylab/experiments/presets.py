@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .spec import load_experiment
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -41,7 +43,6 @@ def check_preset(name) -> Preset:
 def preset_fields(name: str) -> dict:
     """TrainConfig fields of preset `name`: its recipe's base, its setting's overrides, the
     recipe's first seed."""
-    from .spec import load_experiment
 
     p = check_preset(name)
     exp = load_experiment(p.recipe)

@@ -7,10 +7,11 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, make_config
+from ..engine.config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, make_config, read_mapping
 from ..measure.outcomes import OutcomeRules
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -146,7 +147,7 @@ def _check_reference(ref, labels: list[str]) -> None:
                               f"(the paper's numbers as text; got {str(row)[:80]})")
 
 
-_NAME = __import__("re").compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
 
 
 def _seeds(seeds) -> list[int]:
@@ -176,7 +177,6 @@ def recipes() -> dict[str, str]:
 
 
 def _read(path: Path) -> dict:
-    from ..engine.config import read_mapping
     return read_mapping(path, "experiment")
 
 

@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from .. import games
+from .export import FrameWriter
 from .figures import _alpha, _base_layout
-from .panels import get_theme
+from .panels import get_size, get_theme
+from .viz import DPI, Blitter, _subplots, style
 
 # Okabe-Ito colours, one per method, the same in every picture.
 METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",
@@ -67,7 +69,6 @@ def _labels(game, options):
 def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), **options):
     """Three panels: orbits over the field; |z_t| on a log scale with the slope rho^t the
     spectral radius predicts (dashed); spectral radius against step size."""
-    from .viz import _subplots
 
     paths = orbits(methods, lr, steps, start, game, **options)
     fig, (a0, a1, a2) = _subplots(1, 3, figsize=size, dpi=100)
@@ -123,7 +124,6 @@ def _title(game, lr, options):
 def radius_map(method, lrs, param: str, values, game="xy", **options):
     """Spectral radius over step size x a method parameter (beta for momentum, gamma for
     consensus): a heatmap with the rho = 1 contour. Returns (figure, rho[value, lr])."""
-    from .viz import _subplots
 
     rho = np.array([[games.spectral_radius(method, float(e), game, **{**options, param: float(v)}) for e in lrs]
                     for v in values])
@@ -145,12 +145,8 @@ def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30,
     """An animation of each method's point moving along its path (GIF, MP4 or a PNG folder,
     by the suffix of out), over the game's vector field. Artists are made once and updated
     each frame; only they are redrawn (viz.Blitter)."""
-    import matplotlib
+    import matplotlib                   # drawn with here only: the dashboard's Plotly orbits start without it
     from tqdm.auto import tqdm
-
-    from .export import FrameWriter
-    from .panels import get_size, get_theme
-    from .viz import DPI, Blitter, _subplots, style
 
     theme, (w, h) = get_theme(theme), get_size(size)
     paths = orbits(methods, lr, steps, start, game, **options)

@@ -8,6 +8,7 @@ redraw from scratch and the layout is computed once.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -370,8 +371,6 @@ def _subplots(*grid, figsize, dpi=DPI, layout="constrained", **kwargs):
 
 def _forget(fig) -> None:
     """Close a figure pyplot keeps (one a caller made with plt); ours are not registered there."""
-    import sys
-
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close(fig)
 
