@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 from .engine.config import ConfigError, TrainConfig, load_config_file, make_config, read_value
+from .games.config import DIRAC_LOSSES, GAMES, METHOD_NAMES, ORDERS, GameConfig
 
 
 def _parse_value(text: str, annotation):
@@ -292,20 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
     xy = sub.add_parser("xy", help="orbits of gradient methods on min_x max_y xy or Dirac-GAN")
-    xy.add_argument("--methods", default="simultaneous,alternating,extragradient",
-                    help="comma-separated: simultaneous, alternating, optimistic, extragradient, consensus, momentum")
+    xy.add_argument("--methods", default=",".join(GameConfig.model_fields["methods"].default),
+                    help=f"comma-separated: {', '.join(METHOD_NAMES)}")
     xy.add_argument("--lr", type=float, default=0.1, help="step size (of x; --lr-y for y)")
     xy.add_argument("--lr-y", type=float, help="y's step size (default: --lr)")
     xy.add_argument("--steps", type=int, default=300)
     xy.add_argument("--start", default="1,1", help="x,y start point")
-    xy.add_argument("--game", default="xy", choices=["xy", "dirac"])
+    xy.add_argument("--game", default="xy", choices=GAMES)
     xy.add_argument("--a", type=float, help="xy game scale: f = a x y")
-    xy.add_argument("--loss", choices=["standard", "nonsaturating", "wasserstein"], help="Dirac-GAN loss")
+    xy.add_argument("--loss", choices=DIRAC_LOSSES, help="Dirac-GAN loss")
     xy.add_argument("--r1-gamma", type=float, help="Dirac-GAN R1 weight")
     xy.add_argument("--noise", type=float, help="Dirac-GAN instance noise std")
     xy.add_argument("--gamma", type=float, help="consensus weight")
     xy.add_argument("--beta", type=float, help="momentum (negative allowed)")
-    xy.add_argument("--order", choices=["simultaneous", "alternating"], help="momentum update order")
+    xy.add_argument("--order", choices=ORDERS, help="momentum update order")
     xy.add_argument("--d-steps", type=int, help="alternating: D steps per G step")
     xy.add_argument("--fps", type=int, default=30, help="animation frames per second")
     xy.add_argument("--out", default="orbit.png",

@@ -13,6 +13,7 @@ from toylab.pictures.gameviz import orbit_figures
 from .. import ids as I
 from ..sessions import SessionError, client
 
+GAME_LABELS = {"xy": "xy game", "dirac": "Dirac-GAN"}
 #: Bounds on the tab's numbers: (low, high, whether the ends are allowed). 1,000 steps of all
 #: six methods and the flow take about 1.5 s on one core (5,000 took 8-70 s on a busy host).
 LIMITS = {"η": (0.0, 2.0, False, True), "η_y": (0.0, 2.0, False, True), "β": (-1.0, 1.0, False, False),
@@ -35,12 +36,11 @@ def _num(id_, value, label, title, step="any"):
 def layout():
     controls = html.Div(className="sidebar", children=[
         html.Fieldset([html.Legend("Methods"),
-                       dcc.Checklist(id=I.XY_METHODS, options=list(games.METHODS),
-                                     value=["simultaneous", "alternating", "extragradient"])]),
+                       dcc.Checklist(id=I.XY_METHODS, options=list(games.METHOD_NAMES),
+                                     value=list(games.GameConfig.model_fields["methods"].default))]),
         html.Fieldset([html.Legend("Game and steps"),
-                       dcc.RadioItems(id=I.XY_GAME, options=[{"label": "xy game", "value": "xy"},
-                                                             {"label": "Dirac-GAN", "value": "dirac"}],
-                                      value="xy", inline=True),
+                       dcc.RadioItems(id=I.XY_GAME, options=[{"label": GAME_LABELS[g], "value": g}
+                                                             for g in games.GAMES], value="xy", inline=True),
                        _num(I.XY_LR, 0.1, "η (step size)", "Step size of x (and of y unless η_y is set)"),
                        _num(I.XY_LR_Y, None, "η_y", "Step size of y (blank: the same as η)"),
                        _num(I.XY_BETA, -0.3, "β (momentum)", "Momentum; negative values help in games (Gidel et al.)"),
@@ -73,12 +73,13 @@ def register(app, manager):
         except SessionError as err:
             return no_update, no_update, no_update, str(err)
         problems = []
-        if not isinstance(methods, list) or not methods or not all(m in games.METHODS for m in methods):
-            problems.append(f"methods: pick at least one of {', '.join(games.METHODS)}")
-        if game not in ("xy", "dirac"):
-            problems.append("game: allowed: xy, dirac")
+        for field, v in (("methods", methods), ("game", game)):     # names: the games' own check
+            try:
+                games.GameConfig(**{field: v})
+            except ValueError as err:
+                problems.append(str(err))
         for name, v in {"η": lr, "η_y": lr_y, "β": beta, "γ": gamma, "start x": x0, "start y": y0,
-                        "steps": steps}.items():
+                        "steps": steps}.items():                     # numbers: the tab's tighter bounds
             if v is None and name == "η_y":
                 continue
             err = _check(name, v)

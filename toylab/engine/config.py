@@ -16,7 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..games.methods import MOVES
 from . import target_params
+
+#: the update methods of GAN training: the games' shared methods, alternating (the default) first
+UPDATES = ("alternating", *(m for m in MOVES if m != "alternating"))
 
 #: The GAN objectives, the one table of them: name -> (title, D outputs a probability's logit).
 #: toylab.engine.losses implements each; pictures and the dashboard show the titles.
@@ -82,8 +86,8 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum")
     d_steps: int = Field(1, ge=1, le=100, description="D steps per round")
     g_steps: int = Field(1, ge=1, le=100, description="G steps per round")
-    update: Literal["alternating", "simultaneous", "optimistic", "extragradient"] = Field(
-        "alternating", description="update method (toylab.engine.step): D then G, or both players at once")
+    update: Literal[UPDATES] = Field(
+        "alternating", description="update method (toylab.games.methods): D then G, or both players at once")
     batch_size: int = Field(256, ge=1, le=65536, description="samples per step (real and fake each)")
     steps: int = Field(5000, ge=0, le=10_000_000, description="training rounds (one round = d_steps + g_steps)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed")

@@ -18,14 +18,19 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from .methods import MOVES
+
 GAMES = ("xy", "dirac")
 DIRAC_LOSSES = ("standard", "nonsaturating", "wasserstein")
 #: the most steps of one trajectory (a figure draws them all; an animation draws one frame each)
 MAX_STEPS = 100_000
 #: allowed step sizes: (0, MAX_LR]
 MAX_LR = 10.0
-#: the update methods (toylab.games.METHODS holds their maps, in this order)
-METHOD_NAMES = ("simultaneous", "alternating", "optimistic", "extragradient", "consensus", "momentum")
+#: the update methods: those GAN training shares (toylab.games.methods), then the plane's own
+#: (toylab.games.plane.METHODS holds their maps, in this order)
+METHOD_NAMES = (*MOVES, "consensus", "momentum")
+#: momentum's update orders
+ORDERS = ("simultaneous", "alternating")
 #: the game's options (the rest of GameConfig's options are the methods')
 GAME_OPTIONS = ("a", "loss", "r1_gamma", "noise")
 METHOD_OPTIONS = ("gamma", "beta", "order", "d_steps")
@@ -71,7 +76,7 @@ class GameConfig(BaseModel):
     noise: float = 0.0
     gamma: float = 1.0
     beta: float = 0.5
-    order: Literal["simultaneous", "alternating"] = "simultaneous"
+    order: Literal[ORDERS] = "simultaneous"
     d_steps: int = 1
 
     def __init__(self, **fields):

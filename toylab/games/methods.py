@@ -18,9 +18,10 @@ Each method returns its memory for the next call (None when it keeps none).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class Players(Protocol):
