@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..measure.bandwidth import gaussian_blur
+from ..measure.bandwidth import binned_kde
 from .runs import write_npz
 
 VIEW_FILE = "target_view.npz"
@@ -98,25 +98,6 @@ def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:
     return p.mean(axis=(1, 3))
 
 
-def _linear_binned_kde(centres, bounds, size: int, h: float) -> np.ndarray:
-    """Mean of N(c, h^2 I) over the centres, on a size x size grid of pixel centres over bounds:
-    each centre's weight is shared bilinearly among its four nearest pixel centres (linear
-    binning: its mean position is kept, so the error is second order in the pixel width, where
-    nearest-pixel binning is first order), then the histogram is convolved with the kernel."""
-    c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
-    x0, x1, y0, y1 = bounds
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    u, v = (c[:, 0] - x0) / dx, (c[:, 1] - y0) / dy          # in pixel units
-    i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-    fu, fv = u - i, v - j
-    hist = np.zeros((size + 2, size + 2))                     # one pixel of margin each side, dropped after
-    for di, dj, w in ((0, 0, (1 - fu) * (1 - fv)), (1, 0, fu * (1 - fv)), (0, 1, (1 - fu) * fv), (1, 1, fu * fv)):
-        ii, jj = np.clip(i + di + 1, 0, size + 1), np.clip(j + dj + 1, 0, size + 1)
-        np.add.at(hist, (jj, ii), w)
-    hist = hist[1:-1, 1:-1] / (len(c) * dx * dy)
-    return gaussian_blur(hist, (h / dy, h / dx))
-
-
 def _axis_aligned_mixture(target):
     """(weights, means, per-axis stds) of a Gaussian mixture whose covariances are diagonal
     (ring, grid, gaussian), else None: each component is then phi(x) phi(y)."""
@@ -168,11 +149,12 @@ def _point_cloud_density(target, size: int, supersample: int, centres, h: float)
     quadrature nodes) as a binned KDE: the centres are binned on the supersampled grid and
     convolved with the kernel, O(pixels) instead of O(pixels x n) (a 100,000-row upload took
     > 900 s exactly; a swiss roll's 1,500 nodes took 18 s; this takes well under a second).
-    The same estimator draws p_model; tests check it against the exact sum."""
+    The same estimator (measure.bandwidth.binned_kde) draws p_model; tests check it against
+    the exact sum."""
     x0, x1, y0, y1 = (float(b) for b in target.bounds)
     dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
     ss = max(1, supersample)
     fine = (x0 - dx / 2 + dx / (2 * ss), x1 + dx / 2 - dx / (2 * ss),
             y0 - dy / 2 + dy / (2 * ss), y1 + dy / 2 - dy / (2 * ss))     # the centres of the sub-pixels
-    p = _linear_binned_kde(centres, fine, size * ss, h)
+    p = binned_kde(centres, fine, size * ss, h)
     return p.reshape(size, ss, size, ss).mean(axis=(1, 3))

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from .bandwidth import BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, kde_bandwidth  # noqa: F401  (the bandwidth rule: NumPy)
+from .bandwidth import BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, kde_bandwidth, linear_histogram  # noqa: F401  (the bandwidth rule: NumPy)
 
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
 EXACT_PAIRS = 8_000_000     # up to this many query-sample pairs (n = 2,828 each) the sum is exact
@@ -121,15 +121,9 @@ def _binned_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, leave_one_out: b
     if shape.prod() > MAX_CELLS:
         return None
     u = (s.numpy() - lo) / step                                         # sample positions in cells
-    i = np.floor(u).astype(np.int64)
-    f = u - i
-    grid = np.zeros(shape[1] * shape[0])                                # [y, x], flattened
-    for dx in (0, 1):
-        for dy in (0, 1):
-            w = (f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
-            grid += np.bincount((i[:, 1] + dy) * shape[0] + i[:, 0] + dx, weights=w, minlength=len(grid))
+    grid = linear_histogram(u[:, 0], u[:, 1], shape[0], shape[1])      # [y, x]
     sigma = math.sqrt(h * h - step * step / 3) / step
-    grid = gaussian_filter(grid.reshape(shape[1], shape[0]), sigma, mode="constant", truncate=CUTOFF)
+    grid = gaussian_filter(grid, sigma, mode="constant", truncate=CUTOFF)
     v = (x.numpy() - lo) / step
     value = map_coordinates(grid, [v[:, 1], v[:, 0]], order=1, mode="constant")
     if leave_one_out:                       # x_i's own kernel through binning, filter and read-out
