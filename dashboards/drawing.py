@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from toylab.measure.bandwidth import binned_kde, kde_bandwidth
+from toylab.measure.bandwidth import binned_kde, cloud_bandwidth
 
 BOUND = 4.0              # the canvas spans [-BOUND, BOUND]^2 (the built-in targets' scale)
 CELLS = 81               # its pixels a side (a click lands on one: 0.1 apart)
@@ -61,8 +61,7 @@ def add(points: np.ndarray | None, new: np.ndarray) -> np.ndarray:
 
 def bandwidth(points: np.ndarray) -> float:
     """The kernel bandwidth the metrics' likelihood rule picks for these points (as for an upload)."""
-    span = float(np.ptp(points, axis=0).max()) if len(points) > 1 else 1.0
-    return kde_bandwidth(points, span or 1.0)
+    return cloud_bandwidth(points)
 
 
 def density(points: np.ndarray, h: float) -> np.ndarray:

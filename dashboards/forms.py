@@ -15,6 +15,7 @@ from toylab import TrainConfig, datasets
 from toylab.engine import target_params
 from toylab.experiments.presets import preset_fields
 from toylab.engine.files import atomic_write
+from toylab.measure.bandwidth import cloud_bandwidth
 from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
@@ -245,10 +246,7 @@ def points_params(params: dict, upload, runs_dir) -> dict:
     if bad:
         raise ValueError(f"{', '.join(bad)}: unknown parameter of points; allowed: source=upload, path=NAME, "
                          f"bandwidth")
-    if "bandwidth" in params:
-        bw = params["bandwidth"]
-        if not isinstance(bw, (int, float)) or isinstance(bw, bool) or not 0 < bw <= 10:
-            raise ValueError("bandwidth: must be a number in (0, 10]")
+    # the bandwidth is judged with the rest by the engine's model (target_params.Points)
     if source == "upload" and name is None:
         if upload is None:
             raise ValueError("source: this tab has no upload yet; upload a .csv or .npy file first")
@@ -270,11 +268,7 @@ def upload_params(path) -> str:
     """The form's dataset_params for an upload: source=upload and the KDE bandwidth chosen by the
     metrics' likelihood rule (shown, and editable, in the form). Scott's rule, the engine's default,
     blurred clustered uploads into one blob (h ~0.46 where the clusters' std was 0.05)."""
-    from toylab.measure.bandwidth import kde_bandwidth
-
-    pts = np.load(path, allow_pickle=False)
-    span = float(np.ptp(pts, axis=0).max()) or 1.0
-    return f"source=upload, bandwidth={kde_bandwidth(pts, span):.3g}"
+    return f"source=upload, bandwidth={cloud_bandwidth(np.load(path, allow_pickle=False)):.3g}"
 
 
 def save_points(points: np.ndarray, folder) -> Path:

@@ -313,3 +313,14 @@ def test_a_drawn_stroke_becomes_points_along_it_and_is_bounded():
         drawing.stroke_points("M0,0" + "L1,1" * 20_000)
     with pytest.raises(ValueError, match="within ±4"):
         drawing.click_points(9, 0, seed=0)
+
+
+def test_an_uploads_bandwidth_is_judged_by_the_engines_model(tmp_path):
+    upload = tmp_path / "points.npy"
+    np.save(upload, np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32))
+    for bw, ok in [(1e-5, False), (0.5, True), (11, False)]:
+        cfg, errors, _ = forms.build_config({"dataset": "points", "dataset_params": f"source=upload, bandwidth={bw}"},
+                                            upload=upload)
+        assert (cfg is not None) is ok, (bw, errors)
+        if not ok:
+            assert "bandwidth must be a positive number, >= 0.0001 and <= 10" in errors["dataset_params"]

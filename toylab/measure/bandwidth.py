@@ -124,6 +124,15 @@ def gaussian_blur(image: np.ndarray, sigma: tuple[float, float], truncate: float
     return _blur_matrix(ny, sigma[0], truncate) @ image @ _blur_matrix(nx, sigma[1], truncate).T
 
 
+def cloud_bandwidth(points) -> float:
+    """The likelihood rule's h (kde_bandwidth) for a point cloud on its own, its extent as the
+    span: what the dashboard proposes for an upload or a drawing (Scott's rule, PointCloud's
+    default, blurs clustered points into one blob)."""
+    pts = finite_points(points)
+    span = float(np.ptp(pts, axis=0).max()) if len(pts) > 1 else 1.0
+    return kde_bandwidth(pts, span or 1.0)
+
+
 def linear_histogram(u, v, nx: int, ny: int) -> np.ndarray:
     """(ny, nx) histogram of points at (u, v) in cell units (cell (i, j) centred at u = i,
     v = j), each point's unit weight shared bilinearly among its four nearest cells (linear
