@@ -15,11 +15,14 @@ torch's fused optimisers (make_optimizer): the same rules, faster.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 
 import torch
 
-from .config import ConfigError
+from .config import ConfigError, Optimizer
+
+OPTIMIZERS = typing.get_args(Optimizer)
 
 #: added under the square roots: sqrt's derivative at an exact 0 (a dead ReLU unit's gradient)
 #: is infinite and 0 x inf gave NaN in G's gradient; it moves sqrt(v) by <= 1e-15
@@ -35,7 +38,7 @@ def make_optimizer(kind: str, param, lr: float, betas, momentum: float) -> torch
         return torch.optim.SGD([param], lr=lr, momentum=momentum, **fused)
     if kind == "rmsprop":
         return torch.optim.RMSprop([param], lr=lr, momentum=momentum)
-    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: adam, sgd, rmsprop")
+    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
 @dataclass
@@ -63,7 +66,7 @@ def init(kind: str, params: list[torch.Tensor], torch_state: dict, view, hyper: 
         return RuleState(kind, first=buf, second=get("square_avg") or zeros(), hyper=hyper)
     if kind == "sgd":
         return RuleState(kind, first=get("momentum_buffer"), hyper=hyper)
-    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: adam, sgd, rmsprop")
+    raise ConfigError(f"optimizer: unknown {kind!r}; allowed: {', '.join(OPTIMIZERS)}")
 
 
 def update(grads: list[torch.Tensor], s: RuleState) -> tuple[list[torch.Tensor], RuleState]:
