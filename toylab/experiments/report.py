@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.runs import load_run, read_csv, write_text
 from ..measure.outcomes import OUTCOMES
 from .spec import REFERENCE_COLUMNS, Experiment
 from .tables import _mean_std, load_table, outcome_rates, wilson
@@ -32,7 +33,6 @@ def _beside_the_paper(ref: dict, rows: list[dict], settings: list[str]) -> list[
 def report(out, plots: bool = True) -> str:
     """A Markdown summary of a finished (or partly finished) experiment; writes report.md and
     the plots (outcome_rates.png, curves.png) beside the table."""
-    from ..engine.runs import write_text
 
     out = Path(out)
     if not (out / "experiment.json").exists():
@@ -96,7 +96,6 @@ def report(out, plots: bool = True) -> str:
 
 def final_samples(out, rows: list[dict], n: int = 500) -> dict:
     """{setting: [(seed, outcome, samples (n, 2), target)]} from each run's last snapshot."""
-    from ..engine.runs import load_run
     out = Path(out)
     res: dict[str, list] = {}
     runs: dict[str, object] = {}
@@ -112,7 +111,6 @@ def final_samples(out, rows: list[dict], n: int = 500) -> dict:
 def samples_over_time(out, rows: list[dict], frames: int = 8, n: int = 500) -> dict:
     """{setting: [("step S", outcome or "", samples (n, 2), target)]}: the first seed's run of each
     setting at `frames` evenly spaced snapshots (only the last carries the run's outcome)."""
-    from ..engine.runs import load_run
     out = Path(out)
     res: dict[str, list] = {}
     for r in rows:
@@ -127,7 +125,6 @@ def samples_over_time(out, rows: list[dict], frames: int = 8, n: int = 500) -> d
 
 def curves(out, rows: list[dict], keys=("js", "modes_present", "g_grad_norm")) -> dict:
     """{key: {setting: (steps, per-seed values (S, T))}} from the runs' metrics, for seed bands."""
-    from ..engine.runs import read_csv
     out = Path(out)
     by_job: dict[str, dict] = {}
     res: dict[str, dict] = {k: {} for k in keys}

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..engine.config import ConfigError, TrainConfig
-from ..engine.runs import COMPLETED, DIVERGED
+from ..engine.runs import COMPLETED, DIVERGED, write_json
 from ..measure.outcomes import OutcomeRules
 from .spec import Experiment, load_experiment
 from .tables import load_table, write_table
@@ -49,7 +49,6 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     if run.status not in (COMPLETED, DIVERGED):
         raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
     rows = job_rows(run, job, rules)
-    from ..engine.runs import write_json
     write_json(out / "results" / f"{job['id']}.json", rows)
     return rows
 
@@ -202,7 +201,6 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
 def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
     from tqdm.auto import tqdm
 
-    from ..engine.runs import write_json
 
     if not spec.exists():
         write_json(spec, exp.to_dict())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.files import atomic_write, write_csv
 from ..measure.outcomes import OUTCOMES
 from .spec import Experiment
 
@@ -32,7 +33,6 @@ def load_table(out, jobs: list[dict] | None = None) -> list[dict]:
 
 def write_table(out, rows: list[dict]) -> None:
     """results.csv (and results.parquet when pyarrow is installed), written atomically."""
-    from ..engine.runs import write_csv
     if not rows:
         return
     keys = [k for k in TABLE_FIELDS if k in rows[0]] + [k for k in rows[0] if k not in TABLE_FIELDS]
@@ -43,7 +43,6 @@ def write_table(out, rows: list[dict]) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         return
-    from ..engine.files import atomic_write
     table = pa.Table.from_pylist([{k: (str(r[k]) if isinstance(r.get(k), (list, dict)) else r.get(k))
                                    for k in keys} for r in rows])
     atomic_write(Path(out) / "results.parquet", lambda f: pq.write_table(table, f))
