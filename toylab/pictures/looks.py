@@ -26,8 +26,9 @@ TITLES = {
 #: one line per panel, for the dashboard's help and the docs
 HELP = {
     "p_data": "The target distribution's exact density (the pixel average of its formula), with real samples.",
-    "p_model": "Where the generator puts its samples: a kernel density of 1,000 fixed-noise samples, on the "
-               "same colour scale as p_data, so a mode that is too bright has too much mass.",
+    "p_model": "Where the generator puts its samples: the kernel density the JS number is computed on (500 "
+               "fixed-noise samples), on the same colour scale as p_data, so a mode that is too bright has too "
+               "much mass.",
     "d": "The discriminator's output D(x) = sigmoid(logit): blue where it says 'real', orange where it says "
          "'fake'. At the Nash equilibrium p_model = p_data and D = ½ everywhere; the black line is D = ½.",
     "d_star": "The best possible discriminator for the current generator, p_data / (p_data + p_model). "
