@@ -351,3 +351,15 @@ def test_a_dashboard_curve_panels_legend_sits_above_its_plot(run):
         assert margin["t"] >= 2 * panels.get_theme("light").font_size * scale
         assert fig["layout"]["showlegend"] is True
     assert "legend" not in figures.panel_figure(view, frame, "p_model")["layout"]
+
+
+def test_every_outcome_and_every_method_has_its_colour():
+    """The charts draw each outcome of measure.outcomes, the orbit pictures each method of the
+    games, in a colour of their own: a new one cannot vanish from a plot or go black."""
+    from toylab import games
+    from toylab.measure.outcomes import OUTCOMES
+    from toylab.pictures.charts import OUTCOME_COLOURS
+    from toylab.pictures.gameviz import METHOD_COLOURS
+    assert set(OUTCOME_COLOURS) == set(OUTCOMES) and len(set(OUTCOME_COLOURS.values())) == len(OUTCOMES)
+    assert set(METHOD_COLOURS) == {*games.METHOD_NAMES, "flow"}
+    assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)

@@ -34,6 +34,12 @@ TRIM = 0.01
 TRAINING_SAMPLES = 500
 
 
+def span(bounds) -> float:
+    """The larger side of a target's bounds: the scale the bandwidth search runs over."""
+    x0, x1, y0, y1 = bounds
+    return float(max(x1 - x0, y1 - y0))
+
+
 def training_points(fake) -> np.ndarray:
     """The finite ones among the first TRAINING_SAMPLES fakes of a snapshot: the samples both
     the recorded JS estimate and the p_model / D* panels estimate p_model from (with the same

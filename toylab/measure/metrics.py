@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bandwidth import TRAINING_SAMPLES, optimal_d, training_points
+from .bandwidth import TRAINING_SAMPLES, optimal_d, span, training_points
 from .kde import LOG_2PI, as_points, binned_kde, grid_points, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
@@ -44,8 +44,7 @@ def _js_from_logs(lp_p, lq_p, lp_q, lq_q) -> float:
 
 
 def _span(target) -> float:
-    x0, x1, y0, y1 = target.bounds
-    return max(x1 - x0, y1 - y0)
+    return span(target.bounds)
 
 
 def _finish(v: float, bits: bool) -> float:

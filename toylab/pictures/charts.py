@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..measure.outcomes import OUTCOMES
 from .looks import get_size, get_theme
 from .viz import DPI, _subplots, new_figure, style
 
@@ -49,7 +50,8 @@ def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
     with matplotlib.rc_context(style(theme, 0.9)):
         fig, ax = _subplots(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
         bottom = np.zeros(len(settings))
-        for o, colour in OUTCOME_COLOURS.items():
+        for o in OUTCOMES:
+            colour = OUTCOME_COLOURS[o]
             share = np.array([rates[s][o][0] / max(rates[s][o][1], 1) for s in settings])
             if share.any():
                 ax.bar(range(len(settings)), share, bottom=bottom, color=colour, label=o.replace("_", " "),

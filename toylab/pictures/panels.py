@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.config import OBJECTIVES, PROBABILISTIC
 from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
-from ..measure.bandwidth import binned_kde, kde_bandwidth, optimal_d, training_points
+from ..measure.bandwidth import binned_kde, kde_bandwidth, optimal_d, span, training_points
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
 
@@ -77,7 +77,7 @@ class RunView:
         self.density_max = float(self.p_data.max())
         self.n_arrows = n_arrows
         self.n_points = n_points or cfg.n_fixed          # points drawn per scatter
-        self.span = max(x1 - x0, y1 - y0)
+        self.span = span(self.bounds)               # the metric's scale for the bandwidth search
         self.refresh(run)
 
     def refresh(self, run) -> "RunView":
