@@ -14,7 +14,7 @@ import numpy as np
 from toylab import TrainConfig, datasets
 from toylab.engine import target_params
 from toylab.experiments.presets import preset_fields
-from toylab.engine.files import atomic_write
+from toylab.engine import runs
 from toylab.measure.bandwidth import cloud_bandwidth
 from toylab.engine.config import ConfigError, make_config, read_value
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
@@ -58,7 +58,7 @@ HELP = {
 }
 
 UPLOAD_MAX_BYTES = 5_000_000
-UPLOAD_MAX_ROWS = 100_000
+UPLOAD_MAX_ROWS = target_params.MAX_POINTS     # the engine's bound on a points target
 UPLOAD_MIN_ROWS = 10
 
 #: The dashboard's bounds on the form's numbers, tighter than TrainConfig's (which serve a
@@ -272,11 +272,9 @@ def upload_params(path) -> str:
 
 
 def save_points(points: np.ndarray, folder) -> Path:
-    """A tab's point cloud (uploaded or drawn) as `folder`/points.npy, the one file 'source=upload' reads."""
-    out = Path(folder) / "points.npy"
-    arr = np.asarray(points, dtype=np.float32)
-    atomic_write(out, lambda f: np.save(f, arr, allow_pickle=False))     # a reader never sees half a file
-    return out
+    """A tab's point cloud (uploaded or drawn) as `folder`/points.npy, the one file 'source=upload'
+    reads (runs.write_points: atomic, so a reader never sees half a file)."""
+    return runs.write_points(folder, points)
 
 
 def read_upload(contents: str, filename: str, folder) -> Path:

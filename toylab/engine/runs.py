@@ -203,11 +203,20 @@ def points_digest(points) -> str:
     return hashlib.sha256(str(arr.shape).encode() + arr.tobytes()).hexdigest()
 
 
+def write_points(folder, points) -> Path:
+    """A point cloud as float32 rows in `folder`/points.npy, written atomically: a run's copy of
+    its target, or a dashboard tab's upload or drawing."""
+    out = Path(folder) / POINTS_FILE
+    arr = np.ascontiguousarray(np.asarray(points, dtype=np.float32))
+    atomic_write(out, lambda f: np.save(f, arr, allow_pickle=False))
+    return out
+
+
 def store_points(folder, target) -> dict:
     """Copy a `points` target's rows into the run folder (points.npy): a run must not depend on
     a file outside it (moved, edited or deleted later). Returns the config record's entry."""
     arr = target.points.numpy()
-    atomic_write(Path(folder) / POINTS_FILE, lambda f: np.save(f, arr, allow_pickle=False))
+    write_points(folder, arr)
     return {"file": POINTS_FILE, "sha256": points_digest(arr), "rows": int(arr.shape[0])}
 
 
