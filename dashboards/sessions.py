@@ -33,6 +33,7 @@ from pathlib import Path
 import flask
 
 from toylab.engine.files import release_free_heap
+from toylab.engine.runs import load_run
 
 from .live import LiveRun
 
@@ -89,7 +90,6 @@ class Session:
 
     def load(self, path: str):
         """A saved run for comparison (cached; at most MAX_LOADED kept)."""
-        from toylab import load_run
         if path not in self.loaded:
             while len(self.loaded) >= MAX_LOADED:
                 self.loaded.pop(next(iter(self.loaded)))

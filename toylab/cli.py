@@ -12,7 +12,9 @@ import typing
 from pathlib import Path
 
 
-from .engine.config import ConfigError, TrainConfig, load_config_file, make_config, read_value
+from .engine.config import MAX_MEMBERS, ConfigError, TrainConfig, load_config_file, make_config, read_value
+from .engine.files import DiskFullError
+from .measure.bandwidth import EVAL_SAMPLES
 from .games.config import DIRAC_LOSSES, GAMES, METHOD_NAMES, ORDERS, GameConfig
 
 
@@ -61,7 +63,6 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif
 
 def parse_seeds(text: str) -> list[int]:
     """--seeds 0,1,2: distinct whole numbers >= 0, at most config.MAX_MEMBERS of them."""
-    from .engine.config import MAX_MEMBERS
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or not all(p.isdigit() for p in parts):
         raise ValueError(f"--seeds: comma-separated whole numbers >= 0, e.g. 0,1,2 (got {text!r})")
@@ -148,7 +149,7 @@ def cmd_evaluate(args) -> int:
 def cmd_xy(args) -> int:
     from . import games
     from .pictures import gameviz, viz
-    from .pictures.export import check_fps, check_out
+    from .pictures.export import FRAME_SUFFIXES, check_fps, check_out
     opts = {k: v for k, v in dict(a=args.a, loss=args.loss, r1_gamma=args.r1_gamma, noise=args.noise,
                                   gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps).items()
             if v is not None}
@@ -163,7 +164,7 @@ def cmd_xy(args) -> int:
     if args.lr_y is not None:
         opts["lr_y"] = args.lr_y
     out = Path(args.out)
-    animation = out.suffix.lower() in (".gif", ".mp4", "")
+    animation = out.suffix.lower() in FRAME_SUFFIXES
     most = MAX_ORBIT_FRAMES if animation else games.MAX_STEPS
     if not 1 <= args.steps <= most:
         raise ValueError(f"--steps: must be from 1 to {most:,}" + (" for an animation (one frame per step)"
@@ -288,18 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="JS divergence, D's bound and mode coverage of a saved run")
     ev.add_argument("run", help="run folder")
-    ev.add_argument("--n", type=int, default=2500, help="samples per member, 100 to 100,000 (default 2500)")
+    ev.add_argument("--n", type=int, default=EVAL_SAMPLES,
+                    help=f"samples per member, 100 to 100,000 (default {EVAL_SAMPLES})")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
     xy = sub.add_parser("xy", help="orbits of gradient methods on min_x max_y xy or Dirac-GAN")
-    xy.add_argument("--methods", default=",".join(GameConfig.model_fields["methods"].default),
-                    help=f"comma-separated: {', '.join(METHOD_NAMES)}")
-    xy.add_argument("--lr", type=float, default=0.1, help="step size (of x; --lr-y for y)")
+    game = {k: f.default for k, f in GameConfig.model_fields.items()}     # the defaults: GameConfig's
+    xy.add_argument("--methods", default=",".join(game["methods"]), help=f"comma-separated: {', '.join(METHOD_NAMES)}")
+    xy.add_argument("--lr", type=float, default=game["lr"], help="step size (of x; --lr-y for y)")
     xy.add_argument("--lr-y", type=float, help="y's step size (default: --lr)")
-    xy.add_argument("--steps", type=int, default=300)
-    xy.add_argument("--start", default="1,1", help="x,y start point")
-    xy.add_argument("--game", default="xy", choices=GAMES)
+    xy.add_argument("--steps", type=int, default=game["steps"])
+    xy.add_argument("--start", default=",".join(f"{c:g}" for c in game["start"]), help="x,y start point")
+    xy.add_argument("--game", default=game["game"], choices=GAMES)
     xy.add_argument("--a", type=float, help="xy game scale: f = a x y")
     xy.add_argument("--loss", choices=DIRAC_LOSSES, help="Dirac-GAN loss")
     xy.add_argument("--r1-gamma", type=float, help="Dirac-GAN R1 weight")
@@ -375,7 +377,6 @@ def main(argv=None) -> int:
         print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:              # a full disk, a read-only or missing place, a name too long, ...
-        from .engine.runs import DiskFullError     # (imported here: the CLI starts without torch)
         if isinstance(err, DiskFullError):
             print(f"toylab {args.command}: error: {err}", file=sys.stderr)
         else:

@@ -13,6 +13,7 @@ from dash import ClientsideFunction, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
+from toylab.engine.runs import Run
 from toylab.experiments.presets import PRESETS
 from toylab.pictures.figures import panel_figure
 
@@ -344,9 +345,6 @@ def headline(view, frame, verdict: str | None) -> str:
 def target_preview(dataset, params, theme: str, presenting: bool = False):
     """The p_data panel of the form's target before any training (a figure dict), or None where
     the form does not name a valid built-in target (an upload shows once trained)."""
-
-    from toylab.engine.runs import Run
-
     if not isinstance(dataset, str) or dataset == "points":
         return None
     try:

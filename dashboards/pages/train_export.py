@@ -8,6 +8,7 @@ import time
 from dash import Input, Output, State, dcc, no_update
 
 from toylab import panels as P
+from toylab.pictures.animation import animate
 
 from .. import ids as I
 from ..sessions import SessionError
@@ -26,8 +27,9 @@ def register(app, manager, client):
             session = manager.get(sid, client())
         except SessionError as err:
             return no_update, str(err)
-        if fmt not in (".gif", ".mp4", ".html") or theme not in P.THEMES:
-            return no_update, "export: the format must be .gif, .mp4 or .html and the theme light or dark"
+        if fmt not in EXPORT_FRAMES or theme not in P.THEMES:
+            return no_update, (f"export: the format must be one of {', '.join(EXPORT_FRAMES)} and the theme "
+                               f"one of {', '.join(P.THEMES)}")
         shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
         if not session.busy.acquire(blocking=False):
             return no_update, "export: this tab is still busy with its previous request"
@@ -37,7 +39,6 @@ def register(app, manager, client):
             session.busy.release()
 
     def _export(session, fmt, theme, shown):
-        from toylab import animate
         live = session.live
         if live is None or len(live.snapshot_run().snapshots) < 1:
             return no_update, "Train first: there is nothing to export yet."

@@ -9,6 +9,7 @@ from toylab.experiments.presets import PRESETS
 
 from .. import drawing, forms
 from .. import ids as I
+from .train_export import EXPORT_FRAMES
 
 TICK_MS = 400           # how often the page asks for new snapshots while training
 PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
@@ -92,7 +93,7 @@ def sidebar():
                      children="Click to add a mode, or choose 'drag' and draw a curve.")]),
         *groups[1:],
         html.Fieldset([html.Legend("Export the run"),
-                       dcc.RadioItems(id=I.EXPORT_FORMAT, options=[".gif", ".mp4", ".html"], value=".gif",
+                       dcc.RadioItems(id=I.EXPORT_FORMAT, options=list(EXPORT_FRAMES), value=".gif",
                                       inline=True),
                        html.Button("Export", id=I.EXPORT, title="An animation of every snapshot so far"),
                        html.Div(id=I.EXPORT_MSG, className="help-text"),

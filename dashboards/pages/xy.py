@@ -93,7 +93,7 @@ def register(app, manager):
         if not session.busy.acquire(blocking=False):      # one at a time per tab: no piling up
             return no_update, no_update, no_update, "still computing this tab's previous request"
         try:
-            orbit, dist, radii = orbit_figures(list(dict.fromkeys(methods)), float(lr), int(steps),
+            orbit, dist, radii = orbit_figures(list(methods), float(lr), int(steps),
                                                (float(x0), float(y0)), game, **opts)
         finally:
             session.busy.release()

@@ -14,7 +14,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..engine.config import ConfigError, TrainConfig
+from ..engine.config import PROBABILISTIC, ConfigError, TrainConfig
 from ..engine.runs import COMPLETED, DIVERGED, write_json
 from ..measure.outcomes import OutcomeRules
 from .spec import Experiment, load_experiment
@@ -56,13 +56,12 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
 def job_rows(run, job: dict, rules: OutcomeRules) -> list[dict]:
     """The table rows of a trained job: each member measured on 2,500 fresh samples
     (metrics.evaluate) and classified (outcomes.classify)."""
-    import torch
+    import torch                         # (start-up: the worker's watch starts before torch)
 
-    from ..engine.config import PROBABILISTIC
     from ..measure import metrics, outcomes
 
-    final = metrics.evaluate(run, n=2500)
-    real = run.target.sample(2500, seed=1)
+    final = metrics.evaluate(run, n=metrics.EVAL_SAMPLES)
+    real = run.target.sample(metrics.EVAL_SAMPLES, seed=1)
     rows = []
     for e, m in enumerate(job["members"]):
         f = final[e]

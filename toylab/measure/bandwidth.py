@@ -32,6 +32,8 @@ TRIM = 0.01
 #: samples measured per member during training (the first ones of the fixed fake batch);
 #: `metrics.evaluate` uses 2,500 fresh ones. docs/metrics.md gives the error at each size.
 TRAINING_SAMPLES = 500
+#: fresh samples per member when a trained generator is evaluated (as in the literature)
+EVAL_SAMPLES = 2500
 
 
 def span(bounds) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bandwidth import TRAINING_SAMPLES, optimal_d, span, training_points
+from .bandwidth import EVAL_SAMPLES, TRAINING_SAMPLES, optimal_d, span, training_points
 from .kde import LOG_2PI, as_points, binned_kde, grid_points, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
@@ -266,7 +266,7 @@ class SnapshotMetrics:
         return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
 
 
-def evaluate(run, n: int = 2500, seed: int = 0) -> list[dict]:
+def evaluate(run, n: int = EVAL_SAMPLES, seed: int = 0) -> list[dict]:
     """Measure a run's trained generators on n fresh samples each (2,500 as in the literature).
 
     One dict per member: the `measure` values (js with js_se, mode coverage with standard

@@ -24,6 +24,10 @@ FORMATS = {".gif": "GIF", ".mp4": "MP4 (H.264)", ".html": "standalone HTML (Plot
            "": "PNG sequence (a folder)"}
 
 
+#: the formats rendered frame by frame (FrameWriter); .html takes a Plotly figure instead
+FRAME_SUFFIXES = tuple(s for s in FORMATS if s != ".html")
+
+
 def output_kind(out) -> str:
     """'gif', 'mp4', 'html' or 'png' (a folder: no suffix, or an existing directory)."""
     out = Path(out)
