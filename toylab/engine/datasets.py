@@ -11,6 +11,8 @@ torch.Size([4, 2])
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import Callable
 
@@ -78,24 +80,34 @@ class GaussianMixture(Target):
         return torch.cat(out) if out else x.new_zeros(0)
 
 
+def _checked(family: str):
+    """The builder with its parameters checked by the family's model (target_params.MODELS)
+    first, for direct callers as for `get`: one check, with the model's ranges and messages."""
+    def wrap(build):
+        sig = inspect.signature(build)
+
+        @functools.wraps(build)
+        def built(*args, **kwargs):
+            given = dict(sig.bind(*args, **kwargs).arguments)
+            me = given.pop("self", None)
+            checked = check_params(family, given)
+            return build(**checked) if me is None else build(me, **checked)
+        return built
+    return wrap
+
+
+@_checked("ring")
 def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
     """K equal Gaussians with centres on a circle (the unrolled-GAN / VEEGAN ring)."""
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"ring: k must be >= 1, got {k}")
-    radius, std = _check_positive("ring: radius", radius), _check_positive("ring: std", std)
     a = torch.arange(k, dtype=torch.float64) * 2 * math.pi / k
     means = radius * torch.stack([a.cos(), a.sin()], 1)
     return GaussianMixture(means, std ** 2, name="ring",
                            params=dict(k=k, radius=radius, std=std), margin=0.25 * radius + 4 * std)
 
 
+@_checked("grid")
 def grid(n: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     """n x n equal Gaussians on a square lattice centred at 0: K = n^2."""
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"grid: n must be >= 1, got {n}")
-    spacing, std = _check_positive("grid: spacing", spacing), _check_positive("grid: std", std)
     c = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
     gy, gx = torch.meshgrid(c, c, indexing="ij")
     means = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
@@ -103,18 +115,18 @@ def grid(n: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture
                            params=dict(n=n, spacing=spacing, std=std), margin=spacing / 2 + 4 * std)
 
 
+@_checked("gaussian")
 def gaussian(mean=(0.0, 0.0), std: float = 1.0) -> GaussianMixture:
     """A single isotropic Gaussian N(mean, std^2 I)."""
-    std = _check_positive("gaussian: std", std)
     return GaussianMixture(torch.tensor([list(mean)]), std ** 2, name="gaussian",
                            params=dict(mean=tuple(mean), std=std))
 
 
+@_checked("anisotropic")
 def anisotropic(distance: float = 3.0, std_major: float = 0.6, std_minor: float = 0.15,
                 angle_deg: float = 45.0) -> GaussianMixture:
     """Two elongated Gaussians at (+-distance/2, 0), tilted +-angle: a non-isotropic target."""
-    s1 = _check_positive("anisotropic: std_major", std_major)
-    s2 = _check_positive("anisotropic: std_minor", std_minor)
+    s1, s2 = std_major, std_minor
     covs = []
     for sign in (1, -1):
         a = math.radians(sign * angle_deg)
@@ -161,9 +173,9 @@ class CurveTarget(Target):
         return lse - math.log(nodes.shape[0]) - LOG_2PI - 2 * math.log(self.std)
 
 
+@_checked("swissroll")
 def swissroll(scale: float = 0.25, std: float = 0.1) -> CurveTarget:
     """The swiss roll (t cos t, t sin t), t in [1.5 pi, 4.5 pi], scaled."""
-    scale = _check_positive("swissroll: scale", scale)
 
     def curve(t):
         return scale * torch.stack([t * t.cos(), t * t.sin()], 1)
@@ -172,10 +184,9 @@ def swissroll(scale: float = 0.25, std: float = 0.1) -> CurveTarget:
                        params=dict(scale=scale, std=std))
 
 
+@_checked("spiral")
 def spiral(turns: float = 2.0, radius: float = 2.5, std: float = 0.08) -> CurveTarget:
     """An Archimedean spiral r = radius * t / (2 pi turns), t in [0, 2 pi turns]."""
-    turns = _check_positive("spiral: turns", turns)
-    radius = _check_positive("spiral: radius", radius)
     tmax = 2 * math.pi * turns
 
     def curve(t):
@@ -185,9 +196,9 @@ def spiral(turns: float = 2.0, radius: float = 2.5, std: float = 0.08) -> CurveT
     return CurveTarget(curve, 0.0, tmax, std, name="spiral", params=dict(turns=turns, radius=radius, std=std))
 
 
+@_checked("line")
 def line(length: float = 4.0, angle_deg: float = 45.0, std: float = 0.05) -> CurveTarget:
     """A segment through the origin, uniform along it, blurred by std."""
-    length = _check_positive("line: length", length)
     a = math.radians(angle_deg)
     direction = torch.tensor([math.cos(a), math.sin(a)], dtype=torch.float64)
 
@@ -205,9 +216,9 @@ class Annulus(Target):
     folded at 0, exactly as the sampler draws it).
     """
 
+    @_checked("circle")
     def __init__(self, radius: float = 2.0, std: float = 0.1):
-        self.radius = _check_positive("circle: radius", radius)
-        self.std = _check_positive("circle: std", std)
+        self.radius, self.std = radius, std
         self.name, self.params = "circle", dict(radius=self.radius, std=self.std)
         h = self.radius + 4 * self.std + 0.3
         self.bounds = (-h, h, -h, h)
@@ -229,11 +240,9 @@ class Annulus(Target):
 class Checkerboard(Target):
     """Uniform on the dark squares of an n x n board of side `size`, centred at 0."""
 
+    @_checked("checkerboard")
     def __init__(self, n: int = 4, size: float = 4.0):
-        self.n = int(n)
-        if self.n < 2:
-            raise ValueError(f"checkerboard: n must be >= 2, got {n}")
-        self.size = _check_positive("checkerboard: size", size)
+        self.n, self.size = n, size
         self.cell = self.size / self.n
         dark = [(i, j) for i in range(self.n) for j in range(self.n) if (i + j) % 2 == 0]
         self._dark = torch.tensor(dark)

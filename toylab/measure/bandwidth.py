@@ -167,8 +167,7 @@ def binned_kde(samples, bounds, size: int, h: float) -> np.ndarray:
     O(size^2) instead of O(size^2 n). Pixel centres are linspace(x0, x1, size), as in
     grid_points. Non-finite samples are dropped; mass falling outside the grid is lost.
     """
-    c = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    c = c[np.isfinite(c).all(1)]
+    c = finite_points(np.asarray(samples).reshape(-1, 2))
     if len(c) == 0:
         return np.zeros((size, size))
     x0, x1, y0, y1 = bounds
