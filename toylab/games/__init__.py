@@ -6,12 +6,13 @@ ranges) and `methods` (the update methods, over the Players protocol) import wit
 so that the engine's TrainConfig and the command line read them at once.
 """
 
+import importlib
+
 from .config import DIRAC_LOSSES, GAMES, MAX_LR, MAX_STEPS, METHOD_NAMES, GameConfig  # noqa: F401
 
 
 def __getattr__(name: str):
     """games.<name> for the names of `plane` (imported on first use: it needs torch)."""
-    import importlib
     plane = importlib.import_module(f"{__name__}.plane")
     try:
         return getattr(plane, name)

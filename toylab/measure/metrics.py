@@ -255,7 +255,7 @@ class SnapshotMetrics:
         """fakes (E, n, 2); logits_fn(points (n, 2), member) -> D's logits, for the lower bound."""
         rows = []
         for e in range(fakes.shape[0]):
-            q = as_points(training_points(fakes[e][: self.n]))
+            q = as_points(training_points(fakes[e]))
             if q.shape[0] < 2:
                 rows.append({})
                 continue
