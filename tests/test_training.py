@@ -338,6 +338,43 @@ def test_maxout_layers_keep_the_largest_of_k_affine_pieces():
     torch.testing.assert_close(net(x), expected)
 
 
+@pytest.mark.parametrize("n_out", [1, 2, 4])
+def test_a_thin_layer_has_the_plain_products_values_gradients_and_second_derivatives(n_out):
+    """ThinLinear lays the products out for the CPU's GEMM: the same numbers as baddbmm, and a
+    backward made of differentiable ops (gradient penalties and the unrolled look-ahead need
+    second derivatives through D)."""
+    from toylab.engine.nets import ThinLinear
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(3, 7, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(3, 5, n_out, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, 1, n_out, dtype=torch.float64, generator=g, requires_grad=True)
+    torch.testing.assert_close(ThinLinear.apply(h, w, b), torch.baddbmm(b, h, w))
+    assert torch.autograd.gradcheck(ThinLinear.apply, (h, w, b))
+    assert torch.autograd.gradgradcheck(ThinLinear.apply, (h, w, b))
+    # a gradient penalty's shape: |d out / d h|^2 differentiated w.r.t. the weights
+    penalties = []
+    for f in (lambda: ThinLinear.apply(h, w, b), lambda: torch.baddbmm(b, h, w)):
+        gh, = torch.autograd.grad(torch.tanh(f()).sum(), h, create_graph=True)
+        penalties.append(torch.autograd.grad(gh.pow(2).sum(), w)[0])
+    torch.testing.assert_close(*penalties)
+    assert penalties[0].abs().max() > 0.1
+
+
+def test_the_thin_output_layers_train_the_weights_the_plain_products_train(tiny, monkeypatch):
+    """20 rounds with ThinLinear (D's 1 output, G's 2) and with plain baddbmm everywhere: the same
+    weights to float tolerance, for the objectives whose D steps differentiate twice too."""
+    import toylab.engine.nets as nets
+    for fields in ({}, {"loss": "wgan-gp"}, {"unrolled_steps": 2}, {"r1_gamma": 1.0}):
+        cfg, weights = tiny.replace(**fields), []
+        for thin in (nets.THIN, 0):
+            monkeypatch.setattr(nets, "THIN", thin)
+            t = Trainer([cfg.replace(seed=s) for s in range(2)])
+            for _ in range(20):
+                t.round()
+            weights.append(torch.cat([t.gen.flat.detach(), t.disc.flat.detach()], 1))
+        torch.testing.assert_close(weights[0], weights[1], atol=2e-5, rtol=0, msg=str(fields))
+
+
 def test_normal_initialisation_and_per_network_activations(tiny):
     from toylab.engine.model import Networks
     nets = Networks(tiny.replace(init="normal", init_std=0.02, g_activation="relu", d_activation="tanh",

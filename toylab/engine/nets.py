@@ -19,6 +19,46 @@ from torch import nn
 
 BN_MOMENTUM = 0.1      # running statistics of batch normalisation (torch's default)
 BN_EPS = 1e-5
+#: a layer with at most this many outputs is "thin" (D's 1, G's 2): its products are laid out
+#: so that the long batch dimension is the GEMM's N (see ThinLinear)
+THIN = 4
+
+
+class ThinLinear(torch.autograd.Function):
+    """h @ W + b for a layer with few outputs (W: (E, K, N), N <= THIN), in layouts the CPU's
+    GEMM runs fast.
+
+    bmm(h (E, M, K), W (E, K, 1)) is a matrix-vector product that MKL ran at 2-4 GFLOP/s here
+    (0.56 ms for 8 members x 512 rows: as long as a 128 x 128 layer's GEMM), and so did its
+    autograd backward (h^T g and g W^T). The same numbers computed as W^T h^T (forward), g^T h
+    (W's gradient) and g * W^T (h's gradient, N = 1) took 0.04-0.14 ms: measured in
+    benchmarks/bench_flops.py. The backward is made of differentiable ops, so gradient
+    penalties and the unrolled look-ahead (create_graph) differentiate through it."""
+
+    @staticmethod
+    def forward(ctx, h, w, b):
+        ctx.save_for_backward(h, w)
+        return torch.baddbmm(b.transpose(1, 2), w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, g):
+        h, w = ctx.saved_tensors
+        g = g.contiguous()      # (E, M, N): tiny; a strided g made every later elementwise op ~30x slower
+        gh = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gh = g * w.transpose(1, 2) if w.shape[-1] == 1 else torch.bmm(g, w.transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            gw = torch.bmm(g.transpose(1, 2), h).transpose(1, 2)
+        if ctx.needs_input_grad[2]:
+            gb = g.sum(1, keepdim=True)
+        return gh, gw, gb
+
+
+def linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h (E, M, K) @ W (E, K, N) + b (E, 1, N), one GEMM per member (ThinLinear for N <= THIN)."""
+    if w.shape[-1] <= THIN:
+        return ThinLinear.apply(h, w, b)
+    return torch.baddbmm(b, h, w)
 
 
 class BatchedMLP(nn.Module):
@@ -155,7 +195,7 @@ class BatchedMLP(nn.Module):
         for i, (w, b, *norm) in enumerate(layers):
             if self.use_sn:
                 w = self._sn(i, w, members)
-            h = torch.baddbmm(b, h, w)
+            h = linear(h, w, b)
             if norm:
                 h = self._batchnorm(i, h, *norm, members)
             if i < len(layers) - 1:
