@@ -360,6 +360,21 @@ def test_a_thin_layer_has_the_plain_products_values_gradients_and_second_derivat
     assert penalties[0].abs().max() > 0.1
 
 
+def test_maxout_has_amaxs_values_and_gradients_and_a_penalty_differentiates_through_it():
+    from toylab.engine.nets import Maxout
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(2, 6, 12, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(2, 3, dtype=torch.float64, generator=g)
+    results = []
+    for f in (lambda x: Maxout.apply(x, 4), lambda x: x.unflatten(-1, (-1, 4)).amax(-1)):
+        out = f(h)
+        gh, = torch.autograd.grad((out * w[:, None]).sum(), h, create_graph=True)
+        results.append((out, gh))
+    torch.testing.assert_close(results[0], results[1])
+    assert int((results[0][1] != 0).sum()) == 2 * 6 * 3                  # one piece a unit gets the gradient
+    assert torch.autograd.gradcheck(lambda x: Maxout.apply(x, 4), (h,))
+
+
 def test_the_thin_output_layers_train_the_weights_the_plain_products_train(tiny, monkeypatch):
     """20 rounds with ThinLinear (D's 1 output, G's 2) and with plain baddbmm everywhere: the same
     weights to float tolerance, for the objectives whose D steps differentiate twice too."""
@@ -485,7 +500,7 @@ def test_the_gan_steps_joint_methods_are_the_xy_games_formulas(tiny, method):
     cfg = tiny.replace(update=method, d_optimizer="sgd", g_optimizer="sgd", lr_d=lr, lr_g=lr, metrics_every=0)
     t, twin = Trainer(cfg), Trainer(cfg.replace(update="simultaneous"))
     d0, g0 = _both(twin)
-    gd, gg = twin.game.grad()
+    gd, gg = (g.clone() for g in twin.game.grad())        # the game's buffers: the next grad() reuses them
     if method == "extragradient":
         _set(twin, d0 - lr * gd, g0 - lr * gg)                    # the look-ahead point
         hd, hg = twin.game.grad()
