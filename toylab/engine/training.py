@@ -179,56 +179,91 @@ class Trainer:
         not yet diverged for NaN/Inf. Ctrl-C or SIGTERM stops after the round in progress with
         the status "interrupted"; the run folder then holds that round's checkpoint."""
         c = self.controls
+        recorders = self.begin_fit(steps)
+        threads = AutoThreads(self.cfg.threads, self.device, self.cfg.batch_size * self.cfg.pack * self.E)
+        threads.start()
+        t0 = time.perf_counter()
+        with stop_on_signals(c.on_signal):   # also over the final save: a second Ctrl-C cannot cut it
+            failed, ended = None, False
+            try:
+                last = time.perf_counter()
+                while self.wants_round():
+                    self._apply_pending()
+                    self.round()
+                    last = c.rest(last)            # pace(): rest out the round's share of a second
+                    if self.after_round(recorders):
+                        threads.adjust()
+                ended = True
+            except KeyboardInterrupt:
+                self._torn = self._in_round       # a half-done round: the last checkpoint stays
+                self._in_round = False
+                self.status, ended = INTERRUPTED, True
+            except runs.DiskFullError as err:
+                failed = err
+                raise
+            finally:
+                threads.stop()
+                self.elapsed += time.perf_counter() - t0
+                self.end_fit(recorders, save=failed is None, ended=ended)
+        return self.run()
+
+    # ---- a fit in pieces: fit() above, or a pool of live ensembles (toylab.engine.pool) --------
+    def begin_fit(self, steps: int | None = None) -> list:
+        """A fit starts: its end, RUNNING, the first snapshot and checkpoint; returns its recorders."""
+        c = self.controls
         c.total = self.cfg.steps if steps is None else int(steps)       # train_to() may move it
         c.stopping.clear()
         c.signal = None
         self.status = RUNNING
         self.hist.begin()
         recorders = for_fit(self, c.total)
-        threads = AutoThreads(self.cfg.threads, self.device, self.cfg.batch_size * self.cfg.pack * self.E)
-        threads.start()
-        t0 = time.perf_counter()
         if not self.snapshots or self.snapshots[-1].step != self.step:
             self.snapshot()
         if self.folder and not self.folder.has_checkpoint:
             self.save()         # a run folder always holds weights it can be evaluated and resumed from
-        with stop_on_signals(c.on_signal):   # also over the final save: a second Ctrl-C cannot cut it
-            self._fitting = True
-            failed = None
-            try:
-                last = time.perf_counter()
-                while self.step < c.total and not c.stopping.is_set():
-                    self._apply_pending()
-                    self.round()
-                    last = c.rest(last)            # pace(): rest out the round's share of a second
-                    if self.step % self.cfg.snapshot_every == 0 or self.step == c.total:
-                        self.flush()
-                        if self.hist.all_diverged:
-                            break      # nothing left to draw: keep the snapshots from before
-                        snap = self.snapshot()
-                        threads.adjust()
-                        for r in recorders:
-                            r.on_snapshot(self, snap)
-                self.flush()
+        self._fitting = True
+        return recorders
+
+    def wants_round(self) -> bool:
+        """Another round is due: the end not reached, no stop asked, not every member diverged."""
+        c = self.controls
+        return self.step < c.total and not c.stopping.is_set() and not self.hist.all_diverged
+
+    def record_round(self, log) -> None:
+        """Count a round whose updates were made elsewhere (a pool's batched round): its record
+        (len(HISTORY), E) is queued as round() queues its own."""
+        self.step += 1
+        self.hist.add(log)
+
+    def after_round(self, recorders) -> bool:
+        """A round's bookkeeping: at the snapshot interval (or the end) the records are flushed,
+        divergence checked, and a snapshot taken and handed to the recorders. True when it snapped."""
+        if self.step % self.cfg.snapshot_every and self.step != self.controls.total:
+            return False
+        self.flush()
+        if self.hist.all_diverged:
+            return False       # nothing left to draw: keep the snapshots from before
+        snap = self.snapshot()
+        for r in recorders:
+            r.on_snapshot(self, snap)
+        return True
+
+    def end_fit(self, recorders, save: bool = True, ended: bool = True) -> None:
+        """A fit ends, however it ended: records flushed, the status (`ended` False: an exception
+        is on its way out, and the status becomes failed), edits asked as it ended applied, the
+        folder saved, the recorders closed."""
+        c = self.controls
+        try:
+            self.flush()
+            if self.status == RUNNING and ended:
                 self.status = (INTERRUPTED if c.signal is not None else DIVERGED if self.hist.all_diverged
                                else COMPLETED if self.step >= c.total else STOPPED)
-            except KeyboardInterrupt:
-                self._torn = self._in_round       # a half-done round: the last checkpoint stays
-                self._in_round = False
-                self.flush()
-                self.status = INTERRUPTED
-            except runs.DiskFullError as err:
-                failed = err
-                raise
-            finally:
-                self._fitting = False
-                self._apply_pending()             # an edit made as the loop ended still holds
-                threads.stop()
-                self.elapsed += time.perf_counter() - t0
-                self._end(save=failed is None)
-                for r in recorders:
-                    r.close()
-        return self.run()
+        finally:
+            self._fitting = False
+            self._apply_pending()             # an edit made as the loop ended still holds
+            self._end(save=save)
+            for r in recorders:
+                r.close()
 
     def _end(self, save: bool) -> None:
         """A fit's end, however it ended: the final statuses, and the folder saved."""
