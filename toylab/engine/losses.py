@@ -59,6 +59,23 @@ def g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"loss: unknown {loss!r}; allowed: {', '.join(LOSSES)}")
 
 
+def per_member(fn, kinds: list[str], *outs: torch.Tensor) -> torch.Tensor:
+    """fn(kind, *outs) per member when members have their own objectives: kinds[i] is member
+    i's (a pool of live ensembles mixes them); each kind is computed on its own members' rows
+    and the (E,) losses are put back in member order. One call when all members share one."""
+    if len(set(kinds)) == 1:
+        return fn(kinds[0], *outs)
+    order, parts = [], []
+    for kind in dict.fromkeys(kinds):
+        rows = [i for i, k in enumerate(kinds) if k == kind]
+        index = torch.tensor(rows, device=outs[0].device)
+        parts.append(fn(kind, *(o.index_select(0, index) for o in outs)))
+        order += rows
+    back = torch.empty(len(order), dtype=torch.long)
+    back[torch.tensor(order)] = torch.arange(len(order))
+    return torch.cat(parts).index_select(0, back.to(outs[0].device))
+
+
 def input_gradient(d, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
     """grad_x of sum D(x), shape of x; D is a callable (E, n, 2) -> (E, n, 1)."""
     x = x.detach().requires_grad_(True)

@@ -166,6 +166,21 @@ class BatchedMLP(nn.Module):
             self._leaves[key] = cached
         return cached
 
+    def view_rows(self, source: "BatchedMLP", row: int) -> None:
+        """Make this one-member network's parameter and buffers views of row `row` of `source`'s
+        (a pool's stacked network, toylab.engine.pool): an update of either is seen by both."""
+        self.flat.data = source.flat.data[row:row + 1]
+        for name, buf in source.named_buffers():
+            self._buffers[name] = buf[row:row + 1]
+        self._leaves.clear()
+
+    def own_rows(self) -> None:
+        """Give the parameter and buffers storage of their own again (leaving a pool's stack)."""
+        self.flat.data = self.flat.data.clone()
+        for name, buf in list(self._buffers.items()):
+            self._buffers[name] = buf.clone()
+        self._leaves.clear()
+
     @staticmethod
     def flat_grad(grads, rows: int, out: torch.Tensor | None = None) -> torch.Tensor:
         """Per-layer gradients [gW0, gb0, gW1, ...] laid out like the flat parameter: (rows, P),

@@ -39,6 +39,7 @@ class Game:
     def __init__(self, configs: list[TrainConfig], nets: Networks, seeds: list[int]):
         self.configs, self.cfg, self.E = configs, configs[0], len(configs)
         cfg = self.cfg
+        self.losses = [c.loss for c in configs]
         self.nets = nets
         self.device, self.target, self.K, self.pack = nets.device, nets.target, nets.K, nets.pack
         self.gen, self.disc = nets.gen, nets.disc
@@ -89,6 +90,7 @@ class Game:
         """Carry on with changed live fields (learning rates, steps, objective): weights,
         optimiser moments and streams stay."""
         self.configs, self.cfg = configs, configs[0]
+        self.losses = [c.loss for c in configs]
         for name, opt in (("lr_d", self.opt_d), ("lr_g", self.opt_g)):
             lr = self._member_lr([getattr(c, name) for c in configs])
             setattr(self, name, lr)
@@ -163,12 +165,16 @@ class Game:
             with torch.no_grad():
                 param.clamp_(-self.cfg.clip, self.cfg.clip)     # weight clipping (Arjovsky et al.)
 
-    def _d_objective(self, d, x, fake, eps, labels):
+    def _kinds(self, members: slice) -> list[str]:
+        """The objectives of these members (one each: a pool's members may differ)."""
+        return self.losses[members]
+
+    def _d_objective(self, d, x, fake, eps, labels, members: slice):
         """(loss, loss + penalties) per member; d(v) evaluates D on points v with `labels`."""
         cfg = self.cfg
         n = x.shape[1] // self.pack
         out = d(torch.cat([x, fake], 1), None if labels is None else torch.cat(labels, 1))
-        loss = losses.d_loss(cfg.loss, out[:, :n], out[:, n:])
+        loss = losses.per_member(losses.d_loss, self._kinds(members), out[:, :n], out[:, n:])
         total = loss
         d_real = lambda v: d(v, None if labels is None else labels[0])    # noqa: E731  (penalties: real labels)
         if cfg.loss == "wgan-gp":
@@ -223,7 +229,7 @@ class Game:
             with torch.no_grad():
                 fake = self.G(z[m], self._pick(zl, m), self.gen.params(m), m)
             d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
-            loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            loss, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m), m)
             return [total], [loss]
 
         (grad,), (self._last["d_loss"],) = self._grads(objective, [self.disc])
@@ -240,7 +246,7 @@ class Game:
             if k:
                 pd = self.look_ahead(m, pg, pd, ahead)
             out = self.Dt(self.G(z[m], lab, pg, m), lab, pd, m)
-            loss = losses.g_loss(self.cfg.loss, out)
+            loss = losses.per_member(losses.g_loss, self._kinds(m), out)
             return [loss], [loss]
 
         (grad,), (self._last["g_loss"],) = self._grads(objective, [self.gen])
@@ -253,8 +259,8 @@ class Game:
         def objective(m, pd, pg):
             fake = self.G(z[m], self._pick(zl, m), pg, m)
             d = lambda v, lab: self.Dt(v, lab, pd, m)      # noqa: E731
-            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
-            loss_g = losses.g_loss(self.cfg.loss, out_fake)
+            loss_d, total, out_fake = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m), m)
+            loss_g = losses.per_member(losses.g_loss, self._kinds(m), out_fake)
             return [total, loss_g], [loss_d, loss_g]
 
         grads, (self._last["d_loss"], self._last["g_loss"]) = self._grads(objective, [self.disc, self.gen])
@@ -277,7 +283,7 @@ class Game:
             fake = self.G(z[m], self._pick(zl, m), pg, m)             # depends on pg: keeps the graph
             layers = [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
             d = lambda v, lab: self.Dt(v, lab, layers, m)             # noqa: E731
-            _, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m))
+            _, total, _ = self._d_objective(d, x[m], fake, eps[m], self._labels(xl, zl, m), m)
             steps, rule = optim.update(torch.autograd.grad(total.sum(), flat_pd, create_graph=True), rule)
             flat_pd = [p - lr * s_ for p, s_ in zip(flat_pd, steps)]
         return [tuple(flat_pd[j:j + 2]) for j in range(0, len(flat_pd), 2)]
