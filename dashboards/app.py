@@ -16,7 +16,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from . import ids as I
 from .options import add_options
 from .pages import compare, train, xy
-from .sessions import LabBusy, SessionError, SessionManager, client
+from .sessions import LabBusy, SessionError, SessionManager, client, heartbeat_seconds
 
 HERE = Path(__file__).parent
 #: the largest request body accepted: an upload at its limit, base64-encoded, plus the form
@@ -61,9 +61,10 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
             ]),
         ])
 
-    #: four heartbeats per idle_timeout: a background tab's timers (throttled to one a minute by
-    #: browsers) still beat well inside the default 180 s
-    heartbeat_ms = int(max(0.5, min(45.0, idle_timeout / 4)) * 1000)
+    #: four heartbeats per idle_timeout (at most 15 s apart): a background tab's timers (throttled
+    #: to one a minute by browsers) still beat well inside the default 180 s, and inside the stale
+    #: limit (sessions.STALE_MIN), so an open page is never taken for a gone one
+    heartbeat_ms = int(heartbeat_seconds(idle_timeout) * 1000)
     app.layout = serve_layout
     # the page around the plots takes the plots' theme (in the browser: no request for it)
     # (and the presentation view's class: the page then shows the panels and the status line only)
@@ -91,7 +92,7 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
             manager.get(sid, client())
         except ValueError:
             return "", 204             # the same answer for any id: nothing is revealed
-        manager.close(sid)
+        manager.goodbye(sid)           # its run stops at its next round; the reaper frees the rest
         return "", 204
 
     app.sessions = manager             # for tests and shutdown

@@ -1,4 +1,6 @@
-"""A tab's live run: a toylab Trainer driven from a background thread, read by the page.
+"""A tab's live run: a toylab Trainer trained in a pool of live ensembles (toylab.engine.pool:
+a class's runs share batched rounds) or, when it cannot share (a slowed-down run, an unrolled
+GAN), in a background thread of its own; read by the page.
 
 The trainer publishes a consistent copy of the run at each snapshot (`latest`), so request
 threads never touch the trainer's tensors; Start, Pause, single steps, live edits and Close
@@ -14,6 +16,7 @@ import time
 from toylab import Trainer, TrainConfig
 from toylab.engine import runs
 from toylab.engine.files import release_free_heap
+from toylab.engine.pool import Pool, fuse_key
 from toylab.measure.outcomes import classify
 from toylab.pictures.panels import RunView
 
@@ -21,15 +24,16 @@ from toylab.pictures.panels import RunView
 #: ~100 ms of each panel's redraw in the browser, most of a playback frame; the shading shows the rest
 POINTS_DRAWN = 500
 JOIN_TIMEOUT = 10.0          # seconds a close waits for the training thread
-#: seconds between a training thread's heap trims. Measured: a default ring8 run's *live* data
+#: seconds between heap trims, process-wide. Measured: a default ring8 run's *live* data
 #: grows by ~3 MB over 2,000 rounds, but RSS grew by ~110 kB a round (173 MB in 1,500 rounds)
 #: as glibc kept the thread's freed temporaries; trimming once a second keeps RSS flat for ~5 %
-#: of the training time (forcing mmap for large blocks instead cost 2x)
+#: of the training time (forcing mmap for large blocks instead cost 2x). Once a second for the
+#: whole server, not per run: thirty pooled runs snapshot ~12 times a second
 TRIM_EVERY = 1.0
 
 
 class LiveRun:
-    """One session's training: a toylab Trainer driven from a background thread.
+    """One session's training: a toylab Trainer in a pool's group or in a thread of its own.
 
     `latest` is a consistent copy of the run (history arrays, snapshot list) taken at
     each snapshot, so the request threads read it without touching the trainer.
@@ -44,9 +48,11 @@ class LiveRun:
         self._lock = threading.Lock()
         self._ctl = threading.Lock()                # start and close, one at a time
         self._thread: threading.Thread | None = None
-        self._done = True                           # the thread has left fit() (or never ran)
+        self._pool: Pool | None = None              # the pool it trains in (or waits for)
+        self._exited = threading.Event()            # set when a pooled fit has ended
+        self._on_exit = None
+        self._done = True                           # not training (or never trained)
         self.closed = False
-        self._trimmed = 0.0                         # when this run's thread last trimmed the heap
         self.version = 0
         self.error: str | None = None
         self.pinned: int | None = None              # snapshot the user scrubbed to (None: the newest)
@@ -67,9 +73,7 @@ class LiveRun:
 
     def _on_snapshot(self, trainer, snap):
         self._publish()
-        if time.monotonic() - self._trimmed > TRIM_EVERY:   # bounded RSS, not only bounded data
-            release_free_heap()
-            self._trimmed = time.monotonic()
+        release_free_heap(TRIM_EVERY)               # bounded RSS, not only bounded data (process-wide rate)
         return not self.closed                      # False stops fit(): a second guard beside stop()
 
     def snapshot_run(self):
@@ -99,8 +103,26 @@ class LiveRun:
         return self._view.refresh(run)
 
     @property
+    def fusable(self) -> bool:
+        """It may share rounds in a pool: full speed, and networks a group can stack."""
+        return self.trainer.controls.interval == 0 and fuse_key(self.trainer) is not None
+
+    @property
+    def pooled(self) -> bool:
+        return self._pool is not None and not self._done
+
+    def place(self) -> int:
+        """Its place in the pool's line (0: not waiting there)."""
+        pool = self._pool
+        return pool.place(self.trainer) if pool is not None and not self._done else 0
+
+    @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._done
+        if self._done:
+            return False
+        if self._pool is not None:
+            return not self._pool.place(self.trainer)
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def state(self) -> str:
@@ -119,7 +141,7 @@ class LiveRun:
 
     @property
     def startable(self) -> bool:
-        return not self.closed and not self.running and self.state not in ("finished", runs.DIVERGED)
+        return (not self.closed and self._done and self.state not in ("finished", runs.DIVERGED))
 
     # -- controls -----------------------------------------------------------------
     def start(self, on_exit=None) -> bool:
@@ -129,9 +151,32 @@ class LiveRun:
                 return False
             self.pinned = None                      # training: show the newest snapshot
             self._done = False
+            self._pool = None
             self._thread = threading.Thread(target=self._fit, args=(on_exit,), name="toylab-train", daemon=True)
             self._thread.start()
             return True
+
+    def join(self, pool: Pool, on_exit=None) -> int | None:
+        """Train in `pool` (sharing rounds with the runs of its group): 0, or the place in its
+        line; None when there is nothing to do. `on_exit(self)` is called when the fit ends."""
+        with self._ctl:
+            if not self.startable:
+                return None
+            self.pinned = None
+            self._done = False
+            self._pool, self._on_exit = pool, on_exit
+            self._exited.clear()
+            return pool.join(self.trainer, self.total, on_exit=self._left)
+
+    def _left(self, error: str | None) -> None:
+        """The pool's word that this run's fit ended (from its group's thread)."""
+        if error:
+            self.error = error
+        self._publish()
+        self._done = True
+        self._exited.set()
+        if self._on_exit is not None:
+            self._on_exit(self)
 
     def _fit(self, on_exit):
         try:
@@ -145,21 +190,35 @@ class LiveRun:
             if on_exit is not None:
                 on_exit(self)               # frees the run slot (and may start the next waiting run)
 
-    def pause(self, timeout: float = 30.0) -> None:
-        """Stop after the current round; the picture then shows the step training stopped at."""
-        thread = self._thread
-        if self.running:
+    def _halt(self, timeout: float) -> bool:
+        """Stop training after the current round and wait for it; True when it has stopped."""
+        pool, thread = self._pool, self._thread
+        if self._done:
+            return True
+        if pool is not None:
+            if pool.cancel(self.trainer) and not self._exited.is_set():
+                self._done = True               # it was waiting in line: its fit never started
+                return True
+            self.trainer.stop()
+            return self._exited.wait(timeout)
+        if thread is not None:
             self.trainer.stop()
             thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def pause(self, timeout: float = 30.0) -> None:
+        """Stop after the current round; the picture then shows the step training stopped at."""
+        if self._halt(timeout):
             t = self.trainer
-            if not self.running and t.snapshots and t.snapshots[-1].step != t.step and self.state == "paused":
+            if t.snapshots and t.snapshots[-1].step != t.step and self.state == "paused":
                 t.flush()
                 t.snapshot()
                 self._publish()
 
     def step(self, what: str) -> None:
         """One D step, one G step or one round ('d', 'g', 'round'), by hand while paused."""
-        if self.running:
+        if not self._done:
             raise RuntimeError("pause first: steps by hand are taken while paused")
         t = self.trainer
         {"d": t.d_step, "g": t.g_step, "round": t.round}[what]()
@@ -171,7 +230,7 @@ class LiveRun:
     def retune(self, **changes) -> None:
         """Change live fields: at once while paused, before the next round while training."""
         self.trainer.retune(**changes)
-        if not self.running:
+        if self._done:
             self._publish()
 
     def train_to(self, total: int) -> None:
@@ -180,19 +239,16 @@ class LiveRun:
         self.trainer.train_to(self.total)
 
     def close(self, timeout: float = JOIN_TIMEOUT) -> bool:
-        """Stop training at the next round and join the thread; True when it has stopped.
+        """Stop training at the next round and wait for it; True when it has stopped.
 
         No new start is possible after this. The trainer's callback (a cycle back to this
         object) is dropped so that the run's memory goes with the last reference, not with
         the next garbage collection."""
         with self._ctl:
             self.closed = True
-            thread = self._thread
-        if thread is not None and thread.is_alive():
-            self.trainer.stop()
-            thread.join(timeout)
-        stopped = thread is None or not thread.is_alive()
+        stopped = self._halt(timeout)
         if stopped:
             self.trainer.callbacks = []
             self._view = None
+            self._on_exit = None
         return stopped

@@ -8,11 +8,16 @@ named by a client is ever written to or deleted.
 
 The host's budgets are admission rules, never evictions of someone's work:
 - at most `max_sessions` tabs (`max_per_client` per client address); a new tab may
-  take the place of a stale one (no poll for `stale_after` seconds, nothing training),
+  take the place of a stale one (not heard from for `stale_after` seconds — longer than
+  two of the page's heartbeats, so an open page is never stale — and training nothing),
   otherwise it is refused with a message;
-- at most `max_runs` trainings at once (default: one per core), each in its own
-  thread; up to `max_queue` more wait in order (the page shows their place), and
-  beyond that Start is refused ("the lab is busy ...").
+- full-speed runs train in a pool of live ensembles (toylab.engine.pool): runs of the same
+  shapes share batched rounds in one group, at most `max_runs` groups at once (default:
+  one per core), each taking members while its measured rate stays at or above `floor`
+  rounds/s; a run that fits nowhere waits in line (the page shows its place and why);
+- a run that cannot share rounds (slowed down to watch, an unrolled GAN) trains in a thread
+  of its own: at most `max_runs` of those at once;
+- up to `max_queue` runs wait in each line; beyond that Start is refused ("the lab is busy ...").
 Closing a session (its tab's goodbye, the reaper after `idle_timeout` without a
 poll, or the server's shutdown) stops its training at the next round, joins the
 thread and drops every reference to its run, upload and loaded runs.
@@ -33,14 +38,24 @@ from pathlib import Path
 import flask
 
 from toylab.engine.files import release_free_heap
+from toylab.engine.pool import FLOOR, Pool
 from toylab.engine.runs import load_run
 
 from .live import LiveRun
 
 MAX_LOADED = 4
+#: a session not heard from for this many heartbeats (at least STALE_MIN seconds) is stale: a
+#: browser's hidden tab runs its timers once a minute, so an open page is heard from more often
+STALE_HEARTBEATS = 3
+STALE_MIN = 90.0
 SID_BYTES = 24                                     # 192 random bits
 SID_RE = re.compile(r"[A-Za-z0-9_-]{32}")          # what token_urlsafe(24) gives, nothing else
 
+
+
+def heartbeat_seconds(idle_timeout: float) -> float:
+    """Seconds between an open page's heartbeats: four per idle_timeout, at most 15 s."""
+    return max(0.5, min(15.0, idle_timeout / 4))
 
 
 def client() -> str | None:
@@ -176,16 +191,22 @@ class SessionManager:
 
     def __init__(self, max_sessions: int = 40, idle_timeout: float = 180.0, root: Path | None = None, *,
                  max_per_client: int = 4, max_runs: int | None = None, max_queue: int | None = None,
-                 stale_after: float = 20.0):
+                 stale_after: float | None = None, floor: float = FLOOR):
         self.max_sessions, self.max_per_client = max_sessions, max_per_client
-        self.idle_timeout, self.stale_after = idle_timeout, stale_after
+        self.idle_timeout = idle_timeout
+        self.stale_after = (max(STALE_HEARTBEATS * heartbeat_seconds(idle_timeout), STALE_MIN)
+                            if stale_after is None else stale_after)
         max_runs = max_runs or os.cpu_count() or 1
-        self.slots = RunSlots(max_runs, 4 * max_runs if max_queue is None else max_queue)
+        self.max_queue = 4 * max_runs if max_queue is None else max_queue
+        self.slots = RunSlots(max_runs, self.max_queue)
+        self.pool = Pool(max_groups=max_runs, floor=floor)
         self.root = Path(tempfile.mkdtemp(prefix="toylab-dash-", dir=root))
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         self._quit = threading.Event()
         self._garbage = threading.Event()          # a session was closed: collect its run's cycles
+        self._closing: list[Session] = []          # sessions that said goodbye, to be closed by the reaper
+        self._wake = threading.Event()             # wakes the reaper at once (a goodbye)
         self._reaper = threading.Thread(target=self._reap_forever, name="toylab-reaper", daemon=True)
         self._reaper.start()
 
@@ -221,7 +242,7 @@ class SessionManager:
 
     def _busy(self, s: Session) -> bool:
         live = s.live
-        return live is not None and (live.running or self.slots.place(live) > 0)
+        return live is not None and (live.running or self.place(live) > 0)
 
     def get(self, sid, client: str | None = None) -> Session:
         """The session of a callback's id (checked by format, then by owner); also its heartbeat."""
@@ -248,15 +269,75 @@ class SessionManager:
         s.close()
         self._garbage.set()
 
+    def goodbye(self, sid) -> bool:
+        """A tab's goodbye: the session ends now and its run stops at its next round; the waiting
+        (joining the training thread, removing files) is the reaper's, so the request returns at
+        once however loaded the server is."""
+        if not isinstance(sid, str):
+            return False
+        with self._lock:
+            s = self._sessions.pop(sid, None)
+        if s is None:
+            return False
+        live = s.live
+        if live is not None:
+            self.slots.cancel(live)
+            live.trainer.stop()
+        with self._lock:
+            self._closing.append(s)
+        self._wake.set()
+        return True
+
     # -- runs -------------------------------------------------------------------
     def start(self, session: Session) -> int:
-        """Start (0) or queue (its place) the session's live run; LabBusy when the queue is full.
-        A session closed meanwhile (reaped, evicted, said goodbye) starts nothing."""
+        """Start (0) or queue (its place) the session's live run: in the pool when it can share
+        rounds, else in a run slot; LabBusy when its line is full. A session closed meanwhile
+        (reaped, evicted, said goodbye) starts nothing."""
         with session.lock:                             # Session.close takes it too: no start after a close
             if session.closed or session.live is None:
                 raise SessionError("session: this tab's session has ended (closed, or idle too long); "
                                    "reload the page")
-            return self.slots.request(session.live)
+            live = session.live
+            if live.fusable:
+                if not self.pool.has_room(live.trainer) and len(self.pool.waiting) >= self.max_queue:
+                    raise LabBusy(self.busy_message())
+                place = live.join(self.pool)
+                return 0 if place is None else place
+            return self.slots.request(live)
+
+    def check(self, live: LiveRun | None) -> None:
+        """LabBusy when a new run could neither start nor wait (asked before building one)."""
+        if live is None or live.fusable:
+            if len(self.pool.waiting) >= self.max_queue:
+                raise LabBusy(self.busy_message())
+        else:
+            self.slots.check()
+
+    def busy_message(self) -> str:
+        return (f"the lab is busy: {self.load_text()}, and {len(self.pool.waiting)} runs waiting; "
+                f"try again later, or ask the host to raise --max-queue")
+
+    def load_text(self) -> str:
+        """What trains now, said plainly: "24 runs in 2 groups at ~22 rounds/s each"."""
+        stats = self.pool.stats()
+        members = sum(g["members"] for g in stats)
+        rates = [g["rounds_per_s"] for g in stats if g["rounds_per_s"]]
+        pace = f" at ~{min(rates):.0f} rounds/s each" if rates else ""
+        solo = f" (+{len(self.slots)} alone)" if len(self.slots) else ""
+        return f"{members} runs in {len(stats)} group{'s' * (len(stats) != 1)}{pace}{solo}"
+
+    def set_pace(self, session: Session, rate: float) -> None:
+        """A run's speed: a slowed-down run trains alone (a group trains at one pace), a full-speed
+        one in the pool; a running run that must change place pauses and starts again there."""
+        with session.lock:
+            live = session.live
+            if live is None:
+                return
+            live.trainer.pace(rate)
+            moving = live.running and live.pooled != live.fusable
+        if moving:
+            self.pause(session)
+            self.start(session)
 
     def discard(self, live: LiveRun) -> None:
         """A run replaced by a new one (Reset): out of the queue, stopped, its memory reclaimed soon."""
@@ -270,7 +351,7 @@ class SessionManager:
         live.pause()
 
     def place(self, live: LiveRun) -> int:
-        return self.slots.place(live)
+        return live.place() or self.slots.place(live)
 
     # -- housekeeping -------------------------------------------------------------
     def __len__(self):
@@ -298,7 +379,13 @@ class SessionManager:
         0.1-0.3 s holding the GIL, so it runs here, at most once a second, not in a request."""
         period = min(10.0, self.idle_timeout / 3)
         next_reap = time.monotonic() + period
-        while not self._quit.wait(min(1.0, period)):
+        while not self._quit.is_set():
+            self._wake.wait(min(1.0, period))
+            self._wake.clear()
+            with self._lock:
+                closing, self._closing = self._closing, []
+            for s in closing:                  # goodbyes: their runs were stopped; now joined and freed
+                self._close(s)
             if self._garbage.is_set():
                 self._garbage.clear()
                 _release_memory()
@@ -313,9 +400,15 @@ class SessionManager:
             self.close(sid)
 
     def shutdown(self):
-        """Close every session, stop the reaper and remove the server's temporary root."""
+        """Close every session, stop the reaper and the pool, remove the server's temporary root."""
         self._quit.set()
+        self._wake.set()
         self.close_all()
+        with self._lock:
+            closing, self._closing = self._closing, []
+        for s in closing:
+            self._close(s)
+        self.pool.shutdown()
         if self._reaper is not threading.current_thread():
             self._reaper.join(5.0)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -106,27 +106,58 @@ def test_training_runs_in_the_background_and_stops_with_its_tab(manager):
     assert live.trainer.status == "stopped" and not _trainers()
 
 
-def test_closing_stops_training_joins_it_and_frees_everything(manager):
+def _pool_threads():
+    return [t for t in threading.enumerate() if t.name == "toylab-pool"]
+
+
+def test_a_class_trains_in_one_group_and_closing_frees_everything(manager):
+    """Three tabs of the same shapes share one group's rounds (one thread); a goodbye stops its
+    run at the next round while the others train on; closing all frees threads, folders, runs."""
     m = manager(max_runs=2)
     base_threads = threading.active_count()
     tabs = [m.open(f"10.0.0.{i}") for i in range(3)]
-    for s in tabs:
-        s.live = LiveRun(_config(steps=100_000))
-    assert [m.start(s) for s in tabs] == [0, 0, 1]          # two slots: the third waits first in line
-    _wait(lambda: all(s.live.trainer.step > 5 for s in tabs[:2]), what="two runs training")
-    assert len(_trainers()) == 2 and tabs[2].live.trainer.step == 0
+    for i, s in enumerate(tabs):
+        s.live = LiveRun(_config(steps=100_000, seed=i, lr_d=1e-4 * (i + 1)))
+    assert [m.start(s) for s in tabs] == [0, 0, 0]
+    _wait(lambda: all(s.live.trainer.step > 5 for s in tabs), what="three runs training")
+    assert len(_pool_threads()) == 1 and not _trainers() and m.pool.stats()[0]["members"] == 3
+    assert all(s.live.running and s.live.pooled for s in tabs)
     lives = [s.live for s in tabs]
     refs = [weakref.ref(x.trainer) for x in lives] + [weakref.ref(x) for x in lives]
     dirs = [s.dir for s in tabs]
-    m.close(tabs[0].id)                                      # a goodbye: its slot goes to the waiting run
-    assert not lives[0].running and lives[0].trainer.status == "stopped"
-    _wait(lambda: lives[2].running, what="the waiting run to start in the freed slot")
+    assert m.goodbye(tabs[0].id)                             # returns at once; the reaper does the rest
+    _wait(lambda: not lives[0].running and len(m) == 2, timeout=10, what="the goodbye")
+    assert lives[0].trainer.status == "stopped"
+    n = lives[1].trainer.step
+    _wait(lambda: lives[1].trainer.step > n + 5, what="the others to train on")
     m.close_all()
+    _wait(lambda: not _pool_threads(), timeout=10, what="the group to end")
     assert len(m) == 0 and not _trainers() and threading.active_count() == base_threads
-    assert not any(x.running for x in lives) and m.slots.running == [] and m.slots.waiting == []
+    assert not any(x.running for x in lives) and m.pool.members() == 0
     assert not any(d.exists() for d in dirs) and list(m.root.iterdir()) == []
     del lives, tabs
     _wait(lambda: [r() for r in refs] == [None] * 6, timeout=10, what="the closed runs to be freed")
+
+
+def test_slowed_down_runs_train_alone_in_slots_and_queue_for_them(manager):
+    """A run slowed down to watch cannot share a group's pace: it takes a run slot of its own
+    (max_runs of them); a third waits in line and starts when a slot frees; speeding a run up
+    moves it into the pool."""
+    m = manager(max_runs=2)
+    tabs = [m.open(f"10.0.0.{i}") for i in range(3)]
+    for s in tabs:
+        s.live = LiveRun(_config(steps=100_000))
+        s.live.trainer.pace(50)
+    assert [m.start(s) for s in tabs] == [0, 0, 1]          # two slots: the third waits first in line
+    _wait(lambda: all(s.live.trainer.step > 2 for s in tabs[:2]), what="two runs training")
+    assert len(_trainers()) == 2 and tabs[2].live.trainer.step == 0 and not _pool_threads()
+    m.close(tabs[0].id)                                      # its slot goes to the waiting run
+    _wait(lambda: tabs[2].live.running, what="the waiting run to start in the freed slot")
+    m.set_pace(tabs[1], 0)                                   # full speed: into the pool
+    _wait(lambda: tabs[1].live.pooled and tabs[1].live.running, what="the run to move into the pool")
+    assert len(_trainers()) == 1 and len(_pool_threads()) == 1
+    m.close_all()
+    assert not _trainers() and m.slots.running == [] and m.slots.waiting == []
 
 
 def test_a_closed_session_starts_nothing(manager):
@@ -140,21 +171,27 @@ def test_a_closed_session_starts_nothing(manager):
     assert not live.running and not live.start() and not _trainers()
 
 
-def test_a_full_queue_refuses_start_with_a_clear_message(manager):
+def test_a_full_line_refuses_start_with_a_clear_message(manager):
+    """One group may train (max_runs=1): a run of other shapes waits in line (place 1), a third
+    finds the line full (max_queue=1) and is refused, saying what trains; when the group's run
+    pauses, the waiting one starts by itself."""
     m = manager(max_runs=1, max_queue=1)
     a, b, c = (m.open() for _ in range(3))
-    for s in (a, b, c):
-        s.live = LiveRun(_config(steps=100_000))
+    a.live = LiveRun(_config(steps=100_000))
+    b.live = LiveRun(_config(steps=100_000, g_hidden=8))
+    c.live = LiveRun(_config(steps=100_000, d_hidden=8))
     assert m.start(a) == 0 and m.start(b) == 1
-    with pytest.raises(LabBusy, match=r"the lab is busy: 1 runs in progress and 1 waiting; try again or ask "
-                                      r"the host to raise --max-runs"):
+    with pytest.raises(LabBusy, match=r"the lab is busy: 1 runs in 1 group.*and 1 runs waiting; try again "
+                                      r"later, or ask the host to raise --max-queue"):
         m.start(c)
-    assert m.place(b.live) == 1 and not b.live.running
-    m.pause(a)                                               # a pauses: b takes the slot by itself
+    assert m.place(b.live) == 1 and not b.live.running and b.live.state == "ready"
+    _wait(lambda: a.live.trainer.step > 2, what="a to train")
+    m.pause(a)                                               # a pauses: b's group starts by itself
     _wait(lambda: b.live.running, what="the queued run to start")
     assert a.live.state == "paused" and m.place(b.live) == 0
     m.pause(b)
-    assert not _trainers()
+    m.pause(b)                                               # twice: nothing more to do
+    assert b.live.state == "paused" and not _trainers()
 
 
 def test_pause_then_step_by_hand_and_retune():

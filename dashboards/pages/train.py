@@ -5,6 +5,7 @@ and the drawing canvas are train_target's, the export train_export's."""
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,7 +23,7 @@ from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
 from ..sessions import LabBusy, SessionError, client
 from . import train_export, train_target
-from .train_layout import GRAPH_HEIGHT, SPEEDS, layout  # noqa: F401  (layout: the app's import)
+from .train_layout import GRAPH_HEIGHT, POLL_MAX_MS, SPEEDS, TICK_MS, layout  # noqa: F401  (layout: the app's)
 
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
@@ -71,7 +72,7 @@ def register(app, manager, runs_dir="runs"):
             live = session.live
             try:
                 if action == I.START and (live is None or not (live.running or manager.place(live))):
-                    manager.slots.check()          # refused before a run is even built
+                    manager.check(live)            # refused before a run is even built
                 if action == I.RESET or live is None:
                     if live is not None:
                         manager.discard(live)
@@ -98,8 +99,8 @@ def register(app, manager, runs_dir="runs"):
                 if action == I.START:
                     place = manager.start(session)
                     if place:
-                        return (f"The lab is busy: {len(manager.slots)} runs in progress; this run waits in "
-                                f"line (place {place}) and starts by itself.", version, *field_errors)
+                        return (f"The lab is full: {manager.load_text()}; this run waits in line (place "
+                                f"{place}) and starts by itself when a group has room.", version, *field_errors)
                 elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
                     live.step({I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action])
             except (RuntimeError, LabBusy) as err:
@@ -115,8 +116,7 @@ def register(app, manager, runs_dir="runs"):
             session = manager.get(sid, client())
         except SessionError as err:
             return str(err)
-        if session.live is not None:
-            session.live.trainer.pace(rate)           # a float the training thread reads: no lock needed
+        manager.set_pace(session, rate)               # a slowed-down run trains alone, a full-speed one pooled
         return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
 
     live_fields = [f for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"]
@@ -178,16 +178,34 @@ def register(app, manager, runs_dir="runs"):
 
     graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in P.PANELS]
 
+    # The page's polling never piles up: the poll timer (TICK) fires once and stops
+    # (n_intervals reaches max_intervals); every reply of `update` - a poll's, a scrub's, a
+    # checkbox's - sets max_intervals one past the ticks so far, so the next poll leaves only
+    # after a reply landed, one interval later. At most one poll is in flight, and a reply is
+    # never dropped for being late (the browser drops a callback's older replies only when a
+    # newer request overtook them). The interval follows the server's own time for a reply
+    # (poll_interval), and the heartbeat re-arms a timer left stopped by a lost reply.
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
         Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"),
+        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
         Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
         Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
         Input(I.PRESENTING, "data"),
-        State(I.SESSION, "data"), State(I.DRAWN, "data"))
-    def update(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
+        State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "interval"))
+    def update(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn, interval):
+        t0 = time.perf_counter()
+        try:
+            reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn)
+        except PreventUpdate:
+            reply = (no_update,) * (len(P.PANELS) + 6)
+        ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
+        wanted = poll_interval(time.perf_counter() - t0)
+        return (*reply, ticks + 1, wanted if wanted != interval else no_update)
+
+    def draw(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
+        """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
@@ -235,7 +253,7 @@ def register(app, manager, runs_dir="runs"):
         place = manager.place(live)
         step, state = live.progress()               # one reading: the round and the state, now
         if place:
-            state = f"waiting for a free slot (place {place}; {len(manager.slots)} runs in progress)"
+            state = f"waiting in line (place {place}; the lab trains {manager.load_text()})"
         status = f"{run.config.dataset} · step {step:,} / {live.total:,} · {state}"
         if index != n - 1:
             status += f" · showing step {snap.step:,}"
@@ -292,6 +310,18 @@ def register(app, manager, runs_dir="runs"):
         Input(I.PLAY_TICK, "n_intervals"),
         State(I.SLIDER, "value"), State(I.SLIDER, "max"), State(I.DRAWN, "data"), prevent_initial_call=True)
 
+    # a reply lost (a server error, a dropped connection) leaves the poll timer stopped: when the
+    # heartbeat finds no poll since its last beat and the timer spent, it re-arms it
+    app.clientside_callback(
+        """function(beat, ticks, most, seen) {
+            var no = window.dash_clientside.no_update;
+            if (ticks >= most && seen === ticks) { return [ticks + 1, ticks]; }
+            return [no, ticks];
+        }""",
+        Output(I.TICK, "max_intervals", allow_duplicate=True), Output(I.TICK_SEEN, "data"),
+        Input(I.HEARTBEAT, "n_intervals"), State(I.TICK, "n_intervals"), State(I.TICK, "max_intervals"),
+        State(I.TICK_SEEN, "data"), prevent_initial_call=True)
+
     # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
     app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
                             Input(I.DRAWN, "data"))
@@ -310,6 +340,12 @@ def register(app, manager, runs_dir="runs"):
 
     train_target.register(app, manager, client)
     train_export.register(app, manager, client)
+
+
+def poll_interval(seconds: float) -> int:
+    """The page's wait (ms) between a reply and its next poll: TICK_MS, longer when a reply took
+    the server long (1.5x its time, at most POLL_MAX_MS), so a loaded server is asked less often."""
+    return int(min(POLL_MAX_MS, max(TICK_MS, 1500 * seconds)) // 50 * 50)
 
 
 def _form_config(form: dict, preset, session, runs_dir):

@@ -11,7 +11,8 @@ from .. import drawing, forms
 from .. import ids as I
 from .train_export import EXPORT_FRAMES
 
-TICK_MS = 400           # how often the page asks for new snapshots while training
+TICK_MS = 300           # the page's wait between a reply and its next poll for new snapshots
+POLL_MAX_MS = 2000      # ... at most (a loaded server is polled less often: pages.train.poll_interval)
 PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
 GRAPH_HEIGHT = 320
 #: the speed control: rounds per second at most (Trainer.pace); slow enough to watch single rounds
@@ -126,7 +127,9 @@ def main_area():
             dcc.RadioItems(id=I.THEME, options=list(P.THEMES), value="light", inline=True),
         ]),
         html.Div(id=I.PANEL_GRID, className="panels", children=boxes),
-        dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False),
+        # one poll at a time: each reply re-arms the timer (max_intervals; pages.train.update)
+        dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False, max_intervals=1),
+        dcc.Store(id=I.TICK_SEEN, data=-1),
         dcc.Store(id=I.DRAWN),
         dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
         dcc.Store(id=I.VERSION, data=0),

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,26 @@ def _libc_trim():
 _MALLOC_TRIM = _libc_trim()
 
 
-def release_free_heap() -> None:
+_last_trim = 0.0
+
+
+def release_free_heap(at_most_every: float = 0.0) -> None:
     """Give the malloc heap's free pages back to the OS (glibc's malloc_trim; a no-op elsewhere).
 
     The training step's short-lived buffers leave holes between the few small objects a
     snapshot keeps (its metrics, its Python objects); glibc keeps those holes resident, and
-    on long runs RSS grew by MBs per snapshot although nothing was live there."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+    on long runs RSS grew by MBs per snapshot although nothing was live there. A trimmed page
+    is faulted in again when the heap grows back (slow on a virtual machine), so callers that
+    run often (every snapshot of every run of a class) trim at most every `at_most_every`
+    seconds, process-wide."""
+    global _last_trim
+    if _MALLOC_TRIM is None:
+        return
+    now = time.monotonic()
+    if at_most_every and now - _last_trim < at_most_every:
+        return
+    _last_trim = now
+    _MALLOC_TRIM(0)
 
 
 # ---- atomic writes ---------------------------------------------------------

@@ -347,6 +347,13 @@ class Pool:
             self.groups.remove(group)
         self._admit_waiting()
 
+    def has_room(self, trainer: Trainer) -> bool:
+        """A group would take this run now (one of its kind with room, or a new one)."""
+        key = fuse_key(trainer)
+        with self.lock:
+            return len(self.groups) < self.max_groups or any(
+                g.key == key and g.admits(self.floor, self.first_size, self.max_members) for g in self.groups)
+
     def place(self, trainer: Trainer) -> int:
         """0 when not waiting, else the run's place in line (1 = next)."""
         with self.lock:

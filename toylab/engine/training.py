@@ -31,6 +31,10 @@ from .step import Game
 from .threads import AutoThreads
 
 
+#: seconds between heap trims at snapshots, process-wide (a pool's thirty runs snapshot ~12 times a second)
+TRIM_EVERY = 1.0
+
+
 class Trainer:
     """Holds the networks, optimisers, streams and records of one (ensemble) run.
 
@@ -168,7 +172,7 @@ class Trainer:
         self.snapshots = runs.keep(self.snapshots, snap, self.cfg.max_snapshots)
         if self.folder:
             self.folder.write_snapshot(snap)
-        runs.release_free_heap()      # ~0.1-1 ms: keeps RSS at what is live (docs/engine.md)
+        runs.release_free_heap(TRIM_EVERY)     # ~0.1-1 ms: keeps RSS at what is live (docs/engine.md)
         return snap
 
     # ---- the loop ------------------------------------------------------------
