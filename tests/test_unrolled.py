@@ -91,7 +91,7 @@ def test_packing_as_in_pacgan_draws_pack_x_batch_samples_and_d_sees_batch_packs(
     assert t.nets.Dt(x).shape == (1, 30, 1)                      # 30 packs of 3
     seen = []
     orig = t.game._d_objective
-    t.game._d_objective = lambda d, xr, fake, e, lab: seen.append((xr.shape, fake.shape)) or orig(d, xr, fake, e, lab)
+    t.game._d_objective = lambda d, xr, fake, *rest: seen.append((xr.shape, fake.shape)) or orig(d, xr, fake, *rest)
     t.d_step()
     assert seen == [((1, 90, 2), (1, 90, 2))]               # (members, samples, 2): 90 real, 90 fake
 
