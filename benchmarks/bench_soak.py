@@ -1,6 +1,6 @@
 """A class of clients on one dashboard server: memory, threads and CPU while they work and after they leave.
 
-    python benchmarks/bench_soak.py [--clients 30] [--poll-s 20] [--long-rounds 20000] [--json]
+    python benchmarks/bench_soak.py [--clients 30] [--browsers 2] [--poll-s 20] [--long-rounds 20000] [--json]
 
 Starts `python -m dashboards` on 127.0.0.1 (a free port; nothing leaves this machine) as a
 separate process, then:
@@ -8,11 +8,14 @@ separate process, then:
 1. warm-up: one client opens a tab, trains a little and closes it (every code path loaded);
    the server's RSS after that, idle, is the baseline;
 2. soak: `--clients` simulated tabs (threads of this process, each a TabClient on the Dash
-   callback endpoint) open the page, press Start at about the same time (default form:
-   ring8, 5,000 rounds), poll every 0.4 s as the page does for `--poll-s` seconds, then
-   close (the goodbye beacon). Meanwhile one more client times a light callback (the panel
-   check-boxes) every 0.1 s. Reported: how many Starts ran, waited or were refused; peak
-   RSS, threads and CPU; p50/p95 of the light callback while runs train;
+   callback endpoint) and `--browsers` real pages (headless Chromium) open the page and press
+   Start at about the same time, each with its own settings (seed, learning rates, ring8 or
+   grid25: the default shapes, so they may share a group's rounds), then poll as the page does
+   for `--poll-s` seconds - one poll in flight, the reply's own interval between - and close
+   (the goodbye beacon). One more tab times a user's action (a panel check-box: the update
+   callback draws at once) every 0.5 s. Reported: how many Starts ran, waited or were refused;
+   each session's rounds/s; p50/p95 of that update and of the polls; the longest time any page
+   showed no new snapshot while its run trained; peak RSS, threads and CPU;
 3. after the last close: RSS, threads and CPU every 0.5 s for `--settle-s` seconds, and
    the seconds until CPU is idle (< 5 % over 1 s) and RSS is back within 10 % of the baseline;
 4. one long run (`--long-rounds` rounds at the default form, snapshot every 50): the
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -109,10 +113,29 @@ def warm_up(base):
     tab.close()
 
 
-def soak(base, proc, n_clients, poll_s):
+STEP_RE = re.compile(r"step ([\d,]+) /")
+
+
+def _step(text) -> int | None:
+    m = STEP_RE.search(str(text))
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def _settings(i: int) -> dict:
+    """Client i's own form: its seed, learning rates and target (the default shapes: one kind)."""
+    return {"f-seed__value": i, "f-lr_d__value": [2e-4, 4e-4, 1e-4][i % 3], "f-lr_g__value": [2e-4, 1e-4][i % 2],
+            "f-dataset__value": "grid25" if i % 4 == 3 else "ring8",
+            "f-dataset_params__value": "n=5, spacing=2, std=0.05" if i % 4 == 3 else "k=8, radius=2, std=0.02",
+            "f-steps__value": 100_000}
+
+
+def soak(base, proc, n_clients, poll_s, browsers=0):
+    """n_clients HTTP tabs (and `browsers` headless Chromium pages) each train their own run and
+    poll as the page does (one poll in flight, the reply's interval between): per session its
+    rounds/s, each update's latency, and the longest wait for a new snapshot while it trains."""
     outcome, lock = {"running": 0, "queued": 0, "refused": 0, "no tab": 0, "errors": 0}, threading.Lock()
-    go = threading.Barrier(n_clients + 1)
-    closed = []
+    go = threading.Barrier(n_clients + browsers + 1)
+    closed, sessions, latencies = [], [], []
 
     def client(i):
         tab = TabClient.over_http(base)
@@ -122,16 +145,34 @@ def soak(base, proc, n_clients, poll_s):
             if sid is None:
                 kind = "no tab"
             else:
-                status, out = tab.call(I.MESSAGE, I.START)
+                status, out = tab.call(I.MESSAGE, I.START, **_settings(i))
                 msg = _message(out)
                 kind = ("refused" if "the lab is busy" in msg else "queued" if "waits in line" in msg
                         else "running" if status == 200 and not msg else "errors")
             with lock:
                 outcome[kind] += 1
+            seen, new_at, lat = [], [], []
             end = time.monotonic() + poll_s
             while sid and time.monotonic() < end:
-                tab.call(I.STATUS, I.TICK)
-                time.sleep(0.4)                       # the page's dcc.Interval
+                t0 = time.perf_counter()
+                status, out = tab.call(I.STATUS, I.TICK)
+                now = time.monotonic()
+                lat.append(1000 * (time.perf_counter() - t0))
+                step = _step(tab.values.get(f"{I.STATUS}.children"))
+                if step is not None:
+                    seen.append((now, step))
+                if I.GRAPH.format("p_model") in out:
+                    new_at.append((now, step))           # a reply that drew a new snapshot
+                time.sleep((tab.values.get(f"{I.TICK}.interval") or 300) / 1000)
+            with lock:
+                latencies.extend(lat)
+                if len(seen) > 2:
+                    (t0, s0), (t1, s1) = seen[len(seen) // 4], seen[-1]        # after the start-up
+                    gaps = [b[0] - a[0] for a, b in zip(new_at, new_at[1:]) if b[1] is not None and a[1] is not None
+                            and b[1] > a[1]]
+                    sessions.append({"client": i, "rounds_per_s": (s1 - s0) / max(t1 - t0, 1e-9),
+                                     "longest_no_new_snapshot_s": max(gaps) if gaps else None,
+                                     "updates": len(lat)})
         except Exception as err:                      # counted, never hangs the benchmark
             with lock:
                 outcome["errors"] += 1
@@ -141,19 +182,25 @@ def soak(base, proc, n_clients, poll_s):
             closed.append(time.monotonic())
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n_clients)]
-    for t in threads:
+    pages = [threading.Thread(target=browser, args=(base, n_clients + k, poll_s, go, sessions, lock, closed),
+                              daemon=True) for k in range(browsers)]
+    for t in threads + pages:
         t.start()
     go.wait()
-    # the light callback, timed while the runs train
+    # a user's action while the runs train (a panel check-box: the update callback draws at once,
+    # no poll's wait), timed every 0.5 s by one more tab with a run of its own
     probe = TabClient.over_http(base)
     probe.open()
-    light, peak = [], {"rss_mb": 0.0, "threads": 0, "cpu_percent": 0.0}
+    probe.call(I.MESSAGE, I.START, **_settings(n_clients + browsers))
+    shown = list(probe.values.get(f"{I.SHOWN}.value") or [])
+    actions = []
+    peak = {"rss_mb": 0.0, "threads": 0, "cpu_percent": 0.0}
     end = time.monotonic() + poll_s
     last_cpu, last_t = proc.cpu_s(), time.monotonic()
     while time.monotonic() < end:
         t0 = time.perf_counter()
-        probe.call(I.PANEL_BOX.format("p_data"), f"{I.SHOWN}.value")
-        light.append(1000 * (time.perf_counter() - t0))
+        probe.call(I.STATUS, f"{I.SHOWN}.value", **{f"{I.SHOWN}__value": shown[:-1] if len(actions) % 2 else shown})
+        actions.append(1000 * (time.perf_counter() - t0))
         peak["rss_mb"] = max(peak["rss_mb"], proc.rss_mb())
         peak["threads"] = max(peak["threads"], proc.threads())
         now = time.monotonic()
@@ -161,11 +208,47 @@ def soak(base, proc, n_clients, poll_s):
             c = proc.cpu_s()
             peak["cpu_percent"] = max(peak["cpu_percent"], 100 * (c - last_cpu) / (now - last_t))
             last_cpu, last_t = c, now
-        time.sleep(0.1)
+        time.sleep(0.5)
     probe.close()
-    for t in threads:
+    for t in threads + pages:
         t.join(poll_s + 120)
-    return outcome, light, peak, max(closed)
+    return outcome, latencies, actions, sessions, peak, max(closed)
+
+
+def browser(base, i, poll_s, go, sessions, lock, closed):
+    """A real page in headless Chromium: Start with client i's settings, then the step on screen
+    read every 0.1 s; the longest time it shows no new step while its run trains."""
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(options=opts)
+    try:
+        driver.get(base)
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not driver.find_elements(By.ID, I.START):
+            time.sleep(0.2)
+        go.wait()
+        driver.find_element(By.ID, I.FIELD.format("seed")).send_keys("0")        # seed 0 -> "00": its own run
+        driver.find_element(By.ID, I.START).click()
+        seen, t_end = [], time.monotonic() + poll_s
+        while time.monotonic() < t_end:
+            seen.append((time.monotonic(), _step(driver.find_element(By.ID, I.STATUS).text)))
+            time.sleep(0.1)
+        moves = [t for (t, s), (_, p) in zip(seen[1:], seen) if s is not None and p is not None and s > p]
+        moves = moves[len(moves) // 4:]                                          # after the start-up
+        gaps = [b - a for a, b in zip(moves, moves[1:])]
+        steps = [s for _, s in seen if s is not None]
+        span = seen[-1][0] - seen[len(seen) // 4][0]
+        with lock:
+            sessions.append({"client": f"browser {i}", "rounds_per_s": (steps[-1] - steps[len(steps) // 4]) / span
+                             if steps else 0.0, "longest_no_new_snapshot_s": max(gaps) if gaps else None,
+                             "updates": len(moves)})
+    finally:
+        driver.close()                      # the tab closes (its goodbye beacon), then the browser
+        driver.quit()
+        closed.append(time.monotonic())
 
 
 def settle(proc, baseline_mb, settle_s, last_close):
@@ -213,10 +296,12 @@ def main(argv=None):
     ap.add_argument("--poll-s", type=float, default=20.0)
     ap.add_argument("--settle-s", type=float, default=15.0)
     ap.add_argument("--long-rounds", type=int, default=20_000)
-    ap.add_argument("--max-runs", type=int, default=2, help="the server's --max-runs (2: the issue's two runs)")
+    ap.add_argument("--max-runs", type=int, default=2, help="the server's --max-runs (training groups at once)")
+    ap.add_argument("--browsers", type=int, default=2, help="headless Chromium pages besides the HTTP clients")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    assert 1 <= args.clients <= 64 and 0 < args.poll_s <= 120, "bounded: at most 64 clients, 120 s each"
+    assert 1 <= args.clients <= 64 and 0 < args.poll_s <= 120 and 0 <= args.browsers <= 4, \
+        "bounded: at most 64 clients and 4 browsers, 120 s each"
 
     port = _port()
     base = f"http://127.0.0.1:{port}"
@@ -233,14 +318,23 @@ def main(argv=None):
         time.sleep(3.0)                                  # the closed run's garbage pass (once a second)
         baseline = {"rss_mb": round(proc.rss_mb(), 1), "threads": proc.threads(),
                     "cpu_percent": round(proc.cpu_percent(1.0), 1), "rss_cold_mb": round(cold, 1)}
-        outcome, light, peak, last_close = soak(base, proc, args.clients, args.poll_s)
+        outcome, latency, actions, sessions, peak, last_close = soak(base, proc, args.clients, args.poll_s,
+                                                                     args.browsers)
         trace, idle_at, rss_at = settle(proc, baseline["rss_mb"], args.settle_s, last_close)
         result = {
             "clients": args.clients, "max_runs": args.max_runs, "poll_s": args.poll_s, "cores": os.cpu_count(),
             "baseline": baseline, "starts": outcome,
             "peak": {k: round(v, 1) for k, v in peak.items()},
-            "light_callback_ms": {"n": len(light), "p50": round(pct(light, 50), 1), "p95": round(pct(light, 95), 1),
-                                  "max": round(max(light), 1)},
+            "poll_ms": {"n": len(latency), "p50": round(pct(latency, 50), 1), "p95": round(pct(latency, 95), 1),
+                        "max": round(max(latency), 1)},
+            "update_ms": {"n": len(actions), "p50": round(pct(actions, 50), 1), "p95": round(pct(actions, 95), 1),
+                          "max": round(max(actions), 1)},
+            "sessions": {"n": len(sessions),
+                         "rounds_per_s": {"min": round(min(x["rounds_per_s"] for x in sessions), 1),
+                                          "median": round(pct([x["rounds_per_s"] for x in sessions], 50), 1),
+                                          "total": round(sum(x["rounds_per_s"] for x in sessions), 1)},
+                         "longest_no_new_snapshot_s": round(max(x["longest_no_new_snapshot_s"] or 0 for x in sessions), 2),
+                         "each": sessions},
             "after_last_close": {"cpu_idle_after_s": idle_at, "rss_within_10pct_after_s": rss_at,
                                  "final": trace[-1], "trace": trace},
         }
@@ -252,14 +346,21 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    b, p, lc, a = result["baseline"], result["peak"], result["light_callback_ms"], result["after_last_close"]
+    b, p, lc, a = result["baseline"], result["peak"], result["update_ms"], result["after_last_close"]
     print(f"{args.clients} clients, --max-runs {args.max_runs}, {os.cpu_count()} cores")
     print(f"baseline (warm, idle): {b['rss_mb']} MB RSS (cold {b['rss_cold_mb']}), {b['threads']} threads, "
           f"{b['cpu_percent']} % CPU")
     print(f"starts: {outcome}")
     print(f"peak while loaded: {p['rss_mb']} MB, {p['threads']} threads, {p['cpu_percent']} % CPU")
-    print(f"light callback while runs train: p50 {lc['p50']} ms, p95 {lc['p95']} ms, max {lc['max']} ms "
-          f"({lc['n']} calls)")
+    se = result["sessions"]
+    po = result["poll_ms"]
+    print(f"update on a user's action while runs train (draws at once): p50 {lc['p50']} ms, p95 {lc['p95']} ms, "
+          f"max {lc['max']} ms ({lc['n']} calls)")
+    print(f"polls (each waits up to 1 s for a new snapshot): p50 {po['p50']} ms, p95 {po['p95']} ms "
+          f"({po['n']} calls)")
+    print(f"sessions measured: {se['n']}; rounds/s each: min {se['rounds_per_s']['min']}, median "
+          f"{se['rounds_per_s']['median']}, total {se['rounds_per_s']['total']}; longest time a page showed no new "
+          f"snapshot while its run trained: {se['longest_no_new_snapshot_s']} s")
     print(f"after the last close: CPU idle after {a['cpu_idle_after_s']} s, RSS within 10 % after "
           f"{a['rss_within_10pct_after_s']} s; final {a['final']}")
     if "long_run" in result:

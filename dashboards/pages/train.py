@@ -30,6 +30,8 @@ from .train_layout import GRAPH_HEIGHT, POLL_MAX_MS, SPEEDS, TICK_MS, layout  # 
 PRESENT_MAX = 4
 PRESENT_DEFAULT = ("p_model", "d", "js", "modes")
 PRESENT_FONT = 1.6
+#: the longest a poll waits for a new snapshot before it answers with the step counter alone
+HOLD_S = 1.0
 
 
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
@@ -195,6 +197,8 @@ def register(app, manager, runs_dir="runs"):
         Input(I.PRESENTING, "data"),
         State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "interval"))
     def update(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn, interval):
+        if ctx.triggered_id == I.TICK:
+            hold(sid, drawn)
         t0 = time.perf_counter()
         try:
             reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn)
@@ -203,6 +207,18 @@ def register(app, manager, runs_dir="runs"):
         ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
         wanted = poll_interval(time.perf_counter() - t0)
         return (*reply, ticks + 1, wanted if wanted != interval else no_update)
+
+    def hold(sid, drawn) -> None:
+        """A poll while the run trains waits (up to HOLD_S) for a snapshot the page has not drawn:
+        a page then asks about once a second, not three times, and hears of a new snapshot as
+        soon as it is published (a long poll: the waiting thread holds no lock and no CPU)."""
+        try:
+            live = manager.get(sid, client()).live
+        except SessionError:
+            return
+        key = drawn.get("key") if isinstance(drawn, dict) else None
+        if live is not None and live.running and isinstance(key, list) and len(key) > 1 and key[0] == live.serial:
+            live.wait_for_newer(key[1], HOLD_S)
 
     def draw(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
         """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""

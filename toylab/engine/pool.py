@@ -214,6 +214,9 @@ class Group:
                     m.error = f"{type(err).__name__}: {err}"
                     t.stop()
             self._measure(time.perf_counter() - t0)
+            if self.pool.waiting and self.rate is not None:
+                with self.pool.lock:                 # a measured rate may have made room
+                    self.pool._admit_waiting()
 
     def _edited(self, m: Member) -> bool:
         """Apply the member's queued live edits; True when its config changed (the group rebuilds;
