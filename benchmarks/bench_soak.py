@@ -197,6 +197,7 @@ def soak(base, proc, n_clients, poll_s, browsers=0):
     peak = {"rss_mb": 0.0, "threads": 0, "cpu_percent": 0.0}
     end = time.monotonic() + poll_s
     last_cpu, last_t = proc.cpu_s(), time.monotonic()
+    server0, machine0, t_start = proc.cpu_s(), _machine_busy_s(), time.monotonic()
     while time.monotonic() < end:
         t0 = time.perf_counter()
         probe.call(I.STATUS, f"{I.SHOWN}.value", **{f"{I.SHOWN}__value": shown[:-1] if len(actions) % 2 else shown})
@@ -209,10 +210,20 @@ def soak(base, proc, n_clients, poll_s, browsers=0):
             peak["cpu_percent"] = max(peak["cpu_percent"], 100 * (c - last_cpu) / (now - last_t))
             last_cpu, last_t = c, now
         time.sleep(0.5)
+    span = time.monotonic() - t_start
+    server = proc.cpu_s() - server0
+    peak["server_cpu_mean_percent"] = 100 * server / span
+    peak["clients_cpu_mean_percent"] = 100 * (_machine_busy_s() - machine0 - server) / span
     probe.close()
     for t in threads + pages:
         t.join(poll_s + 120)
     return outcome, latencies, actions, sessions, peak, max(closed)
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat: not idle or iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS
 
 
 def browser(base, i, poll_s, go, sessions, lock, closed):
@@ -298,6 +309,10 @@ def main(argv=None):
     ap.add_argument("--long-rounds", type=int, default=20_000)
     ap.add_argument("--max-runs", type=int, default=2, help="the server's --max-runs (training groups at once)")
     ap.add_argument("--browsers", type=int, default=2, help="headless Chromium pages besides the HTTP clients")
+    ap.add_argument("--nice", type=int, default=10,
+                    help="the clients' niceness (default 10): in a class they run on the students' machines; "
+                         "here they share the server's cores, and lower priority keeps them from taking its share "
+                         "(0: clients and server compete equally)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     assert 1 <= args.clients <= 64 and 0 < args.poll_s <= 120 and 0 <= args.browsers <= 4, \
@@ -311,6 +326,8 @@ def main(argv=None):
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = Proc(server.pid)
+    if args.nice:
+        os.nice(args.nice)     # the clients, from here on (the server started at priority 0): see --nice
     try:
         _wait_up(base)
         cold = proc.rss_mb()
@@ -322,7 +339,7 @@ def main(argv=None):
                                                                      args.browsers)
         trace, idle_at, rss_at = settle(proc, baseline["rss_mb"], args.settle_s, last_close)
         result = {
-            "clients": args.clients, "max_runs": args.max_runs, "poll_s": args.poll_s, "cores": os.cpu_count(),
+            "clients": args.clients, "browsers": args.browsers, "nice": args.nice, "max_runs": args.max_runs, "poll_s": args.poll_s, "cores": os.cpu_count(),
             "baseline": baseline, "starts": outcome,
             "peak": {k: round(v, 1) for k, v in peak.items()},
             "poll_ms": {"n": len(latency), "p50": round(pct(latency, 50), 1), "p95": round(pct(latency, 95), 1),
@@ -351,7 +368,9 @@ def main(argv=None):
     print(f"baseline (warm, idle): {b['rss_mb']} MB RSS (cold {b['rss_cold_mb']}), {b['threads']} threads, "
           f"{b['cpu_percent']} % CPU")
     print(f"starts: {outcome}")
-    print(f"peak while loaded: {p['rss_mb']} MB, {p['threads']} threads, {p['cpu_percent']} % CPU")
+    print(f"peak while loaded: {p['rss_mb']} MB, {p['threads']} threads, {p['cpu_percent']} % CPU; mean CPU: server "
+          f"{p['server_cpu_mean_percent']} %, everything else (the clients: this process, Chromium) "
+          f"{p['clients_cpu_mean_percent']} %")
     se = result["sessions"]
     po = result["poll_ms"]
     print(f"update on a user's action while runs train (draws at once): p50 {lc['p50']} ms, p95 {lc['p95']} ms, "

@@ -11,7 +11,10 @@ import argparse
 from pathlib import Path
 
 import flask
+import waitress
 from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from toylab.engine.pool import FLOOR
 
 from . import ids as I
 from .options import add_options
@@ -24,9 +27,9 @@ MAX_REQUEST_BYTES = 8_000_000
 
 
 def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 180.0, *, max_per_client: int = 4,
-               max_runs: int | None = None, max_queue: int | None = None, root=None) -> Dash:
+               max_runs: int | None = None, max_queue: int | None = None, floor: float = FLOOR, root=None) -> Dash:
     manager = SessionManager(max_sessions=max_sessions, idle_timeout=idle_timeout, root=root,
-                             max_per_client=max_per_client, max_runs=max_runs, max_queue=max_queue)
+                             max_per_client=max_per_client, max_runs=max_runs, max_queue=max_queue, floor=floor)
     app = Dash(__name__, title="toylab", assets_folder=str(HERE / "assets"), suppress_callback_exceptions=False)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -106,10 +109,17 @@ def serve(args: argparse.Namespace) -> int:
     # each asking torch for all of them (the host's process, so the setting is the server's)
     torch.set_num_threads(1)
     app = create_app(args.runs_dir, args.max_sessions, args.idle_timeout, max_per_client=args.max_per_client,
-                     max_runs=args.max_runs, max_queue=args.max_queue)
+                     max_runs=args.max_runs, max_queue=args.max_queue, floor=args.floor)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
     try:
-        app.run(host=args.host, port=args.port, debug=args.debug)
+        if args.debug:
+            app.run(host=args.host, port=args.port, debug=True)       # Dash's reloader and error pop-ups
+        else:
+            # a production WSGI server with a fixed pool of request threads: Werkzeug's development
+            # server starts a thread per request, and 30 pages' Python in as many threads took the
+            # training threads' turns at the interpreter (the soak: 290 against 440 member-rounds/s)
+            waitress.serve(app.server, host=args.host, port=args.port, threads=args.server_threads,
+                           connection_limit=args.max_connections, channel_timeout=60, ident="toylab")
     finally:
         app.sessions.shutdown()
     return 0

@@ -46,7 +46,6 @@ class LiveRun:
         self.trainer = Trainer(config, callbacks=[self._on_snapshot])
         self.total = config.steps
         self._lock = threading.Lock()
-        self._published = threading.Condition(self._lock)   # notified at each published copy
         self._ctl = threading.Lock()                # start and close, one at a time
         self._thread: threading.Thread | None = None
         self._pool: Pool | None = None              # the pool it trains in (or waits for)
@@ -68,22 +67,9 @@ class LiveRun:
     # -- reading ---------------------------------------------------------------
     def _publish(self):
         run = self.trainer.run()
-        with self._published:
+        with self._lock:
             self.latest = run
             self.version += 1
-            self._published.notify_all()
-
-    def wait_for_newer(self, version: int, timeout: float) -> bool:
-        """Wait until a version after `version` is published, or the run stops, or `timeout`
-        seconds; True when there is a newer one."""
-        end = time.monotonic() + timeout
-        with self._published:
-            while self.version <= version and not self._done:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._published.wait(min(left, 0.25))     # re-checks: a pause ends the wait too
-            return self.version > version
 
     def _on_snapshot(self, trainer, snap):
         self._publish()

@@ -42,4 +42,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-timeout", type=positive, default=180,
                    help="seconds a tab may go unheard before its session and run are closed (default 180); "
                         "an open page sends a heartbeat every quarter of it, whichever tab it shows")
-    p.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, error pop-ups): local use only")
+    p.add_argument("--floor", type=positive, default=8,
+                   help="rounds/s each run keeps: a training group takes no run that would drop it below this "
+                        "(default 8); runs that fit in no group wait in line")
+    p.add_argument("--server-threads", type=positive, default=8,
+                   help="request threads of the web server (default 8; waitress): a page has at most one poll "
+                        "in flight, and fewer threads leave the interpreter to the training")
+    p.add_argument("--max-connections", type=positive, default=200,
+                   help="open connections the server accepts at once (default 200); more wait")
+    p.add_argument("--debug", action="store_true", help="Dash debug mode (its development server, reloader, error "
+                                                        "pop-ups): local use only")

@@ -23,15 +23,13 @@ from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
 from ..sessions import LabBusy, SessionError, client
 from . import train_export, train_target
-from .train_layout import GRAPH_HEIGHT, POLL_MAX_MS, SPEEDS, TICK_MS, layout  # noqa: F401  (layout: the app's)
+from .train_layout import GRAPH_HEIGHT, POLL_MAX_MS, POLL_PER_RUN_MS, SPEEDS, TICK_MS, layout  # noqa: F401  (layout: the app's)
 
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
 PRESENT_MAX = 4
 PRESENT_DEFAULT = ("p_model", "d", "js", "modes")
 PRESENT_FONT = 1.6
-#: the longest a poll waits for a new snapshot before it answers with the step counter alone
-HOLD_S = 1.0
 
 
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
@@ -185,8 +183,8 @@ def register(app, manager, runs_dir="runs"):
     # checkbox's - sets max_intervals one past the ticks so far, so the next poll leaves only
     # after a reply landed, one interval later. At most one poll is in flight, and a reply is
     # never dropped for being late (the browser drops a callback's older replies only when a
-    # newer request overtook them). The interval follows the server's own time for a reply
-    # (poll_interval), and the heartbeat re-arms a timer left stopped by a lost reply.
+    # newer request overtook them). The interval follows the server's load and its own time for
+    # a reply (poll_interval), and the heartbeat re-arms a timer left stopped by a lost reply.
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
         Output(I.SLIDER, "value"),
@@ -197,28 +195,14 @@ def register(app, manager, runs_dir="runs"):
         Input(I.PRESENTING, "data"),
         State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "interval"))
     def update(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn, interval):
-        if ctx.triggered_id == I.TICK:
-            hold(sid, drawn)
         t0 = time.perf_counter()
         try:
             reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn)
         except PreventUpdate:
             reply = (no_update,) * (len(P.PANELS) + 6)
         ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
-        wanted = poll_interval(time.perf_counter() - t0)
+        wanted = poll_interval(time.perf_counter() - t0, manager.pool.members() + len(manager.slots))
         return (*reply, ticks + 1, wanted if wanted != interval else no_update)
-
-    def hold(sid, drawn) -> None:
-        """A poll while the run trains waits (up to HOLD_S) for a snapshot the page has not drawn:
-        a page then asks about once a second, not three times, and hears of a new snapshot as
-        soon as it is published (a long poll: the waiting thread holds no lock and no CPU)."""
-        try:
-            live = manager.get(sid, client()).live
-        except SessionError:
-            return
-        key = drawn.get("key") if isinstance(drawn, dict) else None
-        if live is not None and live.running and isinstance(key, list) and len(key) > 1 and key[0] == live.serial:
-            live.wait_for_newer(key[1], HOLD_S)
 
     def draw(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
         """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
@@ -358,10 +342,12 @@ def register(app, manager, runs_dir="runs"):
     train_export.register(app, manager, client)
 
 
-def poll_interval(seconds: float) -> int:
-    """The page's wait (ms) between a reply and its next poll: TICK_MS, longer when a reply took
-    the server long (1.5x its time, at most POLL_MAX_MS), so a loaded server is asked less often."""
-    return int(min(POLL_MAX_MS, max(TICK_MS, 1500 * seconds)) // 50 * 50)
+def poll_interval(seconds: float, training: int) -> int:
+    """The page's wait (ms) between a reply and its next poll: TICK_MS on a quiet server, longer
+    the more runs train (POLL_PER_RUN_MS each: 30 runs, ~1 s) and when a reply took the server
+    long (1.5x its time); at most POLL_MAX_MS. A class's polls then cost the server about one
+    request a second a page, whose Python would otherwise take the training threads' turns."""
+    return int(min(POLL_MAX_MS, max(TICK_MS, POLL_PER_RUN_MS * training, 1500 * seconds)) // 50 * 50)
 
 
 def _form_config(form: dict, preset, session, runs_dir):

@@ -12,7 +12,8 @@ from .. import ids as I
 from .train_export import EXPORT_FRAMES
 
 TICK_MS = 300           # the page's wait between a reply and its next poll for new snapshots
-POLL_MAX_MS = 2000      # ... at most (a loaded server is polled less often: pages.train.poll_interval)
+POLL_PER_RUN_MS = 35    # ... at least this much per run training on the server (pages.train.poll_interval)
+POLL_MAX_MS = 2000      # ... and at most this
 PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
 GRAPH_HEIGHT = 320
 #: the speed control: rounds per second at most (Trainer.pace); slow enough to watch single rounds

@@ -50,7 +50,9 @@ OWN_FIELDS = ("seed", "lr_d", "lr_g", "betas", "momentum", "dataset", "dataset_p
 #: objectives with a penalty or weight clipping (the group applies the first member's): shared
 #: rounds only with members of the same objective
 OWN_KIND_LOSSES = ("wgan", "wgan-gp")
-FLOOR = 20.0            # rounds/s a group keeps for each member: it takes no member that would drop it below
+#: rounds/s a group keeps for each member: it takes no member that would drop it below (a 5,000-round
+#: run then ends within ~10 minutes; the dashboard's --floor changes it)
+FLOOR = 8.0
 FIRST_SIZE = 16         # members a group takes before its rate is measured
 MAX_MEMBERS = 64        # members in one group at most
 RATE_SMOOTHING = 0.2    # weight of the newest round in a group's measured rate
