@@ -57,22 +57,32 @@ def test_resume_from_the_cli(tmp_path):
 
 
 def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsys):
-    """`toylab dashboard --port 8050 ...` reaches the server with those values (Dash.run is
-    replaced, so nothing listens); its sessions are shut down when the server returns."""
+    """`toylab dashboard --port 8050 ...` reaches the server with those values (waitress.serve and
+    Dash.run are replaced, so nothing listens); its sessions are shut down when the server returns."""
     import dash
-    calls = []
-
-    def fake_run(app, **kw):
-        calls.append((app, kw))
-    monkeypatch.setattr(dash.Dash, "run", fake_run)
+    import waitress
+    import dashboards.app
+    calls, apps, create = [], [], dashboards.app.create_app
+    monkeypatch.setattr(dashboards.app, "create_app", lambda *a, **kw: apps.append(create(*a, **kw)) or apps[-1])
+    monkeypatch.setattr(waitress, "serve", lambda wsgi, **kw: calls.append(("waitress", wsgi, kw)))
+    monkeypatch.setattr(dash.Dash, "run", lambda app, **kw: calls.append(("dash", app, kw)))
     assert main(["dashboard", "--port", "8061", "--host", "127.0.0.2", "--runs-dir", str(tmp_path),
-                 "--max-runs", "3", "--max-sessions", "12", "--max-per-client", "2", "--max-queue", "0"]) == 0
-    (app, kw), = calls
-    assert kw == {"host": "127.0.0.2", "port": 8061, "debug": False}
+                 "--max-runs", "3", "--max-sessions", "12", "--max-per-client", "2", "--max-queue", "0",
+                 "--floor", "5", "--server-threads", "6"]) == 0
+    (kind, server, kw), = calls
+    assert kind == "waitress" and kw == {"host": "127.0.0.2", "port": 8061, "threads": 6, "connection_limit": 200,
+                                         "channel_timeout": 60, "ident": "toylab"}
+    app, = apps
+    assert server is app.server
     m = app.sessions
     assert (m.slots.max_runs, m.slots.max_queue, m.max_sessions, m.max_per_client) == (3, 0, 12, 2)
+    assert (m.pool.max_groups, m.pool.floor) == (3, 5)
     assert not m._reaper.is_alive() and not m.root.exists()         # shut down with the server
     assert "http://127.0.0.2:8061" in capsys.readouterr().out
+    calls.clear()
+    assert main(["dashboard", "--debug", "--runs-dir", str(tmp_path)]) == 0
+    (kind, _, kw), = calls
+    assert kind == "dash" and kw["debug"] is True                     # --debug: Dash's development server
     for bad, match in [(["--port", "99999"], "--port: must be a port number 1 to 65535"),
                        (["--max-runs", "0"], "--max-runs: must be >= 1")]:
         with pytest.raises(SystemExit):

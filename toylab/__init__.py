@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _NAMES = {"animate": "pictures.animation", "ConfigError": "engine.config", "TrainConfig": "engine.config",
           "make_config": "engine.config", "resolve_device": "engine.device", "Run": "engine.runs",
           "Snapshot": "engine.runs", "load_run": "engine.runs", "Trainer": "engine.training",
-          "train": "api", "resume": "api"}
+          "Pool": "engine.pool", "train": "api", "resume": "api"}
 
 #: short names of the modules users reach for: `from toylab import datasets, metrics, viz`
 MODULES = {"datasets": "engine.datasets", "config": "engine.config", "losses": "engine.losses",
@@ -33,7 +33,7 @@ MODULES = {"datasets": "engine.datasets", "config": "engine.config", "losses": "
            "experiments": "experiments"}
 
 __all__ = ["datasets", "games", "metrics", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
-           "Run", "Snapshot", "load_run", "resolve_device", "animate", "__version__"]
+           "Run", "Snapshot", "load_run", "resolve_device", "animate", "Pool", "__version__"]
 
 
 def __getattr__(name: str):
