@@ -189,6 +189,7 @@ def test_a_full_line_refuses_start_with_a_clear_message(manager):
     m.pause(a)                                               # a pauses: b's group starts by itself
     _wait(lambda: b.live.running, what="the queued run to start")
     assert a.live.state == "paused" and m.place(b.live) == 0
+    _wait(lambda: b.live.trainer.step > 2, what="b to train")
     m.pause(b)
     m.pause(b)                                               # twice: nothing more to do
     assert b.live.state == "paused" and not _trainers()
