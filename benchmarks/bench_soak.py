@@ -375,7 +375,7 @@ def main(argv=None):
     po = result["poll_ms"]
     print(f"update on a user's action while runs train (draws at once): p50 {lc['p50']} ms, p95 {lc['p95']} ms, "
           f"max {lc['max']} ms ({lc['n']} calls)")
-    print(f"polls (each waits up to 1 s for a new snapshot): p50 {po['p50']} ms, p95 {po['p95']} ms "
+    print(f"the pages' polls: p50 {po['p50']} ms, p95 {po['p95']} ms "
           f"({po['n']} calls)")
     print(f"sessions measured: {se['n']}; rounds/s each: min {se['rounds_per_s']['min']}, median "
           f"{se['rounds_per_s']['median']}, total {se['rounds_per_s']['total']}; longest time a page showed no new "
