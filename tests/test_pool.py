@@ -167,3 +167,30 @@ def test_runs_that_cannot_share_rounds_are_told_so():
     assert fuse_key(Trainer(cfg.replace(d_steps=2))) != fuse_key(Trainer(cfg))
     with pytest.raises(ValueError, match="trains alone"):
         Pool().join(Trainer(cfg.replace(unrolled_steps=1)))
+
+
+def test_a_round_that_raises_fails_its_members_and_the_pool_goes_on(settings, monkeypatch):
+    from toylab.engine import pool as pool_module
+    pool, exits = Pool(max_groups=1, floor=0), Exits()
+    calls = {"n": 0}
+    real = pool_module.PooledGame.round
+
+    def broken(self):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("out of memory")
+        return real(self)
+    monkeypatch.setattr(pool_module.PooledGame, "round", broken)
+    a, b = Trainer(settings[0]), Trainer(settings[1])
+    for t in (a, b):
+        pool.join(t, on_exit=exits(t))
+    with exits._cond:
+        assert exits._cond.wait_for(lambda: len(exits.errors) == 2, WAIT)
+    assert set(exits.errors.values()) == {"RuntimeError: out of memory"}
+    assert a.status == b.status == "failed" and max(a.step, b.step) == 4        # 4 whole rounds, then the error
+    assert torch.isfinite(weights(a)).all() and pool.members() == 0
+    exits.errors.clear()
+    c = Trainer(settings[2])                                         # the pool trains the next run as usual
+    pool.join(c, on_exit=exits(c))
+    exits.wait(c)
+    assert_same_run(c, solo(settings[2]))

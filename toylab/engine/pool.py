@@ -191,34 +191,38 @@ class Group:
                 if not self.members:
                     self.pool._group_ended(self)
                     return
-            for m in list(self.members):
-                if self._edited(m) or not m.trainer.wants_round():
-                    changed = True
-            if changed or self.game is None:
-                self._rebuild()
-                if not self.members:
-                    continue
-            t0 = time.perf_counter()
             try:
-                log = self.game.round()
+                self._round(changed)
             except Exception as err:            # recorded for every member, never kills the server
                 for m in list(self.members):
-                    m.error = f"{type(err).__name__}: {err}"
+                    m.error = m.error or f"{type(err).__name__}: {err}"
                     self._leave(m)
                 self.game = None
-                continue
-            for i, m in enumerate(self.members):
-                t = m.trainer
-                t.record_round(log[:, i:i + 1])
-                try:
-                    t.after_round(m.recorders)
-                except Exception as err:
-                    m.error = f"{type(err).__name__}: {err}"
-                    t.stop()
-            self._measure(time.perf_counter() - t0)
-            if self.pool.waiting and self.rate is not None:
-                with self.pool.lock:                 # a measured rate may have made room
-                    self.pool._admit_waiting()
+
+    def _round(self, changed: bool) -> None:
+        """One batched round of the members (after their edits, and a rebuild when they changed),
+        then each member's bookkeeping: its history row, and its snapshot when one is due."""
+        for m in list(self.members):
+            if self._edited(m) or not m.trainer.wants_round():
+                changed = True
+        if changed or self.game is None:
+            self._rebuild()
+            if not self.members:
+                return
+        t0 = time.perf_counter()
+        log = self.game.round()
+        for i, m in enumerate(self.members):
+            t = m.trainer
+            t.record_round(log[:, i:i + 1])
+            try:
+                t.after_round(m.recorders)
+            except Exception as err:             # this member's snapshot or recorder: it alone fails
+                m.error = f"{type(err).__name__}: {err}"
+                t.stop()
+        self._measure(time.perf_counter() - t0)
+        if self.pool.waiting and self.rate is not None:
+            with self.pool.lock:                 # a measured rate may have made room
+                self.pool._admit_waiting()
 
     def _edited(self, m: Member) -> bool:
         """Apply the member's queued live edits; True when its config changed (the group rebuilds;
