@@ -173,8 +173,8 @@ class LiveRun:
         if error:
             self.error = error
         self._publish()
-        self._done = True
         self._exited.set()
+        self._done = True                   # last: a new join() may begin only now (it clears _exited)
         if self._on_exit is not None:
             self._on_exit(self)
 

@@ -334,8 +334,8 @@ class SessionManager:
             if live is None:
                 return
             live.trainer.pace(rate)
-            moving = live.running and live.pooled != live.fusable
-        if moving:
+            moving = (live.running or live.place() > 0) and live.pooled != live.fusable
+        if moving:                                     # LabBusy / SessionError reach the caller
             self.pause(session)
             self.start(session)
 

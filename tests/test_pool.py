@@ -138,9 +138,13 @@ def test_admission_fills_groups_then_queues_and_a_waiting_run_starts_when_one_le
     alone_key = Trainer(settings[0].replace(g_hidden=16))              # another shape: no group may start
     assert pool.join(alone_key, on_exit=exits(alone_key)) == 2
     assert pool.cancel(alone_key) and pool.place(alone_key) == 0
+    fourth = Trainer(settings[3])
+    assert pool.join(fourth, on_exit=exits(fourth)) == 2
+    fourth.stop()                                                     # asked while it waits: kept
     gate.set()
-    exits.wait(*first, third)
+    exits.wait(*first, third, fourth)
     assert_same_run(third, solo(settings[2]))
+    assert fourth.step == 0 and fourth.status == "stopped"
 
 
 def test_a_diverging_member_ends_diverged_and_the_others_train_on(settings):
@@ -161,6 +165,7 @@ def test_runs_that_cannot_share_rounds_are_told_so():
     cfg = toylab.TrainConfig(g_hidden=16, d_hidden=16, batch_size=32, steps=10)
     assert fuse_key(Trainer([cfg, cfg.replace(seed=1)])) is None                  # an ensemble
     assert fuse_key(Trainer(cfg.replace(unrolled_steps=1))) is None               # reads D's optimiser state
+    assert fuse_key(Trainer(cfg.replace(update="optimistic"))) is None            # its memory is the Game's
     keys = {fuse_key(Trainer(c)) for c in (cfg, cfg.replace(lr_d=1e-3, seed=4, dataset="grid25", loss="minimax"))}
     assert len(keys) == 1
     assert fuse_key(Trainer(cfg.replace(loss="wgan-gp"))) != fuse_key(Trainer(cfg))

@@ -116,7 +116,10 @@ def register(app, manager, runs_dir="runs"):
             session = manager.get(sid, client())
         except SessionError as err:
             return str(err)
-        manager.set_pace(session, rate)               # a slowed-down run trains alone, a full-speed one pooled
+        try:
+            manager.set_pace(session, rate)           # a slowed-down run trains alone, a full-speed one pooled
+        except (LabBusy, SessionError) as err:
+            return f"The run paused: {err}"
         return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
 
     live_fields = [f for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"]

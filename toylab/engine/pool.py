@@ -61,10 +61,10 @@ RATE_SMOOTHING = 0.2    # weight of the newest round in a group's measured rate
 def fuse_key(trainer: Trainer) -> tuple | None:
     """What must be equal for two runs to share rounds (None: this run trains alone): the config
     less OWN_FIELDS, the objective for OWN_KIND_LOSSES, the class count of a conditional GAN and
-    the device. An ensemble, or an unrolled GAN (its look-ahead reads D's optimiser state as one
-    tensor), trains alone."""
+    the device. An ensemble, an unrolled GAN (its look-ahead reads D's optimiser state as one
+    tensor) or an optimistic one (its memory of the last move is the Game's) trains alone."""
     cfg = trainer.cfg
-    if trainer.E != 1 or cfg.unrolled_steps:
+    if trainer.E != 1 or cfg.unrolled_steps or cfg.update == "optimistic":
         return None
     fields = cfg.model_dump(mode="json", exclude=set(OWN_FIELDS))
     return (json.dumps(fields, sort_keys=True), cfg.loss if cfg.loss in OWN_KIND_LOSSES else "",
@@ -134,9 +134,11 @@ class PooledGame(Game):
         own = self.own[id(param)]
         for i, p in enumerate(own):
             p.grad = grad[i:i + 1]
-        opt.step()
-        for p in own:
-            p.grad = None
+        try:
+            opt.step()
+        finally:
+            for p in own:
+                p.grad = None                    # never left pointing into the group's buffer
         if param is self.disc.flat and self.cfg.loss == "wgan":
             with torch.no_grad():
                 param.clamp_(-self.cfg.clip, self.cfg.clip)     # weight clipping (Arjovsky et al.)
@@ -152,6 +154,7 @@ class Member:
     key: tuple | None = None
     started: float = 0.0
     error: str | None = None
+    begun: bool = False             # its fit has begun (begin_fit): it ends with end_fit and on_exit
 
 
 class Group:
@@ -164,6 +167,7 @@ class Group:
         self.rate: float | None = None          # rounds/s measured with `measured_with` members
         self.measured_with = 0
         self.warm: int | None = None            # members of the rounds measured since the last rebuild
+        self.member_round_s: float | None = None    # seconds a member-round took, last measured (kept across rebuilds)
         self.game: PooledGame | None = None
         self.thread = threading.Thread(target=self._loop, name="toylab-pool", daemon=True)
 
@@ -178,11 +182,27 @@ class Group:
         if n >= max_members:
             return False
         if self.rate is None or not self.measured_with:
-            return n < first_size
+            if self.member_round_s is None:
+                return n < first_size
+            return 1.0 / (self.member_round_s * (n + 1)) >= floor      # the last measurement, until remeasured
         return self.rate * self.measured_with / (n + 1) >= floor
 
     # -- the group's thread ------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._rounds()
+        except BaseException as err:                  # the thread's own end: no member is left behind
+            with self.pool.lock:
+                left = self.members + self.joining
+                self.members, self.joining = [], []
+                self.pool._group_ended(self)
+            for m in left:
+                m.error = m.error or f"{type(err).__name__}: {err}"
+                m.trainer.status = FAILED
+                _tell(m)
+            raise
+
+    def _rounds(self) -> None:
         while True:
             with self.pool.lock:
                 changed = bool(self.joining)
@@ -248,6 +268,7 @@ class Group:
             self.rate, self.measured_with = rate, n
         else:
             self.rate += RATE_SMOOTHING * (rate - self.rate)
+        self.member_round_s = 1.0 / (self.rate * n)
 
     def _rebuild(self) -> None:
         """Members who are done leave; the stacked tensors are made for those who stay."""
@@ -269,16 +290,26 @@ class Group:
             self.pool._route(m)
             return
         t.elapsed += time.perf_counter() - m.started
+        if m.error is not None:
+            t._torn = True                       # a round may be half done: the last whole checkpoint stays
         try:
             t.end_fit(m.recorders, ended=m.error is None)
         except Exception as err:                 # a full disk at the final save: said, not raised here
             m.error = m.error or f"{type(err).__name__}: {err}"
         if m.error is not None:
             t.status = FAILED
-        if m.on_exit is not None:
-            m.on_exit(m.error)
+        _tell(m)
         with self.pool.lock:
             self.pool._admit_waiting()
+
+
+def _tell(m: Member) -> None:
+    """The member's on_exit(error); a callback that raises is not the group's end."""
+    if m.on_exit is not None:
+        try:
+            m.on_exit(m.error)
+        except Exception:
+            pass
 
 
 class Pool:
@@ -308,6 +339,7 @@ class Pool:
         if key is None:
             raise ValueError("pool: this run trains alone (an ensemble, or an unrolled GAN)")
         m = Member(trainer, trainer.cfg.steps if total is None else int(total), on_exit, key=key)
+        trainer.controls.stopping.clear()           # a new start; a stop asked while it waits is kept
         return self._route(m)
 
     def _route(self, m: Member) -> int:
@@ -332,9 +364,15 @@ class Pool:
         return None
 
     def _add(self, group: Group, m: Member) -> None:
-        if not m.recorders:
-            m.recorders = m.trainer.begin_fit(m.total)
-            m.started = time.perf_counter()
+        if not m.begun:
+            stop = m.trainer.controls.stopping.is_set()         # asked while it waited: kept
+            try:
+                m.recorders = m.trainer.begin_fit(m.total)
+            except Exception as err:                            # its first snapshot or save: it alone fails
+                m.error = f"{type(err).__name__}: {err}"
+            m.begun, m.started = True, time.perf_counter()
+            if stop:
+                m.trainer.stop()
         group.joining.append(m)
         if not group.thread.is_alive() and group.thread.ident is None:
             group.thread.start()
@@ -342,14 +380,11 @@ class Pool:
     def _admit_waiting(self) -> None:
         """Waiting runs take the room there is now, in order (a run that still fits nowhere keeps
         its place; one behind it that fits elsewhere goes)."""
-        still = []
-        for m in self.waiting:
+        for m in list(self.waiting):
             group = self._room(m.key)
-            if group is None:
-                still.append(m)
-            else:
+            if group is not None:
+                self.waiting.remove(m)
                 self._add(group, m)
-        self.waiting = still
 
     def _group_ended(self, group: Group) -> None:
         if group in self.groups:
@@ -380,10 +415,9 @@ class Pool:
                     break
             else:
                 return False
-        if m.recorders:               # it had trained in a group before a live edit moved it
+        if m.begun:                   # it had trained in a group before a live edit moved it
             m.trainer.end_fit(m.recorders)
-            if m.on_exit is not None:
-                m.on_exit(None)
+            _tell(m)
         return True
 
     def members(self) -> int:
