@@ -36,7 +36,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-per-client", type=positive, default=4,
                    help="tabs one client address may hold (default 4)")
     p.add_argument("--max-runs", type=positive, default=os.cpu_count() or 1,
-                   help=f"trainings running at once; more wait in a queue (default: the cores, {os.cpu_count()})")
+                   help=f"training groups at once (full-speed runs of one shape share a group's rounds; a "
+                        f"slowed-down run takes a slot of its own); more wait in line (default: the cores, "
+                        f"{os.cpu_count()})")
     p.add_argument("--max-queue", type=count, default=None,
                    help="trainings that may wait for a slot before Start is refused (default 4 x --max-runs)")
     p.add_argument("--idle-timeout", type=positive, default=180,

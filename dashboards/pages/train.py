@@ -84,7 +84,7 @@ def register(app, manager, runs_dir="runs"):
                     manager.pause(session)
                     return "", version, *field_errors
                 if manager.place(live):
-                    return ("This run is waiting for a free slot; press Pause to leave the queue first.",
+                    return ("This run is waiting in line; press Pause to leave the line first.",
                             version, *field_errors)
                 if not live.running:
                     changes = _changes(live.trainer.cfg, cfg)
