@@ -166,7 +166,11 @@ class LiveRun:
             self._done = False
             self._pool, self._on_exit = pool, on_exit
             self._exited.clear()
-            return pool.join(self.trainer, self.total, on_exit=self._left)
+            try:
+                return pool.join(self.trainer, self.total, on_exit=self._left)
+            except Exception:
+                self._done, self._pool = True, None     # refused: still at rest, startable again
+                raise
 
     def _left(self, error: str | None) -> None:
         """The pool's word that this run's fit ended (from its group's thread)."""
