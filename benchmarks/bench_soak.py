@@ -231,6 +231,7 @@ def browser(base, i, poll_s, go, sessions, lock, closed):
     read every 0.1 s; the longest time it shows no new step while its run trains."""
     from selenium import webdriver
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     opts = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         opts.add_argument(a)
@@ -241,7 +242,9 @@ def browser(base, i, poll_s, go, sessions, lock, closed):
         while time.monotonic() < end and not driver.find_elements(By.ID, I.START):
             time.sleep(0.2)
         go.wait()
-        driver.find_element(By.ID, I.FIELD.format("seed")).send_keys("0")        # seed 0 -> "00": its own run
+        seed = driver.find_element(By.ID, I.FIELD.format("seed"))
+        seed.send_keys(Keys.CONTROL, "a")
+        seed.send_keys(str(i), Keys.TAB)                                         # its own seed (the client number)
         driver.find_element(By.ID, I.START).click()
         seen, t_end = [], time.monotonic() + poll_s
         while time.monotonic() < t_end:

@@ -8,8 +8,8 @@ named by a client is ever written to or deleted.
 
 The host's budgets are admission rules, never evictions of someone's work:
 - at most `max_sessions` tabs (`max_per_client` per client address); a new tab may
-  take the place of a stale one (not heard from for `stale_after` seconds — longer than
-  two of the page's heartbeats, so an open page is never stale — and training nothing),
+  take the place of a stale one (not heard from for `stale_after` seconds — three of the
+  page's heartbeats and at least 90 s, so an open page is never stale — and training nothing),
   otherwise it is refused with a message;
 - full-speed runs train in a pool of live ensembles (toylab.engine.pool): runs of the same
   shapes share batched rounds in one group, at most `max_runs` groups at once (default:

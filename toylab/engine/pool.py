@@ -175,17 +175,17 @@ class Group:
     def size(self) -> int:
         return len(self.members) + len(self.joining)
 
-    def admits(self, floor: float, first_size: int, max_members: int) -> bool:
-        """Room for one more: under max_members, and the rate measured now, scaled by the members
-        it would then have, stays at or above `floor` (before a measurement: under first_size)."""
-        n = self.size
-        if n >= max_members:
+    def admits(self) -> bool:
+        """Room for one more: under the pool's max_members, and the rate measured now, scaled by the
+        members it would then have, stays at or above its floor (before a measurement: under first_size)."""
+        n, pool = self.size, self.pool
+        if n >= pool.max_members:
             return False
         if self.rate is None or not self.measured_with:
             if self.member_round_s is None:
-                return n < first_size
-            return 1.0 / (self.member_round_s * (n + 1)) >= floor      # the last measurement, until remeasured
-        return self.rate * self.measured_with / (n + 1) >= floor
+                return n < pool.first_size
+            return 1.0 / (self.member_round_s * (n + 1)) >= pool.floor   # the last measurement, until remeasured
+        return self.rate * self.measured_with / (n + 1) >= pool.floor
 
     # -- the group's thread ------------------------------------------------------------
     def _loop(self) -> None:
@@ -327,17 +327,13 @@ class Pool:
         self.groups: list[Group] = []
         self.waiting: list[Member] = []
 
-    @staticmethod
-    def fusable(trainer: Trainer) -> bool:
-        return fuse_key(trainer) is not None
-
     def join(self, trainer: Trainer, total: int | None = None,
              on_exit: Callable[[str | None], None] | None = None) -> int:
         """Start `trainer`'s fit to `total` rounds (default its config's steps) in a group: 0, or
         its place in line when no group has room. A run fuse_key refuses raises ValueError."""
         key = fuse_key(trainer)
         if key is None:
-            raise ValueError("pool: this run trains alone (an ensemble, or an unrolled GAN)")
+            raise ValueError("pool: this run trains alone (an ensemble, an unrolled or an optimistic GAN)")
         m = Member(trainer, trainer.cfg.steps if total is None else int(total), on_exit, key=key)
         trainer.controls.stopping.clear()           # a new start; a stop asked while it waits is kept
         return self._route(m)
@@ -352,11 +348,15 @@ class Pool:
             self._add(group, m)
             return 0
 
+    def _open_group(self, key) -> Group | None:
+        """A training group of this key with room for one more."""
+        return next((g for g in self.groups if g.key == key and g.admits()), None)
+
     def _room(self, key) -> Group | None:
         """A group of this key with room, or a new one while fewer than max_groups train."""
-        for g in self.groups:
-            if g.key == key and g.admits(self.floor, self.first_size, self.max_members):
-                return g
+        group = self._open_group(key)
+        if group is not None:
+            return group
         if len(self.groups) < self.max_groups:
             g = Group(self, key)
             self.groups.append(g)
@@ -395,8 +395,7 @@ class Pool:
         """A group would take this run now (one of its kind with room, or a new one)."""
         key = fuse_key(trainer)
         with self.lock:
-            return len(self.groups) < self.max_groups or any(
-                g.key == key and g.admits(self.floor, self.first_size, self.max_members) for g in self.groups)
+            return len(self.groups) < self.max_groups or self._open_group(key) is not None
 
     def place(self, trainer: Trainer) -> int:
         """0 when not waiting, else the run's place in line (1 = next)."""
@@ -438,8 +437,7 @@ class Pool:
                 for m in g.members + g.joining:
                     m.trainer.stop()
         for m in waiting:
-            if m.on_exit is not None:
-                m.on_exit(None)
+            _tell(m)
         for g in groups:
             if g.thread.ident is not None:
                 g.thread.join(timeout)

@@ -104,9 +104,7 @@ class Trainer:
     def round(self):
         """One training round (toylab.engine.step.Game.round); its record is queued on the device."""
         self._in_round = True
-        log = self.game.round()
-        self.step += 1
-        self.hist.add(log)
+        self.record_round(self.game.round())
         self._in_round = False
 
     # ---- changing course (toylab.engine.controls) ----------------------------
