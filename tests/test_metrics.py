@@ -321,3 +321,200 @@ def test_bandwidth_of_a_uniform_cloud_is_broad():
     from toylab.measure.bandwidth import kde_bandwidth
     x = np.random.default_rng(0).uniform(-5, 5, size=(300, 2))
     assert 0.3 < kde_bandwidth(x, 10.0) < 1.5
+
+
+# ---- the junk: off-mode samples and NaN rows (issue #27) ---------------------------------------
+def _ring8_with_background(n, share, seed):
+    """n samples of ring8, each uniform over its bounds with probability `share` and exact otherwise
+    (so that the off-mode indicators are n independent draws, as the binomial standard error assumes)."""
+    x0, x1, y0, y1 = RING8.bounds
+    rng = np.random.default_rng(seed)
+    k = rng.binomial(n, share)
+    bg = np.column_stack([rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)])
+    return np.concatenate([RING8.sample(n - k, seed=seed).numpy(), bg]).astype(np.float32)
+
+
+def test_off_mode_counts_a_5_percent_background_within_3_standard_errors():
+    """Exact ring8 samples lie beyond 3 std of their mode with P(chi2_2 > 9) = e^-4.5; a uniform
+    background over the bounds does unless it falls in one of the 8 discs of radius 3 std."""
+    x0, x1, y0, y1 = RING8.bounds
+    in_discs = 8 * math.pi * (3 * RING8.mode_std) ** 2 / ((x1 - x0) * (y1 - y0))
+    expected = 0.95 * math.exp(-4.5) + 0.05 * (1 - in_discs)          # 0.0604
+    offs, ses = [], []
+    for seed in range(20):
+        m = metrics.measure(RING8, _ring8_with_background(2500, 0.05, seed), seed=seed)
+        assert abs(m["off_mode"] - expected) < 3 * m["off_mode_se"], (seed, m["off_mode"], expected)
+        # isotropic modes of one std: off-mode is exactly the finite samples that are not HQ
+        assert m["off_mode"] == pytest.approx(1 - m["high_quality"], abs=1e-12) and m["nonfinite"] == 0
+        offs.append(m["off_mode"])
+        ses.append(m["off_mode_se"])
+    assert abs(np.mean(offs) - expected) < 3 * np.mean(ses) / math.sqrt(20)
+    assert 0.5 < np.std(offs, ddof=1) / np.mean(ses) < 1.5          # the standard error is the spread
+    clean = metrics.measure(RING8, RING8.sample(2500, seed=1))["off_mode"]
+    assert clean == pytest.approx(math.exp(-4.5), abs=0.007)          # 0.011: the Gaussian's own tails
+
+
+def test_off_mode_is_farther_than_3_std_from_every_mode_when_stds_differ():
+    """Modes of std 0.1 at the origin and of std 1 at (1.5, 0): (0.6, 0) is nearest the narrow mode
+    (6 std from it, so not high quality) but 0.9 std from the broad one, so not off-mode either."""
+    two = datasets.GaussianMixture([[0.0, 0.0], [1.5, 0.0]], torch.stack([0.01 * torch.eye(2), torch.eye(2)]))
+    cov = metrics.mode_coverage(np.array([[0.6, 0.0], [0.0, 0.05], [10.0, 0.0], [1.5, 2.0]]), two)
+    assert cov.high_quality == pytest.approx(0.5)                    # (0, 0.05) and (1.5, 2): within 3 std
+    assert cov.off_mode == pytest.approx(0.25)                       # only (10, 0): beyond 3 std of both
+    assert cov.off_mode < 1 - cov.high_quality
+    assert cov.off_mode_se == pytest.approx(math.sqrt(0.25 * 0.75 / 4))
+
+
+def test_nan_rows_are_counted_never_dropped_silently():
+    x = _ring8_with_background(2000, 0.05, 3)
+    bad = x.copy()
+    bad[::10] = np.nan                                               # 10 % of the rows
+    bad[5, 0] = np.inf                                               # one more, half infinite
+    finite = bad[np.isfinite(bad).all(1)]
+    m, alone = metrics.measure(RING8, bad), metrics.measure(RING8, finite)
+    assert m["nonfinite"] == pytest.approx(201 / 2000) and alone["nonfinite"] == 0
+    # JS: on the finite rows; off-mode: a share of them; high quality: a share of all the rows given
+    for k in ("js", "js_se", "js_raw", "off_mode", "off_mode_se", "modes_captured"):
+        assert m[k] == alone[k], k
+    assert m["high_quality"] == pytest.approx(alone["high_quality"] * len(finite) / 2000)
+    assert m["high_quality"] + m["off_mode"] * (1 - m["nonfinite"]) + m["nonfinite"] == pytest.approx(1)
+    cov = metrics.mode_coverage(bad, RING8)
+    assert (cov.high_quality, cov.off_mode) == (m["high_quality"], m["off_mode"])
+    # every target has nonfinite, only mixtures the mode numbers
+    circle = datasets.get("circle")
+    c = metrics.measure(circle, np.concatenate([circle.sample(450, seed=0).numpy(), np.full((50, 2), np.nan)]))
+    assert c["nonfinite"] == pytest.approx(0.1) and "off_mode" not in c and 0 <= c["js"] < 0.1
+
+
+@pytest.mark.parametrize("finite_rows", [0, 1])
+def test_all_nan_samples_are_as_far_as_can_be_and_no_crash(finite_rows):
+    x = np.full((500, 2), np.nan, dtype=np.float32)
+    x[:finite_rows] = RING8.modes[0].numpy()
+    m = metrics.measure(RING8, x, discriminator=lambda v: torch.zeros(len(v)))
+    assert m["js"] == m["js_raw"] == pytest.approx(LN2) and m["js_se"] == 0
+    assert m["nonfinite"] == pytest.approx(1 - finite_rows / 500) and math.isnan(m["js_lower_bound"])
+    assert m["modes_captured"] == finite_rows and m["modes_present"] == 0
+    assert m["high_quality"] == pytest.approx(finite_rows / 500) and m["off_mode"] == 0
+    swiss = datasets.get("swissroll")
+    s = metrics.measure(swiss, np.full((20, 2), np.inf))
+    assert s == {"js": pytest.approx(LN2), "js_se": 0.0, "js_raw": pytest.approx(LN2), "nonfinite": 1.0}
+    assert metrics.js_divergence(RING8, x) == pytest.approx(LN2)      # junk rows: as far as can be
+
+
+def test_no_rows_at_all_is_a_clear_error_naming_samples():
+    for fn in (metrics.js_divergence, metrics.measure):
+        with pytest.raises(ValueError, match="samples: no rows given"):
+            fn(RING8, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="samples: no rows given"):
+        metrics.js_divergence(RING8, torch.zeros(0, 2))
+
+
+def test_a_nan_snapshot_keeps_the_history_aligned_with_its_step():
+    """run_of_samples with a snapshot of NaN fakes: the snapshot's row holds NaN values (and
+    nonfinite 1), every column is one value per step, and the verdict is given, not an IndexError."""
+    from toylab.engine.runs import run_of_samples
+    from toylab.measure import outcomes
+    fakes = {s: RING8.sample(500, seed=s).numpy() for s in range(0, 1001, 100)}
+    fakes[500] = np.full((500, 2), np.nan, dtype=np.float32)
+    fakes[600] = _ring8_with_background(500, 0.0, 6)
+    fakes[600][:50] = np.nan
+    run = run_of_samples("ring8", fakes)
+    h = run.history
+    assert list(h["step"]) == list(range(0, 1001, 100))
+    assert {len(v) for v in h.values()} == {11} and {"off_mode", "off_mode_se", "nonfinite"} <= set(h)
+    at = dict(zip(h["step"], range(11)))
+    assert math.isnan(h["js"][at[500]]) and math.isnan(h["off_mode"][at[500]]) and h["nonfinite"][at[500]] == 1
+    assert h["nonfinite"][at[600]] == pytest.approx(0.1) and np.isfinite(h["js"][at[600]])
+    assert h["high_quality"][at[600]] == pytest.approx(0.9 * (1 - h["off_mode"][at[600]]))
+    assert np.isfinite(h["js"][[at[s] for s in range(0, 1001, 100) if s != 500]]).all()
+    assert set(run.snapshots[5].metrics) == set(run.snapshots[0].metrics)
+    assert outcomes.classify(run).outcome in outcomes.OUTCOMES        # was: IndexError
+
+
+def test_training_records_off_mode_and_nonfinite_and_a_diverged_member_as_nan(tmp_path):
+    from toylab import Trainer, TrainConfig, load_run
+
+    def poison(tr, snap):
+        if snap.step == 20:
+            tr.gen.flat.data[1] = math.nan
+
+    cfg = TrainConfig(dataset="ring8", steps=40, snapshot_every=10, metrics_every=10, batch_size=32,
+                      g_hidden=16, d_hidden=16, n_fixed=200, grid_size=10)
+    run = Trainer([cfg.replace(seed=s) for s in range(2)], out=tmp_path / "r", callbacks=[poison]).fit()
+    assert run.member_status == ["completed", "diverged"]
+    last = next(s for s in run.snapshots if s.step == 30)
+    assert not np.isfinite(last.fake[1]).any()
+    m = last.metrics
+    assert m["nonfinite"][1] == 1 and math.isnan(m["js"][1]) and math.isnan(m["off_mode"][1])
+    fresh = metrics.measure(run.target, last.fake[0][:metrics.TRAINING_SAMPLES])
+    for k in ("off_mode", "off_mode_se", "nonfinite", "high_quality", "js"):
+        assert m[k][0] == pytest.approx(fresh[k], abs=1e-6), k
+    header = (run.path / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"off_mode", "off_mode_se", "nonfinite"} <= set(header)
+    back = load_run(run.path).history
+    rows = (back["step"] == 30)
+    assert list(back["nonfinite"][rows]) == [0, 1]
+
+
+def test_old_run_folders_without_the_new_columns_still_load_resume_and_show(tmp_path, capsys):
+    """A run folder written before off_mode / nonfinite existed: its metrics.csv lacks them."""
+    import csv
+
+    from toylab import load_run, resume
+    from toylab.pictures import panels
+    train(dataset="ring8", steps=20, batch_size=32, g_hidden=16, d_hidden=16, snapshot_every=10,
+          metrics_every=10, n_fixed=200, grid_size=10, out=tmp_path / "old")
+    path = tmp_path / "old" / "metrics.csv"
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    new = ("off_mode", "off_mode_se", "nonfinite")
+    keep = [k for k in rows[0] if k not in new]
+    assert len(keep) == len(rows[0]) - 3
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, keep, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    old = load_run(tmp_path / "old")
+    assert "off_mode" not in old.history
+    view = panels.RunView(old)
+    title = view.title(view.frame(old.snapshots[-1]))
+    assert "modes" in title and "off-mode" not in title and "NaN" not in title
+    run = resume(tmp_path / "old", steps=30)
+    h = run.history
+    assert {len(v) for v in h.values()} == {len(h["step"])}
+    assert np.isnan(h["off_mode"][h["step"] <= 20]).all() and np.isfinite(h["off_mode"][h["step"] == 30]).all()
+    view = panels.RunView(load_run(tmp_path / "old"))
+    assert "off-mode" in view.title(view.frame(view.run.snapshots[-1]))
+    assert main(["evaluate", str(tmp_path / "old"), "--n", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "off-mode" in out and "NaN/Inf rows 0.0%" in out
+
+
+def test_evaluate_reports_off_mode_and_nonfinite_and_measures_nan_rows(tmp_path, capsys, monkeypatch):
+    train(dataset="grid25", steps=20, batch_size=32, g_hidden=16, d_hidden=16, snapshot_every=10,
+          metrics_every=0, out=tmp_path / "g")
+    from toylab import load_run
+    run = load_run(tmp_path / "g")
+    row = metrics.evaluate(run, n=500)[0]
+    assert row["nonfinite"] == 0 and 0 <= row["off_mode"] <= 1 and row["off_mode_se"] >= 0
+    assert row["high_quality"] + row["off_mode"] == pytest.approx(1)
+    clean = run.sample
+
+    def some_nan(n, member=0, seed=0):
+        x = clean(n, member=member, seed=seed).clone()
+        x[: n // 10] = math.nan
+        return x
+
+    monkeypatch.setattr(run, "sample", some_nan)
+    junk = metrics.evaluate(run, n=500)[0]
+    assert junk["nonfinite"] == pytest.approx(0.1) and np.isfinite(junk["js"])     # was: js NaN, nothing else
+    assert junk["off_mode"] == pytest.approx(row["off_mode"], abs=0.05)
+    monkeypatch.setattr(run, "sample", lambda n, member=0, seed=0: torch.full((n, 2), math.nan))
+    dead = metrics.evaluate(run, n=500)[0]
+    assert dead["js"] == pytest.approx(LN2) and dead["nonfinite"] == 1 and dead["modes_present"] == 0
+    assert main(["evaluate", str(tmp_path / "g"), "--json", "--n", "500"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"off_mode", "off_mode_se", "nonfinite"} <= set(rows[0])
+    assert main(["evaluate", str(tmp_path / "g"), "--n", "500"]) == 0
+    text = capsys.readouterr().out
+    assert f"off-mode {rows[0]['off_mode']:.1%}" in text and "NaN/Inf rows 0.0%" in text

@@ -141,7 +141,10 @@ def cmd_evaluate(args) -> int:
         if "modes_captured" in r:
             parts.append(f"modes present {r['modes_present']}/{r['num_modes']} (captured {r['modes_captured']} "
                          f"± {r['modes_captured_se']:.1f}), high quality {r['high_quality']:.1%} "
-                         f"± {r['high_quality_se']:.1%}, reverse KL {r['reverse_kl']:.3f}")
+                         f"± {r['high_quality_se']:.1%}, off-mode {r['off_mode']:.1%} ± {r['off_mode_se']:.1%}, "
+                         f"reverse KL {r['reverse_kl']:.3f}")
+        if "nonfinite" in r:
+            parts.append(f"NaN/Inf rows {r['nonfinite']:.1%}")
         print("  " + " | ".join(parts))
     return 0
 

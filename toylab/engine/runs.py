@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,16 +363,16 @@ def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
     target = cfg.target()
     steps = sorted(fakes)
     measure = SnapshotMetrics(target, min(len(np.asarray(fakes[s])) for s in steps), probabilistic=False)
-    snaps, hist = [], {}
+    snaps, rows = [], []
     for s in steps:
         fake = np.asarray(fakes[s], dtype=np.float32)[None]
         snap = Snapshot(step=int(s), fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
                         d_grad=np.zeros_like(fake))
-        snap.metrics = measure(fake, None)
+        snap.metrics = measure(fake, None)      # a snapshot of NaN fakes: NaN values, nonfinite 1
         snaps.append(snap)
-        row = {"step": s, "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
-               **{k: v[0] for k, v in snap.metrics.items()}}
-        for k, v in row.items():
-            hist.setdefault(k, []).append(v)
+        rows.append({"step": int(s), "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
+                     **{k: float(v[0]) for k, v in snap.metrics.items()}})
+    keys = list(dict.fromkeys(k for r in rows for k in r))     # one row per step, every column as long
+    hist = {k: np.asarray([r.get(k, math.nan) for r in rows]) for k in keys}
     return Run(configs=[cfg], status=COMPLETED, step=int(steps[-1]), member_status=[COMPLETED],
-               diverged_step=[None], history={k: np.asarray(v) for k, v in hist.items()}, snapshots=snaps)
+               diverged_step=[None], history=hist, snapshots=snaps)

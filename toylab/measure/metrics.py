@@ -129,13 +129,18 @@ def js_divergence(target, samples, *, n_data: int | None = None, seed: int = 0, 
     """JSD(p_data || p_model) in nats estimated from generator samples (n, 2): the value of
     `js_estimate` (bias-corrected KDE plug-in; see there). `n_data` target samples (default:
     as many as `samples`, drawn with `seed`) estimate E_p. `clip` keeps the result in
-    [0, ln 2], where JSD lives (`js_estimate` says whether it clipped).
+    [0, ln 2], where JSD lives (`js_estimate` says whether it clipped). Rows with NaN or Inf
+    are left out; fewer than 2 finite rows give ln 2 (a generator that produced junk is as
+    far as can be), and no rows at all are refused (ValueError naming `samples`).
 
     >>> from toylab import datasets
     >>> t = datasets.get("ring8")
     >>> js_divergence(t, t.sample(2500, seed=1)) < 0.01
     True
     """
+    if given_rows(samples) == 0:
+        raise ValueError("samples: no rows given (an (n, 2) array with n >= 2 is needed to estimate JS; "
+                         "rows that are all NaN give ln 2)")
     est = js_estimate(target, samples, n_data=n_data, seed=seed, bandwidth=bandwidth, data=data)
     return _finish(est.value if clip else est.raw, bits)
 
@@ -210,33 +215,69 @@ def optimal_d_value(js: float) -> float:
 
 # ---- during training and after ------------------------------------------------------
 
+def given_rows(samples) -> int:
+    """The number of rows of an (n, 2) array or tensor, finite or not (its shape checked)."""
+    shape = tuple(samples.shape) if torch.is_tensor(samples) else np.shape(samples)
+    if len(shape) != 2 or shape[1] != 2:
+        raise ValueError(f"samples: expected shape (n, 2), got {shape}")
+    return int(shape[0])
+
+
+def nonfinite_share(samples) -> float:
+    """The share of the rows given that hold a NaN or an Inf (NaN when no rows are given)."""
+    n = given_rows(samples)
+    return (n - as_points(samples).shape[0]) / n if n else math.nan
+
+
 def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
             discriminator: Callable | None = None) -> dict[str, float]:
     """Every measurement of one generator's samples, as recorded in runs and tables.
 
     js, js_se, js_raw (before clipping to [0, ln 2]); js_lower_bound when a discriminator
-    (logits) is given; for mixture targets modes_captured, modes_present, high_quality,
-    reverse_kl and the standard errors of the first three. A pure function of the samples
-    and the seed: training records exactly what a fresh call returns on the same fakes.
+    (logits) is given; nonfinite; for mixture targets modes_captured, modes_present,
+    high_quality, off_mode, reverse_kl and the standard errors of modes_captured,
+    modes_present, high_quality and off_mode. A pure function of the samples and the seed:
+    training records exactly what a fresh call returns on the same fakes.
+
+    Rows with NaN or Inf never vanish unseen. With N the rows given and F the finite ones:
+    - nonfinite = (N - F) / N, on every target: the share of junk rows;
+    - js, js_se, js_raw, js_lower_bound: on the F finite rows only (the KDE of p_model is
+      made of them; `data`, when not given, is F target samples). With F < 2 there is
+      nothing to estimate a density from: js = js_raw = ln 2 (as far as can be), js_se = 0,
+      js_lower_bound NaN;
+    - high_quality (and its se): HQ samples / N, so a NaN row counts as not high quality;
+      modes_present: HQ counts against the fair share w_k * N; modes_captured: any HQ sample;
+    - off_mode (and its se): samples farther than 3 std from every mode / F (0 when F = 0).
+      For equal isotropic modes, high_quality + off_mode * (1 - nonfinite) + nonfinite = 1
+      (modes.mode_coverage says why, and when it is <=).
+    With F = 0 the mode numbers are 0 (reverse_kl NaN), nonfinite 1. No rows (N = 0) is
+    refused: ValueError naming `samples`.
     """
     return _measure(target, samples, seed, data, discriminator)[0]
 
 
 def _measure(target, samples, seed, data, discriminator) -> tuple[dict[str, float], ModeCoverage | None]:
     """`measure`'s values and the mode coverage they came from (evaluate also reports its counts)."""
+    if given_rows(samples) == 0:
+        raise ValueError("samples: no rows given (measure needs an (n, 2) array with n >= 1)")
+    nonfinite = nonfinite_share(samples)
     x = as_points(samples)
-    if data is None:
-        data = target.sample(x.shape[0], seed=seed + 7919)
-    est = js_estimate(target, x, seed=seed, data=data)
-    out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw}
+    if x.shape[0] < 2:                        # nothing finite to estimate p_model from: js_estimate's ln 2
+        est = js_estimate(target, x, seed=seed)
+    else:
+        if data is None:
+            data = target.sample(x.shape[0], seed=seed + 7919)
+        est = js_estimate(target, x, seed=seed, data=data)
+    out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw, "nonfinite": nonfinite}
     if discriminator is not None:
-        out["js_lower_bound"] = js_lower_bound(discriminator, target, x, data=data)
+        out["js_lower_bound"] = js_lower_bound(discriminator, target, x, data=data) if x.shape[0] >= 2 else math.nan
     cov = None
     if target.num_modes:
-        cov = mode_coverage(x, target, seed=seed)
+        cov = mode_coverage(samples, target, seed=seed)
         out.update(modes_captured=cov.modes_captured, modes_captured_se=cov.modes_captured_se,
                    modes_present=cov.modes_present, modes_present_se=cov.modes_present_se,
-                   high_quality=cov.high_quality, high_quality_se=cov.high_quality_se, reverse_kl=cov.reverse_kl)
+                   high_quality=cov.high_quality, high_quality_se=cov.high_quality_se,
+                   off_mode=cov.off_mode, off_mode_se=cov.off_mode_se, reverse_kl=cov.reverse_kl)
     return out, cov
 
 
@@ -244,7 +285,12 @@ class SnapshotMetrics:
     """Measures each member at a snapshot with `measure` on the first TRAINING_SAMPLES of the
     fixed fake batch, seed 0: `metrics.measure(target, snap.fake[e][:500])` gives the same
     numbers. Nothing is carried from one snapshot to the next except the target batch,
-    which is the one `measure` would draw."""
+    which is the one `measure` would draw.
+
+    A member with fewer than 2 finite fakes (a diverged generator) is recorded with NaN for
+    every value but `nonfinite` (its share of junk rows), where a fresh `measure` would say
+    ln 2 and 0 modes: a run's history keeps "no measurement" apart from "measured far".
+    Every member gets every key, so the rows stay aligned with their step."""
 
     def __init__(self, target, n: int, probabilistic: bool):
         self.target, self.probabilistic = target, probabilistic
@@ -255,13 +301,14 @@ class SnapshotMetrics:
         """fakes (E, n, 2); logits_fn(points (n, 2), member) -> D's logits, for the lower bound."""
         rows = []
         for e in range(fakes.shape[0]):
-            q = as_points(training_points(fakes[e]))
-            if q.shape[0] < 2:
-                rows.append({})
-                continue
+            given = np.asarray(fakes[e])[:TRAINING_SAMPLES]
+            finite = as_points(given).shape[0]
             d = (lambda x, e=e: logits_fn(x, e)) if self.probabilistic and logits_fn is not None else None
-            data = self.data if q.shape[0] == self.n else None
-            rows.append(measure(self.target, q, data=data, discriminator=d))
+            data = self.data if finite == self.n else None
+            row = measure(self.target, given, data=data, discriminator=d)
+            if finite < 2:
+                row = {k: (v if k == "nonfinite" else math.nan) for k, v in row.items()}
+            rows.append(row)
         keys = sorted({k for r in rows for k in r})
         return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
 
@@ -269,9 +316,10 @@ class SnapshotMetrics:
 def evaluate(run, n: int = EVAL_SAMPLES, seed: int = 0) -> list[dict]:
     """Measure a run's trained generators on n fresh samples each (2,500 as in the literature).
 
-    One dict per member: the `measure` values (js with js_se, mode coverage with standard
-    errors), js_bits, js_lower_bound (BCE objectives; from the trained D), C(G) = -ln 4 + 2 JSD,
-    and the per-mode counts.
+    One dict per member: the `measure` values (js with js_se, nonfinite, mode coverage and
+    off_mode with standard errors; rows of NaN or Inf are measured as `measure` says, never
+    dropped), js_bits, js_lower_bound (BCE objectives; from the trained D),
+    C(G) = -ln 4 + 2 JSD, and the per-mode counts.
     """
     target = run.target
     data = target.sample(n, seed=seed + 7919)
@@ -280,9 +328,6 @@ def evaluate(run, n: int = EVAL_SAMPLES, seed: int = 0) -> list[dict]:
         row = {"member": e, "seed": run.configs[e].seed, "status": (run.member_status or ["?"] * run.size)[e],
                "step": run.step}
         x = run.sample(n, member=e, seed=seed)
-        if not torch.isfinite(x).all():
-            out.append({**row, "js": math.nan})
-            continue
         d = (lambda v, e=e: run.discriminate(v, member=e)) if run.probabilistic else None
         values, cov = _measure(target, x, seed, data, d)
         row.update(values, js_bits=values["js"] / LN2, c_of_g=optimal_d_value(values["js"]))

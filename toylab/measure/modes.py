@@ -6,6 +6,8 @@ deviations of it; a mode is *captured* with at least one HQ sample. Captured is 
 literature's number, but for a diffuse generator it is noise (a few stray HQ samples
 decide it), so the lab also reports which modes are *present*: a mode is present when
 its HQ count reaches `PRESENT_SHARE` of its fair share of all the samples, w_k * N.
+The junk is counted too: *off-mode* samples, farther than `threshold` standard deviations
+from every mode, as a share of the finite samples.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ModeCoverage:
     high_quality_se: float = 0.0  # binomial standard error of high_quality
     modes_captured_se: float = 0.0  # standard error by multinomial resampling of the counts
     modes_present_se: float = 0.0
+    off_mode: float = 0.0        # share of the finite samples farther than `threshold` std from every mode
+    off_mode_se: float = 0.0     # its binomial standard error
 
     @property
     def shares(self) -> np.ndarray:
@@ -56,10 +60,23 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
     is distance / std). A mode is captured with at least one HQ sample, present with at
     least PRESENT_SHARE of its fair share of all samples as HQ samples.
 
+    Denominators: rows with NaN or Inf are dropped before the assignment, but they count in
+    N = all the rows given: high_quality = HQ / N (a NaN row is not high quality), and the fair
+    share of `present` is w_k * N. off_mode = (samples farther than `threshold` std from
+    every mode) / F, F the finite rows (0 when F = 0), with the binomial standard error
+    sqrt(off (1 - off) / F). "Farther than 3 std from every mode" is min_k of the Mahalanobis
+    distances to each mode > threshold. For isotropic modes of one std (ring8, grid25, ...)
+    the Mahalanobis distance is distance / std, so the nearest centre is also the nearest in
+    Mahalanobis distance and off_mode = 1 - HQ / F exactly: the non-HQ finite samples. For
+    modes of different or anisotropic covariances the nearest centre may not be the mode a
+    sample is within `threshold` std of, and then off_mode <= 1 - HQ / F: a sample inside a
+    broad mode's 3 std but nearer a narrow mode's centre is neither HQ nor off-mode. So
+    HQ / N + off_mode * F / N + (N - F) / N = 1 for equal isotropic modes.
+
     reverse_kl = KL(p_hat || w), p_hat the histogram of HQ samples over modes and w the
     mixture weights (ln K - H(p_hat) for equal weights); NaN without any. Standard errors:
-    binomial for high_quality; for the mode counts, the spread over RESAMPLES multinomial
-    redraws of the n samples from the observed shares (seeded).
+    binomial for high_quality and off_mode; for the mode counts, the spread over RESAMPLES
+    multinomial redraws of the n samples from the observed shares (seeded).
     """
     if getattr(target, "modes", None) is None:
         raise ValueError(f"mode_coverage: target {target.name!r} has no modes "
@@ -70,8 +87,10 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
     if x.shape[0] == 0:
         return ModeCoverage(0, K, 0.0, np.zeros(K, dtype=np.int64), math.nan)
     nearest = sq_dist(x, target.modes).argmin(1)
-    maha = target.mahalanobis(x).gather(1, nearest[:, None]).squeeze(1)
+    maha_all = target.mahalanobis(x)                  # (F, K)
+    maha = maha_all.gather(1, nearest[:, None]).squeeze(1)
     hq = maha <= threshold
+    off = float((maha_all.min(1).values > threshold).double().mean())
     counts = torch.bincount(nearest[hq], minlength=K).numpy()
     total = int(counts.sum())
     w = target.weights.double().numpy()
@@ -89,7 +108,8 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
                         modes_present=int(present(counts, w, n_all).sum()),
                         high_quality_se=math.sqrt(hq_share * (1 - hq_share) / max(n_all, 1)),
                         modes_captured_se=float((redraws > 0).sum(1).std()),
-                        modes_present_se=float(present(redraws, w, n_all).sum(1).std()))
+                        modes_present_se=float(present(redraws, w, n_all).sum(1).std()),
+                        off_mode=off, off_mode_se=math.sqrt(off * (1 - off) / x.shape[0]))
 
 
 # ---- over time ---------------------------------------------------------------------

@@ -115,7 +115,7 @@ class RunView:
         """The latest measured value of each metric at or before `step`."""
         out = {}
         for k in ("d_loss", "g_loss", "js", "js_se", "js_raw", "js_lower_bound", "modes_captured", "modes_present",
-                  "high_quality"):
+                  "high_quality", "off_mode", "nonfinite"):
             s, v = self.curve(k)
             m = s <= step
             if m.any():
@@ -201,9 +201,18 @@ class RunView:
         key = "modes_present" if "modes_present" in m else "modes_captured"
         if key in m and self.num_modes:
             parts.append(f"modes {int(m[key])}/{self.num_modes}")
+        if "off_mode" in m and self.num_modes:
+            parts.append(f"off-mode {_percent(m['off_mode'])}")
+        if m.get("nonfinite", 0) > 0:                 # junk rows: said only when there are some
+            parts.append(f"NaN {_percent(m['nonfinite'])}")
         if self.run.size > 1:
             parts.append(f"member {self.member} (seed {self.config.seed})")
         return "  ·  ".join(parts)
+
+
+def _percent(v: float) -> str:
+    """A share as "4 %" ("0.2 %" below 1 %, so that a nonzero share never reads 0)."""
+    return f"{100 * v:.1f} %" if 0 < v < 0.01 else f"{100 * v:.0f} %"
 
 
 LOSS_NAMES = {name: title for name, (title, _) in OBJECTIVES.items()}
