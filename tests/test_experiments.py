@@ -104,12 +104,30 @@ def test_small_sweep_makes_table_and_plots_and_resumes(tmp_path):
     assert "| non-saturating | 3 |" in text and "| minimax | 3 |" in text
     assert "| high quality | reverse KL |" in text and "modes present" in text
     row = next(r for r in table if r["setting"] == "minimax")
-    for k in ("js_se", "high_quality", "high_quality_se", "modes_present", "modes_captured_se"):
+    for k in ("js_se", "high_quality", "high_quality_se", "modes_present", "modes_captured_se", "off_mode",
+              "off_mode_se", "nonfinite"):
         assert np.isfinite(row[k]), k                      # measured at the end, with its uncertainty
+    assert {"off_mode", "off_mode_se", "nonfinite"} <= set(csv[0].split(","))
+    assert "| reverse KL | off-mode | C(G) | mean D(real) | NaN rows |" in text
+    offs = [r["off_mode"] for r in table if r["setting"] == "minimax"]
+    assert f"{np.mean(offs):.1%}".rstrip("%") in text
     hq = [r["high_quality"] for r in table if r["setting"] == "minimax"]
     assert f"{np.mean(hq):.1%}".rstrip("%") in text        # the table shows the mean over seeds
     for png in ("outcome_rates.png", "curves.png", "samples.png"):
         assert (out / png).stat().st_size > 10_000
+    # a table made before off_mode and nonfinite were measured: its report says '-' for them
+    saved = {f: f.read_text() for f in (out / "results").iterdir()}
+    for f in saved:
+        f.write_text(json.dumps([{k: v for k, v in r.items() if k not in ("off_mode", "off_mode_se", "nonfinite")}
+                                 for r in json.loads(saved[f])]))
+    lines = X.report(out, plots=False).splitlines()
+    head = next(line for line in lines if line.startswith("| setting |"))
+    cells = dict(zip(head.strip("|").split("|"), next(line for line in lines if line.startswith("| minimax |"))
+                     .strip("|").split("|")))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    assert cells["off-mode"] == cells["NaN rows"] == "-" and cells["high quality"] != "-", cells
+    for f, text_of in saved.items():
+        f.write_text(text_of)
     # interrupted: one job's result is missing and its run folder half-written
     job = exp.jobs()[1]["id"]
     (out / "results" / f"{job}.json").unlink()

@@ -363,3 +363,15 @@ def test_every_outcome_and_every_method_has_its_colour():
     assert set(OUTCOME_COLOURS) == set(OUTCOMES) and len(set(OUTCOME_COLOURS.values())) == len(OUTCOMES)
     assert set(METHOD_COLOURS) == {*games.METHOD_NAMES, "flow"}
     assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)
+
+
+def test_title_line_says_off_mode_and_nan_only_when_there_are_nan_rows(run):
+    view = panels.RunView(run)
+    fr = view.frame(run.snapshots[-1])
+    assert "off_mode" in fr.metrics and fr.metrics["nonfinite"] == 0
+    t = view.title(fr)
+    assert "off-mode " in t and "NaN" not in t
+    fr.metrics.update(off_mode=0.04, nonfinite=0.02)
+    assert "modes" in view.title(fr) and "off-mode 4 %  ·  NaN 2 %" in view.title(fr)
+    fr.metrics.update(nonfinite=0.002)
+    assert "NaN 0.2 %" in view.title(fr)                 # a nonzero share never reads 0

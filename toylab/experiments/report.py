@@ -51,11 +51,13 @@ def report(out, plots: bool = True) -> str:
              f"{len(rows)} runs: {len(rates)} settings x {len(exp.seeds)} seeds. Outcome rates with 95 % Wilson "
              f"intervals. Measured at the end on 2,500 samples per run, mean ± std over seeds: JS (nats), modes "
              f"present (holding at least a tenth of their fair share of the samples) and captured (at least one, "
-             f"as in VEEGAN/PacGAN), high-quality share, reverse KL of the mode histogram, C(G) = -log 4 + 2 JS "
-             f"(-1.386 at the equilibrium) and the mean of D on real samples (1/2 at the equilibrium).", "",
+             f"as in VEEGAN/PacGAN), high-quality share, reverse KL of the mode histogram, off-mode share (of the "
+             f"finite samples: farther than 3 std from every mode), C(G) = -log 4 + 2 JS (-1.386 at the "
+             f"equilibrium), the mean of D on real samples (1/2 at the equilibrium) and the share of samples with "
+             f"NaN or Inf (NaN rows; '-' for tables made before it was measured).", "",
              "| setting | n | " + " | ".join(present) + " | JS | modes present | modes captured | high quality "
-             "| reverse KL | C(G) | mean D(real) |",
-             "|---|---|" + "---|" * len(present) + "---|---|---|---|---|---|---|"]
+             "| reverse KL | off-mode | C(G) | mean D(real) | NaN rows |",
+             "|---|---|" + "---|" * len(present) + "---|---|---|---|---|---|---|---|---|"]
     for s, v in rates.items():
         n = next(iter(v.values()))[1]
         cells = []
@@ -66,12 +68,13 @@ def report(out, plots: bool = True) -> str:
         sub = [r for r in rows if r["setting"] == s]
         K = sub[0]["num_modes"]
         per_mode = [_mean_std(sub, "modes_present", "{:.1f}"), _mean_std(sub, "modes_captured", "{:.1f}"),
-                    _mean_std(sub, "high_quality", "{:.1%}", pct=True), _mean_std(sub, "reverse_kl", "{:.2f}")]
+                    _mean_std(sub, "high_quality", "{:.1%}", pct=True), _mean_std(sub, "reverse_kl", "{:.2f}"),
+                    _mean_std(sub, "off_mode", "{:.1%}", pct=True)]
         if not K:
-            per_mode = ["-"] * 4
+            per_mode = ["-"] * 5
         lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {_mean_std(sub, 'js', '{:.3f}')} | "
                      + " | ".join(per_mode) + f" | {_mean_std(sub, 'c_of_g', '{:.3f}')} | "
-                     f"{_mean_std(sub, 'd_real_mean', '{:.3f}')} |")
+                     f"{_mean_std(sub, 'd_real_mean', '{:.3f}')} | {_mean_std(sub, 'nonfinite', '{:.1%}', pct=True)} |")
     lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
               "(see toylab.outcomes).", ""]
     if exp.reference:

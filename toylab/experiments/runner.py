@@ -25,7 +25,7 @@ SCHEDULER_TIMEOUT = 5
 
 #: measured at the end on 2,500 fresh samples per member (metrics.evaluate)
 FINAL_FIELDS = ("js", "js_se", "modes_present", "modes_captured", "modes_captured_se", "high_quality",
-                "high_quality_se", "reverse_kl", "c_of_g")
+                "high_quality_se", "off_mode", "off_mode_se", "nonfinite", "reverse_kl", "c_of_g")
 class JobInterrupted(KeyboardInterrupt):
     """A job's training was interrupted (Ctrl-C, SIGTERM): it has no result and reruns."""
 

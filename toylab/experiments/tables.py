@@ -14,7 +14,8 @@ from ..measure.outcomes import OUTCOMES
 from .spec import Experiment
 
 TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "js_se", "modes_present", "modes_captured",
-                "modes_captured_se", "num_modes", "high_quality", "high_quality_se", "reverse_kl", "c_of_g",
+                "modes_captured_se", "num_modes", "high_quality", "high_quality_se", "off_mode", "off_mode_se",
+                "nonfinite", "reverse_kl", "c_of_g",
                 "d_real_mean", "g_grad_norm", "d_loss", "hops", "status", "steps", "job", "member")
 
 
