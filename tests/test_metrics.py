@@ -118,7 +118,7 @@ def test_large_sets_blocked_sum_is_exact_and_binned_sum_matches_it():
         assert torch.allclose(got[ok], exact[ok], atol=1e-5) and torch.isfinite(got).all()
     broad = RING8.sample(4000, seed=6) + 0.5 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
     h = kde.kde_bandwidth(broad, 5.0)
-    assert kde._binned_log_sum(broad.double(), broad.double(), h, True) is not None      # the binned path
+    assert kde._binned_log_sum(broad.double(), broad.double(), h, torch.arange(len(broad))) is not None  # binned
     for pts, loo in ((grid25.sample(2500, seed=3), False), (broad, True)):
         exact, got = _exact_log_kde(pts, broad, h, loo), kde.kde_log_prob(pts, broad, h, leave_one_out=loo).double()
         ok = exact > exact.max() - 10
@@ -304,8 +304,9 @@ def test_a_sample_alone_in_its_mode_does_not_decide_the_bandwidth():
 def test_half_the_samples_between_modes_still_count():
     """A PacGAN-ring generator with 55 % of its samples on the modes and 45 % spread along the circle
     (true JS 0.171). A floor on each sample's density (an earlier attempt at the lone-sample case)
-    let the rule ignore the spread half: h 7x too narrow and an estimate of -0.73 +- 0.94. Trimmed:
-    within 0.05 (one bandwidth for two scales reads the thin circle a little low: docs/metrics.md)."""
+    let the rule ignore the spread half: h 7x too narrow and an estimate of -0.73 +- 0.94. Trimmed,
+    with one bandwidth: within 0.05 (0.13 read on a case like it); with per-sample bandwidths
+    (kde_bandwidths) within 0.01 (0.1710 measured)."""
     ring, circle = datasets.get("pacgan_ring"), datasets.get("circle", radius=1.0, std=0.01)
     log_q = lambda x: torch.logaddexp(math.log(0.55) + ring.log_prob(x), math.log(0.45) + circle.log_prob(x))  # noqa
     truth = metrics.js_divergence_exact(ring, log_q, torch.cat([ring.sample(110_000, seed=5),
@@ -313,7 +314,7 @@ def test_half_the_samples_between_modes_still_count():
     x = torch.cat([ring.sample(1375, seed=2), circle.sample(1125, seed=3)])
     e = metrics.js_estimate(ring, x, seed=0)
     assert truth == pytest.approx(0.171, abs=0.005)
-    assert e.bandwidth > 0.008 and e.raw == pytest.approx(truth, abs=0.05) and e.stderr < 0.03
+    assert e.bandwidth > 0.008 * 0.75 and e.raw == pytest.approx(truth, abs=0.01) and e.stderr < 0.015
 
 
 def test_bandwidth_of_a_uniform_cloud_is_broad():

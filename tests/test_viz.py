@@ -138,6 +138,22 @@ def test_binned_kde_matches_the_exact_kde():
     assert binned.sum() * dx * dx == pytest.approx(1.0, abs=0.01)
 
 
+def test_binned_kde_with_per_sample_bandwidths_matches_the_exact_adaptive_kde():
+    """The p_model panel draws the adaptive KDE of the JS number: one blur per bandwidth class."""
+    from toylab.measure.bandwidth import kde_bandwidths
+    ring = datasets.get("ring8")
+    x = datasets.Blend([ring, datasets.Uniform(ring.bounds)], [0.7, 0.3]).sample(500, seed=2)
+    bw = kde_bandwidths(x.numpy(), 8.0)
+    assert bw.power > 0 and len(np.unique(bw.factors)) >= 3          # background: wide kernels, modes: narrow
+    bounds, size = ring.bounds, 401
+    binned = metrics.binned_kde(x.numpy(), bounds, size, bw.per_sample)
+    _, _, pts = kde.grid_points(bounds, size)
+    exact = metrics.kde_log_prob(pts, x, torch.from_numpy(bw.per_sample)).exp().reshape(size, size).numpy()
+    cell = ((bounds[1] - bounds[0]) / (size - 1)) ** 2
+    assert np.abs(binned - exact).sum() * cell < 0.05
+    assert binned.sum() * cell == pytest.approx(exact.sum() * cell, abs=0.01)
+
+
 def test_optimal_discriminator_panel_is_p_over_p_plus_q(run):
     view = panels.RunView(run)
     fr = view.frame(run.snapshots[-1])

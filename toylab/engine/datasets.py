@@ -22,7 +22,7 @@ from .point_cloud import PointCloud
 from .target import LOG_2PI, Target, _check_positive, _generator, _square_bounds
 from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names  # noqa: F401
 
-__all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard",
+__all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard", "Uniform", "Blend",
            "PointCloud", "get", "names", "describe", "check_params", "MODELS", "MAX_POINTS"]
 
 
@@ -262,6 +262,61 @@ class Checkerboard(Target):
         inside = ((ij >= 0) & (ij < self.n)).all(1) & ((ij.sum(1) % 2) == 0)
         return torch.where(inside, torch.full_like(x[:, 0], self._log_density),
                            torch.full_like(x[:, 0], -math.inf))
+
+
+class Uniform(Target):
+    """Uniform on the rectangle bounds = (x0, x1, y0, y1): a generator's background mass."""
+
+    def __init__(self, bounds):
+        x0, x1, y0, y1 = (float(v) for v in bounds)
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"Uniform: bounds {bounds} must be (x0, x1, y0, y1) with x1 > x0, y1 > y0")
+        self.bounds, self.name, self.params = (x0, x1, y0, y1), "uniform", dict(bounds=(x0, x1, y0, y1))
+        self._lo, self._size = torch.tensor([x0, y0]), torch.tensor([x1 - x0, y1 - y0])
+        self._log_density = -math.log((x1 - x0) * (y1 - y0))
+
+    def _sample(self, n, gen, device):
+        return self._lo.to(device) + self._size.to(device) * torch.rand(n, 2, generator=gen, device=device)
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        u = (x - self._lo) / self._size
+        inside = ((u >= 0) & (u <= 1)).all(1)
+        return torch.where(inside, torch.full_like(u[:, 0], self._log_density), torch.full_like(u[:, 0], -math.inf))
+
+
+class Blend(Target):
+    """sum_k w_k p_k for targets p_k: e.g. a ring of modes with uniform background mass or a few
+    far outliers, the messy generators the metrics are validated on (exact log-density:
+    logsumexp_k (ln w_k + ln p_k)). Modes, when any, are the first component's."""
+
+    def __init__(self, components, weights, *, name: str = "blend"):
+        self.components = [get(c) for c in components]
+        w = torch.as_tensor(weights, dtype=torch.float64)
+        if w.shape != (len(self.components),) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-6:
+            raise ValueError("Blend: weights must be one non-negative number per component, summing to 1")
+        self.weights, self.name, self.params = w, name, dict(weights=w.tolist())
+        first = self.components[0]
+        self.modes, self.mode_std = first.modes, first.mode_std
+        if first.modes is not None:
+            self.mahalanobis = first.mahalanobis
+        b = [c.bounds for c in self.components]
+        self.bounds = (min(v[0] for v in b), max(v[1] for v in b), min(v[2] for v in b), max(v[3] for v in b))
+
+    def _sample(self, n, gen, device):
+        which = torch.multinomial(self.weights.float().to(device), n, replacement=True, generator=gen)
+        out = torch.empty(n, 2, device=device)
+        for k, c in enumerate(self.components):
+            idx = torch.nonzero(which == k).reshape(-1)
+            if len(idx):
+                out[idx] = c.sample(len(idx), generator=gen, device=device)
+        return out
+
+    def log_prob(self, x):
+        x = torch.as_tensor(x, dtype=torch.float32)
+        logs = [math.log(w) + c.log_prob(x).double() if w > 0 else torch.full((len(x),), -math.inf, dtype=torch.float64)
+                for w, c in zip(self.weights.tolist(), self.components)]
+        return torch.logsumexp(torch.stack(logs), 0).float()
 
 
 #: family -> builder (its parameters' model: toylab.engine.target_params.MODELS)

@@ -16,6 +16,7 @@ so the number and the picture agree.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -111,6 +112,135 @@ def kde_bandwidth(samples, span: float, max_points: int | None = None, seed: int
     return math.exp(best) * (m / n) ** (1 / 6)
 
 
+#: the neighbour whose distance sets each sample's local scale (Breiman, Meisel & Purcell 1977)
+KNN = 10
+#: local factors are rounded to powers of 2^FACTOR_STEP (samples of equal bandwidth are summed
+#: together: a few classes instead of n bandwidths) and kept within 2^+-MAX_LOG2_FACTOR
+FACTOR_STEP = 0.5
+MAX_LOG2_FACTOR = 10.0
+#: above this many samples the k-th neighbour distances come from a k-d tree (scipy.spatial,
+#: imported then: a figure's 500 samples never pay its start-up)
+KNN_DENSE_MAX = 600
+#: the adaptive KDE's scale is this share of the likelihood's choice from UNDERSMOOTH_FROM samples
+#: on (1 at 500 and below, log-linear between): undersmoothed, so that sharp edges and narrow modes
+#: keep their shape, as the smoothed bootstrap removes the bias of the extra noise, not that of
+#: oversmoothing; at 500 samples the extra noise costs more than it saves (docs/metrics.md)
+UNDERSMOOTH = 0.75
+UNDERSMOOTH_FROM = 2500
+
+
+def undersmooth(n: int) -> float:
+    """The share of the likelihood's scale used with n samples (see UNDERSMOOTH)."""
+    t = min(max(math.log(n / 500) / math.log(UNDERSMOOTH_FROM / 500), 0.0), 1.0)
+    return 1.0 + t * (UNDERSMOOTH - 1.0)
+#: how adaptive the kernels may be: the power of the local factors, chosen by likelihood
+POWERS = (0.0, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Bandwidths:
+    """Per-sample kernel bandwidths h_i = scale * factors[i] of an adaptive Gaussian KDE.
+
+    factors: each sample's distance to its KNN-th nearest neighbour over their geometric mean,
+    rounded to powers of 2^FACTOR_STEP; scale: the global h, by leave-one-out likelihood."""
+
+    scale: float
+    factors: np.ndarray
+    power: float = 1.0
+
+    @property
+    def per_sample(self) -> np.ndarray:
+        return self.scale * self.factors
+
+
+def knn_distance(x: np.ndarray, k: int = KNN) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point (exact; k capped at n - 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    k = max(1, min(k, n - 1))
+    if n > KNN_DENSE_MAX:
+        from scipy.spatial import cKDTree          # (imported here: see KNN_DENSE_MAX)
+        return cKDTree(x).query(x, k=k + 1)[0][:, k]
+    out = np.empty(n)
+    for start in range(0, n, 512):
+        d2 = ((x[start:start + 512, None, :] - x[None, :, :]) ** 2).sum(-1)
+        d2[np.arange(len(d2)), np.arange(start, start + len(d2))] = np.inf
+        out[start:start + 512] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
+    return out
+
+
+def local_factors(x: np.ndarray, span: float, power: float = 1.0, k: int = KNN) -> np.ndarray:
+    """lambda_i = (r_k(x_i) / exp(mean log r_k))^power, rounded to powers of 2^FACTOR_STEP.
+
+    In 2D the k-NN density is ~ k / (n pi r_k^2), so power 1 is Abramson's square-root law
+    h_i ~ f(x_i)^(-1/2) with a k-NN pilot: narrow kernels in tight modes, wide ones in a sparse
+    background or for a far outlier, so that neither is judged at the other's scale; power 0
+    is the fixed-bandwidth KDE."""
+    r = np.maximum(knn_distance(x, k), 1e-9 * span)        # duplicates: a floor, not a zero
+    log2 = power * (np.log2(r) - np.log2(r).mean())
+    return 2.0 ** np.clip(np.round(log2 / FACTOR_STEP) * FACTOR_STEP, -MAX_LOG2_FACTOR, MAX_LOG2_FACTOR)
+
+
+def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: int = 0,
+                   near: Bandwidths | None = None) -> Bandwidths:
+    """The adaptive KDE's bandwidths: local factors (`local_factors`) with the power in POWERS and
+    the scale h of largest trimmed leave-one-out log-likelihood, h searched as `kde_bandwidth`
+    searches (coarse-to-fine over log h, on at most `max_points` samples, rescaled by n^(-1/6)),
+    then `undersmooth(n)` times that. Clean mixtures keep power 0 or 1/2 (equal modes of unequal
+    weight are not given unequal widths); background mass and outliers choose 1. With `near`
+    (the bandwidths of the sample a bootstrap sample was drawn from), its power, and h searched
+    only around its scale."""
+    x = finite_points(samples).astype(np.float32).astype(np.float64)   # the values the metric sees
+    n = len(x)
+    if n < 2:
+        raise ValueError("kde_bandwidths: needs at least 2 finite samples")
+    max_points = max_points or BANDWIDTH_SAMPLE
+    pick = np.arange(n) if n <= max_points else np.random.default_rng(seed).permutation(n)[:max_points]
+    sub = x[pick]
+    m = len(sub)
+    d2 = ((sub[:, None, :] - sub[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    trim = max(1, int(round(TRIM * m)))
+    r = np.maximum(knn_distance(x, KNN), 1e-9 * span)
+    fine_step = 3.5 * math.log(10) / 11 / 3
+
+    def factors(power: float) -> np.ndarray:
+        log2 = power * (np.log2(r) - np.log2(r).mean())
+        return 2.0 ** np.clip(np.round(log2 / FACTOR_STEP) * FACTOR_STEP, -MAX_LOG2_FACTOR, MAX_LOG2_FACTOR)
+
+    def search(lam: np.ndarray, start: float | None) -> tuple[float, float]:
+        """(best log h on the subset's scale, its trimmed mean LOO log-likelihood)."""
+        lam_sub = lam[pick]
+        a = -0.5 * d2 / lam_sub[None, :] ** 2             # log kernel at h = 1, less the norm
+        log_lam = 2 * np.log(lam_sub)[None, :]
+
+        def lls(log_h: np.ndarray) -> np.ndarray:
+            out = []
+            for lh in log_h:
+                z = a * math.exp(-2 * lh) - log_lam
+                top = z.max(1, keepdims=True)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    log_q = np.nan_to_num(np.log(np.exp(z - top).sum(1)) + top[:, 0] - 2 * lh, nan=-math.inf)
+                out.append(np.partition(log_q, trim)[trim:].mean())
+            return np.nan_to_num(np.array(out), nan=-math.inf)
+
+        grid = math.log(span) + np.linspace(-3.5, 0.0, 12) * math.log(10) if start is None else np.array([start])
+        best = grid[int(np.argmax(lls(grid)))] if start is None else start
+        fine = best + np.arange(-3, 4) * fine_step
+        ll = lls(fine)
+        return float(fine[int(np.argmax(ll))]), float(ll.max())
+
+    if near is not None:
+        lam = factors(near.power)
+        log_h, _ = search(lam, math.log(near.scale / undersmooth(n)) - (1 / 6) * math.log(m / n))
+        power = near.power
+    else:
+        tried = [(search(factors(p), None), p) for p in POWERS]
+        (log_h, _), power = max(tried, key=lambda t: t[0][1])
+        lam = factors(power)
+    return Bandwidths(undersmooth(n) * math.exp(log_h) * (m / n) ** (1 / 6), lam, power)
+
+
 def _blur_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
     """(n, n) matrix of a 1D Gaussian filter with zero padding: gaussian_filter's taps (radius
     int(truncate * sigma + 0.5), normalised to sum 1) placed on the diagonals."""
@@ -157,20 +287,30 @@ def linear_histogram(u, v, nx: int, ny: int) -> np.ndarray:
     return out.reshape(ny, nx)
 
 
-def binned_kde(samples, bounds, size: int, h: float) -> np.ndarray:
+def binned_kde(samples, bounds, size: int, h) -> np.ndarray:
     """Gaussian KDE of 2D samples on a size x size pixel grid over bounds, P[y, x]: the mean of
-    N(x_i, h^2 I), for p_model's picture and for p_data's of a kernel-sum target alike.
+    N(x_i, h_i^2 I) (h one bandwidth, or one per sample: `kde_bandwidths(...).per_sample`), for
+    p_model's picture and for p_data's of a kernel-sum target alike.
 
     Each sample's weight is shared bilinearly among its four nearest pixel centres (linear
     binning: its mean position is kept, so the error is second order in the pixel width, where
-    nearest-pixel binning is first order), then the histogram is convolved with the kernel:
-    O(size^2) instead of O(size^2 n). Pixel centres are linspace(x0, x1, size), as in
-    grid_points. Non-finite samples are dropped; mass falling outside the grid is lost.
+    nearest-pixel binning is first order), then the histogram of each bandwidth's samples is
+    convolved with its kernel: O(size^2) per bandwidth instead of O(size^2 n). Pixel centres
+    are linspace(x0, x1, size), as in grid_points. Non-finite samples are dropped; mass falling
+    outside the grid is lost.
     """
-    c = finite_points(np.asarray(samples).reshape(-1, 2))
+    a = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
+    hs = np.broadcast_to(np.asarray(h, dtype=np.float64), (len(a),))
+    ok = np.isfinite(a).all(1)
+    c, hs = a[ok], hs[ok]
     if len(c) == 0:
         return np.zeros((size, size))
     x0, x1, y0, y1 = bounds
     dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    hist = linear_histogram((c[:, 0] - x0) / dx, (c[:, 1] - y0) / dy, size, size) / (len(c) * dx * dy)
-    return gaussian_blur(hist, (h / dy, h / dx))
+    u, v = (c[:, 0] - x0) / dx, (c[:, 1] - y0) / dy
+    out = np.zeros((size, size))
+    for hc in np.unique(hs):
+        mine = hs == hc
+        hist = linear_histogram(u[mine], v[mine], size, size) / (len(c) * dx * dy)
+        out += gaussian_blur(hist, (hc / dy, hc / dx))
+    return out

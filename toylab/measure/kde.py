@@ -44,14 +44,6 @@ def sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").pow_(2)
 
 
-def _log_sum(x: torch.Tensor, s: torch.Tensor, h: float, self_index: torch.Tensor | None = None) -> torch.Tensor:
-    """log sum_j exp(-|x_i - s_j|^2 / 2h^2) exactly over all j (j != self_index[i]), float64."""
-    d2 = sq_dist(x, s)
-    if self_index is not None:
-        d2[torch.arange(len(x)), self_index] = math.inf
-    return torch.logsumexp(d2.mul_(-0.5 / h ** 2), 1)
-
-
 def _morton(cells: np.ndarray) -> np.ndarray:
     """Z-order key of non-negative integer cell coordinates (n, 2): nearby cells, nearby keys."""
     key = np.zeros(len(cells), dtype=np.int64)
@@ -60,57 +52,61 @@ def _morton(cells: np.ndarray) -> np.ndarray:
     return key
 
 
-def _blocked_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, leave_one_out: bool) -> torch.Tensor:
-    """log sum_j exp(-|x_i - s_j|^2 / 2h^2) over every s_j within CUTOFF h of x_i (and a few more).
+def _blocked_log_sum(x: torch.Tensor, s: torch.Tensor, hs: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
+    """log sum_j exp(-|x_i - s_j|^2 / 2h_j^2) / h_j^2 over every s_j within CUTOFF h_j of x_i.
 
-    Queries are ordered along a Z-curve of CUTOFF h cells and taken BLOCK at a time; a block
-    sums over the samples in its bounding box widened by CUTOFF h (a binary search on the
-    samples sorted by x, then a mask on y), with coordinates centred on the box so that
-    |a|^2 + |b|^2 - 2 a.b keeps float64's precision; the kernels are summed in float32. Work
-    ~ n x (samples within a few h).
-    A query with no sample within CUTOFF h gets -inf: the caller decides.
+    Queries are ordered along a Z-curve of CUTOFF h cells (h the median bandwidth) and taken
+    BLOCK at a time; a block sums over the samples whose reach (CUTOFF h_j) meets its bounding
+    box, with coordinates centred on the box so that |a|^2 + |b|^2 - 2 a.b keeps float64's
+    precision; the kernels are summed in float32. Work ~ n x (samples within reach): one pass
+    for all the bandwidths of an adaptive KDE. own: for leave-one-out, the query index of each
+    sample (sample k's kernel is left out of query own[k]'s sum).
+    A query with no sample within reach gets -inf: the caller decides.
     """
-    r = CUTOFF * h
-    xn, sn = x.numpy(), s.numpy()
+    xn, sn, hn = x.numpy(), s.numpy(), hs.numpy()
+    reach = CUTOFF * hn
     if len(x) * len(s) > ONE_BLOCK:
         lo = np.minimum(xn.min(0), sn.min(0))
-        cells = np.minimum(np.floor((xn - lo) / r), 2 ** 20).astype(np.int64)
+        cells = np.minimum(np.floor((xn - lo) / float(np.median(reach))), 2 ** 20).astype(np.int64)
         order, block = torch.from_numpy(np.argsort(_morton(cells), kind="stable")), BLOCK
     else:
         order, block = torch.arange(len(x)), len(x)
-    by_x = np.argsort(sn[:, 0], kind="stable")
-    sx, sy = sn[by_x, 0], sn[by_x, 1]
+    lo_x, hi_x, lo_y, hi_y = sn[:, 0] - reach, sn[:, 0] + reach, sn[:, 1] - reach, sn[:, 1] + reach
+    neg_inv = torch.from_numpy(-0.5 / hn ** 2)
+    log_norm = torch.from_numpy(-2 * np.log(hn))
+    reach2 = torch.from_numpy(reach ** 2)
     out = torch.full((len(x),), -math.inf, dtype=torch.float64)
-    scale = -0.5 / h ** 2
     for start in range(0, len(order), block):
         rows = order[start:start + block]
         q = x[rows]
-        (x0, y0), (x1, y1) = (q.min(0).values - r).tolist(), (q.max(0).values + r).tolist()
-        i0, i1 = np.searchsorted(sx, x0, "left"), np.searchsorted(sx, x1, "right")
-        inside = (sy[i0:i1] >= y0) & (sy[i0:i1] <= y1)
-        cols = torch.from_numpy(by_x[i0:i1][inside])
+        (x0, y0), (x1, y1) = q.min(0).values.tolist(), q.max(0).values.tolist()
+        cols = np.nonzero((hi_x >= x0) & (lo_x <= x1) & (hi_y >= y0) & (lo_y <= y1))[0]
         if len(cols) == 0:
             continue
+        cols = torch.from_numpy(cols)
         centre = torch.tensor([(x0 + x1) / 2, (y0 + y1) / 2], dtype=torch.float64)
         a, b = q - centre, s[cols] - centre
         d2 = torch.addmm((a * a).sum(1, keepdim=True), a, b.T, alpha=-2).add_((b * b).sum(1))
-        if leave_one_out:
-            d2.masked_fill_(rows[:, None] == cols[None, :], math.inf)
-        far = d2.min(1).values > r * r                  # no sample within CUTOFF h
+        if own is not None:
+            d2.masked_fill_(rows[:, None] == own[cols][None, :], math.inf)
+        far = ~(d2 <= reach2[cols]).any(1)               # no sample within reach
+        top = float(log_norm[cols].max())
         # float32 exp is ~10x slower below its normal range: clamp there (exp(-87) = 2e-38,
-        # nothing beside the near kernels, each at least exp(-18))
-        log_sum = d2.mul_(scale).clamp_(min=-87.0).float().exp_().sum(1).log_().double()
+        # nothing beside the near kernels, each at least exp(-18 - 2 ln(h_max / h_min)))
+        z = d2.mul_(neg_inv[cols]).add_(log_norm[cols] - top).clamp_(min=-87.0).float()
+        log_sum = z.exp_().sum(1).log_().double().add_(top)
         out[rows] = log_sum.masked_fill_(far, -math.inf)
     return out
 
 
-def _binned_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, leave_one_out: bool) -> torch.Tensor | None:
+def _binned_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, own: torch.Tensor | None) -> torch.Tensor | None:
     """log sum_j exp(-|x_i - s_j|^2 / 2h^2) by a binned KDE, or None where its grid is too fine.
 
     The samples are linearly binned on a grid of step h / GRID_STEPS, convolved with a sampled
     Gaussian of variance h^2 - step^2 / 3 (binning and bilinear read-out each add step^2 / 6), and
-    read at x by bilinear interpolation. leave_one_out subtracts x_i's own kernel as this operator
-    sees it (exactly); a query left with almost nothing gets -inf (the caller sums it exactly).
+    read at x by bilinear interpolation. own (as in `_blocked_log_sum`): x_i's own kernel is
+    subtracted as this operator sees it (exactly) where a sample is x_i; a query left with almost
+    nothing gets -inf (the caller sums it exactly).
     """
     from scipy.ndimage import gaussian_filter, map_coordinates
 
@@ -126,21 +122,38 @@ def _binned_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, leave_one_out: b
     grid = gaussian_filter(grid, sigma, mode="constant", truncate=CUTOFF)
     v = (x.numpy() - lo) / step
     value = map_coordinates(grid, [v[:, 1], v[:, 0]], order=1, mode="constant")
-    if leave_one_out:                       # x_i's own kernel through binning, filter and read-out
+    if own is not None:                     # x_i's own kernel through binning, filter and read-out
         taps = np.exp(-0.5 * (np.arange(int(CUTOFF * sigma + 0.5) + 1) / sigma) ** 2)
         k0, k1 = np.array([1.0, taps[1]]) / (2 * taps.sum() - 1)       # gaussian_filter's normalised taps
         fv = v - np.floor(v)
-        own = np.prod(((1 - fv) ** 2 + fv ** 2) * k0 + 2 * fv * (1 - fv) * k1, axis=1)
-        value = np.where(value - own > 1e-6 * own, value - own, 0.0)
+        mine = np.prod(((1 - fv) ** 2 + fv ** 2) * k0 + 2 * fv * (1 - fv) * k1, axis=1)
+        has = np.zeros(len(x), dtype=bool)
+        has[own[own >= 0].numpy()] = True
+        mine = np.where(has, mine, 0.0)
+        value = np.where(value - mine > 1e-6 * mine, value - mine, 0.0)
     with np.errstate(divide="ignore"):                                  # sum of N(x; s_j, h^2) = value / step^2
         return torch.from_numpy(np.log(value) + math.log(2 * math.pi * h * h / step ** 2))
 
 
-def kde_log_prob(x, samples, h: float, leave_one_out: bool = False) -> torch.Tensor:
-    """log of the Gaussian KDE (1/m) sum_j N(x; s_j, h^2 I) at each x (float32 tensor).
+def _exact_log_sum(xs, ss, hs: torch.Tensor, self_index: torch.Tensor | None) -> torch.Tensor:
+    """log sum_j N(x_i; s_j, h_j^2 I) * 2 pi, exactly over all j (j != self_index[i]), float64."""
+    out = []
+    for start in range(0, len(xs), 256):
+        d2 = sq_dist(xs[start:start + 256], ss)
+        if self_index is not None:
+            rows = torch.arange(len(d2))
+            d2[rows, self_index[start:start + 256]] = math.inf
+        out.append(torch.logsumexp(-0.5 * d2 / hs ** 2 - 2 * hs.log(), 1))
+    return torch.cat(out)
 
+
+def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
+    """log of the Gaussian KDE (1/m) sum_j N(x; s_j, h_j^2 I) at each x (float32 tensor).
+
+    h: one bandwidth, or one per sample (an adaptive KDE, `bandwidth.kde_bandwidths`): the
+    samples of equal bandwidth are summed together, class by class.
     leave_one_out: x must be the samples; x_i's own kernel is left out (m = n - 1).
-    Each query sums the kernels of the samples within CUTOFF h (`_blocked_log_sum`; relative
+    Each query sums the kernels of the samples within CUTOFF h_j (`_blocked_log_sum`; relative
     error < 1e-7, a kernel beyond being below 1.5e-8 of its peak). A query with none that
     close gets the exact sum over all samples with leave_one_out (an outlier's own density
     matters), else the sum over its 32 nearest (it lies where q_h is below 1e-7 of its peak).
@@ -150,19 +163,31 @@ def kde_log_prob(x, samples, h: float, leave_one_out: bool = False) -> torch.Ten
     m = ss.shape[0] - (1 if leave_one_out else 0)
     if m < 1 or len(xs) == 0:
         return torch.full((len(xs),), -math.inf)
-    log_sum = _binned_log_sum(xs, ss, h, leave_one_out) if len(xs) * len(ss) > EXACT_PAIRS else None
-    if log_sum is None:
-        log_sum = _blocked_log_sum(xs, ss, h, leave_one_out)
+    hs = torch.as_tensor(np.broadcast_to(np.asarray(h, dtype=np.float64), (ss.shape[0],)).copy())
+    parts, rest = [], torch.ones(len(ss), dtype=torch.bool)
+    if len(xs) * len(ss) > EXACT_PAIRS:           # broad classes of many samples: binned
+        for hc in torch.unique(hs).tolist():
+            idx = torch.nonzero(hs == hc).reshape(-1)
+            if len(xs) * len(idx) > EXACT_PAIRS:
+                part = _binned_log_sum(xs, ss[idx], hc, idx if leave_one_out else None)
+                if part is not None:
+                    parts.append(part - 2 * math.log(hc))
+                    rest[idx] = False
+    if rest.any():
+        idx = torch.nonzero(rest).reshape(-1)
+        parts.append(_blocked_log_sum(xs, ss[idx], hs[idx], idx if leave_one_out else None))
+    log_sum = parts[0] if len(parts) == 1 else torch.logsumexp(torch.stack(parts), 0)
     lonely = torch.nonzero(torch.isinf(log_sum)).reshape(-1)
     if len(lonely):
         if leave_one_out:
-            log_sum[lonely] = _log_sum(xs[lonely], ss, h, lonely)
+            log_sum[lonely] = _exact_log_sum(xs[lonely], ss, hs, lonely)
         else:
             from scipy.spatial import cKDTree          # (imported here: a figure's start-up skips it)
-            d, _ = cKDTree(ss.numpy()).query(xs[lonely].numpy(), k=min(32, len(ss)))
-            d = torch.from_numpy(d.reshape(len(lonely), -1))
-            log_sum[lonely] = torch.logsumexp(-0.5 * (d / h) ** 2, 1)
-    return (log_sum - math.log(m) - LOG_2PI - 2 * math.log(h)).float()
+            _, j = cKDTree(ss.numpy()).query(xs[lonely].numpy(), k=min(32, len(ss)))
+            j = torch.from_numpy(np.asarray(j).reshape(len(lonely), -1))
+            d2 = (xs[lonely][:, None, :] - ss[j]).pow(2).sum(-1)
+            log_sum[lonely] = torch.logsumexp(-0.5 * d2 / hs[j] ** 2 - 2 * hs[j].log(), 1)
+    return (log_sum - math.log(m) - LOG_2PI).float()
 
 
 def grid_points(bounds, size: int):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.config import OBJECTIVES, PROBABILISTIC
 from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
-from ..measure.bandwidth import binned_kde, kde_bandwidth, optimal_d, span, training_points
+from ..measure.bandwidth import binned_kde, kde_bandwidths, optimal_d, span, training_points
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
 
@@ -129,8 +129,8 @@ class RunView:
         fake = np.asarray(snap.fake[e], dtype=np.float64)
         ok = training_points(fake)                    # the samples, and below the bandwidth, of the JS number
         if len(ok) >= 2:
-            h = kde_bandwidth(ok, self.span)
-            p_model = binned_kde(ok, self.bounds, self.size, h)
+            bw = kde_bandwidths(ok, self.span)          # per-sample bandwidths, as the JS number's
+            h, p_model = bw.scale, binned_kde(ok, self.bounds, self.size, bw.per_sample)
         else:
             h, p_model = math.nan, np.zeros_like(self.p_data)
         with np.errstate(divide="ignore"):
