@@ -130,7 +130,7 @@ def _bandwidths(q, span: float, seed: int, fixed: float | None, near: Bandwidths
     """The adaptive KDE's bandwidths of samples q, or one fixed bandwidth for all."""
     if fixed:
         return Bandwidths(float(fixed), np.ones(len(q)), 0.0)
-    return kde_bandwidths(q, span, seed=seed, near=near)
+    return kde_bandwidths(q, span, seed=seed, near=near, tree=True)
 
 
 def _loo_log_prob(y: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
