@@ -17,6 +17,7 @@ from toylab.experiments.presets import preset_fields
 from toylab.engine import runs
 from toylab.measure.bandwidth import cloud_bandwidth
 from toylab.engine.config import ConfigError, make_config, read_value
+from toylab.engine.safe_load import short, short_text
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
 GROUPS = {
@@ -124,16 +125,23 @@ def preset_form(name: str) -> tuple[dict, dict]:
 
 
 def parse_params(text: str) -> dict:
-    """'k=8, radius=2.0' -> {'k': 8, 'radius': 2.0}; values read as YAML (numbers, lists, strings)."""
+    """'k=8, radius=2.0' -> {'k': 8, 'radius': 2.0}; values read as YAML (numbers, lists, strings)
+    by the engine's one reader of typed values (config.read_value: no aliases, anchors or tags,
+    bounded size and depth). A name given twice (k=8, k=9) is refused, naming it."""
     out = {}
+    if text is not None and not isinstance(text, str):
+        raise ConfigError(f"dataset_params: must be name=value text, got a {type(text).__name__}")
     text = (text or "").strip()
     if not text:
         return out
     for part in _split(text):
         if "=" not in part:
-            raise ConfigError(f"dataset_params: {part!r} is not name=value")
+            raise ConfigError(f"dataset_params: {short(part, 60)} is not name=value")
         k, v = part.split("=", 1)
-        out[k.strip()] = read_value(v)
+        k = k.strip()
+        if k in out:
+            raise ConfigError(f"dataset_params: {short(k, 60)} is given twice; give each parameter once")
+        out[k] = read_value(v, f"dataset_params: {short_text(k, 60)}")
     return out
 
 
@@ -226,7 +234,7 @@ def check_params(dataset: str, params: dict) -> None:
     for k, v in params.items():
         values = v if isinstance(v, list) else [v]
         if len(values) > 8 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
-            raise ValueError(f"{k}: must be a number (or a list of at most 8 numbers), got {str(v)[:40]!r}")
+            raise ValueError(f"{k}: must be a number (or a list of at most 8 numbers), got {short(v, 60)}")
         hi = PARAM_LIMITS.get((family, k))
         if hi is not None and (isinstance(v, list) or not 1 <= v <= hi):
             raise ValueError(f"{k}: must be 1 to {hi} in the dashboard, got {v}")

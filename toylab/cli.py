@@ -18,11 +18,12 @@ from .measure.bandwidth import EVAL_SAMPLES
 from .games.config import DIRAC_LOSSES, GAMES, METHOD_NAMES, ORDERS, GameConfig
 
 
-def _parse_value(text: str, annotation):
-    """A field value from the command line: strings stay strings, the rest is config.read_value."""
+def _parse_value(text: str, annotation, name: str = "value"):
+    """A field value from the command line: strings stay strings, the rest is config.read_value
+    (safe_load: no aliases, anchors or tags; a refusal names the field)."""
     if annotation is str or typing.get_origin(annotation) is typing.Literal:
         return text
-    return read_value(text)
+    return read_value(text, name)
 
 
 def add_config_options(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def config_from_args(args) -> TrainConfig:
     for name, f in TrainConfig.model_fields.items():
         v = getattr(args, f"field_{name}", None)
         if v is not None:
-            fields[name] = _parse_value(v, f.annotation)
+            fields[name] = _parse_value(v, f.annotation, name)
     return make_config(**fields)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..games.methods import MOVES
-from . import target_params
+from . import safe_load, target_params
 
 #: the update methods of GAN training: the games' shared methods, alternating (the default) first
 UPDATES = ("alternating", *(m for m in MOVES if m != "alternating"))
@@ -37,6 +37,8 @@ Optimizer = Literal["adam", "sgd", "rmsprop"]
 ENSEMBLE_FIELDS = ("seed", "lr_d", "lr_g")
 #: The most members one ensemble may have (every network is an (E, P) parameter: memory grows with E).
 MAX_MEMBERS = 1024
+#: the largest config file read (a config is a short table of fields)
+MAX_FILE_BYTES = safe_load.MAX_FILE_BYTES
 
 
 class TrainConfig(BaseModel):
@@ -131,7 +133,7 @@ class TrainConfig(BaseModel):
     def _dataset_params_keys(cls, v):
         bad = [k for k in v if not isinstance(k, str)]
         if bad:
-            raise ValueError(f"parameter names must be strings, got {bad[0]!r}")
+            raise ValueError(f"parameter names must be strings, got {safe_load.short(bad[0], 60)}")
         return v
 
     @field_validator("device")
@@ -205,22 +207,25 @@ def format_errors(err: ValidationError) -> str:
         if not e["loc"]:            # a check across fields: its message names them
             lines.append(msg)
         else:
-            lines.append(f"{field}: {msg} (got {e.get('input')!r})" if e["type"] != "extra_forbidden"
+            lines.append(f"{field}: {msg} (got {safe_load.short(e.get('input'))})" if e["type"] != "extra_forbidden"
                          else f"{field}: {msg}")
     return "invalid TrainConfig\n  " + "\n  ".join(lines)
 
 
-def read_value(text: str):
+def read_value(text: str, what: str = "value"):
     """A value typed as text (a command-line option, a dashboard field): read as YAML (numbers,
-    booleans, lists), numbers such as 1e-3 that YAML 1.1 leaves as strings as floats, anything
-    else the text itself. The one reader of typed values for the CLI and the dashboard."""
-    import yaml
-
-    text = text.strip()
+    booleans, lists), numbers such as 1e-3 that YAML 1.1 leaves as strings as floats, text that is
+    not YAML at all the text itself. The one reader of typed values for the CLI and the dashboard:
+    safe_load.load_value, so aliases, anchors, tags, duplicate keys, more than
+    safe_load.MAX_VALUE_CHARS characters and deep nesting are a ConfigError naming `what`."""
+    if not isinstance(text, str):
+        raise ConfigError(f"{what}: must be text, got a {type(text).__name__}")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+        value = safe_load.load_value(text.strip(), what=what)
+    except safe_load.MalformedInput:
+        return text.strip()
+    except safe_load.InputError as err:
+        raise ConfigError(str(err)) from None
     if isinstance(value, str):
         try:
             return float(value)
@@ -230,9 +235,10 @@ def read_value(text: str):
 
 
 def read_mapping(path, what: str = "config") -> dict:
-    """The table of fields in a TOML, YAML (safe_load: no Python tags) or JSON file. Every
-    failure is a ConfigError naming `what` and the file: missing, a folder, unreadable,
-    malformed, or not a table with string keys."""
+    """The table of fields in a TOML, YAML or JSON file, read by safe_load (no aliases, anchors, tags
+    or duplicate keys; at most 1 MB and 32 levels deep). Every failure is a ConfigError naming
+    `what` and the file: missing, a folder or other non-regular file, unreadable, malformed, refused,
+    or not a table with string keys."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{what}: no such file {path}")
@@ -241,31 +247,38 @@ def read_mapping(path, what: str = "config") -> dict:
     kinds = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
     if path.suffix not in kinds:
         raise ConfigError(f"{what}: file must be .toml, .yaml, .yml or .json, got {path.suffix!r}")
-    if path.stat().st_size > 2**20:
+    if path.stat().st_size > MAX_FILE_BYTES:
         raise ConfigError(f"{what}: {path} is larger than 1 MB; a config is a short table of fields")
+    # one guarded reader (safe_load): a regular file only, aliases/anchors/tags/duplicate keys
+    # refused, size and nesting capped; messages quote at most a short cut of the text
+    name = f"{what}: {path}"
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:           # Python 3.10: the tomli backport (a dependency there)
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        elif path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-            data = yaml.safe_load(text)
-            data = {} if data is None else data
-    except Exception as err:      # OSError, UnicodeDecodeError, TOML/JSON/YAML errors
-        detail = " ".join(str(err).split())[:200]
-        raise ConfigError(f"{what}: {path} is not valid {kinds[path.suffix]} ({type(err).__name__}: {detail})") \
+        text = safe_load.read_text(path, what=what, max_bytes=MAX_FILE_BYTES)
+    except safe_load.MalformedInput:                       # not UTF-8
+        raise ConfigError(f"{name} is not valid {kinds[path.suffix]} (not UTF-8 text)") from None
+    except safe_load.InputError as err:                    # a FIFO, a device, grown past the cap
+        raise ConfigError(str(err)) from None
+    except OSError as err:
+        raise ConfigError(f"{name} could not be read ({type(err).__name__}: {safe_load.short_text(err)})") \
             from None
+    try:
+        if path.suffix == ".toml":
+            data = safe_load.load_toml(text, what=name)
+        elif path.suffix == ".json":
+            data = safe_load.load_json(text, what=name)
+        else:
+            data = safe_load.load_value(text, what=name, max_chars=MAX_FILE_BYTES)
+            data = {} if data is None else data
+    except safe_load.InputError as err:        # malformed, or refused: an alias, a tag, too deep, a key twice
+        detail = str(err).removeprefix(f"{name}: ")
+        if detail.startswith("not valid ") and detail.endswith(")") and " (" in detail:
+            detail = detail.split(" (", 1)[1][:-1]      # the reader's own words
+        raise ConfigError(f"{name} is not valid {kinds[path.suffix]} ({safe_load.short_text(detail)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{what}: {path} must hold a table of fields (a mapping), got a {type(data).__name__}")
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
-        raise ConfigError(f"{what}: {path}: field names must be strings, got {bad[0]!r}")
+        raise ConfigError(f"{what}: {path}: field names must be strings, got {safe_load.short(bad[0], 60)}")
     return data
 
 

@@ -17,6 +17,8 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
+from .safe_load import short, short_text
+
 # ---- parameter limits ---------------------------------------------------------------------
 #: the most rows a `points` file may have: its KDE (p_data, log_prob) stays a fraction of a
 #: second per thousand queries; a 1e6-row cloud needed GBs per chunk of queries
@@ -35,24 +37,24 @@ def _rule(kind: str, lo, hi):
     def check(v):
         if kind == "int":
             if not _is_number(v) or not math.isfinite(v) or v != int(v) or not lo <= v <= hi:
-                raise ValueError(f"must be >= {lo} and <= {hi}, an integer (got {v!r})")
+                raise ValueError(f"must be >= {lo} and <= {hi}, an integer (got {short(v)})")
             return int(v)
         if kind == "pos":
             if not _is_number(v) or not math.isfinite(v) or v <= 0 or v > hi or (lo is not None and v < lo):
                 low = f">= {lo:g}" if lo is not None else "> 0"
-                raise ValueError(f"must be a positive number, {low} and <= {hi:g} (got {v!r})")
+                raise ValueError(f"must be a positive number, {low} and <= {hi:g} (got {short(v)})")
             return float(v)
         if kind == "real":
             if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
-                raise ValueError(f"must be a finite number in [{lo:g}, {hi:g}] (got {v!r})")
+                raise ValueError(f"must be a finite number in [{lo:g}, {hi:g}] (got {short(v)})")
             return float(v)
         if kind == "point":
             if not (isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2 and all(
                     _is_number(c) and math.isfinite(c) and lo <= c <= hi for c in v)):
-                raise ValueError(f"must be two finite numbers in [{lo:g}, {hi:g}], e.g. [0, 1] (got {v!r})")
+                raise ValueError(f"must be two finite numbers in [{lo:g}, {hi:g}], e.g. [0, 1] (got {short(v)})")
             return tuple(float(c) for c in v)
         if not isinstance(v, (str, Path)) or not str(v):
-            raise ValueError(f"must be a file name (a .csv or .npy of two columns; got {v!r})")
+            raise ValueError(f"must be a file name (a .csv or .npy of two columns; got {short(v)})")
         return v
     return BeforeValidator(check)
 
@@ -167,9 +169,9 @@ def check_params(name: str, params: dict) -> dict:
     ValueError: ring: k must be >= 1 and <= 1000, an integer (got 1000000000)
     """
     if name not in MODELS:
-        raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
+        raise ValueError(f"dataset: unknown target {short(name, 60)}; choose one of {', '.join(names())}")
     if not isinstance(params, dict):
-        raise ValueError(f"{name}: the parameters must be a mapping of name to value (got {params!r})")
+        raise ValueError(f"{name}: the parameters must be a mapping of name to value (got {short(params)})")
     model = MODELS[name]
     try:
         return model.model_validate(params).given()
@@ -177,12 +179,13 @@ def check_params(name: str, params: dict) -> dict:
         e = err.errors(include_url=False)[0]
         where = e["loc"][0] if e["loc"] else None
         if e["type"] == "extra_forbidden":
-            raise ValueError(f"dataset {name!r}: bad parameters {params}: unknown parameter {where!r}; "
+            raise ValueError(f"dataset {name!r}: bad parameters {short(params)}: unknown parameter {short(where, 60)}; "
                              f"allowed: {', '.join(model.model_fields) or 'none'}") from None
         if e["type"] == "missing" and where == "path":
             raise ValueError("points: give the file with path=... (a .csv or .npy with two columns)") from None
         cause = e.get("ctx", {}).get("error")
         msg = str(cause) if cause is not None else e["msg"]
+        where = short_text(where, 60) if where is not None else None
         raise ValueError(f"{name}: {where} {msg}" if where else msg) from None
 
 
