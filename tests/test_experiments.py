@@ -200,6 +200,23 @@ def test_every_recipe_is_tested_at_its_quick_size():
     assert set(X.recipes()) == set(QUICK_RECIPES)
 
 
+def test_the_quick_size_is_said_as_the_tables_give_it(capsys):
+    """--list shows each recipe's [quick] size, read from its table; --help promises no number of
+    rounds for the recipes, only the spec-less default, experiments.QUICK's."""
+    sizes = X.quick_sizes()
+    for name in X.recipes():
+        q = X.load_experiment(name, quick=True)
+        assert sizes[name] == f"{len(q.seeds)} seed{'s' * (len(q.seeds) != 1)}, {q.base['steps']} rounds"
+    assert main(["sweep", "--list"]) == 0
+    listed = dict(line.split(" ", 1) for line in capsys.readouterr().out.splitlines())
+    assert {name: line.rsplit("(--quick: ", 1)[1].rstrip(")") for name, line in listed.items()} == sizes
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert f"a spec without one: {X.QUICK['seeds']} seed, {X.QUICK['steps']} rounds" in helptext
+    assert "100 rounds for the recipes" not in helptext
+
+
 QUICK_RECIPES = ["mode_collapse", "vanishing_gradient", "non_convergence", "equilibrium", "pacgan_table1",
                  "veegan_table1", "unrolled_figure1"]
 

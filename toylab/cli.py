@@ -207,8 +207,9 @@ def _check_figure_out(out: Path, overwrite: bool) -> None:
 def cmd_sweep(args) -> int:
     from . import experiments as X
     if args.list or not args.spec:
+        quick = X.quick_sizes()
         for name, desc in X.recipes().items():
-            print(f"{name:<20} {desc}")
+            print(f"{name:<20} {desc} (--quick: {quick[name]})")
         return 0
     exp = X.load_experiment(args.spec, quick=args.quick, seeds=args.seeds, steps=args.steps)
     out = Path(args.out or f"experiments/{exp.name}" + ("-quick" if args.quick else ""))
@@ -336,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="experiment folder (default experiments/NAME); rerun to resume")
     sw.add_argument("--seeds", type=int, help="seeds per setting (overrides the spec)")
     sw.add_argument("--steps", type=int, help="training rounds (overrides the spec's base)")
-    sw.add_argument("--quick", action="store_true", help="the spec's smoke size (its [quick] table: 1 seed, 100 "
-                                                          "rounds for the recipes) into experiments/NAME-quick")
+    sw.add_argument("--quick", action="store_true", help="the spec's smoke size, its [quick] table (1 seed and a few "
+                                                          "dozen rounds; --list shows each recipe's; a spec without "
+                                                          "one: 1 seed, 100 rounds) into experiments/NAME-quick")
     sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 1: in-process)")
     sw.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     sw.add_argument("--quiet", action="store_true")

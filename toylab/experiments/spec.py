@@ -176,6 +176,17 @@ def recipes() -> dict[str, str]:
     return out
 
 
+def quick_sizes() -> dict[str, str]:
+    """Built-in recipes: name -> the size `--quick` runs, read from its [quick] table (QUICK where
+    it has none), e.g. "1 seed, 30 rounds"."""
+    out = {}
+    for p in sorted(RECIPES.glob("*.toml")):
+        small = {**QUICK, **(_read(p).get("quick") or {})}
+        seeds = small["seeds"] if isinstance(small["seeds"], int) else len(small["seeds"])
+        out[p.stem] = f"{seeds} seed{'s' * (seeds != 1)}, {small['steps']} rounds"
+    return out
+
+
 def _read(path: Path) -> dict:
     return read_mapping(path, "experiment")
 
