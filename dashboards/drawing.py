@@ -13,6 +13,7 @@ import re
 
 import numpy as np
 
+from toylab import datasets
 from toylab.measure.bandwidth import binned_kde, cloud_bandwidth
 
 BOUND = 4.0              # the canvas spans [-BOUND, BOUND]^2 (the built-in targets' scale)
@@ -30,6 +31,47 @@ def click_points(x, y, seed: int) -> np.ndarray:
     if not (np.isfinite([x, y]).all() and abs(x) <= BOUND and abs(y) <= BOUND):
         raise ValueError(f"a click must lie on the canvas, within ±{BOUND:g}")
     return np.array([x, y]) + CLUSTER_STD * np.random.default_rng(seed).standard_normal((CLUSTER, 2))
+
+
+def click_of(click_data) -> tuple:
+    """(x, y) of Plotly's clickData, {'points': [{'x': .., 'y': .., ...}, ...]}, checked: a client
+    may send any JSON (a list, no points, a point without numbers were HTTP 500s)."""
+    points = click_data.get("points") if isinstance(click_data, dict) else None
+    point = points[0] if isinstance(points, list) and points else None
+    x, y = (point.get("x"), point.get("y")) if isinstance(point, dict) else (None, None)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y)):
+        raise ValueError("canvas: a click must give a point {x, y} of two numbers on the canvas")
+    return x, y
+
+
+#: the newest strokes read from one relayout (the browser sends every shape drawn so far)
+MAX_STROKES = 8
+
+
+def strokes_of(relayout) -> list:
+    """The SVG paths of Plotly's relayoutData 'shapes' (the newest MAX_STROKES), [] when it holds
+    none (a resize, an edit of a drawn shape); anything that is not Plotly's shape list is refused."""
+    if relayout is None:
+        return []
+    if not isinstance(relayout, dict):
+        raise ValueError("canvas: the drawing's update must be Plotly's relayoutData (a mapping)")
+    shapes = relayout.get("shapes")
+    if shapes is None or shapes == []:
+        return []
+    if not isinstance(shapes, list) or not all(isinstance(s, dict) for s in shapes[-MAX_STROKES:]):
+        raise ValueError("canvas: shapes must be a list of Plotly shapes, each with an SVG path")
+    return [s.get("path") for s in shapes[-MAX_STROKES:]]
+
+
+def target_problem(points) -> str:
+    """'' when the drawing can be a points target, else why not (the engine's own check: at least
+    2 points, not all at one place). Identical points were accepted by Use and then could not be
+    read at Reset."""
+    try:
+        datasets.PointCloud(points)
+    except ValueError as err:
+        return str(err).removeprefix("points: ")
+    return ""
 
 
 def stroke_points(path: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from toylab.experiments.presets import preset_fields
 from toylab.engine import runs
 from toylab.measure.bandwidth import cloud_bandwidth
 from toylab.engine.config import ConfigError, make_config, read_value
+from toylab.engine.device import available_devices, resolve_device
 from toylab.engine.safe_load import short, short_text
 from toylab.engine.controls import LIVE_FIELDS  # noqa: F401  (fields a paused run can change; the rest need Reset)
 
@@ -81,6 +82,31 @@ POINTS_HELP = ("the dashboard loads points only from this tab's upload (source=u
                "file under the runs folder (path=NAME, relative to it)")
 
 
+def is_one_of(value, allowed) -> bool:
+    """Whether a client's value is one of `allowed` (a dict's keys or a sequence). A client may send
+    any JSON: a list or a mapping (unhashable: `in` a dict raised TypeError, an HTTP 500) or a bool
+    (True == 1) never is one."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value in allowed
+
+
+def one_of_message(field: str, value, allowed) -> str:
+    """'field: must be one of a, b, c (got ...)': the answer to a value that is not one of `allowed`."""
+    return f"{field}: must be one of {', '.join(map(str, allowed))} (got {short(value, 40)})"
+
+
+def device_problem(device) -> str:
+    """'' when `device` can train on this server, else why not, naming the field and what is allowed
+    here (a CPU-only server: auto, cpu). 'cuda' on a CPU-only server was an HTTP 500 at Start."""
+    if not isinstance(device, str):
+        return ""                                  # (TrainConfig names a wrong type)
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError) as err:
+        reason = str(err).removeprefix("device: ").split("; use ")[0]
+        return f"{reason}; allowed on this server: {', '.join(available_devices())}"
+    return ""
+
+
 def choices(field: str) -> list[str] | None:
     ann = TrainConfig.model_fields[field].annotation
     if typing.get_origin(ann) is typing.Literal:
@@ -105,7 +131,7 @@ def params_text(params: dict) -> str:
 
 def default_params(name: str) -> str:
     """The target's parameters as the form shows them ('' for points, which needs an upload)."""
-    if name == "points":
+    if name == "points" or not is_one_of(name, datasets.names()):
         return ""
     try:
         t = datasets.get(name)
@@ -175,6 +201,9 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
         if v is None or v == "":
             continue
         fields[k] = v
+    dataset = fields.get("dataset", default("dataset"))
+    if not is_one_of(dataset, datasets.names()):
+        return None, {"dataset": one_of_message("dataset", dataset, datasets.names()).split(": ", 1)[1]}, ""
     text = values.get("dataset_params") or ""
     if not isinstance(text, str) or len(text) > 1000:
         return None, {"dataset_params": "must be name=value text of at most 1,000 characters"}, ""
@@ -209,6 +238,9 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
         return None, errors, "\n".join(general) or ("" if errors else str(err))
     if limited:
         return None, limited, ""
+    problem = device_problem(cfg.device)
+    if problem:
+        return None, {"device": problem}, ""
     try:
         cfg.target()
     except (ValueError, TypeError, OSError) as err:

@@ -200,3 +200,143 @@ def test_no_user_value_or_file_is_read_by_an_unguarded_yaml_load():
     assert found == []
     config = (ROOT / "toylab" / "engine" / "config.py").read_text()
     assert "json.loads" not in config and "tomllib.loads" not in config and "import yaml" not in config
+
+
+# ---- 2. the dashboard: a clear message, never an HTTP 500 -------------------------------------
+@pytest.fixture
+def app(tmp_path):
+    from dashboards.app import create_app
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    app = create_app(runs_dir=str(runs), max_runs=1, root=tmp_path)
+    yield app
+    app.sessions.shutdown()
+
+
+SMALL_FORM = {"f-g_hidden__value": 8, "f-d_hidden__value": 8, "f-batch_size__value": 16, "f-steps__value": 20,
+              "f-snapshot_every__value": 10}
+
+
+def _tab(app):
+    from dashboards.client import TabClient
+    tab = TabClient.over_flask(app.server)
+    assert tab.open()
+    tab.values.update({k.replace("__", "."): v for k, v in SMALL_FORM.items()})
+    return tab
+
+
+def _call(tab, dep: dict, trigger: str, **changes):
+    """Call the callback `dep` (an entry of the page's dependencies) as if `trigger` ("id.prop")
+    changed, with `changes` ("id.prop" -> value) over the page's values: (HTTP status, reply)."""
+    values = {**tab.values, **changes}
+
+    def item(x):
+        return {"id": x["id"], "property": x["property"], "value": values.get(f"{x['id']}.{x['property']}")}
+    outs = [dict(zip(("id", "property"), o.split("@")[0].rsplit(".", 1))) for o in dep["output"].strip(".").split("...")]
+    payload = {"output": dep["output"], "outputs": outs if dep["output"].startswith("..") else outs[0],
+               "inputs": [item(x) for x in dep["inputs"]], "state": [item(x) for x in dep["state"]],
+               "changedPropIds": [trigger]}
+    status, body = tab.request("POST", "/_dash-update-component", json.dumps(payload).encode())
+    return status, (json.loads(body).get("response", {}) if status == 200 and body else {})
+
+
+def _dep(tab, output: str, trigger: str) -> dict:
+    for d in tab.deps:
+        outs = [o.split("@")[0].rsplit(".", 1)[0] for o in d["output"].strip(".").split("...")]
+        if output in outs and any(i["id"] == trigger for i in d["inputs"]):
+            return d
+    raise KeyError((output, trigger))
+
+
+def test_a_device_the_server_lacks_is_named_under_the_field_not_a_500(app):
+    """'cuda' on a CPU-only server was an HTTP 500 at Start, and the tab then did nothing.
+    (cuda:99 fails on any machine: no CUDA, or not 100 GPUs.)"""
+    from dashboards import ids as I
+    tab = _tab(app)
+    for device in ("cuda:99", *(["cuda"] if not __import__("torch").cuda.is_available() else [])):
+        status, out = tab.call(I.MESSAGE, I.START, **{"f-device__value": device})
+        assert status == 200
+        err = out[I.ERROR.format("device")]["children"]
+        assert f"'{device}' asked for" in err and "allowed on this server: auto, cpu" in err, err
+        assert "nothing was run" in out[I.MESSAGE]["children"] and app.sessions.get(tab.sid).live is None
+    status, out = tab.call(I.MESSAGE, I.START, **{"f-device__value": "cpu"})
+    assert status == 200 and out[I.ERROR.format("device")]["children"] == ""
+    assert app.sessions.get(tab.sid).live is not None
+
+
+BAD = [["light"], {"a": 1}, True, "x" * 500]
+
+
+@pytest.mark.parametrize("bad", BAD, ids=["list", "dict", "bool", "long"])
+@pytest.mark.parametrize("case", ["speed", "speed at Start", "theme", "theme on the canvas", "export format",
+                                  "export theme", "draw mode", "dataset"])
+def test_a_malformed_choice_is_answered_naming_the_field_and_the_choices(app, case, bad):
+    from dashboards import ids as I
+    tab = _tab(app)
+    output, trigger, key, field, allowed = {
+        "speed": (I.SPEED_NOTE, I.SPEED, I.SPEED, "speed", "0, 100, 30, 10, 3, 1"),
+        "speed at Start": (I.MESSAGE, I.START, I.SPEED, "speed", "0, 100, 30, 10, 3, 1"),
+        "theme": (I.STATUS, I.THEME, I.THEME, "theme", "light, dark"),
+        "theme on the canvas": (I.DRAW_MSG, I.THEME, I.THEME, "theme", "light, dark"),
+        "export format": (I.EXPORT_MSG, I.EXPORT, I.EXPORT_FORMAT, "format", ".gif, .mp4, .html"),
+        "export theme": (I.EXPORT_MSG, I.EXPORT, I.THEME, "theme", "light, dark"),
+        "draw mode": (I.DRAW_MSG, I.DRAW_MODE, I.DRAW_MODE, "draw mode", "click, draw"),
+        "dataset": (I.MESSAGE, I.START, I.FIELD.format("dataset"), "dataset", "ring8"),
+    }[case]
+    dep = _dep(tab, output, trigger)
+    prop = next(i["property"] for i in dep["inputs"] if i["id"] == trigger)
+    status, out = _call(tab, dep, f"{trigger}.{prop}", **{f"{key}.value": bad, f"{trigger}.{prop}": 1}
+                        if prop == "n_clicks" else {f"{key}.value": bad})
+    assert status == 200, (case, bad)
+    text = json.dumps(out, ensure_ascii=False)
+    assert f"{field}: must be one of" in text or (case == "dataset" and "must be one of" in text), text[:500]
+    assert allowed in text and len(text) < 20_000 and "x" * 100 not in text, text[:500]
+    assert app.sessions.get(tab.sid).live is None
+
+
+@pytest.mark.parametrize("click, relayout", [
+    ([1, 2], None), ({"points": []}, None), ({"points": [5]}, None), ({"points": "x"}, None),
+    ({"points": [{"x": [1], "y": 2}]}, None), ({"points": [{"x": True, "y": 0}]}, None),
+    ({"points": [{"x": 1e308, "y": 0}]}, None),
+    (None, [1]), (None, {"shapes": "x"}), (None, {"shapes": [5]}), (None, {"shapes": [{"path": 5}]}),
+    (None, {"shapes": [{"path": "M a,b"}]}), (None, {"shapes": [{"path": "M1,1" + " L2,2" * 20_000}]}),
+])
+def test_malformed_canvas_data_is_refused_with_a_message(app, click, relayout):
+    from dashboards import ids as I
+    tab = _tab(app)
+    dep = _dep(tab, I.DRAW_MSG, I.DRAW_CANVAS)
+    trigger = f"{I.DRAW_CANVAS}.clickData" if click is not None else f"{I.DRAW_CANVAS}.relayoutData"
+    status, out = _call(tab, dep, trigger, **{f"{I.DRAW_CANVAS}.clickData": click,
+                                              f"{I.DRAW_CANVAS}.relayoutData": relayout})
+    assert status == 200
+    msg = out[I.DRAW_MSG]["children"]
+    assert msg.startswith(("canvas:", "a click must", "a stroke must")), msg
+    assert app.sessions.get(tab.sid).drawing is None
+
+
+HOSTILE = [["x"], {"a": [1]}, "x" * 300]
+
+
+def test_no_callback_answers_500_to_any_malformed_value(app):
+    """Every server-side callback, each of its inputs and states set to a list, a mapping and a long
+    string in turn: 41 such HTTP 500s were found in ~550 cases (issue #28), now none. (The export
+    goes first, before any Start made a run to export: a real export takes seconds.)"""
+    tab = _tab(app)
+    failures, calls = [], 0
+    for dep in sorted(tab.deps, key=lambda d: "download.data" not in d["output"]):
+        if dep.get("clientside_function"):
+            continue
+        ids = [i["id"] for i in dep["inputs"]]
+        keys = [f"{x['id']}.{x['property']}" for x in dep["inputs"] + dep["state"]]
+        first = f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"
+        for key in keys:
+            if key.startswith("session-id"):
+                continue
+            for bad in HOSTILE:
+                trigger = key if key.split(".")[0] in ids else first
+                status, _ = _call(tab, dep, trigger, **{key: bad})
+                calls += 1
+                if status != 200 and status != 204:
+                    failures.append((dep["output"][:40], key, repr(bad)[:20], status))
+    assert calls > 250 and failures == []
+

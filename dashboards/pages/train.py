@@ -41,8 +41,8 @@ def register(app, manager, runs_dir="runs"):
     @app.callback(Output(I.FIELD.format("dataset_params"), "value"),
                   Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
     def fill_params(name):
-        if name == "points":
-            return no_update          # the upload fills it
+        if name == "points" or not forms.is_one_of(name, forms.choices("dataset")):
+            return no_update          # the upload fills it (a name that is no target: Start names the field)
         return forms.default_params(name)
 
     @app.callback(
@@ -58,6 +58,8 @@ def register(app, manager, runs_dir="runs"):
             session = manager.get(sid, client())
         except SessionError as err:
             return str(err), version, *[""] * len(forms.FIELDS)
+        if speed is not None and not forms.is_one_of(speed, SPEEDS):
+            return forms.one_of_message("speed", speed, SPEEDS), version, *[""] * len(forms.FIELDS)
         try:
             cfg, errors, general = _form_config(dict(zip(forms.FIELDS, values)), preset, session, runs_dir)
         except ValueError as err:
@@ -77,7 +79,7 @@ def register(app, manager, runs_dir="runs"):
                     if live is not None:
                         manager.discard(live)
                     session.live = live = LiveRun(cfg)
-                    live.trainer.pace(speed if speed in SPEEDS else 0)
+                    live.trainer.pace(speed or 0)
                     if action == I.RESET:
                         return "", version, *field_errors
                 if action == I.PAUSE:
@@ -103,14 +105,14 @@ def register(app, manager, runs_dir="runs"):
                                 f"{place}) and starts by itself when a group has room.", version, *field_errors)
                 elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
                     live.step({I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action])
-            except (RuntimeError, LabBusy) as err:
-                return str(err), version, *field_errors
+            except (RuntimeError, LabBusy, ValueError) as err:    # ValueError: the engine refused (a device
+                return str(err), version, *field_errors            # the form's check passed, then lost)
         return "", version, *field_errors
 
     @app.callback(Output(I.SPEED_NOTE, "children"), Input(I.SPEED, "value"), State(I.SESSION, "data"),
                   prevent_initial_call=True)
     def speed(rate, sid):
-        if rate not in SPEEDS:
+        if not forms.is_one_of(rate, SPEEDS):
             return f"speed: must be one of {', '.join(map(str, SPEEDS))} rounds/s (0: full speed)"
         try:
             session = manager.get(sid, client())
@@ -213,9 +215,12 @@ def register(app, manager, runs_dir="runs"):
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
             return (*[no_update] * len(P.PANELS), str(err), str(err), no_update, no_update, no_update, no_update)
+        theme = "light" if theme is None else theme
+        if not forms.is_one_of(theme, P.THEMES):
+            text = forms.one_of_message("theme", theme, P.THEMES)
+            return (*[no_update] * len(P.PANELS), text, text, no_update, no_update, no_update, no_update)
         live = session.live
         trigger = ctx.triggered_id
-        theme = theme if theme in P.THEMES else "light"
         if live is None:
             # p_data is known before training: drawn until the page's own record says it has it
             # (a tick may overtake the first reply, which the browser then drops)

@@ -10,6 +10,7 @@ from dash import Input, Output, State, dcc, no_update
 from toylab import panels as P
 from toylab.pictures.animation import animate
 
+from .. import forms
 from .. import ids as I
 from ..sessions import SessionError
 
@@ -27,9 +28,10 @@ def register(app, manager, client):
             session = manager.get(sid, client())
         except SessionError as err:
             return no_update, str(err)
-        if fmt not in EXPORT_FRAMES or theme not in P.THEMES:
-            return no_update, (f"export: the format must be one of {', '.join(EXPORT_FRAMES)} and the theme "
-                               f"one of {', '.join(P.THEMES)}")
+        if not forms.is_one_of(fmt, EXPORT_FRAMES):
+            return no_update, "export: " + forms.one_of_message("format", fmt, EXPORT_FRAMES)
+        if not forms.is_one_of(theme, P.THEMES):
+            return no_update, "export: " + forms.one_of_message("theme", theme, P.THEMES)
         shown = [p for p in shown if p in P.PANELS] if isinstance(shown, list) else []
         if not session.busy.acquire(blocking=False):
             return no_update, "export: this tab is still busy with its previous request"

@@ -46,21 +46,26 @@ def register(app, manager, client):
             session = manager.get(sid, client())
         except SessionError as err:
             return no_update, str(err), no_update, no_update
-        theme = P.get_theme(theme if theme in P.THEMES else "light")
+        theme = "light" if theme is None else theme          # (None: not set; anything else is checked)
+        mode = "click" if mode is None else mode
+        if not forms.is_one_of(theme, P.THEMES):
+            return no_update, forms.one_of_message("theme", theme, P.THEMES), no_update, no_update
+        if not forms.is_one_of(mode, drawing.MODES):
+            return no_update, forms.one_of_message("draw mode", mode, drawing.MODES), no_update, no_update
+        theme = P.get_theme(theme)
         dataset_out = params_out = no_update
         with session.busy:
             pts = session.drawing
             try:
                 if trigger == I.DRAW_CANVAS and ctx.triggered_prop_ids.get(f"{I.DRAW_CANVAS}.clickData"):
-                    point = (click or {}).get("points", [{}])[0]
-                    pts = drawing.add(pts, drawing.click_points(point.get("x"), point.get("y"),
-                                                                seed=0 if pts is None else len(pts)))
+                    x, y = drawing.click_of(click)
+                    pts = drawing.add(pts, drawing.click_points(x, y, seed=0 if pts is None else len(pts)))
                 elif trigger == I.DRAW_CANVAS:
-                    shapes = (relayout or {}).get("shapes")
-                    if not isinstance(shapes, list) or not shapes:
+                    paths = drawing.strokes_of(relayout)
+                    if not paths:
                         raise PreventUpdate      # a resize or an edit of a drawn shape: nothing to add
-                    for shape in shapes[-8:]:
-                        pts = drawing.add(pts, drawing.stroke_points((shape or {}).get("path")))
+                    for path in paths:
+                        pts = drawing.add(pts, drawing.stroke_points(path))
                 elif trigger == I.DRAW_CLEAR:
                     pts = None
             except (ValueError, TypeError) as err:
@@ -77,6 +82,10 @@ def register(app, manager, client):
                 if n < forms.UPLOAD_MIN_ROWS:
                     return no_update, "Draw something first: click to add a mode, or drag to draw a curve.", no_update, \
                         no_update
+                problem = drawing.target_problem(pts)
+                if problem:                      # refused here, not at Reset ("could not be read")
+                    return no_update, (f"This drawing cannot be a target: {problem}. Click to add modes, or "
+                                       f"drag to draw a curve, elsewhere too."), no_update, no_update
                 session.upload = forms.save_points(pts, session.dir)
                 dataset_out, params_out = "points", forms.upload_params(session.upload)
         if n == 0:
@@ -85,5 +94,5 @@ def register(app, manager, client):
             text = f"{n:,} points · kernel bandwidth h = {h:.3g}" if h else f"{n} point"
             text += (" · now the 'points' target: press Reset" if trigger == I.DRAW_USE
                      else " · press 'Use as target'")
-        return drawing.canvas_figure(pts, h, theme, mode if mode in drawing.MODES else "click"), text, dataset_out, \
+        return drawing.canvas_figure(pts, h, theme, mode), text, dataset_out, \
             params_out

@@ -113,12 +113,18 @@ class GameConfig(BaseModel):
     @field_validator("methods", mode="before")
     @classmethod
     def _methods(cls, v):
-        names = [m.strip() for m in v.split(",") if m.strip()] if isinstance(v, str) else list(v or ())
+        if isinstance(v, str):
+            names = [m.strip() for m in v.split(",") if m.strip()]
+        elif v is None or isinstance(v, (list, tuple)):
+            names = list(v or ())
+        else:                     # a number, a bool, a mapping: not a list of names (was a TypeError)
+            raise ValueError(f"must be a list of method names; allowed: {', '.join(METHOD_NAMES)} "
+                             f"(got a {type(v).__name__})")
         if not names:
             raise ValueError(f"give at least one of {', '.join(METHOD_NAMES)}")
-        bad = [m for m in names if m not in METHOD_NAMES]
+        bad = [m for m in names if not isinstance(m, str) or m not in METHOD_NAMES]
         if bad:
-            raise ValueError(f"{bad[0]!r}; allowed: {', '.join(METHOD_NAMES)}")
+            raise ValueError(f"{repr(bad[0])[:60]}; allowed: {', '.join(METHOD_NAMES)}")
         if len(set(names)) != len(names):
             raise ValueError(f"each method once (got {', '.join(names)})")
         return tuple(names)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..engine.safe_load import short
+
 MAP_PANELS = ("p_data", "p_model", "d", "d_star", "manifold", "arrows")
 CURVE_PANELS = ("losses", "js", "modes")
 PANELS = MAP_PANELS + CURVE_PANELS
@@ -154,8 +156,8 @@ SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "square": (1080, 1080), "sq
 def get_theme(theme) -> Theme:
     if isinstance(theme, Theme):
         return theme
-    if theme not in THEMES:
-        raise ValueError(f"theme: unknown {theme!r}; allowed: {', '.join(THEMES)}")
+    if not isinstance(theme, str) or theme not in THEMES:      # a list or dict was a TypeError
+        raise ValueError(f"theme: unknown {short(theme, 60)}; allowed: {', '.join(THEMES)}")
     return THEMES[theme]
 
 
