@@ -340,3 +340,58 @@ def test_no_callback_answers_500_to_any_malformed_value(app):
                     failures.append((dep["output"][:40], key, repr(bad)[:20], status))
     assert calls > 250 and failures == []
 
+
+# ---- 4 (minor). keys given twice, true for a number, train_to(-5), identical drawn points -----------
+def test_a_parameter_given_twice_is_refused_naming_it(tmp_path, capsys):
+    from dashboards import forms
+    from toylab.cli import main
+    cfg, errors, _ = forms.build_config({"dataset": "ring", "dataset_params": "k=8, k=9"})
+    assert cfg is None and errors["dataset_params"] == "'k' is given twice; give each parameter once"
+    assert main(["train", "--dataset", "ring", "--dataset-params", "{k: 8, k: 9}", "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 2
+    assert "dataset_params: the key 'k' is given twice" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("field", ["g_hidden", "steps", "seed", "lr_d", "threads", "betas"])
+def test_true_is_not_a_number(field, tmp_path, capsys):
+    """g_hidden: true was read as 1 (pydantic's lax mode turns a bool into an int)."""
+    with pytest.raises(ConfigError, match=f"{field}: must be a number, not true/false"):
+        TrainConfig(**{field: True})
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{field}: true\n")
+    from toylab.cli import main
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert f"{field}: must be a number, not true/false" in capsys.readouterr().err
+    assert TrainConfig(tensorboard=True, conditional=True).conditional is True          # bool fields still are
+
+
+def test_train_to_takes_whole_rounds_only():
+    from toylab import Trainer
+    t = Trainer(TrainConfig(g_hidden=8, d_hidden=8, batch_size=8, steps=5, snapshot_every=5, n_fixed=10,
+                            grid_size=8, manifold_size=2))
+    for bad in (-5, 2.5, True, float("nan"), 1e300, "10", None):
+        with pytest.raises(ConfigError, match="train_to: total must be a whole number of rounds from 0 to"):
+            t.train_to(bad)
+    t.train_to(10)
+    t.train_to(12.0)
+    assert t.controls.total == 12
+    with pytest.raises(ConfigError, match="pace: rounds per second"):
+        t.pace([1])
+
+
+def test_identical_drawn_points_are_refused_when_used_not_at_reset(app):
+    """Strokes of no length at one place gave identical points: Use accepted them, and Reset then said
+    the points could not be read."""
+    from dashboards import ids as I
+    tab = _tab(app)
+    dep = _dep(tab, I.DRAW_MSG, I.DRAW_CANVAS)
+    dots = {"shapes": [{"path": "M1,1L1,1"}] * 8}
+    for _ in range(2):
+        status, out = _call(tab, dep, f"{I.DRAW_CANVAS}.relayoutData", **{f"{I.DRAW_CANVAS}.relayoutData": dots})
+        assert status == 200
+    assert len(app.sessions.get(tab.sid).drawing) == 16
+    dep = _dep(tab, I.DRAW_MSG, I.DRAW_USE)
+    status, out = _call(tab, dep, f"{I.DRAW_USE}.n_clicks", **{f"{I.DRAW_USE}.n_clicks": 1})
+    msg = out[I.DRAW_MSG]["children"]
+    assert status == 200 and "This drawing cannot be a target: all points are identical" in msg, msg
+    assert app.sessions.get(tab.sid).upload is None and I.FIELD.format("dataset") not in out

@@ -114,6 +114,16 @@ class TrainConfig(BaseModel):
         except ValidationError as err:
             raise ConfigError(format_errors(err)) from None
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v, info):
+        """true/false is not a number: g_hidden: true was read as 1 (pydantic's lax mode)."""
+        kind = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and kind is not bool:
+            raise ValueError("must be a number, not true/false" if kind in (int, float) or info.field_name in
+                             ("threads", "betas") else "true/false is not a value of this field")
+        return v
+
     @field_validator("betas")
     @classmethod
     def _betas(cls, v):

@@ -5,10 +5,15 @@ training thread reads them between rounds."""
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 import time
 
-from .config import ConfigError, check_ensemble
+from .config import ConfigError, TrainConfig, check_ensemble
+from .safe_load import short
+
+#: the most rounds a fit may be moved to (TrainConfig.steps' own bound)
+MAX_STEPS = next(m.le for m in TrainConfig.model_fields["steps"].metadata if hasattr(m, "le"))
 
 #: fields Trainer.retune may change between rounds
 LIVE_FIELDS = ("lr_d", "lr_g", "d_steps", "g_steps", "update", "loss", "r1_gamma", "gp_lambda", "clip",
@@ -60,10 +65,21 @@ class Controls:
         return pending
 
     def pace(self, rounds_per_second: float = 0.0) -> None:
-        rate = float(rounds_per_second)
+        ok = isinstance(rounds_per_second, (int, float)) and not isinstance(rounds_per_second, bool)
+        rate = float(rounds_per_second) if ok else math.nan
         if not (math.isfinite(rate) and rate >= 0):
-            raise ConfigError(f"pace: rounds per second must be a number >= 0 (0: full speed), got {rounds_per_second!r}")
+            raise ConfigError(f"pace: rounds per second must be a number >= 0 (0: full speed), got {short(rounds_per_second, 40)}")
         self.interval = 1.0 / rate if rate > 0 else 0.0
+
+    def end_at(self, total, what: str = "train_to: total") -> None:
+        """The fit's end moved to `total` rounds: a whole number from 0 to MAX_STEPS (train_to(-5)
+        was accepted, and so were 2.5, True and 1e300)."""
+        whole = isinstance(total, numbers.Real) and not isinstance(total, bool) and math.isfinite(total) \
+            and total == int(total)
+        if not (whole and 0 <= total <= MAX_STEPS):
+            raise ConfigError(f"{what} must be a whole number of rounds from 0 to {MAX_STEPS:,} "
+                              f"(got {short(total, 40)})")
+        self.total = int(total)
 
     def rest(self, since: float) -> float:
         """Rest out what is left of the round's share of a second since `since` (woken at once by

@@ -128,8 +128,9 @@ class Trainer:
         self.controls.pace(rounds_per_second)
 
     def train_to(self, total: int) -> None:
-        """Move the end of the fit() in progress (or the next one) to `total` rounds (thread-safe)."""
-        self.controls.total = int(total)
+        """Move the end of the fit() in progress (or the next one) to `total` rounds (thread-safe): a
+        whole number from 0 to TrainConfig's most steps, else a ConfigError (-5 was accepted)."""
+        self.controls.end_at(total)
 
     def stop(self):
         """Ask fit() to stop after the current round (thread-safe)."""
@@ -213,7 +214,7 @@ class Trainer:
     def begin_fit(self, steps: int | None = None) -> list:
         """A fit starts: its end, RUNNING, the first snapshot and checkpoint; returns its recorders."""
         c = self.controls
-        c.total = self.cfg.steps if steps is None else int(steps)       # train_to() may move it
+        c.end_at(self.cfg.steps if steps is None else steps, "fit: steps")     # train_to() may move it
         c.stopping.clear()
         c.signal = None
         self.status = RUNNING
