@@ -395,3 +395,169 @@ def test_identical_drawn_points_are_refused_when_used_not_at_reset(app):
     msg = out[I.DRAW_MSG]["children"]
     assert status == 200 and "This drawing cannot be a target: all points are identical" in msg, msg
     assert app.sessions.get(tab.sid).upload is None and I.FIELD.format("dataset") not in out
+
+
+# ---- 3. an MP4 on a full disk ------------------------------------------------------------------------
+FRAME = np.zeros((64, 96, 3), np.uint8)
+
+
+def _frames(n=5):
+    for i in range(n):
+        f = FRAME.copy()
+        f[:, : 10 * (i + 1)] = 200
+        yield f
+
+
+def _write_mp4(out, n=5, overwrite=True):
+    from toylab.pictures.export import FrameWriter
+    with FrameWriter(out, fps=10, overwrite=overwrite) as w:
+        for f in _frames(n):
+            w.write(f)
+
+
+def test_a_good_mp4_is_checked_and_readable(tmp_path):
+    import imageio_ffmpeg
+
+    from toylab.pictures.export import mp4_problem
+    out = tmp_path / "clip.mp4"
+    _write_mp4(out)
+    assert mp4_problem(out) == "" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = next(reader)
+    assert meta["size"] == (96, 64) and len(next(reader)) == 96 * 64 * 3
+    reader.close()
+    data = out.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    assert "truncated" in mp4_problem(tmp_path / "cut.mp4")
+    moov = data.index(b"moov") - 4
+    n = int.from_bytes(data[moov: moov + 4], "big")
+    (tmp_path / "nomoov.mp4").write_bytes(data[:moov] + n.to_bytes(4, "big") + b"free" + data[moov + 8:])
+    assert mp4_problem(tmp_path / "nomoov.mp4") == "it has no moov atom"
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert mp4_problem(tmp_path / "empty.mp4") == "the file is empty"
+
+
+def _old_clip(tmp_path):
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"the lecture's old clip")
+    return out
+
+
+def _left_alone(tmp_path, out):
+    return out.read_bytes() == b"the lecture's old clip" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_enospc_while_writing_an_mp4_is_a_disk_full_error_and_the_old_file_stays(tmp_path, monkeypatch):
+    from toylab.engine.files import DiskFullError
+    from toylab.pictures import export
+    out = _old_clip(tmp_path)
+    real_send, sent = export.FfmpegPipe.send, []
+
+    def send(self, data):                      # the second frame meets a full disk
+        if sent:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        sent.append(len(data))
+        real_send(self, data)
+    monkeypatch.setattr(export.FfmpegPipe, "send", send)
+    with pytest.raises(DiskFullError, match=f"no space left on the device while writing {out}"):
+        _write_mp4(out)
+    assert _left_alone(tmp_path, out)
+
+
+@pytest.mark.parametrize("when", ["a frame", "the end"])
+def test_ffmpeg_saying_no_space_is_a_disk_full_error_not_a_broken_pipe(tmp_path, monkeypatch, when):
+    """1 MB free: ffmpeg died, the next frame met a broken pipe, and the export said "Broken pipe ...
+    check permissions"; 2 MB free: ffmpeg failed writing its trailer, exited, and the export said
+    "wrote" over a file without its moov atom."""
+    from toylab.engine.files import DiskFullError
+    from toylab.pictures import export
+    out = _old_clip(tmp_path)
+    real_finish = export.FfmpegPipe.finish
+
+    def finish(self, timeout=None):
+        code, _ = real_finish(self, timeout)
+        if when == "the end":                  # what a full disk leaves: the trailer (moov) never written
+            tmp = Path(self.proc.args[-1])
+            data = tmp.read_bytes()
+            tmp.write_bytes(data[: data.index(b"moov") - 4] if b"moov" in data else data[:100])
+        self.said = "[out#0/mp4] Error writing trailer: No space left on device"
+        return code, self.said
+
+    def send(self, data):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+    monkeypatch.setattr(export.FfmpegPipe, "finish", finish)
+    if when == "a frame":
+        monkeypatch.setattr(export.FfmpegPipe, "send", send)
+    with pytest.raises(DiskFullError, match=f"no space left on the device while writing {out}"):
+        _write_mp4(out)
+    assert _left_alone(tmp_path, out)
+
+
+def test_a_broken_mp4_on_a_roomy_disk_is_an_error_naming_the_file_not_wrote(tmp_path, monkeypatch):
+    from toylab.engine.files import DiskFullError
+    from toylab.pictures import export
+    out = _old_clip(tmp_path)
+    real_finish = export.FfmpegPipe.finish
+
+    def finish(self, timeout=None):
+        code, said = real_finish(self, timeout)
+        Path(self.proc.args[-1]).write_bytes(b"\0\0\0\x18ftypisom" + b"\0" * 12)      # a header, no moov
+        return code, said
+    monkeypatch.setattr(export.FfmpegPipe, "finish", finish)
+    with pytest.raises(OSError, match=f"ffmpeg could not write {out}: it has no moov atom") as info:
+        _write_mp4(out)
+    assert not isinstance(info.value, DiskFullError) and _left_alone(tmp_path, out)
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 64 kB tmpfs (root only; skipped where mounting is not allowed)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True,
+                       capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("cannot mount a tmpfs here (not root, or not allowed)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True, timeout=20)
+
+
+def test_an_mp4_on_a_real_tiny_file_system(tiny_fs, tmp_path):
+    """The CLI's `animate` on 64 kB: exit 2 with a DiskFullError's message, nothing left there, the
+    file that was there kept (it printed "wrote" and exited 0 over a corrupt file)."""
+    from toylab import animate, train
+    from toylab.engine.files import DiskFullError
+    run = train(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=32, steps=40, snapshot_every=10,
+                metrics_every=0, grid_size=10, n_fixed=50, manifold_size=3, out=tmp_path / "run").path
+    (tiny_fs / "keep.txt").write_text("old")
+    out = tiny_fs / "x.mp4"
+    with pytest.raises(DiskFullError, match=f"while writing {out}"):
+        animate(run, out, size="1080p", progress=False)
+    assert sorted(p.name for p in tiny_fs.iterdir()) == ["keep.txt"]
+    p = subprocess.run([sys.executable, "-m", "toylab", "animate", str(run), "--out", str(out), "--size", "1080p",
+                        "--quiet"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 2 and "wrote" not in p.stdout, (p.stdout, p.stderr)
+    assert f"no space left on the device while writing {out}" in p.stderr and "Traceback" not in p.stderr
+    assert sorted(x.name for x in tiny_fs.iterdir()) == ["keep.txt"] and (tiny_fs / "keep.txt").read_text() == "old"
+
+
+def test_the_dashboards_export_on_a_full_disk_says_so_without_server_paths(app, monkeypatch):
+    from dashboards import ids as I
+    from toylab.engine.files import DiskFullError
+    tab = _tab(app)
+    assert tab.call(I.MESSAGE, I.START)[0] == 200
+    live = app.sessions.get(tab.sid).live
+    deadline = time.monotonic() + 60
+    while live.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    def full(*a, **k):
+        raise DiskFullError(errno.ENOSPC, f"no space left on the device while writing {app.sessions.root}/x.mp4")
+    monkeypatch.setattr("dashboards.pages.train_export.animate", full)
+    status, out = tab.call(I.EXPORT_MSG, I.EXPORT, **{f"{I.EXPORT_FORMAT}__value": ".mp4"})
+    msg = out[I.EXPORT_MSG]["children"]
+    assert status == 200 and "the server's disk is full" in msg and str(app.sessions.root) not in msg

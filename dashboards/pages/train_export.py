@@ -8,6 +8,7 @@ import time
 from dash import Input, Output, State, dcc, no_update
 
 from toylab import panels as P
+from toylab.engine.files import DiskFullError
 from toylab.pictures.animation import animate
 
 from .. import forms
@@ -46,13 +47,17 @@ def register(app, manager, client):
             return no_update, "Train first: there is nothing to export yet."
         run = live.snapshot_run()
         out = session.dir / f"{run.config.dataset}-step{run.step}-{int(time.time())}{fmt}"
-        session.dir.mkdir(parents=True, exist_ok=True)
         try:
+            session.dir.mkdir(parents=True, exist_ok=True)
             animate(run, out, panels=shown or None, theme=theme, size="small" if fmt == ".gif" else "720p",
                     frames=EXPORT_FRAMES[fmt], progress=False)
             sent = dcc.send_file(str(out))            # read into the answer: the file is not kept
             return sent, f"exported {out.name} ({out.stat().st_size / 1e6:.1f} MB)"
         except ValueError as err:
             return no_update, str(err)
+        except DiskFullError:                         # (the writer's own message names a server path)
+            return no_update, "export: the server's disk is full; nothing was kept - try again later, or ask the host"
+        except OSError:                               # (its words may name server paths: not sent)
+            return no_update, "export: the animation could not be written on the server; try again, or ask the host"
         finally:
             out.unlink(missing_ok=True)

@@ -2,23 +2,32 @@
 
 MP4 is H.264 in yuv420p with the moov atom first (plays in PowerPoint, Keynote and
 browsers), encoded by the ffmpeg binary that imageio-ffmpeg ships, so no system
-ffmpeg is needed; ffmpeg runs in its own process, beside the drawing. GIF goes
-through Pillow. Every export is written under a temporary name and renamed into
-place when complete: a failed or interrupted export leaves no half file, and an
-existing file is never replaced unless `overwrite=True`.
+ffmpeg is needed; ffmpeg runs in its own process, beside the drawing, its exit status
+and error output read (imageio-ffmpeg's own writer ignores both: on a full disk it left a
+file without its moov atom and the export said "wrote"). GIF goes through Pillow. Every
+export is written under a temporary name in the destination folder, checked (an MP4's
+top-level boxes span the file and include moov), and renamed into place only then: a failed
+or interrupted export leaves no half file, an existing file is never replaced unless
+`overwrite=True` and never by a failed export, and a full disk (ENOSPC, or ffmpeg saying
+"No space left") is a DiskFullError naming the file.
 """
 
 from __future__ import annotations
 
+import collections
+import errno
 import math
 import os
 import shutil
+import subprocess
 import tempfile
+import threading
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..engine.files import atomic_write, raise_if_full, write_text
+from ..engine.files import DiskFullError, atomic_write, raise_if_full, write_text
 
 FORMATS = {".gif": "GIF", ".mp4": "MP4 (H.264)", ".html": "standalone HTML (Plotly)",
            "": "PNG sequence (a folder)"}
@@ -166,28 +175,40 @@ class FrameWriter:
             if self.kind == "mp4":
                 if self._ffmpeg is None:
                     self._ffmpeg = self._start_ffmpeg(w, h)
-                self._ffmpeg.send(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+                try:
+                    self._ffmpeg.send(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+                except OSError as err:          # ffmpeg stopped (a broken pipe): its own words say why
+                    self._ffmpeg_failed(err)
             elif self.kind == "gif":
                 from PIL import Image
                 self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
             else:
                 from PIL import Image
                 Image.fromarray(rgb).save(self.tmp / f"frame_{self.count:05d}.png", compress_level=1)
+        except DiskFullError:
+            raise
         except OSError as err:
             raise_if_full(err, self.out)
             raise
         self.count += 1
 
     def _start_ffmpeg(self, w, h):
-        import imageio_ffmpeg
+        return FfmpegPipe(self.tmp, w, h, self.fps, self.crf)
 
-        gen = imageio_ffmpeg.write_frames(str(self.tmp), (w, h), fps=self.fps, codec="libx264",
-                                          pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
-                                          macro_block_size=2, ffmpeg_log_level="error",
-                                          output_params=["-preset", "veryfast", "-crf", str(self.crf),
-                                                         "-movflags", "+faststart", "-f", "mp4"])
-        gen.send(None)
-        return gen
+    def _ffmpeg_failed(self, err: OSError | None = None, problem: str = ""):
+        """Raise why ffmpeg failed: a DiskFullError when the disk is full (ENOSPC, ffmpeg's "No space
+        left", or under NEARLY_FULL_BYTES free where it wrote), else an OSError with `problem` and the
+        end of ffmpeg's own message."""
+        said = self._ffmpeg.stop() if self._ffmpeg is not None else ""
+        self._ffmpeg = None
+        full = (err is not None and err.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left" in said \
+            or "Disk quota exceeded" in said or _nearly_full(self.tmp.parent)
+        if full:
+            raise DiskFullError(errno.ENOSPC, f"no space left on the device while writing {self.out} (nothing "
+                                              f"was written there; free some space and export again)")
+        words = " ".join(said.split())[-300:]
+        detail = "; ".join(x for x in (problem, words) if x) or (err.strerror or str(err) if err else "no message")
+        raise OSError(errno.EIO, f"ffmpeg could not write {self.out}: {detail}")
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -198,12 +219,15 @@ class FrameWriter:
                     self._finish()
                     if self.kind != "gif":        # a GIF is made in memory and written whole
                         _replace(self.tmp, self.out)
+                except DiskFullError:
+                    raise
                 except OSError as err:
                     raise_if_full(err, self.out)
                     raise
         finally:
             if self._ffmpeg is not None:
-                self._ffmpeg.close()
+                self._ffmpeg.stop(kill=True)
+                self._ffmpeg = None
             if self.tmp.is_dir():
                 shutil.rmtree(self.tmp, ignore_errors=True)
             else:
@@ -212,14 +236,121 @@ class FrameWriter:
 
     def _finish(self):
         if self.kind == "mp4":
-            self._ffmpeg.close()            # waits for ffmpeg to write the file
+            code, _ = self._ffmpeg.finish()            # waits for ffmpeg to write the file
+            problem = f"it exited with status {code}" if code else \
+                mp4_problem(self.tmp) if self.tmp.exists() else "it wrote no file"
+            if problem:                                # checked before the rename: no broken file in place
+                self._ffmpeg_failed(problem=problem)
             self._ffmpeg = None
+        elif self.kind == "png":
+            if not any(self.tmp.glob("frame_*.png")):
+                raise OSError(errno.EIO, f"no frames were written to {self.out}")
         elif self.kind == "gif":
             first, *rest = self._gif
             atomic_write(self.out, lambda f: first.save(f, format="GIF", save_all=True, append_images=rest, loop=0,
                                                         duration=max(20, round(1000 / self.fps)), disposal=1,
                                                         optimize=False))
             self._gif = []
+
+
+class FfmpegPipe:
+    """ffmpeg encoding raw RGB frames from its stdin into `path`: H.264 in yuv420p, the moov atom
+    first (what imageio-ffmpeg's write_frames ran, with even sizes), in a session of its own (so
+    Ctrl-C reaches Python, which stops it). Its error output is kept (the last lines), its exit
+    status read: a failure can say why, and a full disk is told from other failures."""
+
+    def __init__(self, path, w: int, h: int, fps: float, crf: int = 20):
+        import imageio_ffmpeg
+
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{w}x{h}",
+               "-pix_fmt", "rgb24", "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an",
+               "-vcodec", "libx264", "-pix_fmt", "yuv420p"]
+        if w % 2 or h % 2:                       # yuv420p needs even sizes (imageio's macro_block_size=2)
+            cmd += ["-vf", f"scale={w + w % 2}:{h + h % 2}"]
+        cmd += ["-v", "error", "-preset", "veryfast", "-crf", str(crf), "-movflags", "+faststart", "-f", "mp4",
+                str(path)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self._lines: collections.deque = collections.deque(maxlen=40)
+        self._reader = threading.Thread(target=self._read, name="ffmpeg-stderr", daemon=True)
+        self._reader.start()
+        self.said = ""
+
+    def _read(self):
+        for line in iter(self.proc.stderr.readline, b""):
+            self._lines.append(line.decode("utf-8", "replace").rstrip())
+
+    def send(self, data: bytes) -> None:
+        """One frame's bytes; an OSError (BrokenPipeError) when ffmpeg has stopped."""
+        self.proc.stdin.write(data)
+
+    def finish(self, timeout: float | None = None) -> tuple[int, str]:
+        """Close its input and wait: (exit status, its error output)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass                                 # it stopped already; its status says why
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        self.said = "\n".join(self._lines)
+        return code, self.said
+
+    def stop(self, kill: bool = False) -> str:
+        """Stop it (at once with kill, else let it finish within 10 s): its error output."""
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            try:
+                self.finish(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        else:
+            self.finish()
+        return self.said
+
+
+def mp4_problem(path) -> str:
+    """'' when `path` is a whole MP4 as far as its top-level boxes tell (they span the file
+    exactly, and moov and mdat are among them), else what is wrong (empty, truncated, no moov:
+    what a full disk left behind)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    kinds, pos = [], 0
+    with open(path, "rb") as f:
+        while pos < size and len(kinds) < 10_000:
+            f.seek(pos)
+            head = f.read(16)
+            if len(head) < 8:
+                return "the file ends inside a box header (truncated)"
+            n, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if n == 1:
+                n = int.from_bytes(head[8:16], "big") if len(head) == 16 else 0
+            elif n == 0:
+                n = size - pos
+            if n < 8 or pos + n > size:
+                return f"its {kind.decode('latin-1')!r} box runs past the end of the file (truncated)"
+            kinds.append(kind)
+            pos += n
+    if b"moov" not in kinds:
+        return "it has no moov atom"
+    if b"mdat" not in kinds:
+        return "it has no media data (mdat)"
+    return ""
+
+
+#: a folder's file system with less free space than this counts as full when a writer failed there
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def _nearly_full(folder) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES
 
 
 def write_html(fig, out, overwrite: bool = False) -> Path:
