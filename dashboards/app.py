@@ -8,6 +8,8 @@ the server from parsed options (also `toylab dashboard`).
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 from pathlib import Path
 
 import flask
@@ -111,6 +113,18 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(args.runs_dir, args.max_sessions, args.idle_timeout, max_per_client=args.max_per_client,
                      max_runs=args.max_runs, max_queue=args.max_queue, floor=args.floor)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    # SIGTERM (a service manager, `kill`) stops the server as Ctrl-C does, so that the sessions are
+    # closed and the temporary folder (uploads, drawings) removed; by default it killed the process
+    # and left them (a kill -9's leftovers are removed by the next start: sessions.clean_stale)
+    stopped = []
+
+    def terminate(signum, frame):
+        stopped.append(signum)
+        signal.signal(signum, signal.SIG_IGN)          # a second SIGTERM does not cut the cleaning short
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         if args.debug:
             app.run(host=args.host, port=args.port, debug=True)       # Dash's reloader and error pop-ups
@@ -120,9 +134,14 @@ def serve(args: argparse.Namespace) -> int:
             # training threads' turns at the interpreter (the soak: 290 against 440 member-rounds/s)
             waitress.serve(app.server, host=args.host, port=args.port, threads=args.server_threads,
                            connection_limit=args.max_connections, channel_timeout=60, ident="toylab")
+    except SystemExit:
+        if not stopped:
+            raise
     finally:
         app.sessions.shutdown()
-    return 0
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 128 + stopped[0] if stopped else 0
 
 
 def main(argv=None) -> int:

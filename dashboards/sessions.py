@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -56,6 +57,88 @@ SID_RE = re.compile(r"[A-Za-z0-9_-]{32}")          # what token_urlsafe(24) give
 def heartbeat_seconds(idle_timeout: float) -> float:
     """Seconds between an open page's heartbeats: four per idle_timeout, at most 15 s."""
     return max(0.5, min(15.0, idle_timeout / 4))
+
+
+#: every server's temporary folder is TEMP_PREFIX + its process id + '-' + random letters, under
+#: one fixed folder per user (temp_base), so that a start finds what a killed server left
+TEMP_PREFIX = "toylab-dash-"
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[A-Za-z0-9_]+")
+
+
+def temp_base(root=None) -> Path | None:
+    """Where the servers of this user keep their temporary folders: `root` when given, else
+    TMPDIR/toylab-dashboard-UID, made with mode 0700. Used only when it is a real folder (not a
+    symlink) of this user that no one else may write to; None otherwise (a name someone else took:
+    the server then makes a fresh temporary folder and cleans nothing)."""
+    if root is not None:
+        return Path(root)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = Path(tempfile.gettempdir()) / f"toylab-dashboard-{uid if uid is not None else 'user'}"
+    try:
+        base.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        st = os.lstat(base)
+    except OSError:
+        return None
+    mine = uid is None or st.st_uid == uid
+    if not (stat.S_ISDIR(st.st_mode) and mine and not st.st_mode & 0o022):
+        return None
+    return base
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch; Linux's /proc), None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _server_gone(pid: int, made: float) -> bool:
+    """Whether the server with this process id, whose folder was last changed at `made`, is gone:
+    no such process, or one that started after that (the id used again: a container restarted)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False                       # someone's process: alive
+    start = _process_start(pid)
+    return start is not None and start > made + 1.0
+
+
+def clean_stale(base, started: float) -> list[Path]:
+    """Remove what servers that are gone left under `base` (a kill -9 or a crash: uploads, drawings,
+    exports): folders named TEMP_PREFIX + PID + '-...' that are real folders (a symlink is never
+    followed, nor removed), owned by this user, last changed before `started`, whose server process
+    is gone. Returns the folders removed."""
+    removed = []
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if not m:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or (uid is not None and st.st_uid != uid) or st.st_mtime >= started:
+            continue
+        if _server_gone(int(m.group(1)), st.st_mtime):
+            shutil.rmtree(entry.path, ignore_errors=True)     # (rmtree does not follow links inside it)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def client() -> str | None:
@@ -200,7 +283,12 @@ class SessionManager:
         self.max_queue = 4 * max_runs if max_queue is None else max_queue
         self.slots = RunSlots(max_runs, self.max_queue)
         self.pool = Pool(max_groups=max_runs, floor=floor)
-        self.root = Path(tempfile.mkdtemp(prefix="toylab-dash-", dir=root))
+        # this server's temporary folder, under the user's fixed folder (temp_base), after removing
+        # what servers killed before this start left there (their uploads stayed: issue #28)
+        started = time.time()
+        base = temp_base(root)
+        self.removed_stale = clean_stale(base, started) if base is not None else []
+        self.root = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=base))
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         self._quit = threading.Event()

@@ -561,3 +561,119 @@ def test_the_dashboards_export_on_a_full_disk_says_so_without_server_paths(app, 
     status, out = tab.call(I.EXPORT_MSG, I.EXPORT, **{f"{I.EXPORT_FORMAT}__value": ".mp4"})
     msg = out[I.EXPORT_MSG]["children"]
     assert status == 200 and "the server's disk is full" in msg and str(app.sessions.root) not in msg
+
+
+# ---- 4. what a killed server leaves behind ---------------------------------------------------------
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_start_removes_what_killed_servers_left_and_nothing_else(tmp_path):
+    from dashboards.sessions import SessionManager, clean_stale
+    base, canary = tmp_path / "base", tmp_path / "canary"
+    base.mkdir()
+    canary.mkdir()
+    (canary / "keep.npy").write_bytes(b"mine")
+    dead = _dead_pid()
+    old = base / f"toylab-dash-{dead}-abc123"
+    (old / "tab-x").mkdir(parents=True)
+    np.save(old / "tab-x" / "points.npy", np.zeros((10, 2)))
+    (base / f"toylab-dash-{dead}-link").symlink_to(canary, target_is_directory=True)
+    alive = base / f"toylab-dash-{os.getppid()}-live"                 # a running server's (pytest's parent)
+    alive.mkdir()
+    other = base / "toylab-dash-notapid"
+    other.mkdir()
+    for p in (old, other):
+        os.utime(p, (time.time() - 3600,) * 2)
+    time.sleep(0.01)                       # (alive: changed after its server started, before this start)
+    m = SessionManager(root=base)
+    try:
+        assert m.removed_stale == [old] and not old.exists()
+        assert (base / f"toylab-dash-{dead}-link").is_symlink() and (canary / "keep.npy").read_bytes() == b"mine"
+        assert alive.exists() and other.exists() and m.root.parent == base
+        assert m.root.name.startswith(f"toylab-dash-{os.getpid()}-")
+        young = base / f"toylab-dash-{dead}-young"                    # changed after a start: not that start's
+        young.mkdir()
+        assert clean_stale(base, time.time() - 60) == [] and young.exists()
+        assert clean_stale(base, time.time() + 1) == [young] and not young.exists()
+        assert m.root.exists(), "a running server's folder (this process) is never removed"
+    finally:
+        m.shutdown()
+    assert not m.root.exists()
+
+
+def test_the_fixed_folder_is_used_only_when_it_is_this_users_own(tmp_path, monkeypatch):
+    import tempfile
+
+    from dashboards.sessions import temp_base
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    base = temp_base()
+    assert base == tmp_path / f"toylab-dashboard-{os.getuid()}" and (base.stat().st_mode & 0o777) == 0o700
+    shutil.rmtree(base)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    base.symlink_to(elsewhere, target_is_directory=True)             # someone took the name: not used
+    assert temp_base() is None
+    base.unlink()
+    base.mkdir(mode=0o777)
+    os.chmod(base, 0o777)                                             # writable by anyone: not used
+    assert temp_base() is None
+
+
+def _start_server(tmp, port):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "dashboards", "--port", str(port), "--runs-dir", str(tmp / "runs"),
+                          "--max-runs", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    from dashboards.client import TabClient
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert p.poll() is None, p.stderr.read().decode()[-2000:]
+        try:
+            tab = TabClient.over_http(f"http://127.0.0.1:{port}", timeout=10)
+            if tab.open():
+                return p, tab
+        except OSError:
+            time.sleep(0.5)
+    p.kill()
+    raise AssertionError("the dashboard did not start")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_kill_9_leftovers_go_at_the_next_start_and_sigterm_cleans_up(tmp_path):
+    """Uploaded points.npy files stayed in $TMPDIR after kill -9 or SIGTERM, and each start added
+    a folder. Now SIGTERM cleans as Ctrl-C does, and a start removes what a kill -9 left."""
+    from dashboards import ids as I
+    tmp = tmp_path / "tmp"
+    (tmp / "runs").mkdir(parents=True)
+    base = tmp / f"toylab-dashboard-{os.getuid()}"
+    pts = "\n".join(f"{x},{y}" for x, y in np.random.default_rng(0).normal(size=(50, 2))).encode()
+    upload = {"upload__contents": "data:text/csv;base64," + __import__("base64").b64encode(pts).decode(),
+              "upload__filename": "p.csv"}
+    first, tab = _start_server(tmp, _free_port())
+    try:
+        assert tab.call(I.UPLOAD_MSG, I.UPLOAD, **upload)[0] == 200
+        left = list(base.glob("toylab-dash-*/tab-*/points.npy"))
+        assert len(left) == 1
+    finally:
+        first.kill()                                                   # kill -9: nothing can clean
+        first.wait(30)
+    assert left[0].exists()
+    second, tab = _start_server(tmp, _free_port())
+    try:
+        assert not left[0].exists() and len(list(base.glob("toylab-dash-*"))) == 1
+        assert tab.call(I.UPLOAD_MSG, I.UPLOAD, **upload)[0] == 200
+        assert len(list(base.glob("toylab-dash-*/tab-*/points.npy"))) == 1
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert list(base.iterdir()) == [] and sorted(tmp.iterdir()) == sorted([base, tmp / "runs"])
