@@ -122,11 +122,14 @@ def test_manual_steps_after_a_finished_fit_still_check_divergence(tiny):
 
 
 def test_resume_to_fewer_rounds_than_a_dead_run_reached_cuts_the_folder_back(tiny, tmp_path):
-    full = train(tiny.replace(steps=200, snapshot_every=10), out=tmp_path / "r")   # checkpoint at 100 and 200
+    half = train(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "r")   # checkpoint at 100
+    at_100 = {n: (half.path / n).read_bytes() for n in ("checkpoint.pt", "checkpoint.pt.sha256")}
+    full = resume(half.path, steps=200)                                             # ... and at 200
     ckpt = torch.load(full.path / "checkpoint.pt", weights_only=True)
-    # a run killed at round 190 whose last checkpoint is round 100: put that checkpoint back
-    half = train(tiny.replace(steps=100, snapshot_every=10), out=tmp_path / "h")
-    (full.path / "checkpoint.pt").write_bytes((half.path / "checkpoint.pt").read_bytes())
+    # a run killed at round 190 whose last checkpoint is round 100: put that checkpoint back (the
+    # run's own: another run's checkpoint would be refused)
+    for name, data in at_100.items():
+        (full.path / name).write_bytes(data)
     assert ckpt["step"] == 200
     run = resume(full.path, steps=120)
     assert run.step == 120

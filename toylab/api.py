@@ -62,7 +62,10 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
 
     The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left
     by a run killed between checkpoints) are removed, so the folder only ever holds what its
-    final state explains, and the rounds after the checkpoint are trained again (exactly)."""
+    final state explains, and the rounds after the checkpoint are trained again (exactly).
+    Everything is read and checked first (toylab.engine.guarded: the snapshots kept included),
+    and a folder with a link in it (snapshots/ linked elsewhere, a linked file) is refused before
+    anything is written or deleted: a resume writes and deletes only inside the real run folder."""
     if steps is not None and int(steps) < 1:
         raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
     run = runs.load_run(path, snapshots=False, weights=False)   # the Trainer reads the checkpoint
@@ -74,10 +77,10 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
     if t.hist.all_diverged:
         raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
                          f"there is nothing to resume")
-    for f in runs.snapshot_files(run.path):
+    t.snapshots = runs.load_snapshots(run, t.cfg.max_snapshots, as_fit=True, up_to=t.step)
+    for f in runs.snapshot_files(run):
         if runs.snapshot_step(f) > t.step:
-            f.unlink()
-    t.snapshots = runs.load_snapshots(run.path, t.cfg.max_snapshots, as_fit=True)
+            run.folder.unlink(f"{runs.SNAPSHOTS}/{f.name}")
     t.callbacks, t.progress = recorders(t.configs, callbacks), progress
     t.hist.cut_back(t.step)
     return t.fit(total)

@@ -3,6 +3,7 @@ written atomically, never with non-finite weights, and read back with errors nam
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -11,47 +12,54 @@ import torch
 from . import runs
 
 
-def write(file: Path, state: dict, ok: np.ndarray) -> None:
-    """Write `state` (tensors anywhere) to file; members not `ok` (non-finite) keep their rows of
-    the checkpoint already there (every (E, ...) tensor of gen, disc, opt_g, opt_d and the
-    optimistic update's memory)."""
+#: the largest checkpoint read back without a config to size it by (RunFolder passes runs.checkpoint_cap)
+READ_MAX = 1 << 32
+
+
+def write(file: Path, state: dict, ok: np.ndarray, *, cap: int = READ_MAX, tag: str = "") -> None:
+    """Write `state` (tensors anywhere) to file (and its digest, with `tag`); members not `ok`
+    (non-finite) keep their rows of the checkpoint already there (every (E, ...) tensor of gen,
+    disc, opt_g, opt_d and the optimistic update's memory)."""
     state = to_device(state, "cpu")
     if not ok.all() and Path(file).exists():
-        old = torch.load(file, map_location="cpu", weights_only=True)
+        old = read(file, cap)
         bad = torch.from_numpy(~ok)
         for k in ("gen", "disc", "opt_g", "opt_d", "memory"):
             if k in state and k in old:
                 state[k] = splice_rows(state[k], old[k], bad, len(ok))
-    runs.write_torch(file, state)
+    runs.write_torch(file, state, tag)
 
 
-def restore(file: Path, game) -> tuple[int, np.ndarray | None]:
-    """Load the checkpoint in file into `game` (weights, optimisers, random streams); returns its
-    round and the round tail (history rows not yet logged; None in an older file). A missing,
-    truncated, foreign or garbled file is a ValueError naming it (never a run left untrained)."""
-    state = read(file)
+def restore(source, game) -> tuple[int, np.ndarray | None]:
+    """Load a checkpoint (a file, or the state runs.read_checkpoint read and checked) into `game`
+    (weights, optimisers, random streams); returns its round and the round tail (history rows not
+    yet logged; None in an older file). A missing, truncated, foreign or garbled checkpoint is an
+    error naming it (never a run left untrained)."""
+    name = "checkpoint.pt" if isinstance(source, dict) else source
+    state = source if isinstance(source, dict) else read(source)
     try:
         game.load_state(state)
         step, tail = int(state["step"]), state.get("round_tail")
     except Exception as err:
-        raise unreadable(file, err) from None
+        raise unreadable(name, err) from None
     return step, tail.numpy() if tail is not None else None
 
 
-def saved_step(file: Path) -> int | None:
+def saved_step(file: Path, cap: int = READ_MAX) -> int | None:
     """The round of the checkpoint in file, or None where there is none readable."""
     try:
-        return int(torch.load(file, map_location="cpu", weights_only=True)["step"])
+        return int(read(file, cap)["step"])
     except Exception:
         return None
 
 
-def read(file: Path) -> dict:
-    """The state in file; FileNotFoundError if missing, else a ValueError naming it."""
+def read(file: Path, cap: int = READ_MAX) -> dict:
+    """The state in file, read through the guarded reader (a regular file, not a link, at most
+    `cap` bytes); FileNotFoundError if missing, else a ValueError naming it."""
+    file = Path(file)
+    data = runs.RunDir(file.parent).read(file.name, cap, "a checkpoint")
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:
         raise unreadable(file, err) from None
 

@@ -126,16 +126,22 @@ def write_npz(path, arrays: dict) -> None:
     atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
 
 
-def write_torch(path, obj) -> None:
-    """torch.save(obj) to path, atomically, and its sha256 beside it (PATH.sha256): a reader
-    that only needs to know the file is the one written (a figure) checks that without torch."""
+def write_torch(path, obj, tag: str = "") -> None:
+    """torch.save(obj) to path, atomically, and its sha256 beside it (PATH.sha256; then `tag` on a
+    line of its own: the run id and fingerprint a checkpoint was written for): a reader that only
+    needs to know the file is the one written (a figure) checks that without torch."""
     import torch
 
     buf = io.BytesIO()
     torch.save(obj, buf)
     data = buf.getvalue()
     atomic_write(path, lambda f: f.write(data))
-    write_text(_digest_file(path), hashlib.sha256(data).hexdigest())
+    write_text(_digest_file(path), digest_of(data, tag))
+
+
+def digest_of(data: bytes, tag: str = "") -> str:
+    """The text of a digest file: the sha256 of data, then the tag (if any), each on a line."""
+    return hashlib.sha256(data).hexdigest() + (f"\n{tag}" if tag else "") + "\n"
 
 
 def _digest_file(path) -> Path:
@@ -146,7 +152,7 @@ def written_intact(path) -> bool:
     """path is byte for byte the file write_torch wrote (its sha256 matches the one kept beside it).
     False where there is no digest (a run from before) or it differs: then read the file to know."""
     try:
-        return _digest_file(path).read_text().strip() == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return _digest_file(path).read_text().split()[:1] == [hashlib.sha256(Path(path).read_bytes()).hexdigest()]
     except OSError:
         return False
 

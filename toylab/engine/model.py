@@ -8,7 +8,6 @@ trainer, to resume, holds one too). Loading a torch optimiser imports torch._dyn
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -48,16 +47,21 @@ class Networks:
         self.step = 0           # the round of the weights loaded (0: as initialised)
 
     @classmethod
-    def load(cls, configs, checkpoint: Path, target=None) -> "Networks":
-        """The networks of a saved run; a missing, truncated, foreign or garbled checkpoint is an
-        error naming the file (never a run silently left untrained)."""
+    def load(cls, configs, checkpoint, target=None, *, name=None) -> "Networks":
+        """The networks of a saved run, from its checkpoint (a file, or the state read from it:
+        runs.read_checkpoint); a missing, truncated, foreign or garbled checkpoint, or weights of
+        other sizes than the config's, is an error naming the file (never a run silently left
+        untrained)."""
         nets = cls(configs, target)
+        name = name if name is not None else checkpoint
         try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            state = checkpoint if isinstance(checkpoint, dict) else \
+                torch.load(checkpoint, map_location="cpu", weights_only=True)
             nets.load_weights(state)
         except Exception as err:
-            raise ValueError(f"{checkpoint}: unreadable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                             f"the run cannot be restored from it") from None
+            why = " ".join(str(err).split())[:200]
+            raise ValueError(f"{name}: unreadable checkpoint, or weights that do not fit config.json's networks "
+                             f"({type(err).__name__}: {why}); the run cannot be restored from it") from None
         return nets
 
     def load_weights(self, state: dict) -> None:

@@ -17,18 +17,27 @@ never leaves half a file; a new run never reuses an existing folder.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import mmap
+import re
+import stat
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import PROBABILISTIC, ConfigError, TrainConfig, make_config
+from .config import MAX_MEMBERS, PROBABILISTIC, ConfigError, TrainConfig, make_config
+from .controls import LIVE_FIELDS
 from .files import (DiskFullError, atomic_write, new_run_dir, read_csv, release_free_heap, write_csv, write_json,  # noqa: F401
-                    write_npz, write_text, write_torch, written_intact)
+                    digest_of, write_npz, write_text, write_torch, written_intact)
+from .guarded import (DIGEST_MAX, JSON_DEPTH, JSON_MAX, SNAPSHOT_METRICS, RunDir, RunFileError,  # noqa: F401
+                      checkpoint_cap, json_depth, snapshot_cap)
+from .safe_load import InputError, MalformedInput, load_json
+from .target_params import MAX_POINTS
 
 # (the file writers live in toylab.engine.files; runs.write_json etc. are the same functions)
 # torch is imported only where weights are read or written (networks, write_torch): reading a
@@ -117,8 +126,23 @@ class Run:
     snapshots: list[Snapshot] = field(default_factory=list)
     path: Path | None = None
     info: dict = field(default_factory=dict)
+    key: dict | None = None     # {"id", "fingerprint"} binding its files together (run_key); None: a run from before
     _nets: object = None        # the networks (toylab.model.Networks), loaded on first use
     _target: object = None
+    _dir: object = None         # its folder, opened for guarded reading (guarded.RunDir)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.key["id"] if self.key else None
+
+    @property
+    def folder(self) -> RunDir:
+        """The run's folder for guarded reading (opened from `path` on first use)."""
+        if self._dir is None:
+            if self.path is None:
+                raise ValueError("this run has no folder")
+            self._dir = RunDir(self.path)
+        return self._dir
 
     @property
     def config(self) -> TrainConfig:
@@ -159,7 +183,8 @@ class Run:
                 raise ValueError("this run has no networks: it was not trained here and has no folder")
             from .model import Networks
 
-            self._nets = Networks.load(self.configs, require_checkpoint(self.path / "checkpoint.pt"), self._target)
+            self._nets = Networks.load(self.configs, read_checkpoint(self), self._target,
+                                       name=self.path / CHECKPOINT)
         return self._nets
 
     @property
@@ -186,13 +211,105 @@ class Run:
                 f"step={self.step}, snapshots={len(self.snapshots)}{where})")
 
 
+CHECKPOINT = "checkpoint.pt"
+DIGEST = "checkpoint.pt.sha256"
+
+
 def require_checkpoint(file: Path) -> Path:
     """file, if it exists; else an error saying the run's weights are lost (an untrained network
     must never stand in for the run)."""
     if not Path(file).exists():
-        raise FileNotFoundError(f"{file}: missing; the run's trained weights are lost, so it cannot be "
-                                f"evaluated, drawn or resumed (train it again)")
+        raise _lost(file)
     return Path(file)
+
+
+def _lost(file) -> FileNotFoundError:
+    return FileNotFoundError(f"{file}: missing; the run's trained weights are lost, so it cannot be "
+                             f"evaluated, drawn or resumed (train it again)")
+
+
+def run_key(run_id: str | None, configs: list[TrainConfig], points: dict | None = None) -> dict | None:
+    """What binds a run's files together: its id (written into config.json when the folder is made)
+    and the fingerprint of what the run is (`fingerprint`). A checkpoint, its digest, every
+    snapshot and the target's view carry it; a file carrying another is refused (another run's
+    weights copied in, a config edited to other sizes or another target). None: a run made before
+    run ids, whose weights are then always read and checked against the config."""
+    return {"id": run_id, "fingerprint": fingerprint(configs, points, run_id)} if run_id else None
+
+
+#: config fields that may change over a run's life (live edits, a new end, where it runs): left out of its fingerprint
+VARYING = (*LIVE_FIELDS, "steps", "device", "threads", "tensorboard", "max_snapshots", "log_every")
+
+
+def fingerprint(configs: list[TrainConfig], points: dict | None = None, run_id: str | None = None) -> str:
+    """sha256 (32 hex digits) of what a run's weights and snapshots are made for: every config field
+    but those that may vary (VARYING), the members' seeds, the points' digest (not where they
+    were read from) and the run id. Computed from the validated configs, so the same however
+    config.json is formatted or rewritten (a live edit rewrites it)."""
+    fixed = {k: v for k, v in configs[0].model_dump(mode="json").items() if k not in VARYING}
+    if points:
+        fixed["dataset_params"] = {k: v for k, v in (fixed.get("dataset_params") or {}).items() if k != "path"}
+    body = {"config": fixed, "seeds": [c.seed for c in configs], "points": (points or {}).get("sha256"),
+            "run_id": run_id}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def key_tag(key: dict | None) -> str:
+    """The digest file's second line: the run id and fingerprint a checkpoint was written for."""
+    return f"{key['id']} {key['fingerprint']}" if key else ""
+
+
+def digest_text(data: bytes, key: dict | None) -> str:
+    """checkpoint.pt.sha256 as files.write_torch writes it: the checkpoint's sha256, then the run id
+    and fingerprint it was written for."""
+    return digest_of(data, key_tag(key))
+
+
+def _checkpoint_bytes(run: "Run") -> bytes:
+    d = run.folder
+    if not d.exists(CHECKPOINT):
+        raise _lost(d.path / CHECKPOINT)
+    return d.read(CHECKPOINT, checkpoint_cap(run.config, run.size), "a checkpoint of this run's config")
+
+
+def checkpoint_intact(run: "Run", data: bytes | None = None) -> bool:
+    """The checkpoint is byte for byte the one written for this run (its digest says so, and names
+    this run's id and fingerprint), so a figure may trust it without loading torch. False where the
+    digest is missing, differs or is for another run, and for a run made before run ids: then the
+    weights are read and checked (read_checkpoint)."""
+    if run.key is None or not run.folder.exists(DIGEST):
+        return False
+    text = run.folder.read(DIGEST, DIGEST_MAX, "a digest")
+    data = _checkpoint_bytes(run) if data is None else data
+    return text.decode("ascii", "replace") == digest_text(data, run.key)
+
+
+def read_checkpoint(run: "Run", data: bytes | None = None) -> dict:
+    """The state in the run's checkpoint.pt (guarded: a regular file inside the folder, at most
+    checkpoint_cap bytes), loaded with weights_only=True, and checked to be this run's: written
+    for its id and fingerprint (a run made before run ids: a checkpoint without one). Missing:
+    FileNotFoundError; anything else wrong: a RunFileError naming the file."""
+    import torch
+
+    d = run.folder
+    data = _checkpoint_bytes(run) if data is None else data
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError("not a dict")
+    except Exception as err:
+        raise d.error(CHECKPOINT, "is an unreadable checkpoint; the run cannot be restored from it",
+                      f" ({type(err).__name__}: {str(err)[:200]})") from None
+    mine = state.get("run")
+    if run.key is not None and mine != run.key:
+        if not isinstance(mine, dict) or mine.get("id") != run.key["id"]:
+            raise d.error(CHECKPOINT, "holds the weights of another run (its run id differs from config.json's); "
+                                      "it cannot stand in for this run's")
+        raise d.error(CHECKPOINT, "was written for another config (config.json's network sizes, target, seeds "
+                                  "or members differ from the ones its weights were trained with)")
+    if run.key is None and mine is not None:
+        raise d.error(CHECKPOINT, "belongs to a run with an id, but config.json names none")
+    return state
 
 
 POINTS_FILE = "points.npy"
@@ -221,7 +338,7 @@ def store_points(folder, target) -> dict:
     return {"file": POINTS_FILE, "sha256": points_digest(arr), "rows": int(arr.shape[0])}
 
 
-def config_record(configs: list[TrainConfig], points: dict | None = None) -> dict:
+def config_record(configs: list[TrainConfig], points: dict | None = None, run_id: str | None = None) -> dict:
     base = configs[0].model_dump(mode="json")
     if base.get("threads") == "auto":        # (a field added later: runs stay readable by older versions)
         del base["threads"]
@@ -229,7 +346,61 @@ def config_record(configs: list[TrainConfig], points: dict | None = None) -> dic
            "members": [{k: getattr(c, k) for k in ("seed", "lr_d", "lr_g")} for c in configs]}
     if points:
         rec["points"] = points
+    if run_id:
+        rec["run_id"] = run_id
     return rec
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+MEMBER_FIELDS = ("seed", "lr_d", "lr_g")
+_HEX = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
+
+
+def check_record(rec: dict, error) -> None:
+    """config.json is shaped as toylab writes it, or error(problem) says where not: a config table,
+    1 to MAX_MEMBERS members with only their own fields, a points copy named points.npy, a run id."""
+    if not isinstance(rec.get("config"), dict):
+        raise error("config: must be a table of TrainConfig fields")
+    members = rec.get("members")
+    if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
+        raise error(f"members: must list 1 to {MAX_MEMBERS} members")
+    for m in members:
+        if not isinstance(m, dict) or not set(m) <= set(MEMBER_FIELDS):
+            raise error(f"members: each member has only {', '.join(MEMBER_FIELDS)} of its own")
+    points = rec.get("points")
+    if points is not None and not (isinstance(points, dict) and points.get("file") == POINTS_FILE
+                                   and isinstance(points.get("sha256"), str) and _HEX.fullmatch(points["sha256"])):
+        raise error(f"points: must name {POINTS_FILE} in the run folder and its sha256")
+    rid = rec.get("run_id")
+    if rid is not None and not (isinstance(rid, str) and _HEX.fullmatch(rid)):
+        raise error("run_id: must be 32 hex digits")
+
+
+def _read_points(d: RunDir, rec: dict) -> Path:
+    """The run's copy of its points (points.npy, judged by its header first), checked against the
+    sha256 in config.json; its path."""
+    if not d.exists(POINTS_FILE):
+        raise FileNotFoundError(f"{d.path / POINTS_FILE}: missing; this run's target points are stored there")
+    data = d.read(POINTS_FILE, MAX_POINTS * 2 * 8 + 4096, "a points file")
+    try:
+        f = io.BytesIO(data)
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)(f)
+        if dtype.kind != "f" or len(shape) != 2 or shape[1] != 2 or not 1 <= shape[0] <= MAX_POINTS:
+            raise ValueError("not rows of (x, y)")
+        f.seek(0)
+        arr = np.load(f, allow_pickle=False)
+    except Exception as err:
+        raise d.error(POINTS_FILE, "is unreadable; this run's target points are lost",
+                      f" ({type(err).__name__})") from None
+    if points_digest(arr) != rec["points"]["sha256"]:
+        raise d.error(POINTS_FILE, "its points differ from those the run was trained on (sha256 mismatch); "
+                                   "the run cannot be evaluated against a changed target")
+    return d.real / POINTS_FILE
 
 
 def configs_from_record(rec: dict, folder=None) -> list[TrainConfig]:
@@ -237,22 +408,42 @@ def configs_from_record(rec: dict, folder=None) -> list[TrainConfig]:
     after checking the copy against the hash recorded when the run was made."""
     base = rec["config"]
     if rec.get("points") and folder is not None:
-        file = Path(folder) / rec["points"]["file"]
-        if not file.exists():
-            raise FileNotFoundError(f"{file}: missing; this run's target points are stored there")
-        try:
-            arr = np.load(file, allow_pickle=False)
-        except Exception as err:
-            raise ValueError(f"{file}: unreadable ({type(err).__name__}); this run's target points are lost") from None
-        if points_digest(arr) != rec["points"]["sha256"]:
-            raise ValueError(f"{file}: its points differ from those the run was trained on (sha256 mismatch); "
-                             f"the run cannot be evaluated against a changed target")
-        base = {**base, "dataset_params": {**base.get("dataset_params", {}), "path": str(file.resolve())}}
+        file = _read_points(RunDir.of(folder), rec)
+        base = {**base, "dataset_params": {**base.get("dataset_params", {}), "path": str(file)}}
     return [make_config(**{**base, **m}) for m in rec["members"]]
 
 
+SNAPSHOTS = "snapshots"
+_SNAPSHOT_NAME = re.compile(r"step_(\d{1,12})\.npz")
+#: what toylab writes in a run folder: never a link, always of this kind (other names are left alone)
+RUN_ENTRIES = {**dict.fromkeys(("config.json", "status.json", "metrics.csv", CHECKPOINT, DIGEST, "target_view.npz",
+                                POINTS_FILE, "summary.png"), "file"), SNAPSHOTS: "folder", "tensorboard": "folder"}
+
+
+def check_folder(d: RunDir, writing: bool = False) -> None:
+    """The entries toylab writes in the run folder and its snapshots are what they should be — regular
+    files, or folders for snapshots/ and tensorboard/ — and none is a symbolic link (a RunFileError
+    naming the first that is not). Writing (a resume): nothing in tensorboard/ is a link either,
+    so every write and delete stays inside the real run folder."""
+    top = d.check_kinds(RUN_ENTRIES)
+    if SNAPSHOTS in top:
+        names = [n for n in d.entries(SNAPSHOTS) if _SNAPSHOT_NAME.fullmatch(n)]
+        d.check_kinds(dict.fromkeys(names, "file"), SNAPSHOTS)
+    if writing and "tensorboard" in top:
+        entries = d.entries("tensorboard")
+        d.check_kinds({n: "file" if stat.S_ISLNK(m) or stat.S_ISREG(m) else "folder" for n, m in entries.items()},
+                      "tensorboard")
+
+
 def snapshot_files(path) -> list[Path]:
-    return sorted((Path(path) / "snapshots").glob("step_*.npz"))
+    """The run's snapshot files (snapshots/step_NNNNNNNN.npz), in step order; other names in the
+    folder are not toylab's and are left alone. `path`: a folder, a RunDir or a Run."""
+    try:
+        d = path.folder if isinstance(path, Run) else RunDir.of(path)
+    except FileNotFoundError:
+        return []                    # no folder (yet): no snapshots
+    names = [n for n in d.entries(SNAPSHOTS) if _SNAPSHOT_NAME.fullmatch(n)]
+    return [d.path / SNAPSHOTS / n for n in sorted(names, key=snapshot_step)]
 
 
 def snapshot_step(file) -> int:
@@ -260,14 +451,64 @@ def snapshot_step(file) -> int:
     return int(Path(file).stem.split("_", 1)[1])
 
 
-def read_snapshot(file) -> Snapshot:
-    """One snapshot file; a truncated or garbled one is a ValueError naming it."""
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            return Snapshot.from_npz(data)
-    except Exception as err:
-        raise ValueError(f"{file}: unreadable snapshot ({type(err).__name__}: {str(err)[:200]}); "
-                         f"delete it, or resume the run to write it again") from None
+_METRIC = re.compile(r"metric/[A-Za-z0-9_]{1,64}")
+
+
+def _snapshot_judge(run: "Run | None"):
+    """judge(key, shape, dtype) for a snapshot's arrays: the shapes the run's config gives (E
+    members, n_fixed fakes, a grid_size^2 D grid, a manifold_size^2 sheet); without a run, only
+    that they are arrays toylab writes."""
+    metrics = []
+
+    def judge(key, shape, dtype):
+        floats = dtype.kind in "fiu"
+        if key == "step":
+            return None if shape == () and dtype.kind in "iu" else "must be one whole number"
+        if key == "run":
+            return None if shape == () and dtype.kind == "U" and dtype.itemsize <= 64 * 4 else "must be a run id"
+        if _METRIC.fullmatch(key):
+            metrics.append(key)
+            if len(metrics) > SNAPSHOT_METRICS:
+                return f"more than {SNAPSHOT_METRICS} metrics"
+            want = None if run is None else (run.size,)
+        elif key in SNAPSHOT_ARRAYS:
+            if run is None:
+                want = None
+            else:
+                c, E = run.config, run.size
+                want = {"fake": (E, c.n_fixed, 2), "d_grad": (E, c.n_fixed, 2), "d_grid": (E, c.grid_size, c.grid_size),
+                        "manifold": (E, c.manifold_size, c.manifold_size, 2)}[key]
+        else:
+            return "an array toylab does not write"
+        if not floats:
+            return "must hold numbers"
+        if want is not None and shape != want:
+            return f"has shape {shape}; this run's config makes {want}"
+        if want is None and len(shape) > 4:
+            return "has too many dimensions"
+        return None
+    return judge
+
+
+def read_snapshot(file, run: "Run | None" = None) -> Snapshot:
+    """One snapshot file, read through the guarded reader: a regular file in the run's snapshots/,
+    at most snapshot_cap bytes, every array's shape checked against the run's config before its
+    data is read, its round equal to its name's and (a run with an id) written by this run. Any
+    of these wrong is a RunFileError naming the file."""
+    file = Path(file)
+    d = run.folder if run is not None else RunDir(file.parent.parent)
+    name = f"{SNAPSHOTS}/{file.name}"
+    cap = snapshot_cap(run.config, run.size) if run is not None else 1 << 28
+    arrays = d.read_npz(name, cap, _snapshot_judge(run), required=(*SNAPSHOT_ARRAYS, "step"))
+    step = int(arrays["step"])
+    if _SNAPSHOT_NAME.fullmatch(file.name) and step != snapshot_step(file):
+        raise d.error(name, f"holds round {step}, its name says {snapshot_step(file)}")
+    if run is not None and run.key is not None and str(arrays.get("run", "")) != run.key["id"]:
+        raise d.error(name, "was not written by this run (its run id differs from config.json's)")
+    if run is None and len({arrays[k].shape[0] if arrays[k].ndim else -1 for k in SNAPSHOT_ARRAYS}) != 1:
+        raise d.error(name, "its arrays disagree in their number of members")
+    metrics = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("metric/")}
+    return Snapshot.packed(step, {k: arrays[k] for k in SNAPSHOT_ARRAYS}, metrics)
 
 
 def thin(n: int, frames: int | None) -> list[int]:
@@ -304,52 +545,117 @@ def kept(n: int, most: int) -> list[int]:
     return out
 
 
-def load_snapshots(path, max_snapshots: int | None = None, *, as_fit: bool = False) -> list[Snapshot]:
-    """A run folder's snapshots in step order; past max_snapshots, evenly spread ones (`thin`),
-    or with as_fit those a fit holds in memory (`kept`)."""
+def load_snapshots(path, max_snapshots: int | None = None, *, as_fit: bool = False,
+                   up_to: int | None = None) -> list[Snapshot]:
+    """A run folder's snapshots in step order (those up to round `up_to` when given); past
+    max_snapshots, evenly spread ones (`thin`), or with as_fit those a fit holds in memory (`kept`).
+    `path`: a Run (its shapes checked, see read_snapshot), a RunDir or a folder."""
+    run = path if isinstance(path, Run) else None
     files = snapshot_files(path)
+    if up_to is not None:
+        files = [f for f in files if snapshot_step(f) <= up_to]
     chosen = kept(len(files), max_snapshots) if as_fit and max_snapshots else thin(len(files), max_snapshots or None)
-    files = [files[i] for i in chosen]
-    return [read_snapshot(f) for f in files]
+    return [read_snapshot(files[i], run) for i in chosen]
 
 
-def _read_record(file: Path, build):
-    """build(the JSON object in file); any failure is a ValueError naming the file."""
+STATUS_MAX_STEP = 10**12
+
+
+def _check_status(rec: dict, members: int, error) -> dict:
+    """status.json as toylab writes it, or error(problem): a known status, a whole round >= 0, one
+    status and one diverged round (or none) per member."""
+    if "status" in rec and rec["status"] not in STATUSES:
+        raise error(f"status: must be one of {', '.join(STATUSES)}")
+    for key in ("step", "checkpoint_step"):
+        v = rec.get(key, 0)
+        if v is None and key == "checkpoint_step":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= STATUS_MAX_STEP:
+            raise error(f"{key}: must be a whole number of rounds >= 0")
+    ms, ds = rec.get("member_status", []), rec.get("diverged_step", [])
+    if not isinstance(ms, list) or (ms and (len(ms) != members or any(m not in STATUSES for m in ms))):
+        raise error(f"member_status: must list one status of {', '.join(STATUSES)} for each of the "
+                    f"{members} members")
+    if not isinstance(ds, list) or (ds and (len(ds) != members or any(
+            v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= STATUS_MAX_STEP)
+            for v in ds))):
+        raise error(f"diverged_step: must list a round or null for each of the {members} members")
+    if not isinstance(rec.get("info", {}), dict):
+        raise error("info: must be a table")
+    return rec
+
+
+def _read_json(d: RunDir, name: str) -> dict:
+    """A JSON record of the run folder: guarded, capped, depth-limited (toylab.engine.safe_load)."""
+    data = d.read(name, JSON_MAX, "a JSON record")
+    if json_depth(data) > JSON_DEPTH:
+        raise d.error(name, f"is nested more than {JSON_DEPTH} levels deep (not a record toylab writes)")
     try:
-        rec = json.loads(file.read_text())
-        if not isinstance(rec, dict):
-            raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
-        return build(rec)
-    except (FileNotFoundError, ConfigError):
-        raise
-    except (ValueError, KeyError, TypeError, OSError) as err:
-        what = f"missing key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {str(err)[:200]}"
-        raise ValueError(f"{file}: unreadable ({what})") from None
+        rec = load_json(data, what=name, max_depth=JSON_DEPTH, max_bytes=JSON_MAX)
+    except MalformedInput as err:
+        raise d.error(name, "is not valid JSON", f" ({str(err).removeprefix(name + ': ')[:200]})") from None
+    except InputError as err:
+        raise d.error(name, "is not a record toylab writes", f" ({str(err).removeprefix(name + ': ')[:200]})") from None
+    if not isinstance(rec, dict):
+        raise d.error(name, f"holds a JSON {type(rec).__name__}, not an object")
+    return rec
 
 
-def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, weights: bool = True) -> Run:
+def read_config(d: RunDir) -> tuple[dict, list[TrainConfig]]:
+    """config.json of a run folder: its record (checked) and the members' configs."""
+    rec = _read_json(d, "config.json")
+    check_record(rec, lambda problem: d.error("config.json", problem))
+    try:
+        return rec, configs_from_record(rec, d)
+    except ConfigError as err:
+        raise d.error("config.json", "is not a valid toylab config", f" ({' '.join(str(err).split())[:300]})") from None
+
+
+def _read_metrics(d: RunDir, members: int) -> dict[str, np.ndarray]:
+    if not d.exists("metrics.csv"):
+        return {}
+    table = d.read_table("metrics.csv")
+    if table and ("step" not in table or "member" not in table):
+        raise d.error("metrics.csv", "has no step and member columns")
+    if table and (np.any(table["member"] < 0) or np.any(table["member"] >= members) or np.any(table["step"] < 0)):
+        raise d.error("metrics.csv", f"names members outside 0..{members - 1} or rounds below 0")
+    return table
+
+
+def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, weights: bool = True,
+             root=None) -> Run:
     """Bring a saved run back: config, status, metrics and snapshots; its networks are loaded on
     first use (Run.networks: sampling, D, evaluation), so reading a run needs no torch.
 
+    Every file is read through the guarded reader (toylab.engine.guarded: regular files inside
+    the folder, capped, depth-limited JSON, shapes checked against the config): anything else is
+    a RunFileError naming the file. `root`: a folder the run must lie inside (the dashboard's
+    --runs-dir).
+
     A run whose checkpoint is missing or damaged is refused (FileNotFoundError or ValueError
     naming the file): its networks are lost, and untrained ones must never be reported as the
-    run. The digest kept beside the checkpoint says it is intact; without one (an older run) or
-    when it differs, the weights are read now. weights=False: records only, nothing checked."""
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path} is not a toylab run (no config.json)")
-    configs = _read_record(path / "config.json", lambda rec: configs_from_record(rec, path))
-    status = _read_record(path / "status.json", dict) if (path / "status.json").exists() else {}
-    try:
-        history = read_csv(path / "metrics.csv") if (path / "metrics.csv").exists() else {}
-    except (ValueError, IndexError, OSError) as err:
-        raise ValueError(f"{path / 'metrics.csv'}: unreadable ({type(err).__name__}: {str(err)[:200]})") from None
-    snaps = load_snapshots(path, max_snapshots) if snapshots else []
+    run. The digest kept beside the checkpoint, naming this run's id and fingerprint, says it is
+    the run's own and intact; without one (an older run), or when it differs, the weights are
+    read now and checked. weights=False: records only, the checkpoint not looked at."""
+    d = RunDir(path, root)
+    if not d.exists("config.json"):
+        raise FileNotFoundError(f"{d.path} is not a toylab run (no config.json)")
+    check_folder(d)
+    rec, configs = read_config(d)
+    E = len(configs)
+    status = _check_status(_read_json(d, "status.json"), E, lambda problem: d.error("status.json", problem)) \
+        if d.exists("status.json") else {}
+    history = _read_metrics(d, E)
     run = Run(configs=configs, status=status.get("status", "unknown"), step=int(status.get("step", 0)),
               member_status=status.get("member_status", []), diverged_step=status.get("diverged_step", []),
-              history=history, snapshots=snaps, path=path, info=status.get("info", {}))
-    if weights and not written_intact(require_checkpoint(path / "checkpoint.pt")):
-        run.networks()
+              history=history, path=d.path, info=status.get("info", {}),
+              key=run_key(rec.get("run_id"), configs, rec.get("points")), _dir=d)
+    if weights:
+        data = _checkpoint_bytes(run)
+        if not checkpoint_intact(run, data):
+            run.networks()
+    if snapshots:
+        run.snapshots = load_snapshots(run, max_snapshots)
     return run
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..measure.bandwidth import binned_kde
+from .guarded import VIEW_MAX, RunDir, RunFileError
 from .runs import write_npz
 
 VIEW_FILE = "target_view.npz"
@@ -46,26 +47,40 @@ def target_view(target, size: int = VIEW["size"], supersample: int = VIEW["super
                       supersample=supersample, n_real=n_real)
 
 
-def write_target_view(folder, view: TargetView) -> None:
-    """Keep a view in a run folder (atomic; ~100 kB for the default)."""
-    write_npz(Path(folder) / VIEW_FILE, {"bounds": np.asarray(view.bounds), "p_data": view.p_data,
-                                         "real": view.real, "shape": np.asarray([view.num_modes, view.size,
-                                                                                  view.supersample, view.n_real])})
+def write_target_view(folder, view: TargetView, run_id: str | None = None) -> None:
+    """Keep a view in a run folder (atomic; ~100 kB for the default), marked with the run's id."""
+    arrays = {"bounds": np.asarray(view.bounds), "p_data": view.p_data, "real": view.real,
+              "shape": np.asarray([view.num_modes, view.size, view.supersample, view.n_real])}
+    if run_id:
+        arrays["run"] = np.array(run_id)
+    write_npz(Path(folder) / VIEW_FILE, arrays)
 
 
 def read_target_view(folder, size: int = VIEW["size"], supersample: int = VIEW["supersample"],
-                     n_real: int = VIEW["n_real"]) -> TargetView | None:
-    """The view kept in a run folder, if there is one of this size (else None: compute it)."""
-    file = Path(folder) / VIEW_FILE
-    try:
-        with np.load(file, allow_pickle=False) as d:
-            k, s, ss, n = (int(v) for v in d["shape"])
-            if (s, ss, n) != (size, supersample, n_real) or d["p_data"].shape != (s, s) or d["real"].shape != (n, 2):
-                return None
-            return TargetView(bounds=tuple(float(b) for b in d["bounds"]), p_data=d["p_data"], real=d["real"],
-                              num_modes=k, size=s, supersample=ss, n_real=n)
-    except Exception:               # missing, older or damaged: the picture computes it from the target
+                     n_real: int = VIEW["n_real"], run_id: str | None = None) -> TargetView | None:
+    """The view kept in a run folder (a path or a guarded.RunDir), if there is one of this size made
+    for this run (`run_id`, when the run has one); else None: compute it from the target. The
+    file is read guarded — a link, a FIFO, a device or a file over VIEW_MAX is never read (and
+    runs.load_run refuses a folder whose target_view.npz is a link or not a regular file) —;
+    a damaged, oversized or foreign one is only computed again."""
+    d = RunDir.of(folder)
+    if not d.exists(VIEW_FILE):
         return None
+    want = {"bounds": (4,), "p_data": (size, size), "real": (n_real, 2), "shape": (4,), "run": ()}
+    try:
+        a = d.read_npz(VIEW_FILE, VIEW_MAX, lambda k, shape, dtype: None if want.get(k) == shape else "unexpected",
+                       required=("bounds", "p_data", "real", "shape"))
+    except RunFileError:
+        return None                 # too large, damaged or of another size: the picture computes it from the target
+    if run_id and str(a.get("run", "")) != run_id:
+        return None                 # not made for this run
+    k, s, ss, n = (int(v) for v in a["shape"])
+    p = a["p_data"]
+    if (s, ss, n) != (size, supersample, n_real) or not np.all(np.isfinite(p)) or np.any(p < 0) \
+            or not np.all(np.isfinite(a["real"])) or not np.all(np.isfinite(a["bounds"])) or not 0 <= k <= 10**6:
+        return None
+    return TargetView(bounds=tuple(float(b) for b in a["bounds"]), p_data=p, real=a["real"],
+                      num_modes=k, size=s, supersample=ss, n_real=n)
 
 
 def pixel_density(target, size: int, supersample: int = 4) -> np.ndarray:

@@ -85,9 +85,8 @@ class Trainer:
         t, tail = cls(run.configs), None
         t.step, t.status = run.step, run.status
         if run.path is not None:
-            t.folder = RunFolder.existing(run.path, t.target)
-            file = runs.require_checkpoint(run.path / "checkpoint.pt")
-            t.step, tail = checkpoint.restore(file, t.game)      # resuming continues from its round
+            t.folder = RunFolder.existing(run)                   # refused if it would write out of the folder
+            t.step, tail = checkpoint.restore(runs.read_checkpoint(run), t.game)   # resuming continues from its round
         t.hist.restore(run.history, run.member_status, run.diverged_step, tail)
         t.snapshots = list(run.snapshots)
         return t
@@ -280,7 +279,7 @@ class Trainer:
         """The records so far as a Run (shares the trainer's networks)."""
         r = Run(configs=self.configs, status=self.status, step=self.step, member_status=list(self.member_status),
                 diverged_step=list(self.diverged_step), history=self.hist.arrays(), snapshots=list(self.snapshots),
-                path=self.path, info=self._info())
+                path=self.path, info=self._info(), key=self.folder.key if self.folder else None)
         r._nets = self.nets
         return r
 

@@ -67,8 +67,8 @@ class RunView:
         cfg = run.configs[member]
         self.config = cfg
         # what the target looks like: kept in the run folder (no torch needed), else computed
-        tv = (read_target_view(run.path, size, supersample, n_real) if run.path is not None else None) \
-            or target_view(run.target, size, supersample, n_real)
+        tv = (read_target_view(run.folder, size, supersample, n_real, run_id=run.run_id)
+              if run.path is not None else None) or target_view(run.target, size, supersample, n_real)
         self.bounds, self.p_data, self.real, self.num_modes = tv.bounds, tv.p_data, tv.real, tv.num_modes
         x0, x1, y0, y1 = self.bounds
         self.size = size

@@ -332,7 +332,7 @@ def load_for_frame(path, step: int | None = None):
     hinge run every snapshot is read, as an animation's frames would use.)"""
 
     run = load_run(path, snapshots=False)       # drawn from its records (weights checked by their digest): no torch
-    files = snapshot_files(run.path)
+    files = snapshot_files(run)
     if not files:
         raise ValueError(f"run {run.path} has no snapshots to draw")
     steps = [snapshot_step(f) for f in files]
@@ -342,9 +342,9 @@ def load_for_frame(path, step: int | None = None):
                          f"(snapshots from {steps[0]} to {steps[-1]}, every {run.config.snapshot_every})")
     file = files[-1] if step is None else files[steps.index(step)]
     if run.config.loss in PROBABILISTIC:
-        run.snapshots = [read_snapshot(file)]
+        run.snapshots = [read_snapshot(file, run)]
     else:
-        run.snapshots = load_snapshots(run.path)
+        run.snapshots = load_snapshots(run)
     return run
 
 
