@@ -90,12 +90,19 @@ class TabClient:
         return find(self.layout) or ""
 
     # -- callbacks ----------------------------------------------------------------
-    def callback(self, output_id: str) -> dict:
-        """The callback whose outputs include component `output_id`."""
+    def callback(self, output_id: str, trigger: str | None = None) -> dict:
+        """The callback whose outputs include component `output_id` (and, where several write to it,
+        whose inputs include `trigger`, a component id)."""
+        found = []
         for d in self.deps:
             outs = d["output"].strip(".").split("...")
             if any(o.split("@")[0].rsplit(".", 1)[0] == output_id for o in outs):
+                found.append(d)
+        for d in found:
+            if trigger is None or any(i["id"] == trigger for i in d["inputs"]):
                 return d
+        if found:
+            return found[0]
         raise KeyError(output_id)
 
     def call(self, output_id: str, trigger: str, **changes) -> tuple[int, dict]:
@@ -103,7 +110,7 @@ class TabClient:
 
         `changes` (keys "id.prop" with dots written as '__') override the page's values,
         e.g. `**{"session-id__data": "../x"}`. Returns (HTTP status, {id: {prop: value}})."""
-        d = self.callback(output_id)
+        d = self.callback(output_id, trigger.split(".")[0])
         for k, v in changes.items():
             self.values[k.replace("__", ".")] = v
         if "." not in trigger:

@@ -186,12 +186,13 @@ class Session:
     def touch(self):
         self.last_seen = time.monotonic()
 
-    def load(self, path: str):
-        """A saved run for comparison (cached; at most MAX_LOADED kept)."""
+    def load(self, path: str, root=None):
+        """A saved run for comparison (cached; at most MAX_LOADED kept); `root`: the runs folder it
+        must lie inside (every file read guarded: toylab.engine.guarded)."""
         if path not in self.loaded:
             while len(self.loaded) >= MAX_LOADED:
                 self.loaded.pop(next(iter(self.loaded)))
-            self.loaded[path] = load_run(path, max_snapshots=2)
+            self.loaded[path] = load_run(path, max_snapshots=2, root=root)
         return self.loaded[path]
 
     def close(self) -> bool:

@@ -1,5 +1,12 @@
 """The Compare tab: saved runs (and this tab's live run) side by side, at their last snapshot,
-with their JS and mode curves overlaid."""
+with their JS and mode curves overlaid.
+
+The runs are the folders under --runs-dir, named relative to it ('ring8', 'exp/runs/job-3'):
+the list is given only to a tab with a valid session, and only names it listed are opened.
+Every file is read through the engine's guarded reader with the runs folder as its root
+(toylab.engine.guarded: no link leads out of it, no FIFO or device is opened, sizes capped,
+shapes checked), and a refusal is said on the page as 'run folder NAME: FILE: problem' —
+never a server path and never a file's content."""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from pathlib import Path
 from dash import Input, Output, State, dcc, html, no_update
 
 from toylab import panels as P
+from toylab.engine.guarded import RunFileError
 from toylab.pictures.figures import curves_figure, panel_figure
 
 from .. import ids as I
@@ -18,21 +26,29 @@ SHOW = ("p_model", "d", "modes")
 
 
 def find_runs(root) -> list[str]:
-    """Run folders (with a config.json) under root, at most two levels down, newest first; a
-    symlink that leads out of root is not listed."""
+    """Run folders (with a config.json) under root, at most two levels down, newest first, named
+    relative to root; a folder reached through a link that leads out of root is not listed."""
     root = Path(root)
     if not root.is_dir():
         return []
     real = root.resolve()
-    found = {p.parent for pattern in ("*/config.json", "*/*/config.json") for p in root.glob(pattern)
-             if p.resolve().is_relative_to(real)}
-    return [str(p) for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+    found = {}
+    for pattern in ("*/config.json", "*/*/config.json"):
+        for p in root.glob(pattern):
+            try:
+                folder = p.parent
+                if folder.resolve().is_relative_to(real):
+                    found[folder.relative_to(root).as_posix()] = folder.stat().st_mtime
+            except (OSError, RuntimeError, ValueError):
+                continue
+    return sorted(found, key=lambda n: found[n], reverse=True)
 
 
 def layout(runs_dir):
+    name = Path(runs_dir).name or "runs"
     return html.Div(className="compare", children=[
-        html.P(f"Runs saved under {runs_dir}/ (train them with `toylab train --out {runs_dir}/NAME` or the sweep "
-               f"command), and this tab's live run. Pick up to 4.", className="help-text"),
+        html.P(f"Runs saved in the server's runs folder ({name}/: train them with `toylab train --out {name}/NAME` "
+               f"or the sweep command), and this tab's live run. Pick up to 4.", className="help-text"),
         html.Div(className="buttons", children=[
             dcc.Dropdown(id=I.CMP_RUNS, multi=True, options=[], value=[], style={"minWidth": "600px"},
                          placeholder="choose runs to compare"),
@@ -43,10 +59,35 @@ def layout(runs_dir):
     ])
 
 
+def _short(text, n: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _problem(name: str, err: Exception, paths) -> str:
+    """What went wrong with run `name`, for the page: the guarded reader's words (no path, no
+    content); any other error by its kind and its text with the server's paths taken out."""
+    if isinstance(err, RunFileError):
+        return err.short(name)
+    text = str(err)
+    for p in sorted({str(p) for p in paths}, key=len, reverse=True):
+        text = text.replace(p + "/", "").replace(p, name)
+    return f"run folder {name}: {_short(text, 200) if isinstance(err, FileNotFoundError) else 'cannot be read'}" \
+           f" ({type(err).__name__})"
+
+
 def register(app, manager, runs_dir):
-    @app.callback(Output(I.CMP_RUNS, "options"), Input(I.CMP_REFRESH, "n_clicks"), Input(I.TABS, "value"))
-    def options(_n, _tab):
-        return [LIVE, *find_runs(runs_dir)]
+    root = Path(runs_dir)
+
+    @app.callback(Output(I.CMP_RUNS, "options"), Output(I.CMP_MESSAGE, "children", allow_duplicate=True),
+                  Input(I.CMP_REFRESH, "n_clicks"), Input(I.TABS, "value"), State(I.SESSION, "data"),
+                  prevent_initial_call=True)
+    def options(_n, _tab, sid):
+        try:
+            manager.get(sid, client())            # the list is this lab's: only for its tabs
+        except SessionError as err:
+            return [], str(err)
+        return [LIVE, *find_runs(root)], no_update
 
     @app.callback(Output(I.CMP_GRID, "children"), Output(I.CMP_CURVES, "figure"), Output(I.CMP_MESSAGE, "children"),
                   Input(I.CMP_RUNS, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
@@ -58,9 +99,10 @@ def register(app, manager, runs_dir):
         # only names the server listed itself are opened: anything else (../../etc/passwd, a
         # symlink out of runs_dir, an absolute path) is refused by name, unread
         chosen = [c for c in chosen if isinstance(c, str)][:4] if isinstance(chosen, list) else []
-        allowed = set(find_runs(runs_dir))
+        allowed = set(find_runs(root))
         runs, problems = {}, []
         for name in chosen:
+            folder = root / name
             try:
                 if name == LIVE:
                     if session.live is None:
@@ -68,30 +110,47 @@ def register(app, manager, runs_dir):
                         continue
                     run = session.live.snapshot_run()
                 elif name in allowed:
-                    run = session.load(name)
+                    run = session.load(str(folder), root=root)
                 else:
-                    problems.append(f"{name}: not a run under {runs_dir}")
+                    problems.append(f"{_short(name, 200)}: not a run under the runs folder (pick one from the list)")
                     continue
-            except (OSError, ValueError, KeyError) as err:
-                problems.append(f"{name}: cannot be read ({err})")
+            except Exception as err:          # noqa: BLE001 - a crafted folder is a message, never an HTTP 500
+                problems.append(_problem(name, err, (folder, root, _real(folder), _real(root))))
                 continue
             if not run.snapshots:
-                problems.append(f"{name}: has no snapshots")
+                problems.append(f"run folder {name}: has no snapshots" if name != LIVE
+                                else "live run: no snapshots yet")
                 continue
             runs[name] = run
         cards, views = [], {}
         for name, run in runs.items():
-            view = P.RunView(run, size=100)
+            try:
+                view = P.RunView(run, size=100)
+                frame = view.frame(run.snapshots[-1])
+                card = html.Div(className="panel", children=[
+                    html.Div(f"{_label(name, run)} · {view.title(frame)}", className="help",
+                             style={"fontWeight": 600}),
+                    html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
+                        dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
+                        for p in ("p_model", "d")])])
+            except Exception as err:          # noqa: BLE001 - as above
+                problems.append(_problem(name, err, (root / name, root, _real(root / name), _real(root))))
+                continue
             views[_label(name, run)] = view
-            frame = view.frame(run.snapshots[-1])
-            cards.append(html.Div(className="panel", children=[
-                html.Div(f"{_label(name, run)} · {view.title(frame)}", className="help",
-                         style={"fontWeight": 600}),
-                html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
-                    dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
-                    for p in ("p_model", "d")])]))
-        fig = curves_figure(views, ("js", "modes_present")) if views else no_update
+            cards.append(card)
+        try:
+            fig = curves_figure(views, ("js", "modes_present")) if views else no_update
+        except Exception as err:              # noqa: BLE001 - as above
+            problems.append(f"the curves cannot be drawn ({type(err).__name__})")
+            fig = no_update
         return cards, fig, "\n".join(problems)
+
+
+def _real(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return p
 
 
 def _label(name, run) -> str:
