@@ -95,6 +95,8 @@ def test_small_sweep_makes_table_and_plots_and_resumes(tmp_path):
     assert len(exp.jobs()) == 2 and [len(j["members"]) for j in exp.jobs()] == [3, 3]     # seeds batched
     table = X.run_experiment(exp, out, workers=1, progress=False)
     assert len(table) == 6 and {r["setting"] for r in table} == {"non-saturating", "minimax"}
+    for job in exp.jobs():           # one torch thread, recorded, whatever the machine's load (not "auto")
+        assert json.loads((out / "runs" / job["id"] / "config.json").read_text())["config"]["threads"] == 1
     assert all(r["outcome"] in toylab.outcomes.OUTCOMES for r in table)
     assert sorted(r["seed"] for r in table if r["setting"] == "minimax") == [0, 1, 2]
     csv = (out / "results.csv").read_text().splitlines()

@@ -26,12 +26,20 @@ SCHEDULER_TIMEOUT = 5
 #: measured at the end on 2,500 fresh samples per member (metrics.evaluate)
 FINAL_FIELDS = ("js", "js_se", "modes_present", "modes_captured", "modes_captured_se", "high_quality",
                 "high_quality_se", "off_mode", "off_mode_se", "nonfinite", "reverse_kl", "c_of_g")
+#: torch threads a job trains on, unless its spec sets `threads`: a fixed count, so that a sweep's
+#: numbers depend neither on the machine's cores and load nor on how many jobs were left to run
+#: (the same seed on the same thread count and torch build gives the same run, bit for bit: engine.md)
+JOB_THREADS = 1
+
 class JobInterrupted(KeyboardInterrupt):
     """A job's training was interrupted (Ctrl-C, SIGTERM): it has no result and reruns."""
 
 
-def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
+def run_job(job: dict, out: str, threads: int = JOB_THREADS) -> list[dict]:
     """Train one job (an ensemble), classify each member, write its rows; runs in a worker.
+
+    threads: the torch threads of members whose config leaves `threads` at "auto" (auto follows
+    the machine's load while it trains, so the run would depend on that load).
 
     Rows are written (atomically) only for a job that trained to its end or diverged: an
     interrupted job raises JobInterrupted and leaves no rows, so the next sweep redoes it."""
@@ -44,7 +52,7 @@ def run_job(job: dict, out: str, threads: int = 1) -> list[dict]:
     run_dir = out / "runs" / job["id"]
     shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
     rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
-    configs = [TrainConfig(**m["config"]) for m in job["members"]]
+    configs = [TrainConfig(**{"threads": threads, **m["config"]}) for m in job["members"]]   # (auto: not in the record)
     run = Trainer(configs, out=run_dir).fit()
     if run.status not in (COMPLETED, DIVERGED):
         raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
@@ -206,7 +214,7 @@ def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
     jobs = exp.jobs()
     pending = [j for j in jobs if not (out / "results" / f"{j['id']}.json").exists()]
     if pending:
-        threads = max(1, (os.cpu_count() or 1) // max(1, min(len(pending), workers or os.cpu_count() or 1)))
+        threads = JOB_THREADS
         bar = tqdm(total=len(pending), desc=exp.name, unit="job", disable=not progress)
         client = None
         made_here = executor is None                   # we shut down only what we started
