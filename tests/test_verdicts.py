@@ -177,7 +177,8 @@ def case_js(dataset, gen):
 
 def test_half_the_mass_on_one_mode_is_partial_collapse_in_20_of_20_draws():
     # 50 % on mode 0, the rest spread evenly over the other 7 (PacGAN's partially collapsed
-    # rows): JS ~0.085 and every mode present, so v1 said converged; reverse KL 0.38-0.46 > 0.15
+    # rows): JS ~0.085 and every mode present, so the previous rules said converged; reverse KL
+    # 0.34-0.50 > 0.15
     gen = weighted(RING8, [7] + [1] * 7)
     js = case_js("ring8", gen)
     assert js <= OutcomeRules().js_converged                     # JS alone would pass it
@@ -218,7 +219,7 @@ def test_a_generator_that_never_moved_is_stalled_in_20_of_20_draws():
 
 def test_background_junk_keeps_a_run_from_converged_in_20_of_20_draws():
     # ring8 with 10 % of the samples uniform over its bounds: 11 % off every mode (exact
-    # samples: 1.1 %), all 8 modes present, JS ~0.04 -- v1 said converged
+    # samples: 1.1 %), all 8 modes present, JS ~0.04 -- the previous rules said converged
     gen = with_background(RING8, 0.10)
     js = case_js("ring8", gen)
     assert js <= OutcomeRules().js_converged
