@@ -340,8 +340,9 @@ def read_upload(contents: str, filename: str, folder) -> Path:
     raw.write_bytes(data)
     try:
         cloud = datasets.PointCloud.from_file(raw)
-    except (ValueError, UnicodeDecodeError, OSError) as err:
-        raise ValueError(f"upload: {filename!r}: {err}") from None
+    except (ValueError, UnicodeDecodeError, OSError) as err:     # the reader's words name `raw`: not sent
+        said = str(err).replace(str(raw), "the file").replace(str(folder), "the server")
+        raise ValueError(f"upload: {short(filename, 60)}: {said}") from None
     finally:
         raw.unlink(missing_ok=True)
     n = cloud.points.shape[0]

@@ -16,7 +16,10 @@ The host's budgets are admission rules, never evictions of someone's work:
   one per core), each taking members while its measured rate stays at or above `floor`
   rounds/s; a run that fits nowhere waits in line (the page shows its place and why);
 - a run that cannot share rounds (slowed down to watch, an unrolled GAN) trains in a thread
-  of its own: at most `max_runs` of those at once;
+  of its own: at most `max_runs` of those at once, shared fairly between client addresses (a
+  client training none takes a slot from one holding two or more: `RunSlots`), and a run
+  paced at `SLOW_PACE` rounds/s or slower (asleep most of the time) outside that count;
+- exports: at most one at a time per client address and `max_runs` at once (`heavy`);
 - up to `max_queue` runs wait in each line; beyond that Start is refused ("the lab is busy ...").
 Closing a session (its tab's goodbye, the reaper after `idle_timeout` without a
 poll, or the server's shutdown) stops its training at the next round, joins the
@@ -25,6 +28,7 @@ thread and drops every reference to its run, upload and loaded runs.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
@@ -207,31 +211,96 @@ class Session:
         return stopped
 
 
-class RunSlots:
-    """At most `max_runs` trainings at once; up to `max_queue` more wait in order."""
+#: a run paced at or below this many rounds a second trains outside the run slots: it sleeps most
+#: of each second, so counting it as a full-speed run let four tabs at 1 round/s hold every slot
+#: and the whole line for a day at ~0 % CPU (each client is held to its tabs, `max_per_client`)
+SLOW_PACE = 10.0
 
-    def __init__(self, max_runs: int, max_queue: int):
+
+def slow(live: LiveRun) -> bool:
+    """Paced at SLOW_PACE rounds a second or slower."""
+    interval = live.trainer.controls.interval
+    return interval > 0 and interval >= 1.0 / SLOW_PACE
+
+
+class RunSlots:
+    """At most `max_runs` full-speed trainings at once, shared fairly between client addresses;
+    up to `max_queue` more wait (at most `max_client_queue` of one client's).
+
+    Fair: a freed slot goes to the waiting run whose client trains the fewest runs (first come
+    among equals); a client with no run training that asks while another client holds two or
+    more slots takes that client's newest one, whose run pauses and waits in line again (it
+    starts by itself when a slot frees). Slow runs (`slow`) train outside the slots."""
+
+    def __init__(self, max_runs: int, max_queue: int, max_client_queue: int | None = None):
         self.max_runs, self.max_queue = max_runs, max_queue
+        self.max_client_queue = max(1, max_queue // 4) if max_client_queue is None else max_client_queue
         self._lock = threading.Lock()
         self.running: list[LiveRun] = []
         self.waiting: list[LiveRun] = []
+        self.outside: list[LiveRun] = []            # slow runs, not counted
+        self.owner: dict[LiveRun, str | None] = {}
+        self._preempted: set[LiveRun] = set()
 
-    def request(self, live: LiveRun) -> int:
-        """Start `live` now (returns 0) or queue it (returns its place, 1 = next); LabBusy when full."""
+    def _training(self, client) -> int:
+        return sum(self.owner.get(r) == client for r in self.running)
+
+    def request(self, live: LiveRun, client: str | None = None) -> int:
+        """Start `live` now (returns 0) or queue it (returns its place, 1 = next); LabBusy when its
+        client's share of the line or the line is full."""
+        victim = None
         with self._lock:
-            if live in self.running:
+            if live in self.running or live in self.outside:
                 return 0
             if live in self.waiting:
                 return self.waiting.index(live) + 1
-            if len(self.running) >= self.max_runs:
+            if slow(live):
+                self.outside.append(live)
+                self.owner[live] = client
+            elif len(self.running) < self.max_runs:
+                self.running.append(live)
+                self.owner[live] = client
+            else:
+                queued = sum(self.owner.get(r) == client for r in self.waiting)
+                if queued >= self.max_client_queue:
+                    raise LabBusy(f"your address already has {queued} runs waiting for a run slot "
+                                  f"(at most {self.max_client_queue} each); start this one when one of them trains")
                 if len(self.waiting) >= self.max_queue:
                     raise LabBusy(self._busy_message())
-                self.waiting.append(live)
-                return len(self.waiting)
-            self.running.append(live)
+                victim = self._over_share(client)
+                self.owner[live] = client
+                if victim is not None:
+                    self._preempted.add(victim)
+                    self.waiting.insert(0, live)
+                else:
+                    self.waiting.append(live)
+                place = self.waiting.index(live) + 1
+        if victim is not None:
+            victim.pause()                             # its on_exit gives the slot (fairly: to `live`)
+            return self.place(live)
+        if live in self.waiting:
+            return place
         if not live.start(on_exit=self._finished):
             self._finished(live)
         return 0
+
+    def _over_share(self, client) -> LiveRun | None:
+        """The newest run of the client training the most, when `client` trains none and that
+        client trains two or more (its share, with another asking, is at most one less)."""
+        if self._training(client):
+            return None
+        counts = {}
+        for r in self.running:
+            counts[self.owner.get(r)] = counts.get(self.owner.get(r), 0) + 1
+        top = max(counts, key=counts.get, default=None)
+        if top is None or counts[top] < 2:
+            return None
+        return [r for r in self.running if self.owner.get(r) == top][-1]
+
+    def misplaced(self, live: LiveRun) -> bool:
+        """Training in a slot though slow, or outside though fast (its pace changed)."""
+        with self._lock:
+            return (live in self.running and slow(live)) or (live in self.outside and not slow(live))
 
     def check(self) -> None:
         """LabBusy when a new run could neither start nor wait (asked before building one)."""
@@ -252,16 +321,33 @@ class RunSlots:
         with self._lock:
             if live in self.waiting:
                 self.waiting.remove(live)
+                self.owner.pop(live, None)
+            self._preempted.discard(live)
+
+    def _next(self) -> LiveRun:
+        """The waiting run whose client trains the fewest runs (the first of those)."""
+        return min(self.waiting, key=lambda r: self._training(self.owner.get(r)))
 
     def _finished(self, live: LiveRun) -> None:
-        """A training thread ended: its slot goes to the first waiting run that can start."""
+        """A training thread ended: a preempted run waits again; a slot goes to the next waiting run."""
         while True:
             with self._lock:
+                if live in self.outside:
+                    self.outside.remove(live)
+                    self.owner.pop(live, None)
+                    return
                 if live in self.running:
                     self.running.remove(live)
+                if live in self._preempted:
+                    self._preempted.discard(live)
+                    if live.startable:
+                        self.waiting.append(live)
+                if live not in self.waiting:
+                    self.owner.pop(live, None)
                 if not self.waiting or len(self.running) >= self.max_runs:
                     return
-                live = self.waiting.pop(0)
+                live = self._next()
+                self.waiting.remove(live)
                 self.running.append(live)
             if live.start(on_exit=self._finished):
                 return
@@ -284,6 +370,8 @@ class SessionManager:
         self.max_queue = 4 * max_runs if max_queue is None else max_queue
         self.slots = RunSlots(max_runs, self.max_queue)
         self.pool = Pool(max_groups=max_runs, floor=floor)
+        self.max_exports = max_runs                 # heavy one-off work (exports): at once, in all
+        self._heavy: dict[str | None, int] = {}     # client -> exports in progress
         # this server's temporary folder, under the user's fixed folder (temp_base), after removing
         # what servers killed before this start left there (their uploads stayed: issue #28)
         started = time.time()
@@ -298,6 +386,25 @@ class SessionManager:
         self._wake = threading.Event()             # wakes the reaper at once (a goodbye)
         self._reaper = threading.Thread(target=self._reap_forever, name="toylab-reaper", daemon=True)
         self._reaper.start()
+
+    @contextlib.contextmanager
+    def heavy(self, client: str | None, what: str = "export"):
+        """Hold one of the `max_exports` places for heavy one-off work (an export: seconds of CPU
+        outside any run slot), at most one per client address; LabBusy, said plainly, when none."""
+        with self._lock:
+            if self._heavy.get(client, 0) >= 1:
+                raise LabBusy(f"{what}: another {what} from your address is in progress; try again when it ends")
+            if sum(self._heavy.values()) >= self.max_exports:
+                raise LabBusy(f"{what}: the server is making {self.max_exports} exports for others; "
+                              f"try again in a minute")
+            self._heavy[client] = self._heavy.get(client, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._heavy[client] -= 1
+                if not self._heavy[client]:
+                    del self._heavy[client]
 
     # -- sessions ---------------------------------------------------------------
     def open(self, client: str | None = None) -> Session:
@@ -392,7 +499,7 @@ class SessionManager:
                     raise LabBusy(self.busy_message())
                 place = live.join(self.pool)
                 return 0 if place is None else place
-            return self.slots.request(live)
+            return self.slots.request(live, session.client)
 
     def check(self, live: LiveRun | None) -> None:
         """LabBusy when a new run could neither start nor wait (asked before building one)."""
@@ -423,7 +530,8 @@ class SessionManager:
             if live is None:
                 return
             live.trainer.pace(rate)
-            moving = (live.running or live.place() > 0) and live.pooled != live.fusable
+            moving = ((live.running or self.place(live) > 0)
+                      and (live.pooled != live.fusable or self.slots.misplaced(live)))
         if moving:                                     # LabBusy / SessionError reach the caller
             self.pause(session)
             self.start(session)

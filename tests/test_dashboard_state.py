@@ -160,6 +160,65 @@ def test_slowed_down_runs_train_alone_in_slots_and_queue_for_them(manager):
     assert not _trainers() and m.slots.running == [] and m.slots.waiting == []
 
 
+def _paced(session, pace):
+    session.live = LiveRun(_config(steps=100_000))
+    session.live.trainer.pace(pace)
+    return session
+
+
+def test_one_address_cannot_hold_every_slot_while_another_waits(manager):
+    """Issue #28: address A trains two runs in the two slots; address B asks: A's newest run pauses
+    and waits in line again, B's trains at once; when B's ends, A's starts again by itself."""
+    m = manager(max_runs=2)
+    a1, a2 = (_paced(m.open("10.0.0.1"), 50) for _ in range(2))
+    b = _paced(m.open("10.0.0.2"), 50)
+    assert m.start(a1) == 0 and m.start(a2) == 0
+    _wait(lambda: a2.live.trainer.step > 2, what="A's two runs to train")
+    assert m.start(b) == 0                                   # B takes A's second slot
+    _wait(lambda: b.live.running, what="B to train")
+    assert a1.live.running and not a2.live.running and m.place(a2.live) == 1
+    assert a2.live.state == "paused" and m.slots.owner[b.live] == "10.0.0.2"
+    m.close(b.id)                                            # B leaves: A's run takes the slot back
+    _wait(lambda: a2.live.running, what="A's waiting run to start again")
+    assert m.place(a2.live) == 0 and len(m.slots.running) == 2 and b.live not in m.slots.owner
+
+
+def test_slow_runs_hold_no_slot_and_one_address_queues_its_share(manager):
+    """Four tabs paced at 1 round/s (SLOW_PACE or slower) train outside the one slot, so another
+    address's full-speed run still trains; an address may wait with at most max_client_queue runs
+    (here 2 of 8), the next is refused saying so, and another address can still queue."""
+    m = manager(max_runs=1, max_queue=8, max_per_client=8, max_sessions=12)
+    slow = [_paced(m.open("10.0.0.1"), 1) for _ in range(4)]
+    assert [m.start(s) for s in slow] == [0, 0, 0, 0] and len(m.slots.outside) == 4
+    fast = [_paced(m.open("10.0.0.2"), 50) for _ in range(4)]
+    assert [m.start(s) for s in fast[:3]] == [0, 1, 2]      # one trains in the slot, two wait
+    with pytest.raises(LabBusy, match="your address already has 2 runs waiting for a run slot"):
+        m.start(fast[3])
+    other = _paced(m.open("10.0.0.3"), 50)
+    assert m.start(other) == 3
+    _wait(lambda: fast[0].live.trainer.step > 2, what="the full-speed run to train")
+    m.set_pace(slow[0], 50)                                  # sped up: it now needs a slot, and waits
+    assert slow[0] not in m.slots.outside and m.place(slow[0].live) == 4
+    m.close_all()
+    assert not _trainers() and not m.slots.running and not m.slots.outside and not m.slots.owner
+
+
+def test_exports_are_bounded_per_address_and_in_all(manager):
+    """An export holds one of max_exports places, one per address at a time."""
+    m = manager(max_runs=2)
+    with m.heavy("10.0.0.1"):
+        with pytest.raises(LabBusy, match="another export from your address is in progress"):
+            with m.heavy("10.0.0.1"):
+                pass
+        with m.heavy("10.0.0.2"):
+            with pytest.raises(LabBusy, match="the server is making 2 exports for others"):
+                with m.heavy("10.0.0.3"):
+                    pass
+    with m.heavy("10.0.0.1"):                                # places are given back
+        pass
+    assert m._heavy == {}
+
+
 def test_a_closed_session_starts_nothing(manager):
     m = manager()
     s = m.open()

@@ -13,7 +13,7 @@ from toylab.pictures.animation import animate
 
 from .. import forms
 from .. import ids as I
-from ..sessions import SessionError
+from ..sessions import LabBusy, SessionError
 
 EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
 
@@ -37,7 +37,10 @@ def register(app, manager, client):
         if not session.busy.acquire(blocking=False):
             return no_update, "export: this tab is still busy with its previous request"
         try:
-            return _export(session, fmt, theme, shown)
+            with manager.heavy(session.client):
+                return _export(session, fmt, theme, shown)
+        except LabBusy as err:
+            return no_update, str(err)
         finally:
             session.busy.release()
 
