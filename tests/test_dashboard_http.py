@@ -226,3 +226,42 @@ def test_a_full_lab_refuses_a_new_tab_and_start_clearly(tmp_path):
         assert len(app.sessions) == 3                                          # nobody was evicted
     finally:
         app.sessions.shutdown()
+
+
+def test_half_sent_connections_hold_no_request_thread(tmp_path):
+    """Issue #28: 3,000 half-sent connections held 3,000 threads of the development server.
+    waitress (the default server) buffers a request until it is whole: with 2 request threads and
+    150 connections that never finish their headers, a whole request is still answered at once."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "dashboards", "--port", str(port), "--server-threads", "2",
+                               "--runs-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hanging = []
+    try:
+        end = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < end and server.poll() is None, "the server did not start"
+                time.sleep(0.2)
+        for _ in range(150):
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")       # never finished
+            hanging.append(c)
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=20) as reply:
+            assert reply.status == 200 and b"toylab" in reply.read().lower()
+        assert time.monotonic() - t0 < 10
+    finally:
+        for c in hanging:
+            c.close()
+        server.terminate()
+        server.wait(timeout=30)
