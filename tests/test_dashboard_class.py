@@ -61,22 +61,25 @@ def app(tmp_path):
 
 def test_replies_slower_than_the_poll_still_draw_every_new_snapshot(dash_duo, app):
     """Every poll is answered 1.2 s late (four times the poll interval): the page keeps one poll
-    in flight, draws what each reply brings, and the step on screen keeps moving with the run."""
+    in flight, draws what each reply brings, and the step on screen keeps moving with the run
+    (six replies drawn, never 6 s without one; judged by replies, not by a wall-clock window)."""
     slow = SlowPolls(app, delay=1.2)
     _start(dash_duo, app)
     _set_input(dash_duo, "steps", 100000)
     _set_input(dash_duo, "snapshot_every", 10)
     dash_duo.find_element(f"#{I.START}").click()
     _wait(lambda: _step(dash_duo) > 0, timeout=60, what="the first reply during training")
-    seen, t0 = [], time.monotonic()
-    while time.monotonic() - t0 < 12:
-        seen.append((time.monotonic(), _step(dash_duo)))
+    # watched until 6 replies have drawn (at most 60 s: a loaded machine answers each in 2-3 s);
+    # before, a reply later than the poll was superseded and none ever drew
+    seen, t0 = [(time.monotonic(), _step(dash_duo))], time.monotonic()
+    while time.monotonic() - t0 < 60 and len({s for _, s in seen}) < 7:
         time.sleep(0.2)
+        seen.append((time.monotonic(), _step(dash_duo)))
     steps = [s for _, s in seen]
     changes = [t for (t, s), (_, prev) in zip(seen[1:], seen) if s != prev]
-    assert len(changes) >= 5, f"the page drew {len(changes)} replies in 12 s: {steps}"
+    assert len(changes) >= 6, f"the page drew {len(changes)} replies in {seen[-1][0] - t0:.0f} s: {steps}"
     gaps = [b - a for a, b in zip(changes, changes[1:])]
-    assert max(gaps) < 4.0, f"no new step on screen for {max(gaps):.1f} s: {steps}"
+    assert max(gaps) < 6.0, f"no new step on screen for {max(gaps):.1f} s: {steps}"
     assert steps == sorted(steps) and steps[-1] > steps[0]
     assert slow.most == 1, f"{slow.most} polls of one page in flight at once"
     fakes = dash_duo.driver.execute_script(
