@@ -159,15 +159,8 @@ def weighted(target, weights):
 
 
 def with_background(target, share):
-    """target's samples, `share` of them replaced by points uniform over its bounds (junk)."""
-    x0, x1, y0, y1 = target.bounds
-
-    def sample(n, seed):
-        g = torch.Generator().manual_seed(seed)
-        x, u = target.sample(n, seed=seed), torch.rand(n, 2, generator=g)
-        junk = torch.stack([x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]], 1)
-        return torch.where((torch.rand(n, generator=g) < share)[:, None], junk, x)
-    return sample
+    """target's samples, `share` of them uniform over its bounds (junk): datasets.Blend."""
+    return datasets.Blend([target, datasets.Uniform(target.bounds)], [1 - share, share]).sample
 
 
 def case_js(dataset, gen):
