@@ -7,6 +7,7 @@ time and memory, and never quotes more than a short cut of the value."""
 
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -677,3 +678,17 @@ def test_kill_9_leftovers_go_at_the_next_start_and_sigterm_cleans_up(tmp_path):
         if second.poll() is None:
             second.kill()
     assert list(base.iterdir()) == [] and sorted(tmp.iterdir()) == sorted([base, tmp / "runs"])
+
+
+def test_an_experiment_folders_json_is_read_guarded(tmp_path):
+    """experiment.json nested 100,000 deep was a RecursionError traceback in `toylab report`; now
+    one line naming the file (the result rows keep the NaN that json.dump writes)."""
+    from toylab.cli import main
+    from toylab.experiments.spec import read_json
+    (tmp_path / "experiment.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "results").mkdir()
+    assert main(["report", str(tmp_path)]) == 2
+    rows = tmp_path / "rows.json"
+    rows.write_text('[{"js": NaN, "off_mode": 0.1}]')
+    got = read_json(rows)
+    assert math.isnan(got[0]["js"]) and got[0]["off_mode"] == 0.1

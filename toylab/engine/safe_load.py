@@ -25,6 +25,7 @@ dependency); the module itself imports only the standard library.
 from __future__ import annotations
 
 import json
+import math
 import os
 import reprlib
 import stat
@@ -197,10 +198,12 @@ def _no_duplicates(what):
     return pairs
 
 
-def load_json(data, *, what: str, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_FILE_BYTES):
+def load_json(data, *, what: str, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_FILE_BYTES,
+              allow_nan: bool = False):
     """JSON text or bytes -> a Python value, refusing more than `max_bytes`, nesting deeper than
-    `max_depth`, duplicate keys, NaN/Infinity literals, and anything not UTF-8. InputError names
-    `what` (MalformedInput when it is not JSON)."""
+    `max_depth`, duplicate keys, NaN/Infinity literals (unless `allow_nan`: the lab's own result
+    rows, written by json.dump, hold NaN for what was not measured), and anything not UTF-8.
+    InputError names `what` (MalformedInput when it is not JSON)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         _check_size(data, what, max_bytes, "bytes")
         try:
@@ -213,6 +216,8 @@ def load_json(data, *, what: str, max_depth: int = MAX_DEPTH, max_bytes: int = M
         raise InputError(f"{what}: must be text or bytes, got a {type(data).__name__}")
 
     def constant(name):
+        if allow_nan:          # one object per constant, as json's own (so equal rows compare equal)
+            return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
         raise InputError(f"{what}: {name} is not a JSON number")
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates(what), parse_constant=constant)

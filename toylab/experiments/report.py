@@ -3,14 +3,13 @@ curves, final samples and samples over time."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.runs import load_run, read_csv, write_text
 from ..measure.outcomes import OUTCOMES
-from .spec import REFERENCE_COLUMNS, Experiment
+from .spec import REFERENCE_COLUMNS, Experiment, read_json
 from .tables import _mean_std, load_table, outcome_rates, wilson
 
 def _beside_the_paper(ref: dict, rows: list[dict], settings: list[str]) -> list[str]:
@@ -38,7 +37,7 @@ def report(out, plots: bool = True) -> str:
     if not (out / "experiment.json").exists():
         raise FileNotFoundError(f"{out} is not an experiment folder (no experiment.json)")
     try:
-        exp = Experiment.from_dict(json.loads((out / "experiment.json").read_text()))
+        exp = Experiment.from_dict(read_json(out / "experiment.json"))
     except (OSError, ValueError) as err:
         raise ValueError(f"{out / 'experiment.json'}: unreadable ({type(err).__name__}: "
                          f"{' '.join(str(err).split())[:160]})") from None

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..engine.config import PROBABILISTIC, ConfigError, TrainConfig
 from ..engine.runs import COMPLETED, DIVERGED, write_json
 from ..measure.outcomes import OutcomeRules
-from .spec import Experiment, load_experiment
+from .spec import Experiment, load_experiment, read_json
 from .tables import load_table, write_table
 
 #: seconds to wait for a Dask scheduler before the sweep is refused
@@ -51,7 +51,7 @@ def run_job(job: dict, out: str, threads: int = JOB_THREADS) -> list[dict]:
     out = Path(out)
     run_dir = out / "runs" / job["id"]
     shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
-    rules = OutcomeRules.from_dict(json.loads((out / "experiment.json").read_text())["rules"])
+    rules = OutcomeRules.from_dict(read_json(out / "experiment.json")["rules"])
     configs = [TrainConfig(**{"threads": threads, **m["config"]}) for m in job["members"]]   # (auto: not in the record)
     run = Trainer(configs, out=run_dir).fit()
     if run.status not in (COMPLETED, DIVERGED):
@@ -167,7 +167,7 @@ def check_out_folder(out, exp: Experiment) -> None:
     spec = out / "experiment.json"
     if spec.exists():
         try:
-            same = json.loads(spec.read_text()) == json.loads(json.dumps(exp.to_dict()))
+            same = read_json(spec) == json.loads(json.dumps(exp.to_dict()))
         except (OSError, ValueError):
             raise ConfigError(f"out: {spec} is unreadable; choose another folder") from None
         if not same:

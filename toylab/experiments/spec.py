@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.config import ENSEMBLE_FIELDS, MAX_MEMBERS, ConfigError, make_config, read_mapping
+from ..engine.safe_load import MAX_FILE_BYTES, load_json, read_text
 from ..measure.outcomes import OutcomeRules
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -233,3 +234,13 @@ def load_experiment(spec, quick: bool = False, **overrides) -> Experiment:
 
 
 # ---- running ------------------------------------------------------------------------------
+
+
+def read_json(path, what: str | None = None, max_bytes: int = MAX_FILE_BYTES):
+    """An experiment folder's JSON file (experiment.json, a job's rows), read guarded: a regular
+    file only, at most MAX_FILE_BYTES of text (`safe_load.read_text`), depth-limited, no duplicate keys
+    (`safe_load.load_json`; NaN allowed: json.dump writes what was not measured so); InputError (a
+    ValueError) names the file otherwise."""
+    what = what or Path(path).name
+    return load_json(read_text(path, what=what, max_bytes=max_bytes), what=what, max_bytes=max_bytes,
+                     allow_nan=True)

@@ -3,7 +3,6 @@ intervals."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from ..engine.files import atomic_write, write_csv
 from ..measure.outcomes import OUTCOMES
-from .spec import Experiment
+from .spec import Experiment, read_json
 
 TABLE_FIELDS = ("setting", "seed", "outcome", "reason", "js", "js_se", "modes_present", "modes_captured",
                 "modes_captured_se", "num_modes", "high_quality", "high_quality_se", "off_mode", "off_mode_se",
@@ -23,12 +22,12 @@ def load_table(out, jobs: list[dict] | None = None) -> list[dict]:
     """Rows of every finished job, in job order."""
     out = Path(out)
     if jobs is None:
-        jobs = Experiment.from_dict(json.loads((out / "experiment.json").read_text())).jobs()
+        jobs = Experiment.from_dict(read_json(out / "experiment.json")).jobs()
     rows = []
     for j in jobs:
         f = out / "results" / f"{j['id']}.json"
         if f.exists():
-            rows += json.loads(f.read_text())
+            rows += read_json(f, max_bytes=64 << 20)
     return rows
 
 
