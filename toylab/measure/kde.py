@@ -74,6 +74,7 @@ def _blocked_log_sum(x: torch.Tensor, s: torch.Tensor, hs: torch.Tensor, own: to
     lo_x, hi_x, lo_y, hi_y = sn[:, 0] - reach, sn[:, 0] + reach, sn[:, 1] - reach, sn[:, 1] + reach
     neg_inv = torch.from_numpy(-0.5 / hn ** 2)
     log_norm = torch.from_numpy(-2 * np.log(hn))
+    top = float(log_norm.max())                      # the narrowest kernel's: every term <= 0 below
     out = torch.full((len(x),), -math.inf, dtype=torch.float64)
     for start in range(0, len(order), block):
         rows = order[start:start + block]
@@ -90,9 +91,8 @@ def _blocked_log_sum(x: torch.Tensor, s: torch.Tensor, hs: torch.Tensor, own: to
             d2.masked_fill_(rows[:, None] == own[cols][None, :], math.inf)
         z = d2.mul_(neg_inv[cols])                      # -|x - s_j|^2 / 2 h_j^2
         far = z.max(1).values < -0.5 * CUTOFF ** 2        # no sample within reach
-        top = float(log_norm[cols].max())
         # float32 exp is ~10x slower below its normal range: clamp there (exp(-87) = 2e-38,
-        # nothing beside the near kernels, each at least exp(-18 - 2 ln(h_max / h_min)))
+        # nothing beside the near kernels, each at least exp(-18 - 2 ln(h_max / h_min)) >= exp(-46))
         z = z.add_(log_norm[cols] - top).clamp_(min=-87.0).float()
         log_sum = z.exp_().sum(1).log_().double().add_(top)
         out[rows] = log_sum.masked_fill_(far, -math.inf)
