@@ -67,49 +67,16 @@ def finite_points(x) -> np.ndarray:
     return a[np.isfinite(a).all(1)]
 
 
-def kde_bandwidth(samples, span: float, max_points: int | None = None, seed: int = 0,
-                  near: float | None = None) -> float:
-    """h maximising the leave-one-out log-likelihood of the samples.
+def kde_bandwidth(samples, span: float, max_points: int | None = None, seed: int = 0) -> float:
+    """h maximising the leave-one-out log-likelihood of the samples: `kde_bandwidths`' search with
+    one bandwidth for all (power 0) and the likelihood's own choice (not undersmoothed).
 
     Coarse-to-fine over log h: 12 candidates from span * 10^-3.5 to span, then 7 around
-    the best (steps of ~13 %); with `near` (a bandwidth known to be close, as for a
-    bootstrap sample of the same density) only the 7 around it. More than `max_points`
-    samples: chosen on a seeded random subset and rescaled by Scott's law h ~ n^(-1/6).
-    The mean leaves out the lowest TRIM share of the samples' log-likelihoods (at least one),
-    so that an isolated sample cannot decide h alone.
+    the best (steps of ~13 %). More than `max_points` samples: chosen on a seeded random subset
+    and rescaled by Scott's law h ~ n^(-1/6). The mean leaves out the lowest TRIM share of the
+    samples' log-likelihoods (at least one), so that an isolated sample cannot decide h alone.
     """
-    x = finite_points(samples).astype(np.float32).astype(np.float64)   # the values the metric sees
-    n = len(x)
-    if n < 2:
-        raise ValueError("kde_bandwidth: needs at least 2 finite samples")
-    max_points = max_points or BANDWIDTH_SAMPLE
-    sub = x if n <= max_points else x[np.random.default_rng(seed).permutation(n)[:max_points]]
-    m = len(sub)
-    d2 = -0.5 * ((sub[:, None, :] - sub[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(d2, -math.inf)
-    top = d2.max(1, keepdims=True)                # -d_nearest^2 / 2: the largest term of each row
-    rest = (d2 - top).astype(np.float32)          # <= 0, and 0 at each row's nearest
-
-    trim = max(1, int(round(TRIM * m)))
-
-    def best_of(log_h: np.ndarray) -> float:
-        """The candidate log h of largest mean leave-one-out log-likelihood (all at once, float32;
-        each row's sum is >= 1, so terms below exp(-87), float32's slow range, are dropped)."""
-        inv = np.exp(-2 * log_h)
-        z = np.maximum(rest[None] * inv.astype(np.float32)[:, None, None], np.float32(-87.0))
-        sums = np.exp(z).sum(2, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            log_q = top[None, :, 0] * inv[:, None] + np.log(sums) - 2 * log_h[:, None]
-            ll = np.partition(np.nan_to_num(log_q, nan=-math.inf), trim, axis=1)[:, trim:].mean(1)
-        return float(log_h[int(np.argmax(np.nan_to_num(ll, nan=-math.inf)))])
-
-    fine_step = 3.5 * math.log(10) / 11 / 3
-    if near is None:
-        best = best_of(math.log(span) + np.linspace(-3.5, 0.0, 12) * math.log(10))
-    else:
-        best = math.log(near) - (1 / 6) * math.log(m / n)        # back to the subset's scale
-    best = best_of(best + np.arange(-3, 4) * fine_step)
-    return math.exp(best) * (m / n) ** (1 / 6)
+    return kde_bandwidths(samples, span, max_points, seed, powers=(0.0,), undersmoothed=False).scale
 
 
 #: the neighbour whose distance sets each sample's local scale (Breiman, Meisel & Purcell 1977)
@@ -127,14 +94,14 @@ KNN_DENSE_MAX = 600
 #: oversmoothing; at 500 samples the extra noise costs more than it saves (docs/metrics.md)
 UNDERSMOOTH = 0.75
 UNDERSMOOTH_FROM = 2500
+#: how adaptive the kernels may be: the power of the local factors, chosen by likelihood
+POWERS = (0.0, 0.5, 1.0)
 
 
 def undersmooth(n: int) -> float:
     """The share of the likelihood's scale used with n samples (see UNDERSMOOTH)."""
     t = min(max(math.log(n / 500) / math.log(UNDERSMOOTH_FROM / 500), 0.0), 1.0)
     return 1.0 + t * (UNDERSMOOTH - 1.0)
-#: how adaptive the kernels may be: the power of the local factors, chosen by likelihood
-POWERS = (0.0, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -169,35 +136,33 @@ def knn_distance(x: np.ndarray, k: int = KNN, tree: bool | None = None) -> np.nd
     return np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
 
 
-def local_factors(x: np.ndarray, span: float, power: float = 1.0, k: int = KNN) -> np.ndarray:
-    """lambda_i = (r_k(x_i) / exp(mean log r_k))^power, rounded to powers of 2^FACTOR_STEP.
+def _factors(r: np.ndarray, power: float) -> np.ndarray:
+    """lambda_i = (r_i / geometric mean of r)^power, rounded to powers of 2^FACTOR_STEP and clipped,
+    r_i the distance to the KNN-th neighbour.
 
     In 2D the k-NN density is ~ k / (n pi r_k^2), so power 1 is Abramson's square-root law
     h_i ~ f(x_i)^(-1/2) with a k-NN pilot: narrow kernels in tight modes, wide ones in a sparse
     background or for a far outlier, so that neither is judged at the other's scale; power 0
     is the fixed-bandwidth KDE."""
-    return _factors(np.maximum(knn_distance(x, k), 1e-9 * span), power)   # duplicates: a floor, not a zero
-
-
-def _factors(r: np.ndarray, power: float) -> np.ndarray:
-    """(r / geometric mean of r)^power, rounded to powers of 2^FACTOR_STEP and clipped."""
     log2 = power * (np.log2(r) - np.log2(r).mean())
     return 2.0 ** np.clip(np.round(log2 / FACTOR_STEP) * FACTOR_STEP, -MAX_LOG2_FACTOR, MAX_LOG2_FACTOR)
 
 
 def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: int = 0,
-                   near: Bandwidths | None = None, tree: bool | None = None) -> Bandwidths:
-    """The adaptive KDE's bandwidths: local factors (`local_factors`) with the power in POWERS and
+                   near: Bandwidths | None = None, tree: bool | None = None, *,
+                   powers: tuple[float, ...] = POWERS, undersmoothed: bool = True) -> Bandwidths:
+    """The adaptive KDE's bandwidths: local factors (`_factors`) with the power in `powers` and
     the scale h of largest trimmed leave-one-out log-likelihood, h searched as `kde_bandwidth`
     searches (coarse-to-fine over log h, on at most `max_points` samples, rescaled by n^(-1/6)),
     then `undersmooth(n)` times that. Clean mixtures keep power 0 or 1/2 (equal modes of unequal
     weight are not given unequal widths); background mass and outliers choose 1. With `near`
     (the bandwidths of the sample a bootstrap sample was drawn from), its power, and h searched
-    only around its scale. tree: how the neighbour distances are found (`knn_distance`)."""
+    only around its scale. tree: how the neighbour distances are found (`knn_distance`).
+    `undersmoothed=False`: the likelihood's own scale (`kde_bandwidth`)."""
     x = finite_points(samples).astype(np.float32).astype(np.float64)   # the values the metric sees
     n = len(x)
     if n < 2:
-        raise ValueError("kde_bandwidths: needs at least 2 finite samples")
+        raise ValueError("kde_bandwidth: needs at least 2 finite samples")
     max_points = max_points or BANDWIDTH_SAMPLE
     pick = np.arange(n) if n <= max_points else np.random.default_rng(seed).permutation(n)[:max_points]
     sub = x[pick]
@@ -205,11 +170,13 @@ def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: in
     d2 = ((sub[:, None, :] - sub[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d2, np.inf)
     trim = max(1, int(round(TRIM * m)))
-    r = np.maximum(knn_distance(x, KNN, tree), 1e-9 * span)
+    adaptive = any(powers) or (near is not None and near.power)
+    r = np.maximum(knn_distance(x, KNN, tree), 1e-9 * span) if adaptive else None   # duplicates: a floor
     fine_step = 3.5 * math.log(10) / 11 / 3
+    share = undersmooth(n) if undersmoothed else 1.0
 
     def factors(power: float) -> np.ndarray:
-        return _factors(r, power)
+        return _factors(r, power) if power else np.ones(n)
 
     def lls(lam: np.ndarray, log_h: np.ndarray) -> np.ndarray:
         """Trimmed mean LOO log-likelihood of the subset at each candidate log h (float32; each
@@ -235,15 +202,15 @@ def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: in
     if near is not None:
         power = near.power
         lam = factors(power)
-        log_h, _ = fine(lam, math.log(near.scale / undersmooth(n)) - (1 / 6) * math.log(m / n))
+        log_h, _ = fine(lam, math.log(near.scale / share) - (1 / 6) * math.log(m / n))
     else:                                    # coarse at the middle power, then fine at each
         coarse = math.log(span) + np.linspace(-3.5, 0.0, 12) * math.log(10)
-        mid = factors(POWERS[len(POWERS) // 2])
+        mid = factors(powers[len(powers) // 2])
         start = float(coarse[int(np.argmax(lls(mid, coarse)))])
-        tried = [(fine(factors(p), start), p) for p in POWERS]
+        tried = [(fine(factors(p), start), p) for p in powers]
         (log_h, _), power = max(tried, key=lambda t: t[0][1])
         lam = factors(power)
-    return Bandwidths(undersmooth(n) * math.exp(log_h) * (m / n) ** (1 / 6), lam, power)
+    return Bandwidths(share * math.exp(log_h) * (m / n) ** (1 / 6), lam, power)
 
 
 def _blur_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
