@@ -249,12 +249,6 @@ def given_rows(samples) -> int:
     return int(shape[0])
 
 
-def nonfinite_share(samples) -> float:
-    """The share of the rows given that hold a NaN or an Inf (NaN when no rows are given)."""
-    n = given_rows(samples)
-    return (n - as_points(samples).shape[0]) / n if n else math.nan
-
-
 def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
             discriminator: Callable | None = None) -> dict[str, float]:
     """Every measurement of one generator's samples, as recorded in runs and tables.
@@ -284,17 +278,14 @@ def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
 
 def _measure(target, samples, seed, data, discriminator) -> tuple[dict[str, float], ModeCoverage | None]:
     """`measure`'s values and the mode coverage they came from (evaluate also reports its counts)."""
-    if given_rows(samples) == 0:
+    given = given_rows(samples)
+    if given == 0:
         raise ValueError("samples: no rows given (measure needs an (n, 2) array with n >= 1)")
-    nonfinite = nonfinite_share(samples)
     x = as_points(samples)
-    if x.shape[0] < 2:                        # nothing finite to estimate p_model from: js_estimate's ln 2
-        est = js_estimate(target, x, seed=seed)
-    else:
-        if data is None:
-            data = target.sample(x.shape[0], seed=seed + 7919)
-        est = js_estimate(target, x, seed=seed, data=data)
-    out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw, "nonfinite": nonfinite}
+    if data is None and x.shape[0] >= 2:      # (fewer: nothing finite to estimate p_model from, js_estimate's ln 2)
+        data = target.sample(x.shape[0], seed=seed + 7919)
+    est = js_estimate(target, x, seed=seed, data=data)
+    out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw, "nonfinite": (given - x.shape[0]) / given}
     if discriminator is not None:
         out["js_lower_bound"] = js_lower_bound(discriminator, target, x, data=data) if x.shape[0] >= 2 else math.nan
     cov = None
