@@ -128,7 +128,7 @@ def _binned_log_sum(x: torch.Tensor, s: torch.Tensor, h: float, own: torch.Tenso
         fv = v - np.floor(v)
         mine = np.prod(((1 - fv) ** 2 + fv ** 2) * k0 + 2 * fv * (1 - fv) * k1, axis=1)
         has = np.zeros(len(x), dtype=bool)
-        has[own[own >= 0].numpy()] = True
+        has[own.numpy()] = True
         mine = np.where(has, mine, 0.0)
         value = np.where(value - mine > 1e-6 * mine, value - mine, 0.0)
     with np.errstate(divide="ignore"):                                  # sum of N(x; s_j, h^2) = value / step^2
@@ -150,8 +150,9 @@ def _exact_log_sum(xs, ss, hs: torch.Tensor, self_index: torch.Tensor | None) ->
 def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     """log of the Gaussian KDE (1/m) sum_j N(x; s_j, h_j^2 I) at each x (float32 tensor).
 
-    h: one bandwidth, or one per sample (an adaptive KDE, `bandwidth.kde_bandwidths`): the
-    samples of equal bandwidth are summed together, class by class.
+    h: one bandwidth, or one per sample (an adaptive KDE, `bandwidth.kde_bandwidths`): all
+    bandwidths in one blocked pass, except classes of one bandwidth large and broad enough for
+    the binned KDE.
     leave_one_out: x must be the samples; x_i's own kernel is left out (m = n - 1).
     Each query sums the kernels of the samples within CUTOFF h_j (`_blocked_log_sum`; relative
     error < 1e-7, a kernel beyond being below 1.5e-8 of its peak). A query with none that
