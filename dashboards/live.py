@@ -156,9 +156,10 @@ class LiveRun:
             self._thread.start()
             return True
 
-    def join(self, pool: Pool, on_exit=None) -> int | None:
+    def join(self, pool: Pool, on_exit=None, owner=None) -> int | None:
         """Train in `pool` (sharing rounds with the runs of its group): 0, or the place in its
-        line; None when there is nothing to do. `on_exit(self)` is called when the fit ends."""
+        line; None when there is nothing to do. `on_exit(self)` is called when the fit ends;
+        `owner` (the client address) is whose fair share it counts in."""
         with self._ctl:
             if not self.startable:
                 return None
@@ -167,7 +168,7 @@ class LiveRun:
             self._pool, self._on_exit = pool, on_exit
             self._exited.clear()
             try:
-                return pool.join(self.trainer, self.total, on_exit=self._left)
+                return pool.join(self.trainer, self.total, on_exit=self._left, owner=owner)
             except Exception:
                 self._done, self._pool = True, None     # refused: still at rest, startable again
                 raise

@@ -223,6 +223,11 @@ def slow(live: LiveRun) -> bool:
     return interval > 0 and interval >= 1.0 / SLOW_PACE
 
 
+def _queue_share(queued: int, cap: int, what: str) -> str:
+    return (f"your address already has {queued} runs waiting for {what} (at most {cap} each); "
+            f"start this one when one of them trains")
+
+
 class RunSlots:
     """At most `max_runs` full-speed trainings at once, shared fairly between client addresses;
     up to `max_queue` more wait (at most `max_client_queue` of one client's).
@@ -263,8 +268,7 @@ class RunSlots:
             else:
                 queued = sum(self.owner.get(r) == client for r in self.waiting)
                 if queued >= self.max_client_queue:
-                    raise LabBusy(f"your address already has {queued} runs waiting for a run slot "
-                                  f"(at most {self.max_client_queue} each); start this one when one of them trains")
+                    raise LabBusy(_queue_share(queued, self.max_client_queue, "a run slot"))
                 if len(self.waiting) >= self.max_queue:
                     raise LabBusy(self._busy_message())
                 victim = self._over_share(client)
@@ -495,9 +499,13 @@ class SessionManager:
                                    "reload the page")
             live = session.live
             if live.fusable:
-                if not self.pool.has_room(live.trainer) and len(self.pool.waiting) >= self.max_queue:
-                    raise LabBusy(self.busy_message())
-                place = live.join(self.pool)
+                if not self.pool.has_room(live.trainer):
+                    queued = sum(m.owner == session.client for m in list(self.pool.waiting))
+                    if queued >= self.slots.max_client_queue:
+                        raise LabBusy(_queue_share(queued, self.slots.max_client_queue, "a place in a group"))
+                    if len(self.pool.waiting) >= self.max_queue:
+                        raise LabBusy(self.busy_message())
+                place = live.join(self.pool, owner=session.client)
                 return 0 if place is None else place
             return self.slots.request(live, session.client)
 

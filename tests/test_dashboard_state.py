@@ -183,6 +183,33 @@ def test_one_address_cannot_hold_every_slot_while_another_waits(manager):
     assert m.place(a2.live) == 0 and len(m.slots.running) == 2 and b.live not in m.slots.owner
 
 
+def test_one_address_cannot_hold_every_place_in_the_pool_while_another_waits(manager):
+    """Issue #28 for full-speed (pooled) runs: A holds both places of the one group; B asks and
+    takes A's newest place at the next round; A's run waits in line, and trains on by itself when
+    B's tab closes. A third run of A's waits; A may wait with at most max_client_queue runs."""
+    m = manager(max_runs=1, max_queue=8, max_per_client=8, max_sessions=12)
+    m.pool.max_members, m.pool.floor = 2, 0                  # a group of two places
+    a = [m.open("10.0.0.1") for _ in range(4)]
+    for i, s in enumerate(a):
+        s.live = LiveRun(_config(steps=100_000, seed=i))
+    assert m.start(a[0]) == 0 and m.start(a[1]) == 0
+    _wait(lambda: a[1].live.trainer.step > 2, what="A's two runs to train")
+    b = m.open("10.0.0.2")
+    b.live = LiveRun(_config(steps=100_000, seed=9))
+    assert m.start(b) == 0                                   # B takes A's newest place
+    _wait(lambda: b.live.trainer.step > 2 and m.place(a[1].live) == 1, what="B to train, A's second to wait")
+    assert m.pool.training("10.0.0.1") == 1 and m.pool.training("10.0.0.2") == 1
+    n = a[1].live.trainer.step
+    assert m.start(a[2]) == 2                                 # A's share of the line: 2 of 8
+    with pytest.raises(LabBusy, match="your address already has 2 runs waiting for a place in a group"):
+        m.start(a[3])
+    assert a[1].live.trainer.step == n                       # waiting, not training
+    m.close(b.id)                                            # B leaves: A's bumped run trains on
+    _wait(lambda: a[1].live.trainer.step > n + 2, what="A's waiting run to train again")
+    assert m.place(a[1].live) == 0 and m.place(a[2].live) == 1
+    m.close_all()
+
+
 def test_slow_runs_hold_no_slot_and_one_address_queues_its_share(manager):
     """Four tabs paced at 1 round/s (SLOW_PACE or slower) train outside the one slot, so another
     address's full-speed run still trains; an address may wait with at most max_client_queue runs

@@ -147,6 +147,50 @@ def test_admission_fills_groups_then_queues_and_a_waiting_run_starts_when_one_le
     assert fourth.step == 0 and fourth.status == "stopped"
 
 
+def test_an_owner_training_none_takes_the_newest_place_of_an_owner_training_two(settings):
+    """Issue #28 in the pool: A fills the one group (2 places); B asks: A's newest run gives up
+    its place at the next round boundary and waits; A's third waits behind (A trains one); when B
+    ends, A's bumped run trains on and every run ends as it would alone."""
+    pool, exits = Pool(max_groups=1, max_members=2, floor=0), Exits()
+    gate = threading.Event()
+
+    def hold(trainer, snap):
+        gate.wait(WAIT)
+    a1, a2 = (Trainer(c, callbacks=[hold]) for c in settings[:2])
+    assert pool.join(a1, on_exit=exits(a1), owner="A") == 0 and pool.join(a2, on_exit=exits(a2), owner="A") == 0
+    b, a3 = Trainer(settings[2]), Trainer(settings[3])
+    assert pool.join(b, on_exit=exits(b), owner="B") == 0                # A's newest place is B's
+    assert pool.training("A") == 1 and pool.training("B") == 1
+    assert pool.join(a3, on_exit=exits(a3), owner="A") == 1              # A trains one: it waits
+    c = Trainer(settings[0].replace(seed=11))
+    assert pool.join(c, on_exit=exits(c), owner="C") >= 2                # A holds one place only now: C waits
+    gate.set()
+    exits.wait(a1, a2, b, a3, c)
+    for t, cfg in ((a1, settings[0]), (a2, settings[1]), (b, settings[2]), (a3, settings[3]),
+                   (c, settings[0].replace(seed=11))):
+        assert_same_run(t, solo(cfg))
+    assert pool.members() == 0 and not pool.waiting
+
+
+def test_room_that_frees_goes_first_to_the_owner_training_the_fewest(settings):
+    """Two waiting runs, A's (A trains one) ahead of C's (C trains none): the freed place is C's."""
+    pool, exits = Pool(max_groups=1, max_members=2, floor=0), Exits()
+    gate = threading.Event()
+    ran: list = []
+
+    def hold(trainer, snap):
+        gate.wait(WAIT)
+    a1, b1 = Trainer(settings[0], callbacks=[hold]), Trainer(settings[1].replace(steps=20), callbacks=[hold])
+    assert pool.join(a1, on_exit=exits(a1), owner="A") == 0 and pool.join(b1, on_exit=exits(b1), owner="B") == 0
+    a2 = Trainer(settings[2], callbacks=[lambda t, s: ran.append("A")])
+    c1 = Trainer(settings[3], callbacks=[lambda t, s: ran.append("C")])
+    assert pool.join(a2, on_exit=exits(a2), owner="A") == 1 and pool.join(c1, on_exit=exits(c1), owner="C") == 2
+    gate.set()
+    exits.wait(b1)                                                       # B's short run frees a place
+    exits.wait(a1, a2, c1)
+    assert ran[0] == "C", ran[:5]
+
+
 def test_a_diverging_member_ends_diverged_and_the_others_train_on(settings):
     pool, exits = Pool(max_groups=1, floor=0), Exits()
     bad = Trainer(settings[0].replace(seed=11, lr_d=10.0, lr_g=10.0, loss="lsgan", steps=60))

@@ -24,11 +24,15 @@ member trains at the group's pace (no per-member rest): a run asked to go slower
 (toylab's dashboard does that). Admission fits the machine: at most `max_groups` groups train
 at once (one per core), a group takes members while its measured rate with one more would
 stay at or above `floor` rounds/s, and a run that fits nowhere waits in line (`place`), never
-by stopping another.
+by stopping another — except to share fairly: runs carry an `owner` (the dashboard's client
+address), a waiting run whose owner trains none takes the newest place of an owner training two
+or more in a group of its kind (that run waits in line again and trains on when room frees), and
+room that frees goes first to the owner training the fewest.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -155,6 +159,12 @@ class Member:
     started: float = 0.0
     error: str | None = None
     begun: bool = False             # its fit has begun (begin_fit): it ends with end_fit and on_exit
+    owner: object = None            # who started it (a client address): the unit of a fair share
+    bumped: bool = False            # its place was given to another owner's run: it waits again
+    seq: int = 0                    # when it took its place (the newest of an owner gives it up)
+
+
+_SEQ = itertools.count(1)
 
 
 class Group:
@@ -223,7 +233,11 @@ class Group:
         """One batched round of the members (after their edits, and a rebuild when they changed),
         then each member's bookkeeping: its history row, and its snapshot when one is due."""
         for m in list(self.members):
-            if self._edited(m) or not m.trainer.wants_round():
+            if m.bumped:                         # its place went to another owner's run: it waits
+                m.bumped = False
+                self._leave(m, rejoin=True)
+                changed = True
+            elif self._edited(m) or not m.trainer.wants_round():
                 changed = True
         if changed or self.game is None:
             self._rebuild()
@@ -328,13 +342,14 @@ class Pool:
         self.waiting: list[Member] = []
 
     def join(self, trainer: Trainer, total: int | None = None,
-             on_exit: Callable[[str | None], None] | None = None) -> int:
+             on_exit: Callable[[str | None], None] | None = None, owner=None) -> int:
         """Start `trainer`'s fit to `total` rounds (default its config's steps) in a group: 0, or
-        its place in line when no group has room. A run fuse_key refuses raises ValueError."""
+        its place in line when no group has room. `owner` (e.g. a client address) is whose share
+        the run counts in. A run fuse_key refuses raises ValueError."""
         key = fuse_key(trainer)
         if key is None:
             raise ValueError("pool: this run trains alone (an ensemble, an unrolled or an optimistic GAN)")
-        m = Member(trainer, trainer.cfg.steps if total is None else int(total), on_exit, key=key)
+        m = Member(trainer, trainer.cfg.steps if total is None else int(total), on_exit, key=key, owner=owner)
         trainer.controls.stopping.clear()           # a new start; a stop asked while it waits is kept
         return self._route(m)
 
@@ -343,10 +358,41 @@ class Pool:
             m.key = fuse_key(m.trainer)
             group = self._room(m.key)
             if group is None:
-                self.waiting.append(m)
-                return len(self.waiting)
+                taken = self._over_share(m)
+                if taken is None:
+                    self.waiting.append(m)
+                    return len(self.waiting)
+                group, victim = taken
+                victim.bumped = True             # leaves at its group's next round boundary
             self._add(group, m)
             return 0
+
+    def _placed(self) -> list[tuple[Group, Member]]:
+        return [(g, m) for g in self.groups for m in g.members + g.joining if not m.bumped]
+
+    def training(self, owner) -> int:
+        """Runs of `owner` holding a place in a group now."""
+        with self.lock:
+            return sum(m.owner == owner for _, m in self._placed())
+
+    def _over_share(self, m: Member) -> tuple[Group, Member] | None:
+        """(group, member) whose place `m` takes: when m's owner trains none and another owner
+        trains two or more, that owner's newest member in a group of m's kind (the freed place
+        fits m). None otherwise, and for runs without an owner."""
+        if m.owner is None:
+            return None
+        placed = self._placed()
+        counts: dict = {}
+        for _, o in placed:
+            counts[o.owner] = counts.get(o.owner, 0) + 1
+        if counts.get(m.owner, 0):
+            return None
+        tops = [o for o, c in counts.items() if o is not None and c >= 2]
+        if not tops:
+            return None
+        top = max(tops, key=counts.get)
+        mine = [(g, o) for g, o in placed if o.owner == top and g.key == m.key]
+        return max(mine, key=lambda go: go[1].seq) if mine else None
 
     def _open_group(self, key) -> Group | None:
         """A training group of this key with room for one more."""
@@ -373,18 +419,28 @@ class Pool:
             m.begun, m.started = True, time.perf_counter()
             if stop:
                 m.trainer.stop()
+        m.seq = next(_SEQ)
         group.joining.append(m)
         if not group.thread.is_alive() and group.thread.ident is None:
             group.thread.start()
 
     def _admit_waiting(self) -> None:
-        """Waiting runs take the room there is now, in order (a run that still fits nowhere keeps
-        its place; one behind it that fits elsewhere goes)."""
-        for m in list(self.waiting):
-            group = self._room(m.key)
-            if group is not None:
-                self.waiting.remove(m)
-                self._add(group, m)
+        """Waiting runs take the room there is now: the run of the owner training the fewest
+        first, then in order (a run that still fits nowhere keeps its place; one behind it that
+        fits elsewhere goes)."""
+        placed = True
+        while placed and self.waiting:
+            placed = False
+            counts: dict = {}
+            for _, o in self._placed():
+                counts[o.owner] = counts.get(o.owner, 0) + 1
+            for m in sorted(self.waiting, key=lambda w: counts.get(w.owner, 0) if w.owner is not None else 0):
+                group = self._room(m.key)
+                if group is not None:
+                    self.waiting.remove(m)
+                    self._add(group, m)
+                    placed = True
+                    break
 
     def _group_ended(self, group: Group) -> None:
         if group in self.groups:
