@@ -375,7 +375,7 @@ class SessionManager:
         self.slots = RunSlots(max_runs, self.max_queue)
         self.pool = Pool(max_groups=max_runs, floor=floor)
         self.max_exports = max_runs                 # heavy one-off work (exports): at once, in all
-        self._heavy: dict[str | None, int] = {}     # client -> exports in progress
+        self._heavy: dict[tuple, int] = {}          # (kind, client) -> one-off jobs in progress
         # this server's temporary folder, under the user's fixed folder (temp_base), after removing
         # what servers killed before this start left there (their uploads stayed: issue #28)
         started = time.time()
@@ -393,22 +393,24 @@ class SessionManager:
 
     @contextlib.contextmanager
     def heavy(self, client: str | None, what: str = "export"):
-        """Hold one of the `max_exports` places for heavy one-off work (an export: seconds of CPU
-        outside any run slot), at most one per client address; LabBusy, said plainly, when none."""
+        """Hold one of the `max_exports` places of its kind for one-off work outside any run slot
+        (an export: seconds of CPU; an xy-game request: up to ~1 s), at most one per client
+        address and kind; LabBusy, said plainly, when none."""
+        key = (what, client)
         with self._lock:
-            if self._heavy.get(client, 0) >= 1:
+            if self._heavy.get(key, 0) >= 1:
                 raise LabBusy(f"{what}: another {what} from your address is in progress; try again when it ends")
-            if sum(self._heavy.values()) >= self.max_exports:
-                raise LabBusy(f"{what}: the server is making {self.max_exports} exports for others; "
-                              f"try again in a minute")
-            self._heavy[client] = self._heavy.get(client, 0) + 1
+            if sum(n for (kind, _), n in self._heavy.items() if kind == what) >= self.max_exports:
+                raise LabBusy(f"{what}: the server is computing {self.max_exports} of these for others; "
+                              f"try again in a moment")
+            self._heavy[key] = self._heavy.get(key, 0) + 1
         try:
             yield
         finally:
             with self._lock:
-                self._heavy[client] -= 1
-                if not self._heavy[client]:
-                    del self._heavy[client]
+                self._heavy[key] -= 1
+                if not self._heavy[key]:
+                    del self._heavy[key]
 
     # -- sessions ---------------------------------------------------------------
     def open(self, client: str | None = None) -> Session:

@@ -230,15 +230,20 @@ def test_slow_runs_hold_no_slot_and_one_address_queues_its_share(manager):
     assert not _trainers() and not m.slots.running and not m.slots.outside and not m.slots.owner
 
 
-def test_exports_are_bounded_per_address_and_in_all(manager):
-    """An export holds one of max_exports places, one per address at a time."""
+def test_exports_and_xy_games_are_bounded_per_address_and_in_all(manager):
+    """An export (or an xy-game request) holds one of max_exports places of its kind, one per
+    address at a time; the kinds are counted apart (an export does not block one's xy tab)."""
     m = manager(max_runs=2)
     with m.heavy("10.0.0.1"):
         with pytest.raises(LabBusy, match="another export from your address is in progress"):
             with m.heavy("10.0.0.1"):
                 pass
+        with m.heavy("10.0.0.1", "xy game"):
+            with pytest.raises(LabBusy, match="xy game: another xy game from your address"):
+                with m.heavy("10.0.0.1", "xy game"):
+                    pass
         with m.heavy("10.0.0.2"):
-            with pytest.raises(LabBusy, match="the server is making 2 exports for others"):
+            with pytest.raises(LabBusy, match="export: the server is computing 2 of these for others"):
                 with m.heavy("10.0.0.3"):
                     pass
     with m.heavy("10.0.0.1"):                                # places are given back

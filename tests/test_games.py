@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from toylab import games
 from toylab.cli import main
@@ -94,6 +95,32 @@ def test_dirac_gan_unregularised_spirals_out_alternating_orbits_r1_converges():
     alt = r(games.trajectory("alternating", 0.1, 2000, start, "dirac"))
     assert 0.8 * math.hypot(*start) < alt.min() and alt.max() < 1.3 * math.hypot(*start)
     assert r(games.trajectory("simultaneous", 0.1, 2000, start, "dirac", r1_gamma=1.0))[-1] < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["standard", "nonsaturating", "wasserstein"])
+@pytest.mark.parametrize("r1_gamma, noise", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (1.0, 1.0)])
+def test_dirac_field_in_closed_form_is_the_gradient_of_its_objectives(loss, r1_gamma, noise):
+    """The closed-form field equals autograd of the objectives it states (and so does its
+    Jacobian, which the spectral radii use): V = E f(psi e) + E f(-psi (theta + e)) - gamma/2 psi^2."""
+    from toylab.games import plane
+    eps, w = plane._hermite(noise) if noise else (torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))
+    f = (lambda t: t) if loss == "wasserstein" else torch.nn.functional.logsigmoid
+
+    def V(theta, psi):
+        return (w * f(psi * eps)).sum() + (w * f(-psi * (theta + eps))).sum() - 0.5 * r1_gamma * psi ** 2
+
+    def g_loss(theta, psi):
+        if loss == "nonsaturating":
+            return -(w * torch.nn.functional.logsigmoid(psi * (theta + eps))).sum()
+        return V(theta, psi)
+
+    def reference(z):
+        return torch.stack([torch.func.grad(g_loss, 0)(z[0], z[1]), -torch.func.grad(V, 1)(z[0], z[1])])
+    F = plane.dirac_field(loss, r1_gamma, noise)
+    for z in torch.tensor(np.random.default_rng(0).normal(scale=3.0, size=(20, 2))):
+        torch.testing.assert_close(F(z), reference(z), atol=1e-12, rtol=1e-12)
+    zero = torch.zeros(2, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.jacrev(F)(zero), torch.func.jacrev(reference)(zero), atol=1e-12, rtol=0)
 
 
 def test_dirac_gan_instance_noise_and_losses():

@@ -11,7 +11,7 @@ from toylab import games
 from toylab.pictures.gameviz import orbit_figures
 
 from .. import ids as I
-from ..sessions import SessionError, client
+from ..sessions import LabBusy, SessionError, client
 
 GAME_LABELS = {"xy": "xy game", "dirac": "Dirac-GAN"}
 #: Bounds on the tab's numbers: (low, high, whether the ends are allowed). 1,000 steps of all
@@ -93,8 +93,11 @@ def register(app, manager):
         if not session.busy.acquire(blocking=False):      # one at a time per tab: no piling up
             return no_update, no_update, no_update, "still computing this tab's previous request"
         try:
-            orbit, dist, radii = orbit_figures(list(methods), float(lr), int(steps),
-                                               (float(x0), float(y0)), game, **opts)
+            with manager.heavy(session.client, "xy game"):   # and per address, and --max-runs at once
+                orbit, dist, radii = orbit_figures(list(methods), float(lr), int(steps),
+                                                   (float(x0), float(y0)), game, **opts)
+        except LabBusy as err:
+            return no_update, no_update, no_update, str(err)
         finally:
             session.busy.release()
         table = html.Table([html.Tr([html.Th("method"), html.Th("spectral radius ρ")])] + [
