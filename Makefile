@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.toylab-installed
 
-.PHONY: setup run test bench docs clean
+.PHONY: setup run test test-fast bench docs clean
 
 setup: $(STAMP)
 
@@ -25,9 +25,14 @@ PORT ?= 8050
 run: setup
 	$(PY) -m dashboards --host $(HOST) --port $(PORT)
 
-## The whole test suite (browser tests included).
+## The whole test suite (browser tests included): finds or installs Chromium first (.ci/browser).
 test: setup
+	bash .ci/browser
 	$(PY) -m pytest -n 2 --headless
+
+## The quick loop while working: no browser tests, no slow training tests.
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not browser and not slow"
 
 bench: setup
 	$(PY) benchmarks/bench_train.py

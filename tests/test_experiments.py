@@ -223,6 +223,7 @@ QUICK_RECIPES = ["mode_collapse", "vanishing_gradient", "non_convergence", "equi
                  "veegan_table1", "unrolled_figure1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", QUICK_RECIPES)
 def test_every_recipe_runs_end_to_end_at_its_quick_size(name, tmp_path, capsys):
     full, quick = X.load_experiment(name), X.load_experiment(name, quick=True)
