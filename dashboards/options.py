@@ -54,3 +54,4 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="open connections the server accepts at once (default 200); more wait")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (its development server, reloader, error "
                                                         "pop-ups): local use only")
+

@@ -146,7 +146,8 @@ def test_the_dashboard_has_no_import_circle_and_nothing_imports_its_app():
     """dashboards.app (the page and the server) is the top: pages and sessions never import it
     (they did, inside functions, for the client's address)."""
     graph = _dash_graph()
-    assert not [m for m, deps in graph.items() if "dashboards.app" in deps and m != "dashboards.__main__"]
+    assert not [m for m, deps in graph.items() if "dashboards.app" in deps
+                    and m not in ("dashboards.__main__", "dashboards.command")]
     done: set[str] = set()
 
     def visit(m, path):
@@ -162,3 +163,31 @@ def test_the_dashboard_has_no_import_circle_and_nothing_imports_its_app():
     for m in graph:
         if m.count(".") >= 1 and m.split(".")[-1] not in ("pages", "__main__"):
             assert f"`{m.split('.')[-1]}`" in text, f"docs/architecture.md does not name {m}"
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every module name the file imports, at any depth (any package)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_the_library_never_imports_the_dashboard(module):
+    """docs/architecture.md: nothing in toylab imports dashboards (the CLI finds `toylab
+    dashboard` through the toylab.commands entry point), not even inside a function."""
+    assert not [m for m in _all_imports(MODULES[module]) if m.split(".")[0] == "dashboards"]
+
+
+def test_toylab_dashboard_comes_from_the_entry_point(capsys):
+    from importlib.metadata import entry_points
+
+    from toylab.cli import COMMANDS_GROUP, main
+    assert {ep.value for ep in entry_points(group=COMMANDS_GROUP)} == {"dashboards.command:register"}
+    with pytest.raises(SystemExit) as info:
+        main(["dashboard", "--help"])
+    assert info.value.code == 0 and "--max-runs" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import typing
+from importlib.metadata import entry_points
 from pathlib import Path
 
 
@@ -234,12 +235,15 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_dashboard(args) -> int:
-    try:
-        from dashboards.app import serve
-    except ImportError as err:        # pragma: no cover - a wheel without the dashboards package
-        raise ValueError(f"dashboard: the dashboards package is not installed ({err})") from err
-    return serve(args)
+#: entry points that add subcommands: `register(subparsers)` (the dashboards package adds
+#: `toylab dashboard` this way, so the library never imports it)
+COMMANDS_GROUP = "toylab.commands"
+
+
+def add_plugin_commands(sub) -> None:
+    """Each installed ``toylab.commands`` entry point adds its subcommand(s)."""
+    for ep in entry_points(group=COMMANDS_GROUP):
+        ep.load()(sub)
 
 
 def cmd_animate(args) -> int:
@@ -348,13 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("experiment", help="experiment folder")
     rp.add_argument("--no-plots", action="store_true")
     rp.set_defaults(func=cmd_report)
-    db = sub.add_parser("dashboard", help="the Dash dashboard (--host, --port, --runs-dir, --max-runs, ...)")
-    try:
-        from dashboards.options import add_options      # the same options as python -m dashboards
-        add_options(db)
-    except ImportError:                                  # pragma: no cover - a wheel without the dashboards
-        pass
-    db.set_defaults(func=cmd_dashboard)
+    add_plugin_commands(sub)
     fg = sub.add_parser("figure", help="one snapshot of a saved run as a static figure (.pdf, .svg, .png)")
     fg.add_argument("run", help="run folder")
     fg.add_argument("--step", type=int, help="snapshot step (default: the last)")
