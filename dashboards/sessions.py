@@ -175,20 +175,21 @@ def check_sid(sid) -> str:
 
 
 class Session:
-    def __init__(self, sid: str, root: Path, client: str | None):
+    def __init__(self, sid: str, root: Path, client: str | None, clock=time.monotonic):
         self.id, self.client = sid, client
         self.dir = Path(tempfile.mkdtemp(prefix="tab-", dir=root))   # made here; its name is not the sid
         self.live: LiveRun | None = None
         self.upload: Path | None = None                # this tab's uploaded (or drawn, once used) points
         self.drawing = None                            # the points drawn on the canvas so far (n, 2)
         self.loaded: dict[str, object] = {}            # path -> Run, for comparison
-        self.last_seen = time.monotonic()
+        self.clock = clock                             # the manager's: tests pass one they move by hand
+        self.last_seen = clock()
         self.closed = False
         self.lock = threading.RLock()                  # one control action at a time per tab
         self.busy = threading.Lock()                   # one heavy request (xy, export) at a time per tab
 
     def touch(self):
-        self.last_seen = time.monotonic()
+        self.last_seen = self.clock()
 
     def load(self, path: str, root=None):
         """A saved run for comparison (cached; at most MAX_LOADED kept); `root`: the runs folder it
@@ -266,11 +267,11 @@ class RunSlots:
                 self.running.append(live)
                 self.owner[live] = client
             else:
+                if len(self.waiting) >= self.max_queue:
+                    raise LabBusy(self._busy_message())
                 queued = sum(self.owner.get(r) == client for r in self.waiting)
                 if queued >= self.max_client_queue:
                     raise LabBusy(_queue_share(queued, self.max_client_queue, "a run slot"))
-                if len(self.waiting) >= self.max_queue:
-                    raise LabBusy(self._busy_message())
                 victim = self._over_share(client)
                 self.owner[live] = client
                 if victim is not None:
@@ -365,8 +366,9 @@ class SessionManager:
 
     def __init__(self, max_sessions: int = 40, idle_timeout: float = 180.0, root: Path | None = None, *,
                  max_per_client: int = 4, max_runs: int | None = None, max_queue: int | None = None,
-                 stale_after: float | None = None, floor: float = FLOOR):
+                 stale_after: float | None = None, floor: float = FLOOR, clock=time.monotonic):
         self.max_sessions, self.max_per_client = max_sessions, max_per_client
+        self.clock = clock                          # when a tab was last seen (injectable for tests)
         self.idle_timeout = idle_timeout
         self.stale_after = (max(STALE_HEARTBEATS * heartbeat_seconds(idle_timeout), STALE_MIN)
                             if stale_after is None else stale_after)
@@ -430,7 +432,7 @@ class SessionManager:
                     raise LabBusy(f"the lab is full: {len(self._sessions)} tabs open; try again later, or ask "
                                   f"the host to raise --max-sessions")
                 stale.append(self._sessions.pop(old.id))
-            s = Session(new_sid(), self.root, client)
+            s = Session(new_sid(), self.root, client, self.clock)
             self._sessions[s.id] = s
         for old in stale:
             self._close(old)
@@ -438,7 +440,7 @@ class SessionManager:
 
     def _stale(self, sessions) -> Session | None:
         """The longest-unseen session that nobody polls any more and that trains nothing."""
-        now = time.monotonic()
+        now = self.clock()
         idle = [s for s in sessions if now - s.last_seen > self.stale_after and not self._busy(s)]
         return min(idle, key=lambda s: s.last_seen) if idle else None
 
@@ -502,11 +504,11 @@ class SessionManager:
             live = session.live
             if live.fusable:
                 if not self.pool.has_room(live.trainer):
+                    if len(self.pool.waiting) >= self.max_queue:
+                        raise LabBusy(self.busy_message())
                     queued = sum(m.owner == session.client for m in list(self.pool.waiting))
                     if queued >= self.slots.max_client_queue:
                         raise LabBusy(_queue_share(queued, self.slots.max_client_queue, "a place in a group"))
-                    if len(self.pool.waiting) >= self.max_queue:
-                        raise LabBusy(self.busy_message())
                 place = live.join(self.pool, owner=session.client)
                 return 0 if place is None else place
             return self.slots.request(live, session.client)
@@ -570,7 +572,7 @@ class SessionManager:
 
     def reap(self) -> int:
         """Close sessions idle for longer than idle_timeout; returns how many."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             idle = [sid for sid, s in self._sessions.items() if now - s.last_seen > self.idle_timeout]
         for sid in idle:
