@@ -498,6 +498,9 @@ def test_evaluate_reports_off_mode_and_nonfinite_and_measures_nan_rows(tmp_path,
     run = load_run(tmp_path / "g")
     row = metrics.evaluate(run, n=500)[0]
     assert row["nonfinite"] == 0 and 0 <= row["off_mode"] <= 1 and row["off_mode_se"] >= 0
+    for n, seed, field in ((99, 0, "n"), (100_001, 0, "n"), (500.0, 0, "n"), (True, 0, "n"), (500, -1, "seed")):
+        with pytest.raises(ValueError, match=f"^{field}: "):              # the library's own bounds
+            metrics.evaluate(run, n=n, seed=seed)
     assert row["high_quality"] + row["off_mode"] == pytest.approx(1)
     clean = run.sample
 

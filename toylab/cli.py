@@ -121,10 +121,7 @@ def _report(run) -> None:
 def cmd_evaluate(args) -> int:
     from .measure import metrics
     from .engine.runs import load_run
-    if not 100 <= args.n <= 100_000:
-        raise ValueError(f"--n: samples per member must be from 100 to 100,000 (got {args.n})")
-    if args.seed < 0:
-        raise ValueError(f"--seed: must be >= 0 (got {args.seed})")
+    metrics.check_evaluate(args.n, args.seed, names=("--n", "--seed"))     # before loading the run
     run = load_run(args.run, snapshots=False)
     rows = metrics.evaluate(run, n=args.n, seed=args.seed)
     if args.json:

@@ -330,14 +330,31 @@ class SnapshotMetrics:
         return {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in keys}
 
 
+#: samples per member that evaluate() takes: fewer make the JS estimate meaningless, more cost
+#: minutes (the KDE is O(n log n) with a large constant)
+EVAL_RANGE = (100, 100_000)
+
+
+def check_evaluate(n, seed, names=("n", "seed")) -> None:
+    """ValueError naming the field (`names`: the caller's words for them, e.g. the CLI's flags)
+    when n is not a whole number in EVAL_RANGE or seed is not a whole number >= 0."""
+    lo, hi = EVAL_RANGE
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not lo <= n <= hi:
+        raise ValueError(f"{names[0]}: samples per member must be a whole number from {lo:,} to {hi:,} (got {n!r})")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{names[1]}: must be a whole number >= 0 (got {seed!r})")
+
+
 def evaluate(run, n: int = EVAL_SAMPLES, seed: int = 0) -> list[dict]:
-    """Measure a run's trained generators on n fresh samples each (2,500 as in the literature).
+    """Measure a run's trained generators on n fresh samples each (2,500 as in the literature;
+    n in EVAL_RANGE, seed >= 0: check_evaluate).
 
     One dict per member: the `measure` values (js with js_se, nonfinite, mode coverage and
     off_mode with standard errors; rows of NaN or Inf are measured as `measure` says, never
     dropped), js_bits, js_lower_bound (BCE objectives; from the trained D),
     C(G) = -ln 4 + 2 JSD, and the per-mode counts.
     """
+    check_evaluate(n, seed)
     target = run.target
     data = target.sample(n, seed=seed + 7919)
     out = []
