@@ -13,7 +13,8 @@ import itertools
 import threading
 import time
 
-from toylab import Trainer, TrainConfig
+from toylab import TrainConfig
+from toylab.api import trainer
 from toylab.engine import runs
 from toylab.engine.files import release_free_heap
 from toylab.engine.pool import Pool, fuse_key
@@ -43,7 +44,7 @@ class LiveRun:
 
     def __init__(self, config: TrainConfig):
         self.serial = next(LiveRun._serials)           # names this run in the page's records (an id() is reused)
-        self.trainer = Trainer(config, callbacks=[self._on_snapshot])
+        self.trainer = trainer(config, callbacks=[self._on_snapshot])
         self.total = config.steps
         self._lock = threading.Lock()
         self._ctl = threading.Lock()                # start and close, one at a time

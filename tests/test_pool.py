@@ -161,7 +161,8 @@ def test_an_owner_training_none_takes_the_newest_place_of_an_owner_training_two(
     b, a3 = Trainer(settings[2]), Trainer(settings[3])
     assert pool.join(b, on_exit=exits(b), owner="B") == 0                # A's newest place is B's
     assert pool.training("A") == 1 and pool.training("B") == 1
-    assert pool.join(a3, on_exit=exits(a3), owner="A") == 1              # A trains one: it waits
+    assert pool.join(a3, on_exit=exits(a3), owner="A") in (1, 2)         # A trains one: it waits (behind
+                                                                         # A's bumped run if it left already)
     c = Trainer(settings[0].replace(seed=11))
     assert pool.join(c, on_exit=exits(c), owner="C") >= 2                # A holds one place only now: C waits
     gate.set()

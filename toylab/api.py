@@ -41,6 +41,13 @@ def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: I
 
     >>> run = train(dataset="gaussian", steps=300)                  # doctest: +SKIP
     """
+    return trainer(config, seeds=seeds, out=out, callbacks=callbacks, progress=progress, **overrides).fit()
+
+
+def trainer(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: Iterable[int] | None = None,
+            out=None, callbacks: Iterable[Callable] = (), progress: bool = False, **overrides) -> Trainer:
+    """The Trainer `train` fits (same arguments), for a face that drives it itself: the CLI
+    (its folder is named before training), the dashboard (live runs, the pool)."""
     if config is None:
         config = TrainConfig()
     if overrides:               # to every member of a list (never a default run instead of the list)
@@ -54,33 +61,19 @@ def train(config: TrainConfig | Iterable[TrainConfig] | None = None, *, seeds: I
     config = [config] if isinstance(config, TrainConfig) else list(config)
     if not config:
         raise ConfigError("train: no config given")
-    return Trainer(config, out=out, callbacks=recorders(config, callbacks), progress=progress).fit()
+    return Trainer(config, out=out, callbacks=recorders(config, callbacks), progress=progress)
 
 
 def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=()) -> Run:
     """Continue a saved run from its last checkpoint, in its own folder, to `steps` rounds in total.
 
-    The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left
-    by a run killed between checkpoints) are removed, so the folder only ever holds what its
-    final state explains, and the rounds after the checkpoint are trained again (exactly).
-    Everything is read and checked first (toylab.engine.guarded: the snapshots kept included),
+    The folder is first cut back to the checkpoint (Trainer.resumed). Everything is read and
+    checked first (toylab.engine.guarded: the snapshots kept included),
     and a folder with a link in it (snapshots/ linked elsewhere, a linked file) is refused before
     anything is written or deleted: a resume writes and deletes only inside the real run folder."""
     if steps is not None and int(steps) < 1:
         raise ConfigError(f"steps_total (--steps-total): must be a positive number of rounds (got {steps})")
     run = runs.load_run(path, snapshots=False, weights=False)   # the Trainer reads the checkpoint
-    t = Trainer.from_run(run)
     total = int(steps) if steps is not None else run.config.steps
-    if total < t.step:
-        raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's checkpoint is; "
-                          f"give at least {t.step}")
-    if t.hist.all_diverged:
-        raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
-                         f"there is nothing to resume")
-    t.snapshots = runs.load_snapshots(run, t.cfg.max_snapshots, as_fit=True, up_to=t.step)
-    for f in runs.snapshot_files(run):
-        if runs.snapshot_step(f) > t.step:
-            run.folder.unlink(f"{runs.SNAPSHOTS}/{f.name}")
-    t.callbacks, t.progress = recorders(t.configs, callbacks), progress
-    t.hist.cut_back(t.step)
+    t = Trainer.resumed(run, total, callbacks=recorders(run.configs, callbacks), progress=progress)
     return t.fit(total)

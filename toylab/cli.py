@@ -77,8 +77,8 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def cmd_train(args) -> int:
-    from .api import recorders, resume
-    from .engine import runs, training
+    from .api import resume, trainer
+    from .engine import runs
     from .pictures import viz
     from .pictures.export import check_path
     if args.resume:
@@ -94,11 +94,10 @@ def cmd_train(args) -> int:
         cfg = config_from_args(args)
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         out = check_path(args.out or DEFAULT_RUN, "--out")
-        configs = [cfg.replace(seed=s) for s in seeds] if seeds is not None else cfg
-        trainer = training.Trainer(configs, out=out, progress=not args.quiet, callbacks=recorders(configs))
-        print(f"run folder: {trainer.path}" + ("" if args.out else
+        t = trainer(cfg, seeds=seeds, out=out, progress=not args.quiet)
+        print(f"run folder: {t.path}" + ("" if args.out else
               f"  (no --out given: the default is {DEFAULT_RUN}, a taken name gets -2, -3, ...)"), flush=True)
-        run = trainer.fit()
+        run = t.fit()
     _report(run)
     if run.status == runs.INTERRUPTED:
         print(f"interrupted: the run is saved at round {run.step}; continue it with "

@@ -91,6 +91,29 @@ class Trainer:
         t.snapshots = list(run.snapshots)
         return t
 
+    @classmethod
+    def resumed(cls, run: Run, total: int, *, callbacks: Iterable[Callable] = (),
+                progress: bool = False) -> "Trainer":
+        """A saved run's trainer, ready to fit(total) from its last checkpoint in its own folder.
+
+        The folder is first cut back to the checkpoint: snapshots and metrics rows past it (left by
+        a run killed between checkpoints) are removed, so the folder only ever holds what its final
+        state explains, and the rounds after the checkpoint are trained again (exactly)."""
+        t = cls.from_run(run)
+        if total < t.step:
+            raise ConfigError(f"steps_total (--steps-total): {total} is below round {t.step}, where the run's "
+                              f"checkpoint is; give at least {t.step}")
+        if t.hist.all_diverged:
+            raise ValueError(f"{run.path}: every member diverged (round {max(d or 0 for d in t.diverged_step)}); "
+                             f"there is nothing to resume")
+        t.snapshots = runs.load_snapshots(run, t.cfg.max_snapshots, as_fit=True, up_to=t.step)
+        for f in runs.snapshot_files(run):
+            if runs.snapshot_step(f) > t.step:
+                run.folder.unlink(f"{runs.SNAPSHOTS}/{f.name}")
+        t.callbacks, t.progress = list(callbacks), progress
+        t.hist.cut_back(t.step)
+        return t
+
     # ---- one round (toylab.engine.step) ------------------------------------
     def d_step(self):
         """One discriminator update (no round is counted)."""
