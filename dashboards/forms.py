@@ -227,12 +227,11 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
         cfg = make_config(**fields)
     except ConfigError as err:
         general = []
-        for line in str(err).splitlines()[1:] or [str(err)]:
-            name, _, msg = line.strip().partition(": ")
+        for name, msg in err.fields.items():
             if name in FIELDS:
                 errors[name] = msg
             else:
-                general.append(line.strip())
+                general.append(f"{name}: {msg}" if name else msg)
         if limited:                      # the numbers out of bounds first: other complaints may follow from them
             return None, {**errors, **limited}, ""
         return None, errors, "\n".join(general) or ("" if errors else str(err))

@@ -464,3 +464,20 @@ def test_an_uploads_bandwidth_is_judged_by_the_engines_model(tmp_path):
         assert (cfg is not None) is ok, (bw, errors)
         if not ok:
             assert "bandwidth must be a positive number, >= 0.0001 and <= 10" in errors["dataset_params"]
+
+
+def test_config_errors_carry_their_fields_and_survive_a_process_boundary():
+    """The form shows each message under its field from ConfigError.fields (no parsing of the
+    text); a sweep worker's error comes back whole."""
+    import pickle
+
+    from toylab.engine.config import ConfigError, TrainConfig
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(lr_d=-1, loss="nope", colour="red")
+    fields = info.value.fields
+    assert set(fields) == {"lr_d", "loss", "colour"} and "greater than 0" in fields["lr_d"]
+    assert fields["loss"].startswith("allowed:") and "unknown field" in fields["colour"]
+    back = pickle.loads(pickle.dumps(info.value))
+    assert back.fields == fields and str(back) == str(info.value)
+    cfg, errors, general = forms.build_config({"lr_d": -1, "loss": "nope"})
+    assert cfg is None and errors == {"lr_d": fields["lr_d"], "loss": fields["loss"]} and general == ""

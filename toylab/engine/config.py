@@ -112,7 +112,7 @@ class TrainConfig(BaseModel):
         try:
             super().__init__(**fields)
         except ValidationError as err:
-            raise ConfigError(format_errors(err)) from None
+            raise ConfigError(*format_errors(err)) from None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -197,7 +197,16 @@ class TrainConfig(BaseModel):
 
 
 class ConfigError(ValueError):
-    """A config was refused; the message names each bad field and what is allowed."""
+    """A config was refused; the message names each bad field and what is allowed, and `fields`
+    maps each bad field to its message (a check across fields under ""), so a form shows each
+    message under its field without parsing the text."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+    def __reduce__(self):                 # a sweep's worker process sends it back whole
+        return type(self), (str(self), self.fields)
 
 
 def make_config(**fields) -> TrainConfig:
@@ -205,21 +214,24 @@ def make_config(**fields) -> TrainConfig:
     return TrainConfig(**fields)
 
 
-def format_errors(err: ValidationError) -> str:
-    lines = []
+def format_errors(err: ValidationError) -> tuple[str, dict[str, str]]:
+    """(the message: one line a bad field, its {field: message}) of pydantic's errors."""
+    lines, fields = [], {}
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"]) or "config"
+        field = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = f"unknown field; allowed fields: {', '.join(TrainConfig.model_fields)}"
         elif e["type"] == "literal_error":
             msg = msg.replace("Input should be", "allowed:")
-        if not e["loc"]:            # a check across fields: its message names them
-            lines.append(msg)
-        else:
-            lines.append(f"{field}: {msg} (got {safe_load.short(e.get('input'))})" if e["type"] != "extra_forbidden"
-                         else f"{field}: {msg}")
-    return "invalid TrainConfig\n  " + "\n  ".join(lines)
+        if e["loc"] and e["type"] != "extra_forbidden":
+            msg = f"{msg} (got {safe_load.short(e.get('input'))})"
+        named, _, rest = msg.partition(": ")
+        if not field and named in TrainConfig.model_fields:     # a check across fields, about one of them
+            field, msg = named, rest
+        fields[field] = f"{fields[field]}; {msg}" if field in fields else msg
+        lines.append(f"{field}: {msg}" if field else msg)     # a check across fields names them itself
+    return "invalid TrainConfig\n  " + "\n  ".join(lines), fields
 
 
 def read_value(text: str, what: str = "value"):
