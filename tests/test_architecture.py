@@ -191,3 +191,79 @@ def test_toylab_dashboard_comes_from_the_entry_point(capsys):
     with pytest.raises(SystemExit) as info:
         main(["dashboard", "--help"])
     assert info.value.code == 0 and "--max-runs" in capsys.readouterr().out
+
+
+# ---- the function-level import rule (docs/architecture.md: three reasons, and only these) -----
+#: imported where used to keep start-up light (torch, the drawing libraries, SciPy, tqdm)
+START_UP = {"torch", "matplotlib", "plotly", "_plotly_utils", "scipy", "tqdm", "contourpy", "PIL"}
+#: optional dependencies, and the standard library's process and C boundaries
+OPTIONAL = {"yaml", "tomllib", "tomli", "pyarrow", "dask", "imageio_ffmpeg"}
+BOUNDARY = {"multiprocessing", "ctypes"}
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    here = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+    return ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+
+
+def _names(module: str, node) -> list[str]:
+    """The modules an import statement loads (toylab ones by their full name)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    mod = _resolve(module, node)
+    return [f"{mod}.{a.name}" if f"{mod}.{a.name}" in MODULES else mod for a in node.names]
+
+
+def _top_statements(module: str, body=None):
+    """The import statements that run when `module` is imported (not those inside functions or
+    classes, nor under `if TYPE_CHECKING:`, which is for editors only)."""
+    for node in ast.parse(MODULES[module].read_text()).body if body is None else body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+            yield from _top_statements(module, node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            yield from _top_statements(module, node.body + node.orelse + node.finalbody
+                                       + [x for h in node.handlers for x in h.body])
+
+
+def heavy(module: str) -> set[str]:
+    """The START_UP libraries importing `module` loads: a walk over the top-level imports of it,
+    its parent packages and every toylab module they load."""
+    found, todo, seen = set(), [module], set()
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        parts = m.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) in MODULES]
+        for node in _top_statements(m):
+            for name in _names(m, node):
+                if name in MODULES:
+                    todo.append(name)
+                elif name.split(".")[0] in START_UP:
+                    found.add(name.split(".")[0])
+    return found
+
+
+def test_every_function_level_import_has_one_of_the_three_reasons():
+    """A function-level import loads an optional dependency, crosses a process boundary, or
+    keeps start-up light: a library that START_UP names, or a toylab module whose import would
+    load one that the importing module does not (the CLI's commands import their layers). Any
+    other belongs at the top (animation, api and report had four)."""
+    bad = []
+    for module, path in MODULES.items():
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in (n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))):
+                names = _names(module, node)
+                ok = module == "toylab.cli" or any(
+                    n.split(".")[0] in START_UP | OPTIONAL | BOUNDARY
+                    or (n in MODULES and heavy(n) - heavy(module)) for n in names)
+                if not ok:
+                    bad.append(f"{module}:{node.lineno} imports {', '.join(names)}")
+    assert not bad, bad

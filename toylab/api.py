@@ -13,12 +13,12 @@ from .engine import runs
 from .engine.config import ConfigError, TrainConfig, make_config
 from .engine.runs import Run
 from .engine.training import Trainer
+from .pictures import viz
 
 
 def tensorboard_figure(trainer: Trainer, snap) -> None:
     """A callback: the summary figure of member 0 at this snapshot, into TensorBoard."""
     if trainer.tensorboard is not None:
-        from .pictures import viz
         fig = viz.summary_figure(trainer.run(), member=0, snapshot=snap)
         trainer.tensorboard.add_figure("snapshot", fig, snap.step, close=True)
 

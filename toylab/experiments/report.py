@@ -9,6 +9,7 @@ import numpy as np
 
 from ..engine.runs import load_run, read_csv, write_text
 from ..measure.outcomes import OUTCOMES
+from ..pictures import charts, viz
 from .spec import REFERENCE_COLUMNS, Experiment, read_json
 from .tables import _mean_std, load_table, outcome_rates, wilson
 
@@ -79,7 +80,6 @@ def report(out, plots: bool = True) -> str:
     if exp.reference:
         lines += _beside_the_paper(exp.reference, rows, list(rates))
     if plots:
-        from ..pictures import charts, viz
         viz.save_figure(charts.outcome_figure(rates), out / "outcome_rates.png")
         viz.save_figure(charts.band_figure(curves(out, rows)), out / "curves.png")
         viz.save_figure(charts.samples_figure(final_samples(out, rows)), out / "samples.png")

@@ -11,7 +11,9 @@ import math
 
 from ..engine.runs import Run, load_run, thin
 from .export import FrameWriter, check_fps, check_out, output_kind, write_html
+from .figures import animation_figure
 from .panels import RunView, check_panels, get_size, get_theme
+from .viz import Painter
 
 
 #: the longest the last frame may be held, in seconds (each held second is fps more frames)
@@ -54,13 +56,10 @@ def animate(run, out, *, fps: float = 12, panels=None, theme="light", size="720p
     snaps = [run.snapshots[i] for i in thin(len(run.snapshots), frames)]
     view = RunView(run, member, **(HTML_VIEW if kind == "html" else {}))
     if kind == "html":
-        from .figures import animation_figure
         fig = animation_figure(view, snaps, panels=panels, theme=theme, size=size, fps=fps, progress=progress)
         return write_html(fig, out, overwrite)
 
     from tqdm.auto import tqdm
-
-    from .viz import Painter
 
     painter = Painter(view, panels, theme, size)
     extra = int(round(hold * fps))
