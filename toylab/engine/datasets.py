@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from .point_cloud import PointCloud
-from .target import LOG_2PI, Target, _check_positive, _generator, _square_bounds
+from .target import LOG_2PI, Target, check_positive, torch_generator, square_bounds
 from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard", "Uniform", "Blend",
@@ -55,11 +55,11 @@ class GaussianMixture(Target):
         self._log_norm = torch.log(w) - LOG_2PI - torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
         pad = margin if margin is not None else 4 * self.mode_std + 0.5
         lo, hi = means.min(0).values - pad, means.max(0).values + pad
-        self.bounds = _square_bounds(lo, hi)
+        self.bounds = square_bounds(lo, hi)
 
     def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
         device = torch.device(device)
-        gen = _generator(seed, generator, device)
+        gen = torch_generator(seed, generator, device)
         w = self.weights.to(device)
         labels = torch.multinomial(w, int(n), replacement=True, generator=gen)
         eps = torch.randn(int(n), 2, 1, generator=gen, device=device)
@@ -148,7 +148,7 @@ class CurveTarget(Target):
     def __init__(self, curve: Callable[[torch.Tensor], torch.Tensor], t0: float, t1: float,
                  std: float, *, name: str, params: dict, nodes: int | None = None):
         self.curve, self.t0, self.t1 = curve, float(t0), float(t1)
-        self.std = _check_positive(f"{name}: std", std)
+        self.std = check_positive(f"{name}: std", std)
         self.name, self.params = name, params
         fine = curve(torch.linspace(self.t0, self.t1, 4097, dtype=torch.float64))
         length = float((fine[1:] - fine[:-1]).norm(dim=1).sum())
@@ -156,7 +156,7 @@ class CurveTarget(Target):
         t = self.t0 + (torch.arange(n, dtype=torch.float64) + 0.5) * (self.t1 - self.t0) / n
         self._nodes = curve(t).float()
         pad = 4 * self.std + 0.2
-        self.bounds = _square_bounds(fine.min(0).values.float() - pad, fine.max(0).values.float() + pad)
+        self.bounds = square_bounds(fine.min(0).values.float() - pad, fine.max(0).values.float() + pad)
 
     def _sample(self, n, gen, device):
         t = self.t0 + (self.t1 - self.t0) * torch.rand(n, generator=gen, device=device, dtype=torch.float64)

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from ..measure.kde import kde_log_prob
-from .target import Target, _square_bounds
-from .target_params import MAX_POINTS, _check_points_file
+from .target import Target, square_bounds
+from .target_params import MAX_POINTS, check_points_file
 
 
 class PointCloud(Target):
@@ -35,12 +35,12 @@ class PointCloud(Target):
         self.bandwidth = bandwidth or sigma * pts.shape[0] ** (-1 / 6)
         self.name, self.params = name, dict(path=str(source) if source else None, n=int(pts.shape[0]))
         pad = 3 * self.bandwidth + 0.1
-        self.bounds = _square_bounds(pts.min(0).values - pad, pts.max(0).values + pad)
+        self.bounds = square_bounds(pts.min(0).values - pad, pts.max(0).values + pad)
 
     @classmethod
     def from_file(cls, path, **kw) -> "PointCloud":
         path = Path(path)
-        _check_points_file(path)
+        check_points_file(path)
         try:
             if path.suffix == ".npy":
                 arr = np.load(path, allow_pickle=False)

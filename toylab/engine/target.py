@@ -11,7 +11,9 @@ import torch
 from ..measure.kde import LOG_2PI, grid_points  # noqa: F401  (LOG_2PI: datasets' import)
 
 
-def _generator(seed, generator, device):
+def torch_generator(seed, generator, device):
+    """The torch.Generator to sample with: the one given, else one seeded with `seed`, else None
+    (torch's global stream)."""
     if generator is not None:
         return generator
     if seed is None:
@@ -19,7 +21,7 @@ def _generator(seed, generator, device):
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
-def _check_positive(name: str, value: float) -> float:
+def check_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -42,7 +44,7 @@ class Target:
 
     def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):
         """(points, component labels or None); labels exist for mixtures."""
-        return self._sample(int(n), _generator(seed, generator, device), torch.device(device)), None
+        return self._sample(int(n), torch_generator(seed, generator, device), torch.device(device)), None
 
     def _sample(self, n, gen, device):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -67,7 +69,7 @@ class Target:
         return f"{type(self).__name__}({self.name}: {args})"
 
 
-def _square_bounds(lo, hi):
+def square_bounds(lo, hi):
     """A square window around [lo, hi] so that density images are not stretched."""
     c = (lo + hi) / 2
     half = float((hi - lo).max()) / 2

@@ -146,7 +146,7 @@ class Points(TargetParams):
 
     @model_validator(mode="after")
     def _file(self):
-        _check_points_file(Path(self.path))
+        check_points_file(Path(self.path))
         return self
 
 
@@ -189,7 +189,7 @@ def check_params(name: str, params: dict) -> dict:
         raise ValueError(f"{name}: {where} {msg}" if where else msg) from None
 
 
-def _check_points_file(path: Path) -> None:
+def check_points_file(path: Path) -> None:
     """The file exists, has a known suffix, and (read from its header or size alone) is not too big."""
     if not path.exists():
         raise ValueError(f"points: no such file {path}")

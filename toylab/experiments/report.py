@@ -11,7 +11,7 @@ from ..engine.runs import load_run, read_csv, write_text
 from ..measure.outcomes import OUTCOMES
 from ..pictures import charts, viz
 from .spec import REFERENCE_COLUMNS, Experiment, read_json
-from .tables import _mean_std, load_table, outcome_rates, wilson
+from .tables import mean_std, load_table, outcome_rates, wilson
 
 def _beside_the_paper(ref: dict, rows: list[dict], settings: list[str]) -> list[str]:
     """The paper's numbers and this experiment's (mean ± std over seeds), setting by setting (in
@@ -24,7 +24,7 @@ def _beside_the_paper(ref: dict, rows: list[dict], settings: list[str]) -> list[
     papers = ref.get("rows", {})
     for label in [s for s in settings if s in papers] + [s for s in papers if s not in settings]:
         paper, sub = papers[label], [r for r in rows if r["setting"] == label]
-        cells = [f"{paper.get(k, '-')} | " + (_mean_std(sub, k, f, pct=pct) if sub else "not run")
+        cells = [f"{paper.get(k, '-')} | " + (mean_std(sub, k, f, pct=pct) if sub else "not run")
                  for k, (f, pct) in fmt.items()]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines + [""]
@@ -67,14 +67,14 @@ def report(out, plots: bool = True) -> str:
             cells.append(f"{k / n:.0%} [{lo:.0%}, {hi:.0%}]")
         sub = [r for r in rows if r["setting"] == s]
         K = sub[0]["num_modes"]
-        per_mode = [_mean_std(sub, "modes_present", "{:.1f}"), _mean_std(sub, "modes_captured", "{:.1f}"),
-                    _mean_std(sub, "high_quality", "{:.1%}", pct=True), _mean_std(sub, "reverse_kl", "{:.2f}"),
-                    _mean_std(sub, "off_mode", "{:.1%}", pct=True)]
+        per_mode = [mean_std(sub, "modes_present", "{:.1f}"), mean_std(sub, "modes_captured", "{:.1f}"),
+                    mean_std(sub, "high_quality", "{:.1%}", pct=True), mean_std(sub, "reverse_kl", "{:.2f}"),
+                    mean_std(sub, "off_mode", "{:.1%}", pct=True)]
         if not K:
             per_mode = ["-"] * 5
-        lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {_mean_std(sub, 'js', '{:.3f}')} | "
-                     + " | ".join(per_mode) + f" | {_mean_std(sub, 'c_of_g', '{:.3f}')} | "
-                     f"{_mean_std(sub, 'd_real_mean', '{:.3f}')} | {_mean_std(sub, 'nonfinite', '{:.1%}', pct=True)} |")
+        lines.append(f"| {s} | {n} | " + " | ".join(cells) + f" | {mean_std(sub, 'js', '{:.3f}')} | "
+                     + " | ".join(per_mode) + f" | {mean_std(sub, 'c_of_g', '{:.3f}')} | "
+                     f"{mean_std(sub, 'd_real_mean', '{:.3f}')} | {mean_std(sub, 'nonfinite', '{:.1%}', pct=True)} |")
     lines += ["", "Outcome rules and thresholds: " + ", ".join(f"{k}={v}" for k, v in exp.rules.to_dict().items()),
               "(see toylab.outcomes).", ""]
     if exp.reference:

@@ -69,7 +69,7 @@ def outcome_rates(rows: list[dict]) -> dict[str, dict[str, tuple[int, int]]]:
     for s, outs in by.items():
         out[s] = {o: (outs.count(o), len(outs)) for o in OUTCOMES}
     return out
-def _mean_std(rows: list[dict], key: str, fmt: str, pct: bool = False) -> str:
+def mean_std(rows: list[dict], key: str, fmt: str, pct: bool = False) -> str:
     """'mean ± std' of a table column over rows (finite values only; '-' if none)."""
     v = np.array([r.get(key) for r in rows if r.get(key) is not None], dtype=float)
     v = v[np.isfinite(v)]
