@@ -13,9 +13,11 @@ finishes, so an interrupted sweep resumes where it stopped and a finished one is
     print(report("experiments/mc"))                   # Markdown; plots beside it
 
 Modules: `spec` (Experiment, recipes, spec files), `runner` (jobs, executors,
-run_experiment), `tables` (the results table, outcome rates) and `report` (Markdown and
-plots). Each imports the engine only inside functions, so a sweep's worker process starts
-without torch.
+run_experiment), `tables` (the results table, outcome rates), `report` (Markdown and
+plots) and `presets` (the dashboard's failure-mode presets, read from the recipes). None
+loads torch when imported (the engine's trainer and the metrics are imported inside the
+worker's function), so a sweep's worker process starts without it
+(tests/test_architecture.py).
 """
 
 from .report import curves, final_samples, report, samples_over_time
