@@ -2,6 +2,7 @@
 right numbers, one real/fake palette everywhere, nothing saved is overwritten."""
 
 import json
+import math
 import re
 
 import numpy as np
@@ -354,19 +355,67 @@ def test_html_animation_curves_grow_with_the_frame_and_fonts_with_the_size(run):
     assert small.layout.font.size == pytest.approx(panels.get_theme("light").font_size)
 
 
-def test_a_dashboard_curve_panels_legend_sits_above_its_plot(run):
-    """The legend of a curve panel is above the plot area, under the title: inside it (Plotly's
-    default corner) it covered a JS curve near log 2 in the presentation view."""
+def test_a_dashboard_curve_panels_legend_sits_under_its_plot(run):
+    """The legend of a curve panel is under the plot area, in one row: inside it (Plotly's default
+    corner) it covered a JS curve near log 2; above the plot its rows wrapped over the title."""
     view = panels.RunView(run, size=48, n_points=200, n_arrows=50)
     frame = view.frame(run.snapshots[-1])
     for scale in (1.0, 1.6):
         fig = figures.panel_figure(view, frame, "js", font_scale=scale)
         legend, margin = fig["layout"]["legend"], fig["layout"]["margin"]
-        assert legend["y"] >= 1.0 and legend["yanchor"] == "bottom"
-        # room for the title and a line of legend in the top margin
-        assert margin["t"] >= 2 * panels.get_theme("light").font_size * scale
+        assert legend["y"] < 0 and legend["yanchor"] == "top" and legend["traceorder"] == "normal"
+        # room for the axis' numbers and a line of legend in the bottom margin
+        assert margin["b"] >= 3 * panels.get_theme("light").font_size * scale
         assert fig["layout"]["showlegend"] is True
     assert "legend" not in figures.panel_figure(view, frame, "p_model")["layout"]
+
+
+def test_the_js_panel_has_a_dotted_ln2_line_in_the_dashboard_and_the_export(run):
+    view = panels.RunView(run, size=48, n_points=200, n_arrows=50)
+    frame = view.frame(run.snapshots[-1])
+    line = [t for t in figures.panel_figure(view, frame, "js")["data"] if t["name"] == "ln 2 (max)"]
+    assert len(line) == 1 and line[0]["y"] == [math.log(2)] * 2 and line[0]["line"]["dash"] == "dot"
+    fig, _ = figures.snapshot_figure(view, frame, panels="js,modes")
+    assert [t.y for t in fig.data if t.name == "ln 2 (max)"] == [(math.log(2), math.log(2))]
+
+
+def test_short_values_and_edit_labels():
+    assert [panels.short_value(v) for v in (2e-4, 1e-3, 2.5e-4, 0.5, 0.02, 5, 0.0, "alternating")] == \
+        ["2e-4", "1e-3", "2.5e-4", "0.5", "0.02", "5", "0", "alternating"]
+    edits = [{"step": 1200, "field": "lr_d", "old": 2e-4, "new": 1e-3},
+             {"step": 300, "field": "d_steps", "old": 1, "new": 3},
+             {"step": 1200, "field": "update", "old": "simultaneous", "new": "alternating"},
+             {"step": 1200, "field": "metrics_every", "old": 50, "new": 20}]
+    assert panels.edit_marks(edits) == [(300, "d_steps 1→3"), (1200, "lr_d 2e-4→1e-3, update simultaneous→alternating")]
+
+
+def test_a_live_edit_is_kept_with_its_step_and_marked_on_every_curve_panel(tmp_path):
+    """Trainer.retune records the edit at the round it applies from; it is saved in the run folder,
+    read back, and drawn as a dotted line with its label on the curves (dashboard and export)."""
+    from toylab.engine.runs import load_run
+    from toylab.api import trainer
+    t = trainer(toylab.TrainConfig(dataset="ring8", g_hidden=16, d_hidden=16, batch_size=32, steps=40,
+                                              snapshot_every=20, metrics_every=20, n_fixed=64, grid_size=16,
+                                              manifold_size=5), out=tmp_path / "r")
+    t.fit(20)
+    t.retune(lr_d=1e-3)
+    t.fit(40)
+    assert t.edits == [{"step": 20, "field": "lr_d", "old": 2e-4, "new": 1e-3}]
+    saved = load_run(tmp_path / "r")
+    view = panels.RunView(saved, size=32, n_points=64)
+    assert view.edits == [(20, "lr_d 2e-4→1e-3")]
+    frame = view.frame(saved.snapshots[-1])
+    for panel in ("losses", "js", "modes"):
+        traces = {t["name"]: t for t in figures.panel_figure(view, frame, panel)["data"]}
+        assert traces["live edits"]["text"] == [" lr_d 2e-4→1e-3 "]
+        assert traces["live edit"]["line"]["dash"] == "dot"
+    # growing (an animation): an edit shows from its step on
+    first = view.frame(saved.snapshots[0])
+    grown = {t["name"]: t for t, _ in figures.panel_traces(view, first, "js", panels.get_theme("light"), grow=True)}
+    assert grown["live edits"]["text"] == []
+    # a run never edited has no marks, and a hand-edited record's junk entries are left out
+    saved.info["edits"] = [{"step": "x"}, 3, {"step": 5, "field": "clip", "old": None, "new": 1.0}]
+    assert panels.RunView(saved, size=32, n_points=64).edits == [(5, "clip None→1")]
 
 
 def test_every_outcome_and_every_method_has_its_colour():

@@ -527,6 +527,17 @@ def _add(items: list, item, most: int) -> list:
     return items[:-1][::2] + [items[-1]] if len(items) > most else items
 
 
+def edits_of(info) -> list[dict]:
+    """A run's live edits from its info record ({step, field, old, new}, as Trainer._use records
+    them), in step order; entries that are not such a record (a hand-edited status.json) are left out."""
+    edits = info.get("edits") if isinstance(info, dict) else None
+    scalar = (str, int, float, bool, type(None))
+    ok = [e for e in edits if isinstance(e, dict) and isinstance(e.get("field"), str)
+          and isinstance(e.get("step"), int) and not isinstance(e.get("step"), bool) and e["step"] >= 0
+          and isinstance(e.get("old"), scalar) and isinstance(e.get("new"), scalar)] if isinstance(edits, list) else []
+    return sorted(({k: e[k] for k in ("step", "field", "old", "new")} for e in ok), key=lambda e: e["step"])
+
+
 def keep(snapshots: list[Snapshot], snap: Snapshot, most: int) -> list[Snapshot]:
     """A fit's snapshots in memory with `snap` added (replacing one of the same round), by the
     fit's thinning rule."""

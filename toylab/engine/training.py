@@ -59,6 +59,7 @@ class Trainer:
         self.step = 0
         self.hist = History(configs)
         self.snapshots: list[Snapshot] = []
+        self.edits: list[dict] = []   # live edits as applied: {step, field, old, new} (pictures mark them)
         self.measure = (metrics.SnapshotMetrics(self.target, cfg.n_fixed, cfg.loss in losses.PROBABILISTIC) if cfg.metrics_every else None)
         self.callbacks = list(callbacks)
         self.progress = progress
@@ -89,6 +90,7 @@ class Trainer:
             t.step, tail = checkpoint.restore(runs.read_checkpoint(run), t.game)   # resuming continues from its round
         t.hist.restore(run.history, run.member_status, run.diverged_step, tail)
         t.snapshots = list(run.snapshots)
+        t.edits = runs.edits_of(run.info)
         return t
 
     @classmethod
@@ -112,6 +114,7 @@ class Trainer:
                 run.folder.unlink(f"{runs.SNAPSHOTS}/{f.name}")
         t.callbacks, t.progress = list(callbacks), progress
         t.hist.cut_back(t.step)
+        t.edits = [e for e in t.edits if e["step"] <= t.step]
         return t
 
     # ---- one round (toylab.engine.step) ------------------------------------
@@ -159,6 +162,9 @@ class Trainer:
         self.controls.stop()
 
     def _use(self, configs) -> None:
+        old = self.cfg.model_dump()
+        self.edits += [{"step": self.step, "field": k, "old": old[k], "new": v}
+                       for k, v in configs[0].model_dump().items() if old[k] != v]
         self.configs, self.cfg = configs, configs[0]
         self.game.use(configs)
         if self.measure is not None:
@@ -308,7 +314,7 @@ class Trainer:
 
     def _info(self):
         return {"device": str(self.device), "torch": torch.__version__, "elapsed_s": round(self.elapsed, 3),
-                "bounds": list(self.target.bounds)}
+                "bounds": list(self.target.bounds), "edits": list(self.edits)}
 
     # ---- persistence (toylab.engine.run_folder) ------------------------------
     def _status_record(self) -> dict:

@@ -177,9 +177,37 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
         out.append((dict(type="scatter", x=[0, end], y=[K, K], mode="lines", name=f"all {K}", legendgroup=panel,
                          hoverinfo="skip", line=dict(color=t.real, width=1.2, dash="dash")), False))
     lo, hi = view.curve_range(panel)
+    if panel == "js":                            # the most JS can be: p and q apart (as viz draws it)
+        out.append((dict(type="scatter", x=[0, view.last_step()], y=[P.LN2, P.LN2], mode="lines", name="ln 2 (max)",
+                         legendgroup=panel, hoverinfo="skip", line=dict(color=t.muted, width=1, dash="dot")), False))
+    out.extend(_edit_traces(view, frame, t, lo, hi, grow))
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
                      showlegend=False, line=dict(color=t.muted, width=1.5), name="now"), True))
     return out
+
+
+def _edit_traces(view: RunView, frame: Frame, theme: Theme, lo: float, hi: float,
+                 grow: bool) -> list[tuple[dict, bool]]:
+    """The live edits on a curve panel: a dotted vertical line at each edit's step and its label
+    ("lr_d 2e-4→1e-3") at the top (growing: only edits up to the frame's step, the same two traces
+    in every frame). None when the run was never edited."""
+    marks = [(s, label) for s, label in view.edits if not grow or s <= frame.step]
+    if not view.edits:
+        return []
+    steps = np.array([s for s, _ in marks], dtype=np.float64)
+    xs = np.repeat(steps, 3)
+    ys = np.tile(np.array([lo, hi, np.nan]), len(marks))
+    xs[2::3] = np.nan
+    top = lo + 0.97 * (hi - lo)
+    line = dict(type="scatter", x=_arr(xs, np.float64), y=_arr(ys), mode="lines", name="live edit",
+                line=dict(color=theme.d, width=1.2, dash="dot"), hoverinfo="skip", showlegend=False)
+    end = max(view.last_step(), 1)               # a label late in the run reads to the left of its line
+    text = dict(type="scatter", x=_arr(steps, np.float64), y=_arr(np.full(len(marks), top)), mode="text",
+                text=[f" {label} " for _, label in marks], name="live edits",
+                textposition=["bottom left" if s > 0.6 * end else "bottom right" for s, _ in marks],
+                textfont=dict(color=theme.d, size=theme.font_size * 0.75), showlegend=False,
+                hovertemplate="%{text} at step %{x}<extra></extra>")
+    return [(line, grow), (text, grow)]
 
 
 def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
@@ -225,10 +253,11 @@ def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height:
     layout["title"]["font"] = dict(size=theme.font_size * font_scale)
     layout.update(margin=dict(l=10, r=10, t=int(30 + 10 * font_scale), b=10), uirevision=panel)
     if panel in P.CURVE_PANELS:
-        # the legend sits between the title and the plot: inside, it hid a JS curve near log 2
-        layout.update(margin=dict(l=int(45 * font_scale), r=10, t=int(30 + 30 * font_scale), b=int(30 * font_scale)),
+        # the legend sits under the plot: inside, it hid a JS curve near log 2; between the title and
+        # the plot, its rows wrapped up over the title in a narrow box
+        layout.update(margin=dict(l=int(45 * font_scale), r=10, t=int(30 + 10 * font_scale), b=int(60 * font_scale)),
                       showlegend=True,
-                      legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom",
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.1, yanchor="top", traceorder="normal",
                                   bgcolor="rgba(0,0,0,0)",
                                   font=dict(size=theme.font_size * font_scale * 0.75)))
     x, y = _axes(view, panel, theme)

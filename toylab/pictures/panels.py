@@ -17,10 +17,34 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.config import OBJECTIVES, PROBABILISTIC
+from ..engine.runs import edits_of
 from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
 from ..measure.bandwidth import binned_kde, kde_bandwidths, optimal_d, span, training_points
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
+
+
+#: the JS divergence's maximum (nats): the curves draw it as a dotted line
+LN2 = math.log(2.0)
+
+
+def short_value(v) -> str:
+    """A config value in a few characters: 0.0002 -> "2e-4", 0.001 -> "1e-3", 0.5 -> "0.5", 5 -> "5"."""
+    if isinstance(v, float) and v != 0 and math.isfinite(v) and not 1e-2 <= abs(v) < 1e4:
+        m, e = f"{v:.2e}".split("e")
+        return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def edit_marks(edits) -> list[tuple[int, str]]:
+    """(step, label) for each step at which live edits were applied, e.g. (1200, "lr_d 2e-4→1e-3"),
+    several fields at one step joined by ", "; metrics_every (set together with snapshot_every) is
+    not marked."""
+    by_step: dict[int, list[str]] = {}
+    for e in edits:
+        if e["field"] != "metrics_every":
+            by_step.setdefault(e["step"], []).append(f"{e['field']} {short_value(e['old'])}→{short_value(e['new'])}")
+    return [(s, ", ".join(parts)) for s, parts in sorted(by_step.items())]
 
 
 # ---- data -------------------------------------------------------------------------------
@@ -88,6 +112,7 @@ class RunView:
         self.probabilistic = cfg.loss in PROBABILISTIC
         _, self.d_level, self.d_label = d_values(np.zeros(1), cfg.loss)
         self.history = run.member_history(self.member)
+        self.edits = edit_marks(edits_of(run.info))       # the live edits, marked on the curves
         self.d_range = self._d_range(run.snapshots)
         return self
 
