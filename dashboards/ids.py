@@ -17,6 +17,7 @@ PRESET_BUTTON = "preset-{}"       # one button per failure-mode preset (toylab.e
 PRESET = "preset"                 # dcc.Store: the preset the form was filled from (its name only)
 PRESET_MSG = "preset-message"
 MESSAGE = "train-message"
+TOAST = "train-toast"              # live edits' confirmations: in view wherever the sidebar is scrolled
 SPEED, SPEED_NOTE = "speed", "speed-note"   # rounds per second at most (0: full speed), and what it means
 STATUS = "train-status"           # "step 1,250 / 5,000 · running"
 VERSION = "train-version"         # dcc.Store bumped by every control action

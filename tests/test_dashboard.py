@@ -109,6 +109,12 @@ def test_train_live_pause_scrub_and_export(dash_duo, app):
     # a step by hand moves exactly one round
     dash_duo.find_element(f"#{I.STEP_ROUND}").click()
     _wait(lambda: _step(dash_duo) == paused_at + 1, what="one round by hand")
+    dash_duo.wait_for_text_to_equal(f"#{I.MESSAGE}", f"Round: step {paused_at:,} → {paused_at + 1:,}; the panels "
+                                    f"show it.", timeout=10)
+    # a D step says what it did (it gave no feedback: a round counts D's and G's updates together)
+    dash_duo.find_element(f"#{I.STEP_D}").click()
+    dash_duo.wait_for_contains_text(f"#{I.MESSAGE}", f"D step: one update of D at round {paused_at + 1:,}",
+                                    timeout=10)
     # scrub back to the first snapshot: the slider's handle, keyboard Home (as a user would)
     handle = dash_duo.find_element(f"#{I.SLIDER} [role=slider]")
     handle.click()
@@ -403,9 +409,26 @@ def test_live_edits_and_the_speed_control_while_training(dash_duo, app):
     rate = (live.trainer.step - a) / (time.monotonic() - t0)
     assert 5 <= rate <= 11, rate
     _set_input(dash_duo, "lr_d", 0.001)
-    dash_duo.wait_for_contains_text(f"#{I.MESSAGE}", "Changed lr_d = 0.001", timeout=15)
+    # said where the user is looking: a toast in the window, wherever the sidebar is scrolled
+    dash_duo.wait_for_contains_text(f"#{I.TOAST}", "Changed lr_d = 0.001", timeout=15)
     _wait(lambda: live.trainer.cfg.lr_d == 0.001, what="the new learning rate in the trainer")
     assert live.running
+    top, bottom, height = dash_duo.driver.execute_script(
+        f"var r = document.querySelector('#{I.TOAST} .toast-body').getBoundingClientRect();"
+        "return [r.top, r.bottom, window.innerHeight]")
+    assert 0 <= top < bottom <= height
+    # ... and marked on the curves, where the engine recorded it
+    at = live.trainer.edits[-1]["step"]
+    _wait(lambda: dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format('js')} .js-plotly-plot');"
+        "var t = g && g.data.filter(t => t.name === 'live edits')[0];"
+        "return t ? t.text.join('') : ''").strip() == "lr_d 2e-4→1e-3", what="the edit marked on the JS curve")
+    assert live.trainer.edits[-1] == {"step": at, "field": "lr_d", "old": 2e-4, "new": 1e-3}
+    # a field that cannot change a run says so at once (it was deferred silently)
+    _set_input(dash_duo, "g_hidden", 48)
+    dash_duo.wait_for_contains_text(f"#{I.TOAST}", "g_hidden = 48 takes effect on Reset (a new run); this run "
+                                    "keeps", timeout=15)
+    assert live.trainer.cfg.g_hidden != 48 and live.running
     end = live.trainer.step + 15
     _set_input(dash_duo, "steps", end)
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=30)
@@ -451,6 +474,11 @@ def test_draw_a_target_by_hand(dash_duo, app):
     dash_duo.find_element(f"#{I.DRAW_USE}").click()
     _wait(lambda: dash_duo.find_element(f"#{I.FIELD.format('dataset_params')}").get_attribute("value")
           .startswith("source=upload, bandwidth="), timeout=15, what="the drawing as the form's target")
+    # p_data shows the drawing at once (it stayed empty until Reset), and the page says what comes next
+    _wait(lambda: dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.GRAPH.format('p_data')} .js-plotly-plot');"
+        "return !!(g && g.data && g.data.some(t => t.type === 'heatmap'))"), timeout=20, what="p_data of the drawing")
+    dash_duo.wait_for_contains_text(f"#{I.DRAW_MSG}", "p_data shows it; press Start", timeout=10)
     dash_duo.find_element(f"#{I.RESET}").click()
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", "points · step 0", timeout=30)
     target = next(iter(app.sessions._sessions.values())).live.trainer.target

@@ -481,3 +481,61 @@ def test_config_errors_carry_their_fields_and_survive_a_process_boundary():
     assert back.fields == fields and str(back) == str(info.value)
     cfg, errors, general = forms.build_config({"lr_d": -1, "loss": "nope"})
     assert cfg is None and errors == {"lr_d": fields["lr_d"], "loss": fields["loss"]} and general == ""
+
+
+def _node(script: str):
+    """Run `script` in Node with the page's assets/steps.js loaded as `m`; its printed JSON."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+    node = shutil.which("node") or pytest.skip("node is not installed")
+    steps_js = Path(__file__).parents[1] / "dashboards" / "assets" / "steps.js"
+    out = subprocess.run([node, "-e", f"global.window = {{}}; const m = require({json.dumps(str(steps_js))}); "
+                                      f"console.log(JSON.stringify({script}))"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_slider_tooltip_names_the_step_never_the_position():
+    """74 was shown at step 3,700: the slider drew its tooltip for the new newest position before the
+    steps reached the page. The label reads the step, "step …" while it is not known, never a position;
+    the slider's class changes with the steps kept, so it draws its tooltip again once they are here."""
+    steps = list(range(0, 3750, 50))                        # 75 snapshots: position 74 is step 3,700
+    assert _node(f"[m.toylabStepLabel(74, {steps}), m.toylabStepLabel(1, {steps}), m.toylabStepLabel(74, {steps[:74]}),"
+                 f" m.toylabStepLabel(0, []), m.toylabStepLabel(3, null)]") == \
+        ["step 3,700", "step 50", "step …", "step …", "step …"]
+    a = _node(f"m.toylabSliderClass({{steps: {steps[:74]}}})")
+    b = _node(f"m.toylabSliderClass({{steps: {steps}}})")
+    assert a != b and a.startswith("time-slider ") and b.startswith("time-slider ")
+    assert _node("m.toylabSliderClass(null)").startswith("time-slider")
+
+
+def test_step_and_edit_messages_say_what_happened():
+    from dashboards.pages.train import edit_message, step_message
+    assert step_message("round", 1203, 1204) == "Round: step 1,203 → 1,204; the panels show it."
+    assert step_message("d", 1203, 1203).startswith("D step: one update of D at round 1,203")
+    cfg = _config()
+    text = edit_message({"lr_d": 0.001}, None, {"g_hidden": 128}, cfg, 1500)
+    assert text == ("Changed lr_d = 0.001 from round 1,500 on. g_hidden = 128 takes effect on Reset (a new run); "
+                    "this run keeps 16.")
+    assert edit_message({}, 2000, {}, cfg, 10) == "Changed steps = 2,000 from round 10 on."
+
+
+def test_the_target_preview_shows_the_tabs_own_points(tmp_path):
+    """After 'Use as target' (dataset 'points', the tab's drawing saved) p_data shows the drawing before
+    any run: it was empty until Reset."""
+    from dashboards.pages.train import target_preview
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([rng.normal((-2, 0), 0.1, (60, 2)), rng.normal((2, 0), 0.1, (60, 2))])
+    upload = forms.save_points(pts, tmp_path)
+    params = forms.upload_params(upload)
+    assert target_preview("points", params, "light") is None                # no points of this tab's: nothing
+    fig = target_preview("points", params, "dark", upload=upload)
+    heat = next(t for t in fig["data"] if t["type"] == "heatmap")
+    shape = tuple(int(n) for n in str(heat["z"]["shape"]).split(","))
+    z = np.frombuffer(base64.b64decode(heat["z"]["bdata"]), dtype=np.uint8).reshape(shape)
+    xs = np.frombuffer(base64.b64decode(heat["x"]["bdata"]), dtype=np.float32)
+    # the density is where the points are: bright at x = ±2, dark at 0
+    row = z[z.shape[0] // 2]
+    assert row[np.argmin(abs(xs - 2))] > 100 and row[np.argmin(abs(xs + 2))] > 100 and row[np.argmin(abs(xs))] < 10

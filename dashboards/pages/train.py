@@ -10,7 +10,7 @@ import time
 import numpy as np
 import plotly.graph_objects as go
 
-from dash import ClientsideFunction, Input, Output, State, ctx, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from toylab import panels as P
@@ -104,7 +104,11 @@ def register(app, manager, runs_dir="runs"):
                         return (f"The lab is full: {manager.load_text()}; this run waits in line (place "
                                 f"{place}) and starts by itself when a group has room.", version, *field_errors)
                 elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
-                    live.step({I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action])
+                    what = {I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action]
+                    before = live.trainer.step
+                    live.step(what)
+                    return html.Span(step_message(what, before, live.trainer.step), className="ok"), version, \
+                        *field_errors
             except (RuntimeError, LabBusy, ValueError) as err:    # ValueError: the engine refused (a device
                 return str(err), version, *field_errors            # the form's check passed, then lost)
         return "", version, *field_errors
@@ -125,44 +129,43 @@ def register(app, manager, runs_dir="runs"):
         return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
 
     live_fields = [f for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"]
-    other_fields = [f for f in forms.FIELDS if f not in live_fields]
 
-    @app.callback(Output(I.MESSAGE, "children", allow_duplicate=True),
-                  *[Input(I.FIELD.format(f), "value") for f in live_fields],
-                  State(I.SESSION, "data"), State(I.PRESET, "data"),
-                  *[State(I.FIELD.format(f), "value") for f in other_fields], prevent_initial_call=True)
+    @app.callback(Output(I.TOAST, "children"),
+                  *[Input(I.FIELD.format(f), "value") for f in forms.FIELDS],
+                  State(I.SESSION, "data"), State(I.PRESET, "data"), prevent_initial_call=True)
     def live_edit(*args):
-        """A live field edited while the run trains: applied before its next round (while paused
-        or before a run, Start applies the form as before)."""
-        sid, preset = args[len(live_fields)], args[len(live_fields) + 1]
-        form = {**dict(zip(live_fields, args)), **dict(zip(other_fields, args[len(live_fields) + 2:]))}
+        """A field edited while a run is on screen, said where the user looks (a toast): a live field
+        applied before the next round while it trains (while paused, Start applies the form); a field
+        that cannot change a run (g_hidden, the target, ...) said to take effect on Reset."""
+        form, (sid, preset) = dict(zip(forms.FIELDS, args)), args[len(forms.FIELDS):]
         try:
             session = manager.get(sid, client())
             live = session.live
-            if live is None or not live.running:
-                raise PreventUpdate
+            if live is None or (not live.running and ctx.triggered_id in {I.FIELD.format(f) for f in live_fields}):
+                raise PreventUpdate              # no run; or paused: Start applies the live fields, as before
             cfg, errors, general = _form_config(form, preset, session, runs_dir)
         except ValueError as err:
-            return str(err)
+            return toast(str(err))
         if cfg is None:
-            return "Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general)
+            return toast("Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general))
         changes = _changes(live.trainer.cfg, cfg)
         total = changes.pop("steps", None)
-        later = [k for k in changes if k not in forms.LIVE_FIELDS]
+        later = {k: v for k, v in changes.items() if k not in forms.LIVE_FIELDS}
         now = {k: v for k, v in changes.items() if k in forms.LIVE_FIELDS}
-        with session.lock:
-            try:
-                if now:
-                    live.retune(**now)
-                if total is not None:
-                    live.train_to(total)
-            except (ValueError, RuntimeError) as err:
-                return f"Not applied: {err}"
-        done = [f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v}"
-                for k, v in {**now, **({"steps": total} if total is not None else {})}.items()
-                if k != "metrics_every"]
-        return " ".join([f"Changed {', '.join(done)} from round {live.trainer.step:,} on." if done else "",
-                         f"{', '.join(later)}: press Reset to train with them." if later else ""]).strip()
+        if not live.running:
+            if not later:
+                raise PreventUpdate
+            now, total = {}, None
+        else:
+            with session.lock:
+                try:
+                    if now:
+                        live.retune(**now)
+                    if total is not None:
+                        live.train_to(total)
+                except (ValueError, RuntimeError) as err:
+                    return toast(f"Not applied: {err}")
+        return toast(edit_message(now, total, later, live.trainer.cfg, live.trainer.step) or None)
 
     preset_keys = [*PRESETS, "defaults"]
 
@@ -224,10 +227,11 @@ def register(app, manager, runs_dir="runs"):
         if live is None:
             # p_data is known before training: drawn until the page's own record says it has it
             # (a tick may overtake the first reply, which the browser then drops)
-            key = {"preview": [dataset, params, theme, presenting]}
+            upload = session.upload if dataset == "points" else None
+            key = {"preview": [dataset, params, theme, presenting, _stamp(upload)]}
             if trigger == I.TICK and drawn == key:
                 raise PreventUpdate
-            preview = target_preview(dataset, params, theme, presenting)
+            preview = target_preview(dataset, params, theme, presenting, upload)
             return (*[preview if p == "p_data" and preview else _empty(p, theme) for p in P.PANELS],
                     "ready: press Start", "ready: press Start", 0, 0, {}, key)
         if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
@@ -350,6 +354,36 @@ def register(app, manager, runs_dir="runs"):
     train_export.register(app, manager, client)
 
 
+def toast(text: str | None):
+    """A toast's content: a new key each time, so that it fades in (and out) again (style.css)."""
+    return None if not text else html.Div(text, className="toast-body", key=f"{time.monotonic_ns()}")
+
+
+def step_message(what: str, before: int, after: int) -> str:
+    """What a step by hand did: "D step: one update of D at round 1,203 (a round is D's and G's
+    updates: the count stays 1,203)", "Round: step 1,203 → 1,204"."""
+    if what == "round":
+        return f"Round: step {before:,} → {after:,}; the panels show it."
+    who = what.upper()
+    return (f"{who} step: one update of {who} at round {after:,} (only a whole round counts, so the step "
+            f"stays {after:,}); the panels show it.")
+
+
+def edit_message(now: dict, total, later: dict, cfg, step: int) -> str:
+    """The toast after an edit: what changed the run and from which round; what waits for Reset,
+    with the value the run keeps ("g_hidden = 128 takes effect on Reset (a new run); this run keeps 64")."""
+    done = [f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v}"
+            for k, v in {**now, **({"steps": total} if total is not None else {})}.items() if k != "metrics_every"]
+    parts = [f"Changed {', '.join(done)} from round {step:,} on." if done else ""]
+    for k, v in later.items():
+        parts.append(f"{k} = {_shown(v)} takes effect on Reset (a new run); this run keeps {_shown(getattr(cfg, k))}.")
+    return " ".join(p for p in parts if p)
+
+
+def _shown(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
 def poll_interval(seconds: float, training: int) -> int:
     """The page's wait (ms) between a reply and its next poll: TICK_MS on a quiet server, longer
     the more runs train (POLL_PER_RUN_MS each: 30 runs, ~1 s) and when a reply took the server
@@ -388,13 +422,21 @@ def headline(view, frame, verdict: str | None) -> str:
     return f"{text}  ·  {verdict.replace('_', ' ')}" if verdict else text
 
 
-def target_preview(dataset, params, theme: str, presenting: bool = False):
+def _stamp(path) -> int | None:
+    """When the tab's points file was last written (a new drawing is drawn again), None: none."""
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
+
+
+def target_preview(dataset, params, theme: str, presenting: bool = False, upload=None):
     """The p_data panel of the form's target before any training (a figure dict), or None where
-    the form does not name a valid built-in target (an upload shows once trained)."""
-    if not isinstance(dataset, str) or dataset == "points":
+    the form does not name a valid target ('points': the tab's own upload or drawing, `upload`)."""
+    if not isinstance(dataset, str) or (dataset == "points" and upload is None):
         return None
     try:
-        cfg, _, _ = forms.build_config({"dataset": dataset, "dataset_params": params or ""})
+        cfg, _, _ = forms.build_config({"dataset": dataset, "dataset_params": params or ""}, upload=upload)
     except (ValueError, TypeError):
         return None
     if cfg is None:                  # the form's own checks (and limits) refused it

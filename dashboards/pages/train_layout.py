@@ -74,6 +74,7 @@ def sidebar():
             html.Div(id=I.SPEED_NOTE, className="help-text", style={"gridColumn": "1 / 3"})]),
         html.Div(id=I.STATUS, className="status", children="ready"),
         html.Div(id=I.MESSAGE, className="message"),
+        html.Div(id=I.TOAST, className="toast", role="status"),
         html.P("Learning rates, steps per round, update order, the objective, steps and snapshot_every change "
                "a run as you edit them, also while it trains; other fields take effect on Reset.",
                className="help-text"),

@@ -92,7 +92,15 @@ def register(app, manager, client):
             text = "Click to add a mode, or choose 'drag' and draw a curve."
         else:
             text = f"{n:,} points · kernel bandwidth h = {h:.3g}" if h else f"{n} point"
-            text += (" · now the 'points' target: press Reset" if trigger == I.DRAW_USE
-                     else " · press 'Use as target'")
+            text += (use_message(session.live) if trigger == I.DRAW_USE else " · press 'Use as target'")
         return drawing.canvas_figure(pts, h, theme, mode), text, dataset_out, \
             params_out
+
+
+def use_message(live) -> str:
+    """What 'Use as target' did: with no run on screen p_data shows the drawing at once and Start
+    trains on it; a run on screen keeps its own target, and Reset starts one on the drawing."""
+    if live is None:
+        return " · now the 'points' target: p_data shows it; press Start to train on it"
+    return (f" · now the 'points' target of the next run: press Reset to train on it (the run on screen "
+            f"keeps {live.trainer.cfg.dataset})")
