@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import toylab
 from toylab import ConfigError
 from toylab.cli import main
 
@@ -79,6 +80,10 @@ def _write_inputs(tmp):
     np.save(tmp / "million.npy", np.zeros((1_000_000, 2), np.float32))
     np.save(tmp / "ok.npy", rng.normal(size=(100, 2)))
     (tmp / "truncated.npy").write_bytes((tmp / "ok.npy").read_bytes()[:200])
+    with open(tmp / "header_says_10_rows.npy", "wb") as f:       # np.load read 10 rows, ignored the other 190
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (10, 2)})
+        f.write(np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32).tobytes())
+    (tmp / "wide.csv").write_text(",".join(["1"] * 10_000_000) + "\n")     # np.loadtxt built a (1, 1e7) row: 540 MB
 
 
 def _spec(tmp, key, **spec):
@@ -197,6 +202,8 @@ PARAM_CASES = [      # --dataset-params: memory bombs and nonsense, refused befo
     ("params a list", "ring", "[1, 2]", "dataset_params"),
     ("params a scalar", "ring", "5", "dataset_params"),
     ("params int key", "ring", "{1: 2}", "dataset_params"),
+    ("ring k of 4,001 digits", "ring", "{k: 1" + "0" * 4000 + "}", "k must be >= 1 and <= 1000"),   # was OverflowError
+    ("ring std of 4,001 digits", "ring", "{std: 1" + "0" * 4000 + "}", "std must be a positive"),
 ]
 
 POINTS_CASES = [     # a points target's file
@@ -211,6 +218,8 @@ POINTS_CASES = [     # a points target's file
     ("points 3 columns npy", "{path: three.npy}", "shape (n, 2)"),
     ("points object npy", "{path: obj.npy}", "shape (n, 2)"),
     ("points truncated npy", "{path: truncated.npy}", "truncated"),
+    ("points npy longer than its header", "{path: header_says_10_rows.npy}", "more data than its header's 10 rows"),
+    ("points csv of one 10M-cell line", "{path: wide.csv}", "a line longer than 1,000 characters"),
     ("points secret csv", "{path: secret.csv}", "could not be read as rows of two comma-separated numbers"),
     ("points 3 columns csv", "{path: three.csv}", "shape"),
     ("points empty csv", "{path: empty.csv}", "no rows"),
@@ -525,6 +534,66 @@ def test_api_refuses_with_one_clear_error(i, tmp_path):
 
 def test_the_api_table_is_complete():
     assert len(_api_cases()) == 25
+
+
+def _ring8_sample():
+    from toylab import datasets
+    return datasets.get("ring8").sample(200, seed=0)
+
+
+#: public functions called with what a hostile or careless caller passes (the re-run of issue #28's
+#: attacks): each was a raw exception from deep inside, or a quiet answer to a meaningless question
+API_NAMED = {
+    "js_estimate of an empty sample (was ln 2)": (
+        lambda: toylab.metrics.js_estimate(toylab.datasets.get("ring8"), np.zeros((0, 2))), "samples: no rows given"),
+    "mode_coverage of an empty sample (was 0 modes)": (
+        lambda: toylab.metrics.mode_coverage(np.zeros((0, 2)), toylab.datasets.get("ring8")), "samples: no rows given"),
+    "mode_coverage threshold nan (was 0 modes)": (
+        lambda: toylab.metrics.mode_coverage(_ring8_sample(), toylab.datasets.get("ring8"), threshold=math.nan),
+        "threshold: must be a finite number"),
+    "mode_coverage threshold -5": (
+        lambda: toylab.metrics.mode_coverage(_ring8_sample(), toylab.datasets.get("ring8"), threshold=-5),
+        "threshold"),
+    "kde_log_prob of 4-column points (was read as 2-column)": (
+        lambda: toylab.metrics.kde_log_prob(np.zeros((5, 4)), _ring8_sample(), 0.1), "x: expected numbers of shape (n, 2)"),
+    "kde_log_prob of 1-D samples (was a RuntimeError)": (
+        lambda: toylab.metrics.kde_log_prob(np.zeros((5, 2)), np.zeros(5), 0.1), "samples: expected"),
+    "kde_log_prob of None (was a RuntimeError)": (
+        lambda: toylab.metrics.kde_log_prob(None, _ring8_sample(), 0.1), "x: expected"),
+    "kde_log_prob h 0 (was NaN)": (lambda: toylab.metrics.kde_log_prob(np.zeros((5, 2)), _ring8_sample(), 0.0),
+                                   "h: must be one bandwidth"),
+    "kde_log_prob h nan (was NaN)": (lambda: toylab.metrics.kde_log_prob(np.zeros((5, 2)), _ring8_sample(), math.nan),
+                                     "h: must be"),
+    "kde_log_prob h of the wrong length": (
+        lambda: toylab.metrics.kde_log_prob(np.zeros((5, 2)), _ring8_sample(), np.ones(7)), "one per sample (200)"),
+    "PointCloud bandwidth nan (was accepted)": (
+        lambda: toylab.datasets.PointCloud(np.random.default_rng(0).normal(size=(50, 2)), bandwidth=math.nan),
+        "bandwidth: must be a finite number > 0"),
+    "PointCloud bandwidth -1 (was accepted)": (
+        lambda: toylab.datasets.PointCloud(np.random.default_rng(0).normal(size=(50, 2)), bandwidth=-1), "bandwidth"),
+    "PointCloud bandwidth True (was accepted)": (
+        lambda: toylab.datasets.PointCloud(np.random.default_rng(0).normal(size=(50, 2)), bandwidth=True), "bandwidth"),
+    "datasets.get ring k of 5,000 digits (was OverflowError)": (
+        lambda: toylab.datasets.get("ring", k=10 ** 5000), "k must be >= 1 and <= 1000"),
+}
+
+
+@pytest.mark.parametrize("name", list(API_NAMED))
+def test_a_public_function_refuses_hostile_arguments_naming_them(name):
+    call, expect = API_NAMED[name]
+    with pytest.raises(ValueError) as info:
+        call()
+    assert expect in str(info.value), str(info.value)
+
+
+def test_the_empty_sample_checks_leave_measure_of_junk_rows_alone():
+    """measure still records a generator that produced only NaN: ln 2, nonfinite 1 (what a run keeps)."""
+    from toylab import datasets, metrics
+    out = metrics.measure(datasets.get("ring8"), np.full((50, 2), np.nan))
+    assert out["js"] == pytest.approx(math.log(2)) and out["nonfinite"] == 1.0 and out["modes_captured"] == 0
+    t = datasets.get("ring8")
+    x = t.sample(300, seed=1)
+    assert metrics.kde_log_prob(x.reshape(15, 20, 2), x, 0.1).shape == (300,)      # a grid of points is still points
 
 
 # ---- real processes: what a user's terminal shows ---------------------------------------------

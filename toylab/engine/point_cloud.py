@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..measure.kde import kde_log_prob
+from .safe_load import short
 from .target import Target, square_bounds
 from .target_params import MAX_POINTS, check_points_file
+
+
+#: characters in one line of a points .csv at most (two numbers, or a short header, need < 100)
+CSV_LINE = 1000
+
+
+def _check_lines(path: Path) -> None:
+    """Refuse a .csv with a line longer than CSV_LINE, streamed in 1 MB pieces before the parser
+    sees it: one line of 10 million cells made np.loadtxt build a 10-million-column row (540 MB)."""
+    with open(path, "rb") as f:
+        tail = 0
+        while chunk := f.read(1 << 20):
+            lines = chunk.split(b"\n")
+            if tail + len(lines[0]) > CSV_LINE or max(map(len, lines[1:]), default=0) > CSV_LINE:
+                raise ValueError(f"points: {path} has a line longer than {CSV_LINE:,} characters; expected rows "
+                                 f"of two comma-separated numbers")
+            tail = tail + len(lines[0]) if len(lines) == 1 else len(lines[-1])
 
 
 class PointCloud(Target):
@@ -31,6 +50,10 @@ class PointCloud(Target):
         sigma = float(pts.std(0).mean())
         if sigma <= 0:
             raise ValueError("points: all points are identical; the density is undefined")
+        if bandwidth is not None and not (isinstance(bandwidth, (int, float, np.integer, np.floating))
+                                          and not isinstance(bandwidth, (bool, np.bool_))
+                                          and math.isfinite(bandwidth) and bandwidth > 0):
+            raise ValueError(f"bandwidth: must be a finite number > 0, or None for Scott's rule (got {short(bandwidth)})")
         self.points = pts
         self.bandwidth = bandwidth or sigma * pts.shape[0] ** (-1 / 6)
         self.name, self.params = name, dict(path=str(source) if source else None, n=int(pts.shape[0]))
@@ -41,6 +64,8 @@ class PointCloud(Target):
     def from_file(cls, path, **kw) -> "PointCloud":
         path = Path(path)
         check_points_file(path)
+        if path.suffix != ".npy":
+            _check_lines(path)
         try:
             if path.suffix == ".npy":
                 arr = np.load(path, allow_pickle=False)

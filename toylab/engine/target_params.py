@@ -31,26 +31,32 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
+def _finite(v) -> bool:
+    """math.isfinite for any number _is_number accepts: an int of 4,000 digits is finite (and out of
+    range), where math.isfinite raised OverflowError on it."""
+    return isinstance(v, (int, np.integer)) or math.isfinite(v)
+
+
 def _rule(kind: str, lo, hi):
     """The check of one kind of parameter, run on the raw value (a numpy number included);
     returns the value as a plain Python int, float, pair of floats or path."""
     def check(v):
         if kind == "int":
-            if not _is_number(v) or not math.isfinite(v) or v != int(v) or not lo <= v <= hi:
+            if not _is_number(v) or not _finite(v) or v != int(v) or not lo <= v <= hi:
                 raise ValueError(f"must be >= {lo} and <= {hi}, an integer (got {short(v)})")
             return int(v)
         if kind == "pos":
-            if not _is_number(v) or not math.isfinite(v) or v <= 0 or v > hi or (lo is not None and v < lo):
+            if not _is_number(v) or not _finite(v) or v <= 0 or v > hi or (lo is not None and v < lo):
                 low = f">= {lo:g}" if lo is not None else "> 0"
                 raise ValueError(f"must be a positive number, {low} and <= {hi:g} (got {short(v)})")
             return float(v)
         if kind == "real":
-            if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
+            if not _is_number(v) or not _finite(v) or not lo <= v <= hi:
                 raise ValueError(f"must be a finite number in [{lo:g}, {hi:g}] (got {short(v)})")
             return float(v)
         if kind == "point":
             if not (isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2 and all(
-                    _is_number(c) and math.isfinite(c) and lo <= c <= hi for c in v)):
+                    _is_number(c) and _finite(c) and lo <= c <= hi for c in v)):
                 raise ValueError(f"must be two finite numbers in [{lo:g}, {hi:g}], e.g. [0, 1] (got {short(v)})")
             return tuple(float(c) for c in v)
         if not isinstance(v, (str, Path)) or not str(v):
@@ -205,6 +211,9 @@ def check_points_file(path: Path) -> None:
         if path.stat().st_size < start + shape[0] * 2 * dtype.itemsize:
             raise ValueError(f"points: {path} is truncated: its header promises {shape[0]:,} rows, the file is "
                              f"shorter")
+        if path.stat().st_size > start + shape[0] * 2 * dtype.itemsize:     # np.load ignored the rest
+            raise ValueError(f"points: {path} holds more data than its header's {shape[0]:,} rows: the header "
+                             f"does not describe the file")
     elif path.suffix in (".csv", ".txt"):
         if path.stat().st_size > MAX_CSV_BYTES:
             raise ValueError(f"points: {path} is {path.stat().st_size / 2**20:.0f} MB; a .csv may hold at most "

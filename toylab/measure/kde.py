@@ -147,6 +147,30 @@ def _exact_log_sum(xs, ss, hs: torch.Tensor, self_index: torch.Tensor | None) ->
     return torch.cat(out)
 
 
+def _points_of(x, name: str) -> torch.Tensor:
+    """x as float64 rows of 2 (any shape whose last axis is 2: points, a grid of points), else a
+    ValueError naming `name` (reshape(-1, 2) read a (5, 4) array as 10 points)."""
+    try:
+        t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float64))
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected numbers of shape (n, 2), got {type(x).__name__}") from None
+    if t.ndim == 0 or t.shape[-1] != 2:
+        raise ValueError(f"{name}: expected numbers of shape (n, 2), got shape {tuple(t.shape)}")
+    return t.detach().cpu().double().reshape(-1, 2)
+
+
+def _bandwidths_of(h, m: int) -> np.ndarray:
+    """h (one bandwidth or one per sample) as m float64 bandwidths, each finite and > 0."""
+    try:
+        a = np.asarray(h, dtype=np.float64)
+        ok = a.ndim == 0 or a.shape == (m,)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(h, bool) or not (np.isfinite(a).all() and (a > 0).all()):
+        raise ValueError(f"h: must be one bandwidth or one per sample ({m}), each finite and > 0")
+    return np.broadcast_to(a, (m,)).copy()
+
+
 def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     """log of the Gaussian KDE (1/m) sum_j N(x; s_j, h_j^2 I) at each x (float32 tensor).
 
@@ -159,12 +183,11 @@ def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     close gets the exact sum over all samples with leave_one_out (an outlier's own density
     matters), else the sum over its 32 nearest (it lies where q_h is below 1e-7 of its peak).
     """
-    xs = torch.as_tensor(x).detach().cpu().double().reshape(-1, 2)
-    ss = torch.as_tensor(samples).detach().cpu().double().reshape(-1, 2)
+    xs, ss = _points_of(x, "x"), _points_of(samples, "samples")
     m = ss.shape[0] - (1 if leave_one_out else 0)
     if m < 1 or len(xs) == 0:
         return torch.full((len(xs),), -math.inf)
-    hs = torch.as_tensor(np.broadcast_to(np.asarray(h, dtype=np.float64), (ss.shape[0],)).copy())
+    hs = torch.as_tensor(_bandwidths_of(h, ss.shape[0]))
     parts, rest = [], torch.ones(len(ss), dtype=torch.bool)
     if len(xs) * len(ss) > EXACT_PAIRS:           # broad classes of many samples: binned
         for hc in torch.unique(hs).tolist():

@@ -99,6 +99,9 @@ def js_estimate(target, samples, *, n_data: int | None = None, seed: int = 0, ba
     means, sqrt((var a / n_p + var b / n_q) / 4), with the spread of e* (the density
     estimate's own noise) added in quadrature. docs/metrics.md has the measured bias table.
     """
+    if given_rows(samples) == 0:
+        raise ValueError("samples: no rows given (an (n, 2) array with n >= 2 is needed to estimate JS; "
+                         "rows that are all NaN give ln 2)")
     q = as_points(samples)
     n = q.shape[0]
     if n < 2:                                     # nothing finite to compare: as far as can be
@@ -284,7 +287,7 @@ def _measure(target, samples, seed, data, discriminator) -> tuple[dict[str, floa
     x = as_points(samples)
     if data is None and x.shape[0] >= 2:      # (fewer: nothing finite to estimate p_model from, js_estimate's ln 2)
         data = target.sample(x.shape[0], seed=seed + 7919)
-    est = js_estimate(target, x, seed=seed, data=data)
+    est = js_estimate(target, samples, seed=seed, data=data)      # (its own as_points: x again)
     out = {"js": est.value, "js_se": est.stderr, "js_raw": est.raw, "nonfinite": (given - x.shape[0]) / given}
     if discriminator is not None:
         out["js_lower_bound"] = js_lower_bound(discriminator, target, x, data=data) if x.shape[0] >= 2 else math.nan

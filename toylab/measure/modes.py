@@ -81,9 +81,14 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
     if getattr(target, "modes", None) is None:
         raise ValueError(f"mode_coverage: target {target.name!r} has no modes "
                          "(only mixture targets such as ring8 or grid25 do)")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) \
+            or not 0 < threshold < math.inf:
+        raise ValueError(f"threshold: must be a finite number of standard deviations > 0 (got {threshold!r:.60})")
     x = as_points(samples)
     K = target.num_modes
     n_all = int(torch.as_tensor(np.asarray(samples) if not torch.is_tensor(samples) else samples).shape[0])
+    if n_all == 0:
+        raise ValueError("samples: no rows given (mode coverage needs an (n, 2) array with n >= 1)")
     if x.shape[0] == 0:
         return ModeCoverage(0, K, 0.0, np.zeros(K, dtype=np.int64), math.nan)
     nearest = sq_dist(x, target.modes).argmin(1)
