@@ -100,3 +100,32 @@ def test_one_reader_of_typed_values_for_the_cli_and_the_dashboard():
     args = build_parser().parse_args(["train", "--lr-d", "1e-3", "--dataset-params", "{k: 4}"])
     cfg = config_from_args(args)
     assert cfg.lr_d == 0.001 and cfg.dataset_params == {"k": 4}
+
+
+def test_train_takes_the_dashboards_presets_with_overrides(tmp_path):
+    """`toylab train --preset NAME` (promised in presets.py's docstring, missing) starts from the
+    dashboard's preset fields; --config and options override them; the names are presets.PRESETS'."""
+    from toylab import TrainConfig
+    from toylab.cli import PRESET_NAMES
+    from toylab.experiments.presets import PRESETS, preset_fields
+    assert set(PRESET_NAMES) == set(PRESETS)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("lr_g = 0.0005\n")
+    args = build_parser().parse_args(["train", "--preset", "collapse", "--config", str(cfg), "--lr-d", "0.003"])
+    want = TrainConfig(**{**preset_fields("collapse"), "lr_g": 0.0005, "lr_d": 0.003})
+    assert config_from_args(args) == want and want != TrainConfig(lr_g=0.0005, lr_d=0.003)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--preset", "nope"])
+
+
+def test_betas_take_comma_separated_numbers_or_say_the_form(tmp_path, capsys):
+    for text in ("0.5,0.999", "0.5, 0.999", "[0.5, 0.999]", "(0.5,0.999)"):
+        assert config_from_args(build_parser().parse_args(["train", "--betas", text])).betas == (0.5, 0.999)
+    assert config_from_args(build_parser().parse_args(["train", "--betas", "0.9,0"])).betas == (0.9, 0.0)
+    for bad in ("0.5", "0.5,0.9,0.99", "fast"):
+        assert main(["train", "--betas", bad, "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert "betas: give 2 comma-separated numbers, e.g. --betas 0.5,0.999" in err and repr(bad) in err
+    assert main(["train", "--betas", "0.5,1.5", "--out", str(tmp_path / "r")]) == 2
+    assert "both betas must lie in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -19,11 +19,28 @@ from .measure.bandwidth import EVAL_SAMPLES
 from .games.config import DIRAC_LOSSES, GAMES, METHOD_NAMES, ORDERS, GameConfig
 
 
+#: `toylab train --preset`'s names: toylab.experiments.presets.PRESETS' (tested), written here so
+#: that `toylab --help` starts without loading the recipes
+PRESET_NAMES = ("collapse", "vanishing", "oscillation", "converging")
+
+
 def _parse_value(text: str, annotation, name: str = "value"):
     """A field value from the command line: strings stay strings, the rest is config.read_value
-    (safe_load: no aliases, anchors or tags; a refusal names the field)."""
+    (safe_load: no aliases, anchors or tags; a refusal names the field). A tuple field takes its
+    values comma-separated, '--betas 0.5,0.999' (or as a list, '[0.5, 0.999]'); anything else is
+    refused with that form."""
     if annotation is str or typing.get_origin(annotation) is typing.Literal:
         return text
+    if typing.get_origin(annotation) is tuple:
+        inner = text.strip().removeprefix("(").removesuffix(")") if text.strip().startswith("(") else text.strip()
+        value = read_value(inner if inner.startswith("[") else f"[{inner}]", name)
+        n = len(typing.get_args(annotation))
+        if not isinstance(value, list) or len(value) != n or any(isinstance(v, (list, dict)) for v in value):
+            default = TrainConfig.model_fields[name].default if name in TrainConfig.model_fields else None
+            example = ",".join(map(str, default)) if isinstance(default, tuple) else ",".join(["1"] * n)
+            raise ConfigError(f"{name}: give {n} comma-separated numbers, e.g. --{name.replace('_', '-')} {example} "
+                              f"(got {text!r})")
+        return value
     return read_value(text, name)
 
 
@@ -42,7 +59,13 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> TrainConfig:
-    fields = load_config_file(args.config) if getattr(args, "config", None) else {}
+    """The config of `toylab train`: a preset's fields (--preset, the dashboard's presets), then
+    --config's, then each --field option, each over the one before."""
+    fields = {}
+    if getattr(args, "preset", None):
+        from .experiments.presets import preset_fields
+        fields = preset_fields(args.preset)
+    fields.update(load_config_file(args.config) if getattr(args, "config", None) else {})
     for name, f in TrainConfig.model_fields.items():
         v = getattr(args, f"field_{name}", None)
         if v is not None:
@@ -285,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
     t = sub.add_parser("train", help="train a GAN (or an ensemble over --seeds) and save the run")
     add_config_options(t)
+    t.add_argument("--preset", metavar="NAME", choices=PRESET_NAMES,
+                   help=f"start from a failure-mode preset, as the dashboard's buttons: {', '.join(PRESET_NAMES)} "
+                        f"(toylab.experiments.presets); --config and the options override its fields")
     t.add_argument("--out", help=f"run folder (default {DEFAULT_RUN}; a fresh -2, -3, ... if taken); "
                                  f"the folder is printed before training starts")
     t.add_argument("--seeds", help="comma-separated seeds: train them together as one ensemble")
