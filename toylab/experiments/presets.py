@@ -25,9 +25,9 @@ PRESETS = {
                        "Metz et al.'s setting: the samples gather on one mode and hop between modes"),
     "vanishing": Preset("Vanishing gradient", "vanishing_gradient", "loss=minimax",
                         "a strong D and the saturating loss: G's gradient norm falls towards 0 (losses panel)"),
-    "oscillation": Preset("Oscillation", "non_convergence", "simultaneous, Metz et al.'s networks",
+    "oscillation": Preset("Oscillation", "non_convergence", "simultaneous, Metz et al.'s networks, modes std 0.1",
                           "simultaneous updates: the mass circles the ring from mode to mode and G's loss cycles "
-                          "(seed 0; other seeds may collapse onto one mode instead)"),
+                          "(modes of std 0.1: on ring8's narrow ones the blob passes between them)"),
     "converging": Preset("Converging baseline", "equilibrium", "non-saturating",
                          "one Gaussian: JS -> 0 and D(x) -> 1/2 everywhere (the equilibrium)"),
 }
