@@ -180,3 +180,29 @@ def test_checked_parameters_come_back_as_plain_values_and_only_those_given():
     assert datasets.check_params("ring", {}) == {}                    # the builder's defaults apply
     with pytest.raises(ValueError, match="unknown parameter 'kk'; allowed: k, radius, std"):
         datasets.check_params("ring8", {"kk": 4})
+
+
+def test_kept_checks_and_targets_equal_fresh_ones(tmp_path):
+    """check_params and datasets.get keep what they computed (the page asks for the same target
+    many times: issue #30): a kept answer equals a fresh one, callers cannot change it through
+    their copy, the same parameters give the same Target, and 'points' reads its file anew."""
+    from toylab.engine import target_params
+    for name, params in (("ring", {"k": 6, "radius": 1.5}), ("grid25", {}), ("checkerboard", {"n": 4})):
+        first = target_params.check_params(name, params)
+        first["mutated"] = True                                   # the caller's copy only
+        again = target_params.check_params(name, params)
+        assert again == target_params._check(name, params) and "mutated" not in again
+        a, b = datasets.get(name, **params), datasets.get(name, **params)
+        assert a is b
+        fresh = datasets.build(name, target_params.check_params(name, params))
+        x = fresh.sample(500, seed=3)
+        torch.testing.assert_close(a.sample(500, seed=3), x)
+        torch.testing.assert_close(a.log_prob(x), fresh.log_prob(x))
+    assert datasets.get("ring", k=6) is not datasets.get("ring", k=7)
+    with pytest.raises(ValueError, match="k must be"):
+        datasets.get("ring", k=0)                                 # errors are never kept as answers
+    f = tmp_path / "p.csv"
+    f.write_text("0,0\n1,1\n2,0\n")
+    one = datasets.get("points", path=str(f))
+    f.write_text("0,0\n1,1\n2,0\n5,5\n")
+    assert datasets.get("points", path=str(f)) is not one        # a file may change: read anew

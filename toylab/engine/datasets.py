@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import threading
 from typing import Callable
 
 import torch
 
 from .point_cloud import PointCloud
 from .target import LOG_2PI, Target, check_positive, torch_generator, square_bounds
-from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names  # noqa: F401
+from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names, params_key  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard", "Uniform", "Blend",
            "PointCloud", "get", "names", "describe", "check_params", "MODELS", "MAX_POINTS"]
@@ -335,17 +336,42 @@ def _preset(family: str, base: dict) -> Callable[..., Target]:
 _BUILDERS = {**{name: _preset(family, base) for name, (family, base, _) in PRESETS.items()}, **_BUILDERS}
 
 
+#: targets kept by their parameters (a target is not changed once built: tensors read, never
+#: written), so the page's preview, the form's check and the run share one
+TARGETS_KEPT = 32
+_BUILT: dict[tuple, Target] = {}
+_BUILT_LOCK = threading.Lock()
+
+
 def get(name: str | Target, **params) -> Target:
-    """The target called `name`, built with `params` (see ``describe()``)."""
+    """The target called `name`, built with `params` (see ``describe()``); the same parameters
+    give the same (unchanging) Target object, except for 'points' (its file is read anew)."""
     if isinstance(name, Target):
         return name
     if name not in _BUILDERS:
         raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
     given = check_params(name, params)
+    key = params_key(name, given)
+    if key is not None:
+        with _BUILT_LOCK:
+            hit = _BUILT.get(key)
+        if hit is not None:
+            return hit
+    target = build(name, given)
+    if key is not None:
+        with _BUILT_LOCK:
+            target = _BUILT.setdefault(key, target)
+            while len(_BUILT) > TARGETS_KEPT:
+                del _BUILT[next(iter(_BUILT))]
+    return target
+
+
+def build(name: str, given: dict) -> Target:
+    """A new target from checked parameters (get() keeps what it builds)."""
     try:
         target = _BUILDERS[name](**given)
     except TypeError as err:
-        raise ValueError(f"dataset {name!r}: bad parameters {params}: {err}") from err
+        raise ValueError(f"dataset {name!r}: bad parameters {given}: {err}") from err
     if name in PRESETS:
         target.name = name
     return target

@@ -9,7 +9,10 @@ validated, and a saved run read, without importing torch.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
+import threading
 from pathlib import Path
 
 from typing import Annotated
@@ -163,6 +166,24 @@ MODELS: dict[str, type[TargetParams]] = {
 }
 
 
+#: checked parameters kept, newest last (a page checks the same few targets over and over: issue
+#: #30 counted 12 checks from choosing a target to the first frame after Start)
+CHECKED_KEPT = 256
+_CHECKED: dict[tuple, dict] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def params_key(name: str, params) -> tuple | None:
+    """A key for (name, params) when the result depends on them alone: None for 'points' (a
+    file is read, and may change) and for values JSON cannot write in one order."""
+    if name == "points":
+        return None
+    try:
+        return name, json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_params(name: str, params: dict) -> dict:
     """The target's parameters checked by its model (`MODELS`), before anything is built: an
     unknown name, a wrong type, or a value out of its range is a ValueError naming the
@@ -178,6 +199,22 @@ def check_params(name: str, params: dict) -> dict:
         raise ValueError(f"dataset: unknown target {short(name, 60)}; choose one of {', '.join(names())}")
     if not isinstance(params, dict):
         raise ValueError(f"{name}: the parameters must be a mapping of name to value (got {short(params)})")
+    key = params_key(name, params)
+    if key is not None:
+        with _CHECKED_LOCK:
+            hit = _CHECKED.get(key)
+        if hit is not None:                       # the same answer as a fresh check (tested)
+            return copy.deepcopy(hit)
+    given = _check(name, params)
+    if key is not None:
+        with _CHECKED_LOCK:
+            _CHECKED[key] = copy.deepcopy(given)
+            while len(_CHECKED) > CHECKED_KEPT:
+                del _CHECKED[next(iter(_CHECKED))]
+    return given
+
+
+def _check(name: str, params: dict) -> dict:
     model = MODELS[name]
     try:
         return model.model_validate(params).given()
