@@ -244,6 +244,12 @@ def test_the_dark_theme_darkens_the_page_too(dash_duo, app):
         f"var g = document.querySelector('#{I.GRAPH.format('p_data')} .js-plotly-plot');"
         "return g && g._fullLayout ? g._fullLayout.paper_bgcolor : ''") == "#111418", timeout=15,
         what="the plots in the same colour")
+    # the xy tab follows the theme too (its orbits were drawn light on the dark page)
+    dash_duo.driver.find_element(By.XPATH, "//*[text()='xy game']").click()
+    _wait(lambda: dash_duo.driver.execute_script(
+        f"var g = document.querySelector('#{I.XY_ORBIT} .js-plotly-plot');"
+        "return g && g._fullLayout ? g._fullLayout.paper_bgcolor : ''") == "#111418", timeout=30,
+        what="the xy tab's orbits in the dark theme")
     assert dash_duo.get_logs() == []
 
 

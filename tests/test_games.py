@@ -206,3 +206,27 @@ def test_one_game_config_checks_every_face_naming_the_field():
                                                                   "noise": 0.0}
     with pytest.raises(ValueError, match="gama: unknown option"):
         games.spectral_radius("consensus", 0.1, gama=1.0)
+
+
+def test_orbits_that_coincide_to_the_eye_are_drawn_dashed_over_solid_and_said():
+    """At η = 0.1 on xy, extragradient and optimistic differ by 1 % of the orbit's radius (both are
+    z - ηF(z) plus an O(η²) correction; ρ = 0.99504 and 0.99494): one hid the other. The later one is
+    dashed over the earlier's solid line, its legend and a note say so; at η = 0.3 (10 % apart) neither."""
+    from toylab.pictures.gameviz import COINCIDE, coinciding, orbit_figures
+    from toylab.pictures.panels import get_theme
+    paths = {m: games.trajectory(m, 0.1, 200, (1.0, 1.0), "xy") for m in ("simultaneous", "extragradient", "optimistic")}
+    gap = np.linalg.norm(paths["extragradient"] - paths["optimistic"], axis=1).max()
+    assert 0.005 < gap / np.linalg.norm(paths["extragradient"], axis=1).max() < 0.015
+    assert coinciding(paths, 4.0) == {"optimistic": "extragradient"}
+    assert coinciding(paths, gap / COINCIDE * 0.99) == {}               # just too far apart for this plot
+    orbit, dist, radii = orbit_figures(["simultaneous", "extragradient", "optimistic"], 0.1, 200, theme="dark")
+    lines = {t.name: t for t in orbit.data if t.mode == "lines" and t.name}
+    assert lines["optimistic (dashed: on extragradient's orbit)"].line.dash == "dash"
+    assert lines["extragradient"].line.dash is None and lines["simultaneous"].line.dash is None
+    assert "optimistic lies on extragradient's orbit" in orbit.layout.annotations[0].text
+    assert [t.line.dash for t in dist.data if t.name and t.name.startswith("optimistic")] == ["dash"]
+    # the dark theme reaches both figures
+    dark = get_theme("dark")
+    assert orbit.layout.paper_bgcolor == dist.layout.paper_bgcolor == dark.bg and orbit.layout.font.color == dark.fg
+    far, _, _ = orbit_figures(["extragradient", "optimistic"], 0.3, 200)
+    assert not far.layout.annotations and all(t.line.dash is None for t in far.data if t.name in ("extragradient", "optimistic"))

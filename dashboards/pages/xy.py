@@ -9,6 +9,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from toylab import games
 from toylab.pictures.gameviz import orbit_figures
+from toylab.pictures.looks import THEMES
 
 from .. import ids as I
 from ..sessions import LabBusy, SessionError, client
@@ -66,8 +67,9 @@ def register(app, manager):
                   Input(I.XY_RUN, "n_clicks"), State(I.XY_METHODS, "value"), State(I.XY_GAME, "value"),
                   State(I.XY_LR, "value"), State(I.XY_LR_Y, "value"), State(I.XY_BETA, "value"),
                   State(I.XY_GAMMA, "value"), State(I.XY_X0, "value"), State(I.XY_Y0, "value"),
-                  State(I.XY_STEPS, "value"), State(I.SESSION, "data"))
-    def run(_n, methods, game, lr, lr_y, beta, gamma, x0, y0, steps, sid):
+                  State(I.XY_STEPS, "value"), Input(I.THEME, "value"), State(I.SESSION, "data"))
+    def run(_n, methods, game, lr, lr_y, beta, gamma, x0, y0, steps, theme, sid):
+        """The orbits, distances and radii, in the page's theme (the Train tab's light/dark switch)."""
         try:
             session = manager.get(sid, client())
         except SessionError as err:
@@ -85,6 +87,9 @@ def register(app, manager):
             err = _check(name, v)
             if err:
                 problems.append(err)
+        theme = "light" if theme is None else theme
+        if not isinstance(theme, str) or theme not in THEMES:
+            problems.append(f"theme: must be one of {', '.join(THEMES)} (got {str(theme)[:20]})")
         if problems:
             return no_update, no_update, no_update, "\n".join(problems)
         opts = {"beta": float(beta), "gamma": float(gamma)}
@@ -95,13 +100,13 @@ def register(app, manager):
         try:
             with manager.heavy(session.client, "xy game"):   # and per address, and --max-runs at once
                 orbit, dist, radii = orbit_figures(list(methods), float(lr), int(steps),
-                                                   (float(x0), float(y0)), game, **opts)
+                                                   (float(x0), float(y0)), game, theme, **opts)
         except LabBusy as err:
             return no_update, no_update, no_update, str(err)
         finally:
             session.busy.release()
         table = html.Table([html.Tr([html.Th("method"), html.Th("spectral radius ρ")])] + [
-            html.Tr([html.Td(m), html.Td(f"{r:.5f}", style={"color": "#b00020" if r > 1 + 1e-9 else "#1b5e20"})])
+            html.Tr([html.Td(m), html.Td(f"{r:.5f}", className="message" if r > 1 + 1e-9 else "ok")])
             for m, r in radii.items()])
         return orbit, dist, table, ""
 

@@ -22,6 +22,28 @@ METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimist
                   "extragradient": "#CC79A7", "consensus": "#E69F00", "momentum": "#56B4E9", "flow": "#000000"}
 
 
+#: two orbits closer than this share of the plot's half-width at every step lie on top of each
+#: other to the eye (1.5 % of 300 px: under 5 px)
+COINCIDE = 0.015
+
+
+def coinciding(paths: dict, lim: float, tol: float = COINCIDE) -> dict[str, str]:
+    """{method: an earlier method whose orbit it lies on}: every point of the two within tol * lim
+    (extragradient and optimistic on xy at η = 0.1 differ by 1 % of the orbit's radius: both are
+    z - ηF(z) plus an O(η²) correction of the same size, ρ = 0.99504 and 0.99494). The later one is
+    drawn dashed over the earlier's solid line and its legend says so."""
+    out: dict[str, str] = {}
+    names = [n for n in paths if n != "flow"]
+    for i, b in enumerate(names):
+        for a in names[:i]:
+            za, zb = paths[a], paths[b]
+            if a not in out and za.shape == zb.shape and np.isfinite(za).all() and np.isfinite(zb).all() \
+                    and float(np.linalg.norm(za - zb, axis=1).max()) <= tol * lim:
+                out[b] = a
+                break
+    return out
+
+
 def orbits(methods, lr, steps, start=(1.0, 1.0), game="xy", **options) -> dict[str, np.ndarray]:
     """{method: trajectory}, plus 'flow' (the continuous-time reference)."""
     out = {m: games.trajectory(m, lr, steps, start, game, **options) for m in methods}
@@ -74,10 +96,11 @@ def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), 
     fig, (a0, a1, a2) = _subplots(1, 3, figsize=size, dpi=100)
     lim = _extent(paths, start)
     draw_field(a0, lim, game, **options)
+    over = coinciding(paths, lim)
     for name, z in paths.items():
         style = dict(color=METHOD_COLOURS.get(name, "k"), lw=2 if name != "flow" else 1.5,
-                     ls="-" if name != "flow" else "--")
-        a0.plot(z[:, 0], z[:, 1], label=name, **style)
+                     ls="--" if name == "flow" or name in over else "-")
+        a0.plot(z[:, 0], z[:, 1], label=_legend(name, over), **style)
         a0.plot(z[-1:, 0], z[-1:, 1], "o", color=style["color"])
     a0.plot([start[0]], [start[1]], "ks", label="start")
     xl, yl = _labels(game, options)
@@ -112,6 +135,12 @@ def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), 
     a2.set_title("ρ < 1 (shaded): converges")
     a2.legend(fontsize=9)
     return fig
+
+
+def _legend(name: str, over: dict) -> str:
+    """A method's legend entry; one drawn over another's orbit says so ("optimistic (dashed: on
+    extragradient's orbit)")."""
+    return f"{name} (dashed: on {over[name]}'s orbit)" if name in over else name
 
 
 def _title(game, lr, options):
@@ -193,16 +222,21 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
                       arrow_scale=0.3).data[0]
     q.update(line=dict(color=theme.muted, width=1), hoverinfo="skip", showlegend=False, name="field")
     orbit = go.Figure([q])
+    over = coinciding(paths, lim)                # drawn dashed over the orbit they lie on
     for name, z in paths.items():
         colour = theme.fg if name == "flow" else METHOD_COLOURS.get(name, theme.fg)
-        orbit.add_scatter(x=z[:, 0], y=z[:, 1], mode="lines", name=name,
+        orbit.add_scatter(x=z[:, 0], y=z[:, 1], mode="lines", name=_legend(name, over),
                           line=dict(color=colour, width=1.5 if name == "flow" else 2.5,
-                                    dash="dash" if name == "flow" else None))
+                                    dash="dash" if name == "flow" or name in over else None))
         orbit.add_scatter(x=z[-1:, 0], y=z[-1:, 1], mode="markers", marker=dict(color=colour, size=10),
                           showlegend=False, hoverinfo="skip")
     orbit.add_scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="star", size=14, color=theme.fg),
                       name="equilibrium")
     xl, yl = _labels(game, options)
+    if over:                                     # said under the title too, for whoever misses the legend
+        orbit.add_annotation(text="; ".join(f"{b} lies on {a}'s orbit (within {COINCIDE:.1%} of the plot) at η = {lr:g}"
+                                            for b, a in over.items()), xref="paper", yref="paper", x=0.5, y=1.0,
+                             yanchor="bottom", showarrow=False, font=dict(size=theme.font_size * 0.8, color=theme.fg))
     orbit.update_layout(**{**_base_layout(theme, _title(game, lr, options)), "showlegend": True},
                         legend=dict(x=0.01, y=0.01, bgcolor=_alpha(theme.bg, 0.8)))
     orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=_alpha(theme.muted, 0.3))
@@ -216,7 +250,7 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
     for m in methods:
         colour = METHOD_COLOURS.get(m, theme.fg)
         dist.add_scatter(x=t, y=np.linalg.norm(paths[m], axis=1), mode="lines", name=f"{m}  ρ = {radii[m]:.4f}",
-                         line=dict(color=colour, width=2.5))
+                         line=dict(color=colour, width=2.5, dash="dash" if m in over else None))
         dist.add_scatter(x=t, y=r0 * radii[m] ** t, mode="lines", showlegend=False, hoverinfo="skip",
                          line=dict(color=colour, width=1, dash="dash"))
     dist.update_layout(**{**_base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
