@@ -14,6 +14,7 @@ machine), and writes one JSON line per command; the tests read those lines."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -106,6 +107,48 @@ def edit_snapshot(change, file=SNAP):
         with open(run / file, "wb") as f:
             np.savez_compressed(f, **arrays)
     return build
+
+
+def hardlink(name, target):
+    """`name` in the run replaced by a hard link to `target` ('{outside}/...'): a regular file, the
+    same inode as the outside one, so O_NOFOLLOW does not see it."""
+    def build(run, outside):
+        _remove(run / name)
+        os.link(target.format(outside=outside), run / name)
+    return build
+
+
+def linked_elsewhere(name, other):
+    """The run's own `name` given a second name outside the run (its content is the run's own)."""
+    def build(run, outside):
+        os.link(run / name, outside / other)
+    return build
+
+
+def checkpoint_zip_bomb(run, outside):
+    """checkpoint.pt with its largest record deflated and padded to 2 GB of zeros (~2 MB on disk):
+    torch inflated it whole before seeing the size is wrong (Compare's memory grew by 2 GB)."""
+    src = zipfile.ZipFile(io.BytesIO((run / "checkpoint.pt").read_bytes()))
+    big = max((i for i in src.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            zi = zipfile.ZipInfo(info.filename)
+            zi.compress_type = zipfile.ZIP_DEFLATED if info is big else zipfile.ZIP_STORED
+            with z.open(zi, "w", force_zip64=True) as f:
+                f.write(src.read(info))
+                if info is big:
+                    zeros = bytes(1 << 22)
+                    for _ in range(512):
+                        f.write(zeros)
+    (run / "checkpoint.pt").write_bytes(out.getvalue())
+
+
+def deep_folders(run, outside):
+    p = run / "snapshots"
+    for _ in range(200):
+        p = p / "d"
+    p.mkdir(parents=True)
 
 
 def zip_bomb(build_run, outside):
@@ -272,6 +315,20 @@ CASES = [
          why="a cache: computed again from the target"),
     Case("target_view_blank", lambda r, o: _blank_view(r), ok=ALL,
          why="a view of zeros not made for this run: computed again (it drew an empty p_data panel)"),
+    # -- the re-run of the attacks (issue #28's "Done when"): hard links, bombs in other files ------------
+    Case("hardlink_status_to_a_secret", hardlink("status.json", "{outside}/secret.txt"), "status.json",
+         why="a hard link is a regular file: O_NOFOLLOW passes it; Compare refuses a file with two names"),
+    Case("hardlink_snapshot_to_another_run", hardlink(SNAP, "{outside}/snapshots/step_00000020.npz"),
+         "step_00000020.npz", ok=("evaluate",)),
+    Case("config_hardlinked_elsewhere", linked_elsewhere("config.json", "config_backup.json"), "config.json",
+         ok=COMMANDS, why="the command line reads a user's own folder: its hard links are the user's"),
+    Case("metrics_hardlinked_elsewhere", linked_elsewhere("metrics.csv", "metrics_backup.csv"), "metrics.csv",
+         ok=COMMANDS, why="a resume must not append through the link to the outside name (it renames a new file in)"),
+    Case("checkpoint_zip_bomb", checkpoint_zip_bomb, "checkpoint.pt"),
+    Case("metrics_one_line_of_10m_cells", text("metrics.csv", ",".join(["c"] * 10_000_000) + "\n"), "metrics.csv",
+         why="the csv module split the line into 10 million cells (~140 MB) before the header check"),
+    Case("snapshots_200_folders_deep", deep_folders, ok=ALL),
+    Case("snapshot_with_an_rtl_name", text("snapshots/step_\u202e00000030.npz", "x"), ok=ALL),
     Case("untouched", lambda r, o: None, ok=ALL),
 ]
 assert len({c.name for c in CASES}) == len(CASES)
@@ -514,6 +571,46 @@ def test_the_compare_list_needs_the_token_and_names_no_server_path(results):
 def test_every_case_was_run(results):
     assert len(results["cli"]) == len(CASES) * len(COMMANDS), results["tail"]
     assert len(results["compare"]) == len(CASES), results["tail"]
+
+
+# ---- the guarded reader's new checks, directly ------------------------------------------------------
+def test_a_zip_declaring_gigabytes_is_refused_from_its_headers(tmp_path):
+    from toylab.engine.guarded import FileRefused, RunDir
+    with zipfile.ZipFile(tmp_path / "checkpoint.pt", "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("archive/data/0", "w", force_zip64=True) as f:
+            for _ in range(256):
+                f.write(bytes(1 << 22))                  # 1 GB of zeros, ~1 MB on disk
+    assert (tmp_path / "checkpoint.pt").stat().st_size < 2 << 20
+    with pytest.raises(FileRefused, match=r"checkpoint.pt: declares 1,073,741,824 bytes in 1 entries once "
+                                          r"unpacked, over the 10,000,000-byte limit"):
+        RunDir(tmp_path).read_archive("checkpoint.pt", 10_000_000, "a checkpoint")
+    (tmp_path / "plain.pt").write_bytes(b"not a zip")            # not an archive: its reader refuses it
+    assert RunDir(tmp_path).read_archive("plain.pt", 100) == b"not a zip"
+
+
+def test_a_metrics_line_over_the_cap_is_refused_before_it_is_split(tmp_path):
+    from toylab.engine.guarded import CSV_LINE, RunDir, RunFileError
+    (tmp_path / "metrics.csv").write_text("step,member\n0," + "9" * CSV_LINE + "\n")
+    with pytest.raises(RunFileError, match=f"metrics.csv: has a line longer than {CSV_LINE:,} characters"):
+        RunDir(tmp_path).read_table("metrics.csv")
+    (tmp_path / "metrics.csv").write_text("step,member,d_loss\n0,0,1.5\r\n5,0,2\n")
+    table = RunDir(tmp_path).read_table("metrics.csv")
+    assert table["step"].tolist() == [0, 5] and table["d_loss"].tolist() == [1.5, 2.0]
+
+
+def test_a_hard_link_is_refused_under_a_runs_folder_and_read_on_the_command_line(tmp_path):
+    from toylab.engine.guarded import FileRefused, RunDir
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text(SECRET)
+    os.link(tmp_path / "secret.txt", run / "status.json")
+    with pytest.raises(FileRefused, match=r"status.json: is a hard link \(2 names\)") as info:
+        RunDir(run, root=tmp_path / "runs").read("status.json", 1000)
+    assert SECRET not in str(info.value)
+    assert RunDir(run).read("status.json", 1000) == SECRET.encode()      # the user's own folder
+    (tmp_path / "runs" / "out").symlink_to(tmp_path)                       # a run folder linked out
+    with pytest.raises(ValueError, match="leads out of the runs folder"):
+        RunDir(tmp_path / "runs" / "out", root=tmp_path / "runs")
 
 
 if __name__ == "__main__":      # the child process of `results`

@@ -57,7 +57,7 @@ def read(file: Path, cap: int = READ_MAX) -> dict:
     """The state in file, read through the guarded reader (a regular file, not a link, at most
     `cap` bytes); FileNotFoundError if missing, else a ValueError naming it."""
     file = Path(file)
-    data = runs.RunDir(file.parent).read(file.name, cap, "a checkpoint")
+    data = runs.RunDir(file.parent).read_archive(file.name, cap, "a checkpoint")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:

@@ -8,7 +8,10 @@ it is read as hostile input:
   folder is refused, wherever it leads) and O_NONBLOCK (a FIFO never blocks the open); then
   fstat must say a regular file (FIFOs, devices, sockets and folders are refused before a
   byte is read). A folder opened for the dashboard's Compare tab must also resolve inside the
-  runs folder (`root`), and it must be the same folder on every later read.
+  runs folder (`root`), and it must be the same folder on every later read; there a file with
+  more than one name (a hard link, which looks like a regular file: it may be another run's
+  file or one its owner never meant to show) is refused too. The command line reads a user's
+  own folder and accepts hard links (a copy made with `cp -l` is a user's own).
 - **size caps per kind** (`JSON_MAX`, `METRICS_MAX`, `DIGEST_MAX`, `VIEW_MAX`; a checkpoint's and
   a snapshot's derived from the run's config: `checkpoint_cap`, `snapshot_cap`), judged on the
   file's size before reading and enforced while reading.
@@ -49,8 +52,12 @@ METRICS_MAX = 128 << 20
 VIEW_MAX = 16 << 20
 #: cells in one metrics.csv row and characters in one cell at most
 CSV_COLUMNS, CSV_CELL = 256, 64
+#: characters in one metrics.csv line at most (CSV_COLUMNS cells of CSV_CELL characters and their commas)
+CSV_LINE = CSV_COLUMNS * (CSV_CELL + 1) + 2
 #: metric arrays in one snapshot at most
 SNAPSHOT_METRICS = 64
+#: entries in a checkpoint's zip archive at most (torch writes one per tensor: ~100 for a run)
+ZIP_MEMBERS = 100_000
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -180,10 +187,14 @@ class RunDir:
                 raise self._refusal(dfd, last, name, err) from None
         finally:
             os.close(dfd)
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            raise self.refuse(name, f"is {_kind(mode)}, not a regular file")
+            raise self.refuse(name, f"is {_kind(st.st_mode)}, not a regular file")
+        if self.root is not None and st.st_nlink > 1:
+            os.close(fd)
+            raise self.refuse(name, f"is a hard link ({st.st_nlink} names): a run in the runs folder is read only "
+                                    f"from files that belong to it alone")
         return fd
 
     # ---- reading -----------------------------------------------------------------------
@@ -286,6 +297,22 @@ class RunDir:
         finally:
             os.close(dfd)
 
+    def read_archive(self, name: str, cap: int, what: str = "this file") -> bytes:
+        """The bytes of the zip archive `name` (a torch checkpoint), at most `cap` of them, with
+        its members judged by their headers: the sizes they declare may add up to `cap` at most,
+        so a deflated member that would inflate to gigabytes (a zip bomb) is refused unread. A
+        file that is not a zip archive is returned as it is (its reader refuses it)."""
+        data = self.read(name, cap, what)
+        try:
+            infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            return data
+        declared = sum(i.file_size for i in infos)
+        if declared > cap or len(infos) > ZIP_MEMBERS:
+            raise self.refuse(name, f"declares {declared:,} bytes in {len(infos):,} entries once unpacked, over "
+                                    f"the {cap:,}-byte limit for {what}")
+        return data
+
     def read_npz(self, name: str, cap: int, judge, required=()) -> dict:
         """The arrays of the .npz `name`, each judged by its .npy header before its data is read:
         judge(key, shape, dtype) returns a problem (a str) or None; `required` keys must be there.
@@ -331,13 +358,21 @@ class RunDir:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
             raise self.error(name, f"is damaged ({type(err).__name__})") from None
 
+    def _lines(self, f, name: str):
+        """f's lines, each at most CSV_LINE characters (read no further), so that one line of ten
+        million cells is refused before the csv module splits it into a list of them (~140 MB)."""
+        while line := f.readline(CSV_LINE + 1):
+            if len(line) > CSV_LINE:
+                raise self.error(name, f"has a line longer than {CSV_LINE:,} characters")
+            yield line
+
     def read_table(self, name: str, cap: int = METRICS_MAX, whole=("step", "member", "seed")) -> dict:
         """A CSV table of numbers (metrics.csv) as column -> float64 array (`whole` columns as int64),
         streamed: at most `cap` bytes, CSV_COLUMNS columns, CSV_CELL characters a cell; a row of
         another length, a cell that is not a number, a whole column that is not whole: refused."""
         f = io.TextIOWrapper(self.stream(name, cap, "a metrics table"), encoding="utf-8", newline="")
         try:
-            reader = csv.reader(f)
+            reader = csv.reader(self._lines(f, name))
             try:
                 head = next(reader, None)
                 if head is None:

@@ -269,7 +269,7 @@ def _checkpoint_bytes(run: "Run") -> bytes:
     d = run.folder
     if not d.exists(CHECKPOINT):
         raise _lost(d.path / CHECKPOINT)
-    return d.read(CHECKPOINT, checkpoint_cap(run.config, run.size), "a checkpoint of this run's config")
+    return d.read_archive(CHECKPOINT, checkpoint_cap(run.config, run.size), "a checkpoint of this run's config")
 
 
 def checkpoint_intact(run: "Run", data: bytes | None = None) -> bool:
