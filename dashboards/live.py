@@ -18,7 +18,7 @@ from toylab.api import trainer
 from toylab.engine import runs
 from toylab.engine.files import release_free_heap
 from toylab.engine.pool import Pool, fuse_key
-from toylab.measure.outcomes import classify
+from toylab.measure.outcomes import Outcome, classify
 from toylab.pictures.panels import RunView
 
 #: samples drawn per scatter in the live panels (of the 1,000 measured): 1,000 SVG markers took
@@ -87,13 +87,14 @@ class LiveRun:
         step = self.trainer.step
         return step, self.state
 
-    def verdict(self) -> str | None:
-        """The outcome of the run so far (toylab.outcomes.classify on its newest record; None
-        before the first measurement), computed once per published version."""
+    def verdict(self) -> Outcome | None:
+        """The outcome of the run so far, with its reason (toylab.outcomes.classify on its newest
+        record; None before the first measurement), computed once per published version; said in
+        words by outcomes.verdict_text."""
         run = self.snapshot_run()
         cached = self._verdict
         if cached is None or cached[0] is not run:
-            outcome = classify(run).outcome if len(run.member_history(0).get("js", ())) else None
+            outcome = classify(run) if len(run.member_history(0).get("js", ())) else None
             self._verdict = cached = (run, outcome)
         return cached[1]
 

@@ -16,6 +16,7 @@ from dash.exceptions import PreventUpdate
 from toylab import panels as P
 from toylab.engine.runs import Run
 from toylab.experiments.presets import PRESETS
+from toylab.measure.outcomes import verdict_text
 from toylab.pictures.figures import panel_figure
 
 from .. import forms
@@ -271,6 +272,8 @@ def register(app, manager, runs_dir="runs"):
             status += f" · showing step {snap.step:,}"
         if live.error:
             status += f" · {live.error}"
+        elif index == n - 1 and live.verdict() is not None:      # the run so far, judged with its reason
+            status += f" · {verdict_text(live.verdict())}"
         # what the page has drawn is the page's own record (DRAWN), written only by replies it
         # received: a reply the browser dropped (a newer request of this callback overtook it)
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
@@ -415,11 +418,12 @@ def figures_for(view, frame, shown, theme, presenting: bool = False) -> list:
     return [panel_figure(view, frame, p, theme, **size) if p in shown else no_update for p in P.PANELS]
 
 
-def headline(view, frame, verdict: str | None) -> str:
+def headline(view, frame, verdict) -> str:
     """The presentation view's status line: "ring8 · non-saturating GAN · step 3,200 · JS 0.41 ±
-    0.01 · modes 6/8 · mode collapse" (the verdict from toylab.outcomes, when there is one)."""
+    0.01 · modes 6/8 · mode collapse — 6 of 8 modes present, ..." (the Outcome from
+    toylab.outcomes, when there is one, said by verdict_text)."""
     text = view.title(frame)
-    return f"{text}  ·  {verdict.replace('_', ' ')}" if verdict else text
+    return f"{text}  ·  {verdict_text(verdict)}" if verdict else text
 
 
 def _stamp(path) -> int | None:

@@ -369,5 +369,16 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
                       f"> {rules.off_mode_max:.0%} (exact samples: 1.1%)")
         return out
     # 8. stalled
-    out.reason = f"JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes{hq_txt}" if K else "")
+    out.reason = (f"fits no better: JS {out.js:.3f} > {rules.js_converged}" + (f" with all {K} modes{hq_txt}" if K else "")
+                  + " (mode widths wrong, or not fitted yet)")
     return out
+
+
+def verdict_text(outcome: Outcome | None, reason: bool = True) -> str:
+    """An outcome said in words, with the reason the classifier gave: "mode collapse — 1 of 8 modes
+    present, 96% high quality" ('' for None). Every face that shows a run's verdict says it with
+    this: the dashboard's status line and Compare, export titles, the CLI."""
+    if outcome is None:
+        return ""
+    name = outcome.outcome.replace("_", " ")
+    return f"{name} — {outcome.reason}" if reason and outcome.reason else name
