@@ -1,5 +1,6 @@
 """The Compare tab: saved runs (and this tab's live run) side by side, at their last snapshot,
-with their JS and mode curves overlaid.
+each with its verdict and the reason (toylab.outcomes), and their JS and mode curves overlaid
+in one colour per run (figures.RUN_COLOURS, never the real/fake colours).
 
 The runs are the folders under --runs-dir, named relative to it ('ring8', 'exp/runs/job-3'):
 the list is given only to a tab with a valid session, and only names it listed are opened.
@@ -16,7 +17,8 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from toylab import panels as P
 from toylab.engine.guarded import RunFileError
-from toylab.pictures.figures import curves_figure, panel_figure
+from toylab.measure.outcomes import classify, verdict_text
+from toylab.pictures.figures import curves_figure, panel_figure, run_colour
 
 from .. import ids as I
 from ..sessions import SessionError, client
@@ -127,9 +129,11 @@ def register(app, manager, runs_dir):
             try:
                 view = P.RunView(run, size=100)
                 frame = view.frame(run.snapshots[-1])
-                card = html.Div(className="panel", children=[
-                    html.Div(f"{_label(name, run)} · {view.title(frame)}", className="help",
-                             style={"fontWeight": 600}),
+                colour = run_colour(len(views))         # the colour of its curves below
+                card = html.Div(className="panel", style={"borderTop": f"4px solid {colour}"}, children=[
+                    html.Div([html.Span("■ ", style={"color": colour}), f"{_label(name, run)} · {view.title(frame)}"],
+                             className="help", style={"fontWeight": 600}),
+                    html.Div(verdict(run), className="help cmp-verdict"),
                     html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
                         dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
                         for p in ("p_model", "d")])])
@@ -144,6 +148,13 @@ def register(app, manager, runs_dir):
             problems.append(f"the curves cannot be drawn ({type(err).__name__})")
             fig = no_update
         return cards, fig, "\n".join(problems)
+
+
+def verdict(run) -> str:
+    """The run's outcome with its reason (toylab.outcomes, as everywhere), or why there is none."""
+    if not len(run.member_history(0).get("js", ())):
+        return "verdict: none yet (nothing measured)"
+    return "verdict: " + verdict_text(classify(run))
 
 
 def _real(p: Path) -> Path:

@@ -28,7 +28,7 @@ def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, t
             ax.plot(hist["step"][ok], y[ok], color=colours[i % len(colours)], label=label)
         if log:
             ax.set_yscale("log")
-        ax.set_xlabel("round")
+        ax.set_xlabel("step")
         ax.set_title(title or key)
         ax.grid(True, color=theme.muted, alpha=0.3)
         ax.legend(frameon=False)
@@ -88,7 +88,7 @@ def band_figure(bands: dict, theme="light"):
             if k == "g_grad_norm":
                 ax.set_yscale("log")
             ax.set_title(titles.get(k, k))
-            ax.set_xlabel("round")
+            ax.set_xlabel("step")
             ax.grid(True, color=theme.muted, alpha=0.3)
         if keys:
             axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)

@@ -359,24 +359,34 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
 
 
 # ---- the games -------------------------------------------------------------------------
+#: one colour per run where several are overlaid (Paul Tol's muted scheme, with neither the real blue
+#: nor the fake orange, which mean real and fake samples everywhere else)
+RUN_COLOURS = ("#882255", "#117733", "#AA4499", "#999933", "#44AA99", "#332288")
+
+
+def run_colour(i: int) -> str:
+    """The i-th run's colour in a comparison (RUN_COLOURS, repeating)."""
+    return RUN_COLOURS[i % len(RUN_COLOURS)]
+
+
 def curves_figure(views: dict, keys=("js", "modes_captured"), theme="light", height: int = 340):
-    """History columns of several runs overlaid, one subplot per key ({label: RunView})."""
+    """History columns of several runs overlaid, one subplot per key ({label: RunView}), each run in
+    its run_colour (the order of `views`); mode counts drawn as steps."""
     from plotly.subplots import make_subplots
 
     theme = get_theme(theme)
     titles = {"js": "JS divergence (nats)", "modes_captured": "modes captured", "modes_present": "modes present", "d_loss": "D loss",
               "g_loss": "G loss", "g_grad_norm": "G gradient norm", "d_grad_norm": "D gradient norm"}
     fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[titles.get(k, k) for k in keys])
-    palette = [theme.fake, theme.real, theme.d, theme.fg, "#CC79A7", "#F0E442"]
     for i, (label, view) in enumerate(views.items()):
         for j, key in enumerate(keys):
             s, v = view.curve(key)
             fig.add_scatter(x=s, y=v, mode="lines", name=label, legendgroup=label, showlegend=j == 0,
-                            line=dict(color=palette[i % len(palette)], width=2,
-                                      shape="hv" if key == "modes_captured" else "linear"),
+                            line=dict(color=run_colour(i), width=2,
+                                      shape="hv" if key.startswith("modes_") else "linear"),
                             row=1, col=j + 1)
     fig.update_layout(**{**_base_layout(theme, "", height=height), "showlegend": True,
                          "margin": dict(l=45, r=10, t=40, b=30)})
-    fig.update_xaxes(title="round", gridcolor=_alpha(theme.muted, 0.3))
+    fig.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
     fig.update_yaxes(gridcolor=_alpha(theme.muted, 0.3))
     return fig
