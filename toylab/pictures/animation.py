@@ -10,10 +10,11 @@ from pathlib import Path
 import math
 
 from ..engine.runs import Run, load_run, thin
+from ..measure.outcomes import classify, verdict_text
 from .export import FrameWriter, check_fps, check_out, output_kind, write_html
 from .figures import animation_figure
 from .panels import RunView, check_panels, get_size, get_theme
-from .viz import Painter
+from .viz import Painter, gif_palette
 
 
 #: the longest the last frame may be held, in seconds (each held second is fps more frames)
@@ -29,14 +30,19 @@ def _as_run(run):
 
 def animate(run, out, *, fps: float = 12, panels=None, theme="light", size="720p", member: int = 0,
             frames: int | None = None, hold: float = 1.0, overwrite: bool = False,
-            progress: bool = True) -> Path:
+            progress: bool = True, verdict: bool = True, on_frame=None) -> Path:
     """Draw every snapshot of `run` (a Run or a run folder) as one frame and write `out`.
 
     out: .mp4 (H.264), .gif, .html (Plotly animation with play button and slider, works
-    offline) or a folder name for a PNG sequence. panels: names from toylab.panels.PANELS
-    (default all); theme: 'light' or 'dark'; size: a name in toylab.panels.SIZES
-    ('720p', '1080p', 'square', ...) or 'WxH'; frames: at most this many snapshots,
-    evenly spread; hold: seconds the last frame stays on screen.
+    offline, fills the browser window) or a folder name for a PNG sequence. panels: names
+    from toylab.panels.PANELS (default all; four of them sit in a 2x2 grid); theme: 'light'
+    or 'dark'; size: a name in toylab.panels.SIZES ('720p', '1080p', 'square', ...) or
+    'WxH'; frames: at most this many snapshots, evenly spread; hold: seconds the last frame
+    stays on screen. verdict: the last frame's title says the run's outcome and its reason
+    (toylab.outcomes, as the dashboard does). on_frame(done, total): called as frames are
+    drawn (the dashboard's progress line; the CLI has its bar).
+
+    The one animation exporter: the CLI's `toylab animate` and the dashboard's Export call it.
     """
     panels, theme, size = check_panels(panels), get_theme(theme), get_size(size)
     fps = check_fps(fps)
@@ -55,26 +61,44 @@ def animate(run, out, *, fps: float = 12, panels=None, theme="light", size="720p
         frames = HTML_FRAMES
     snaps = [run.snapshots[i] for i in thin(len(run.snapshots), frames)]
     view = RunView(run, member, **(HTML_VIEW if kind == "html" else {}))
+    caption = verdict_line(run, member) if verdict else ""
     if kind == "html":
-        fig = animation_figure(view, snaps, panels=panels, theme=theme, size=size, fps=fps, progress=progress)
-        return write_html(fig, out, overwrite)
+        fig = animation_figure(view, snaps, panels=panels, theme=theme, size=size, fps=fps, progress=progress,
+                               caption=caption)
+        write_html(fig, out, overwrite)
+        if on_frame is not None:
+            on_frame(len(snaps), len(snaps))
+        return out
 
     from tqdm.auto import tqdm
 
-    painter = Painter(view, panels, theme, size)
+    painter = Painter(view, panels, theme, size, caption=bool(caption))
     extra = int(round(hold * fps))
+    total = len(snaps) + extra
     try:
-        with FrameWriter(out, fps, overwrite) as writer, \
-                tqdm(total=len(snaps) + extra, desc=f"animate {out.name}", unit="frame", disable=not progress,
+        with FrameWriter(out, fps, overwrite, palette=gif_palette(theme) if kind == "gif" else None) as writer, \
+                tqdm(total=total, desc=f"animate {out.name}", unit="frame", disable=not progress,
                      leave=False) as bar:
-            for snap in snaps:
-                painter.update(view.frame(snap))
+            for i, snap in enumerate(snaps):
+                painter.update(view.frame(snap), caption if i == len(snaps) - 1 else "")
                 rgb = painter.render()
                 writer.write(rgb)
                 bar.update()
-            for _ in range(extra):
+                if on_frame is not None:
+                    on_frame(i + 1, total)
+            for j in range(extra):
                 writer.write(rgb)
                 bar.update()
+                if on_frame is not None and (j % 10 == 9 or j == extra - 1):
+                    on_frame(len(snaps) + j + 1, total)
     finally:
         painter.close()
     return out
+
+
+def verdict_line(run, member: int = 0) -> str:
+    """The run's outcome with its reason, as the last frame's second title line says it
+    ("verdict: mode collapse — 1 of 8 modes present, ..."); '' before any measurement."""
+    if not len(run.member_history(member).get("js", ())):
+        return ""
+    return "verdict: " + verdict_text(classify(run, member))

@@ -144,7 +144,9 @@ class FrameWriter:
     ...     for rgb in frames: w.write(rgb)
     """
 
-    def __init__(self, out, fps: float, overwrite: bool = False, crf: int = 20):
+    def __init__(self, out, fps: float, overwrite: bool = False, crf: int = 20, palette=None):
+        """palette: a GIF's colours, (n <= 256, 3) uint8, one for every frame (viz.gif_palette: the
+        colour maps' ramps, so D's smooth colours do not band); None: each frame's own 255."""
         self.out = check_out(out, overwrite)
         self.kind = output_kind(self.out)
         if self.kind == "html":
@@ -155,6 +157,7 @@ class FrameWriter:
         self.size: tuple[int, int] | None = None
         self._gif: list = []
         self._ffmpeg = None
+        self._palette = None if palette is None else palette_image(palette)
 
     def __enter__(self):
         clean_partials(self.out)
@@ -181,7 +184,9 @@ class FrameWriter:
                     self._ffmpeg_failed(err)
             elif self.kind == "gif":
                 from PIL import Image
-                self._gif.append(Image.fromarray(rgb).quantize(colors=255, method=Image.Quantize.FASTOCTREE))
+                img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+                self._gif.append(to_palette(img, rgb, self._palette) if self._palette is not None else
+                                 img.quantize(colors=255, method=Image.Quantize.FASTOCTREE))
             else:
                 from PIL import Image
                 Image.fromarray(rgb).save(self.tmp / f"frame_{self.count:05d}.png", compress_level=1)
@@ -251,6 +256,42 @@ class FrameWriter:
                                                         duration=max(20, round(1000 / self.fps)), disposal=1,
                                                         optimize=False))
             self._gif = []
+
+
+def palette_image(colours) -> "Image":
+    """A Pillow palette image ("P" mode) holding `colours` ((n <= 256, 3) uint8), for quantize()."""
+    from PIL import Image
+
+    colours = np.asarray(colours, dtype=np.uint8).reshape(-1, 3)
+    if not 1 <= len(colours) <= 256:
+        raise ValueError(f"palette: {len(colours)} colours; a GIF holds 1 to 256")
+    img = Image.new("P", (1, 1))
+    flat = np.zeros((256, 3), np.uint8)
+    flat[: len(colours)] = colours
+    flat[len(colours):] = colours[-1]            # unused entries repeat a used colour, never black
+    img.putpalette(flat.ravel().tolist())
+    return img
+
+
+def to_palette(img, rgb: np.ndarray, palette) -> "Image":
+    """img in `palette`'s colours, without dithering. Pillow finds the nearest colour through a
+    cache of reduced precision (white came out 252,253,254: a tinted background): pixels whose
+    colour is in the palette exactly are given that colour."""
+    from PIL import Image
+
+    out = img.quantize(palette=palette, dither=Image.Dither.NONE)
+    pal = np.asarray(palette.getpalette()[:768], dtype=np.int64).reshape(-1, 3)
+    keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
+    keys, first = np.unique(keys, return_index=True)
+    px = np.asarray(rgb, dtype=np.int64)
+    packed = (px[..., 0] << 16) | (px[..., 1] << 8) | px[..., 2]
+    at = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+    exact = keys[at] == packed
+    idx = np.asarray(out).copy()
+    idx[exact] = first[at[exact]]
+    fixed = Image.fromarray(idx.astype(np.uint8), "P")
+    fixed.putpalette(palette.getpalette())
+    return fixed
 
 
 class FfmpegPipe:
@@ -353,12 +394,22 @@ def _nearly_full(folder) -> bool:
     return st.f_bavail * st.f_frsize < NEARLY_FULL_BYTES
 
 
-def write_html(fig, out, overwrite: bool = False) -> Path:
-    """A Plotly figure as one standalone HTML file: plotly.js embedded, no network needed."""
+def write_html(fig, out, overwrite: bool = False, fill: bool = True) -> Path:
+    """A Plotly figure as one standalone HTML file: plotly.js embedded, no network needed.
+    fill: the figure fills the browser window and follows its size (Plotly's responsive config,
+    no fixed width or height: a projector's full screen or a laptop's window alike)."""
     out = check_out(out, overwrite)
     if output_kind(out) != "html":
         raise ValueError(f"out: {out} must end in .html")
     clean_partials(out)
-    write_text(out, fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
-                                config={"displaylogo": False, "responsive": True}))
+    size = {}
+    if fill:
+        fig = fig.__class__(fig)                  # a copy: the caller's figure keeps its size
+        fig.update_layout(width=None, height=None, autosize=True)
+        size = dict(default_width="100%", default_height="100vh")
+    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
+                       config={"displaylogo": False, "responsive": True}, **size)
+    if fill:                                      # no page margin: 100vh would scroll
+        html = html.replace("<body>", '<body style="margin:0;overflow:hidden">', 1)
+    write_text(out, html)
     return out

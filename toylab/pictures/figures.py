@@ -168,10 +168,15 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
         s, v = upto(*view.curve(key))
         if key == "js_lower_bound" and not view.probabilistic:
             continue
-        out.append((dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="lines", name=label,
-                         legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
-                                                      shape="hv" if key.startswith("modes") else "linear"),
-                         hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>"), grow))
+        trace = dict(type="scatter", x=_arr(s, np.float64), y=_arr(v), mode="lines", name=label,
+                     legendgroup=panel, line=dict(color=colour, width=2, dash=dash,
+                                                  shape="hv" if key.startswith("modes") else "linear"),
+                     hovertemplate=f"{label} %{{y:.3f}} at step %{{x}}<extra></extra>")
+        if key == "modes_present":               # a dot on the value now, which the title says (a step curve
+            now = int(np.searchsorted(s, frame.step, side="right")) - 1     # drops to it under the cursor)
+            trace.update(mode="lines+markers", marker=dict(color=colour, size=[9 if i == now else 0
+                                                                                for i in range(len(s))]))
+        out.append((trace, grow))
     if panel == "modes" and view.num_modes:      # the all-K reference: what full coverage reads
         K, end = view.num_modes, view.last_step()
         out.append((dict(type="scatter", x=[0, end], y=[K, K], mode="lines", name=f"all {K}", legendgroup=panel,
@@ -324,8 +329,9 @@ def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", siz
 
 
 def animation_figure(view: RunView, snapshots, panels=None, theme="light", size="720p", fps: float = 12,
-                     progress: bool = True):
-    """A Plotly animation over snapshots: a play/pause button and a step slider."""
+                     progress: bool = True, caption: str = ""):
+    """A Plotly animation over snapshots: a play/pause button and a step slider; caption: the last
+    frame's second title line (animate: the run's verdict and its reason)."""
     import plotly.graph_objects as go
     from tqdm.auto import tqdm
 
@@ -333,12 +339,17 @@ def animation_figure(view: RunView, snapshots, panels=None, theme="light", size=
     frames_data = [view.frame(s) for s in tqdm(snapshots, desc="frames", disable=not progress, leave=False)]
     fig, dynamic = snapshot_figure(view, frames_data[0], panels, theme, size, grow=True)
     frames = []
-    for fr in frames_data:
+    last = len(frames_data) - 1
+
+    def title(i, fr):
+        return f"{view.title(fr)}<br><sup>{caption}</sup>" if caption and i == last else view.title(fr)
+
+    for i, fr in enumerate(frames_data):
         # (a frame's trace is merged into the figure's: the colour bar keeps its place by not being sent)
         traces = [{k: v for k, v in tr.items() if k != "colorbar"}
                   for panel in panels for tr, changes in panel_traces(view, fr, panel, theme, grow=True) if changes]
         frames.append(go.Frame(data=traces, traces=dynamic, name=str(fr.step),
-                               layout=dict(title=dict(text=view.title(fr)))))
+                               layout=dict(title=dict(text=title(i, fr)))))
     fig.frames = frames
     ms = 1000 / fps
     play = dict(frame=dict(duration=ms, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")

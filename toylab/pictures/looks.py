@@ -88,11 +88,16 @@ class Layout:
 
 
 def layout(panels, width: int, height: int) -> Layout:
-    """Maps (square) in a grid, curves beside them on wide frames or below on square ones."""
+    """Maps (square) in a grid, curves beside them on wide frames or below on square ones; four
+    panels in a 2x2 grid (maps first: a slide's "p_model, D, JS, modes" reads as a square, each
+    map with its colour bar beside it, instead of one thin row)."""
     panels = check_panels(panels)
     maps = [p for p in panels if p in MAP_PANELS]
     curves = [p for p in panels if p in CURVE_PANELS]
     cells = []
+    if len(panels) == 4:
+        cells = [Cell(p, i // 2, i % 2, 1, 1) for i, p in enumerate(maps + curves)]
+        return Layout(2, 2, tuple(cells), (1.0, 1.0), (1.0, 1.0))
     if not maps or not curves:
         items = maps or curves
         n = len(items)

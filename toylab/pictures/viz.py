@@ -32,6 +32,27 @@ def colormaps(theme: Theme) -> dict:
             for k, v in maps.items()}
 
 
+def gif_palette(theme: Theme) -> np.ndarray:
+    """A GIF's 256 colours for a theme's frames, (256, 3) uint8: the colour maps' ramps (D's in 112
+    levels, the densities' in 40 each) and what is drawn over them (text, grid lines, D's own
+    colour, the fake points over D's real side, black and white for the D = ½ line). A palette
+    per frame (Pillow's octree) gave D's colour bar ~20 bands; this one gives it ~100 levels."""
+    from matplotlib.colors import LinearSegmentedColormap, to_rgb
+
+    def ramp(colours, n):
+        cmap = LinearSegmentedColormap.from_list("ramp", [to_rgb(c) for c in colours])
+        return cmap(np.linspace(0, 1, n))[:, :3]
+
+    maps = colormaps(theme)
+    parts = [maps["d"](np.linspace(0, 1, 112))[:, :3], maps["real"](np.linspace(0, 1, 40))[:, :3],
+             maps["fake"](np.linspace(0, 1, 40))[:, :3], ramp([theme.bg, theme.fg], 24),
+             ramp([theme.bg, theme.muted], 12), ramp([theme.bg, theme.d], 8), ramp([theme.real, theme.fake], 12),
+             np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])]
+    pal = np.round(np.concatenate(parts) * 255).astype(np.uint8)
+    pal = np.unique(pal, axis=0)
+    return np.concatenate([pal, np.repeat(pal[-1:], 256 - len(pal), 0)])[:256]
+
+
 def style(theme: Theme, scale: float = 1.0) -> dict:
     """rcParams for a theme: large fonts (legible from the back of a hall), theme colours."""
     fs = theme.font_size * scale
@@ -88,7 +109,8 @@ class Blitter:
 class Painter:
     """A figure of panels for one RunView; `update(frame)` redraws only what changed."""
 
-    def __init__(self, view: RunView, panels=None, theme="light", size="720p", dpi: int = DPI):
+    def __init__(self, view: RunView, panels=None, theme="light", size="720p", dpi: int = DPI,
+                 caption: bool = False):
         import matplotlib
         from matplotlib.gridspec import GridSpec
 
@@ -105,7 +127,10 @@ class Painter:
                           width_ratios=lay.col_widths)
             self.axes = {c.panel: self.fig.add_subplot(gs[c.row:c.row + c.rowspan, c.col:c.col + c.colspan])
                          for c in lay.cells}
-            self.artists: dict[str, object] = {"title": self.fig.suptitle(" ")}
+            # caption: room for a second title line (an animation's last frame says the verdict there;
+            # the layout is solved once, with the first frame)
+            self.caption = caption
+            self.artists: dict[str, object] = {"title": self.fig.suptitle(" \n " if caption else " ")}
             self._contours: dict[str, object] = {}
             for name, ax in self.axes.items():
                 getattr(self, f"_init_{name}")(ax)
@@ -188,14 +213,20 @@ class Painter:
         from matplotlib.ticker import MaxNLocator
 
         v = self.view
-        ax.set_xlim(0, v.last_step())
-        ax.set_ylim(*v.curve_range(name))
+        ax.set_xlim(0, v.last_step() * 1.03)      # room after the last step: its value (a dot) and a
+        ax.set_ylim(*v.curve_range(name))          # step curve's last drop show beside the cursor
         ax.set_title(P.TITLES[name])
         ax.grid(True, color=self.theme.muted, alpha=0.3, lw=0.8)
         for s in ("top", "right"):
             ax.spines[s].set_visible(False)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         self.artists[f"{name}_cursor"] = ax.axvline(0, color=self.theme.muted, lw=1.2)
+        lo, hi = v.curve_range(name)
+        for i, (step, label) in enumerate(v.edits):       # the live edits, as figures.panel_traces marks them
+            self.artists[f"{name}_edit{i}"] = ax.axvline(step, color=self.theme.d, lw=1, ls=":")
+            self.artists[f"{name}_edit_text{i}"] = ax.text(         # at the foot: the legend has the top
+                step, lo + 0.03 * (hi - lo), f" {label} ", color=self.theme.d, fontsize="x-small", va="bottom",
+                ha="right" if step > 0.6 * v.last_step() else "left", clip_on=True)
 
     @staticmethod
     def _legend(ax):
@@ -224,13 +255,14 @@ class Painter:
         self._line(ax, "js", self.theme.fg, "estimate ± s.e.")
         if self.view.probabilistic:
             self._line(ax, "js_lower_bound", self.theme.d, "bound from D", ls="--")
-        ax.axhline(np.log(2), color=self.theme.muted, lw=1, ls=":")
+        ax.axhline(P.LN2, color=self.theme.muted, lw=1, ls=":")
         self._legend(ax)
         self._curve_axes(ax, "js", ("js",))
 
     def _init_modes(self, ax):
         K = self.view.num_modes
-        self._line(ax, "modes_present", self.theme.fake, "present", drawstyle="steps-post")
+        self._line(ax, "modes_present", self.theme.fake, "present", drawstyle="steps-post", marker="o", ms=7,
+                   markevery=[])
         self._line(ax, "modes_captured", self.theme.fake, "captured", drawstyle="steps-post", ls=":", lw=1.2)
         if K:
             ax.axhline(K, color=self.theme.real, lw=1.2, ls="--", label=f"all {K}")
@@ -241,8 +273,9 @@ class Painter:
         self._curve_axes(ax, "modes", ("modes_present", "modes_captured"))
 
     # -- updating ---------------------------------------------------------------------
-    def update(self, frame: Frame) -> None:
-        """Change the artists' data to this frame (nothing is re-created but D's contour)."""
+    def update(self, frame: Frame, caption: str = "") -> None:
+        """Change the artists' data to this frame (nothing is re-created but D's contour); caption:
+        the title's second line (a Painter made with caption=True)."""
         v, a = self.view, self.artists
         finite = frame.fake[np.isfinite(frame.fake).all(1)]
         if "p_model" in a:
@@ -278,11 +311,17 @@ class Painter:
                 s, y = v.curve(key)
                 keep = s <= frame.step
                 line.set_data(s[keep], y[keep])
+                if key == "modes_present":          # the value now, which the title says: a step curve
+                    line.set_markevery([int(keep.sum()) - 1] if keep.any() else [])   # ends in a drop under the cursor
         for name in P.CURVE_PANELS:
             cursor = a.get(f"{name}_cursor")
             if cursor is not None:
                 cursor.set_xdata([frame.step, frame.step])
-        a["title"].set_text(v.title(frame))
+            for i, (step, _) in enumerate(v.edits):       # an edit shows from its step on
+                for key in (f"{name}_edit{i}", f"{name}_edit_text{i}"):
+                    if key in a:
+                        a[key].set_visible(step <= frame.step)
+        a["title"].set_text(f"{v.title(frame)}\n{caption or ' '}" if self.caption else v.title(frame))
 
     def _contour(self, name, z, xs, ys, level):
         old = self._contours.pop(name, None)
