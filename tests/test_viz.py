@@ -413,6 +413,13 @@ def test_a_live_edit_is_kept_with_its_step_and_marked_on_every_curve_panel(tmp_p
     first = view.frame(saved.snapshots[0])
     grown = {t["name"]: t for t, _ in figures.panel_traces(view, first, "js", panels.get_theme("light"), grow=True)}
     assert grown["live edits"]["text"] == []
+    # the matplotlib pictures (GIF, MP4, figure) mark it too, from its step on
+    painter = viz.Painter(view, panels="losses,js", size=(640, 360))
+    for snap, shown in ((saved.snapshots[0], False), (saved.snapshots[-1], True)):
+        painter.update(view.frame(snap))
+        assert painter.artists["js_edit0"].get_visible() is shown
+        assert painter.artists["losses_edit_text0"].get_text().strip() == "lr_d 2e-4→1e-3"
+    painter.close()
     # a run never edited has no marks, and a hand-edited record's junk entries are left out
     saved.info["edits"] = [{"step": "x"}, 3, {"step": 5, "field": "clip", "old": None, "new": 1.0}]
     assert panels.RunView(saved, size=32, n_points=64).edits == [(5, "clip None→1")]
