@@ -38,6 +38,8 @@ UPLOAD, UPLOAD_MSG = "upload", "upload-message"
 DRAW_CANVAS, DRAW_CLEAR, DRAW_USE, DRAW_MSG = "draw-canvas", "btn-draw-clear", "btn-draw-use", "draw-message"
 DRAW_MODE = "draw-mode"           # click: add a mode / draw: drag a curve
 EXPORT_FORMAT, EXPORT, EXPORT_MSG, DOWNLOAD = "export-format", "btn-export", "export-message", "download"
+EXPORT_SIZE, EXPORT_THEME, EXPORT_FPS, EXPORT_PANELS = "export-size", "export-theme", "export-fps", "export-panels"
+EXPORT_TICK = "export-tick"       # dcc.Interval: polls an export drawing on its thread until its file is sent
 
 # xy tab
 XY_METHODS, XY_GAME, XY_LR, XY_LR_Y, XY_BETA, XY_GAMMA, XY_X0, XY_Y0, XY_STEPS = (

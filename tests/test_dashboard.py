@@ -127,7 +127,7 @@ def test_train_live_pause_scrub_and_export(dash_duo, app):
     _wait(lambda: [p for p in downloads.iterdir() if p.suffix == ".gif"], what="the downloaded GIF")
     gif = next(p for p in downloads.iterdir() if p.suffix == ".gif")
     with Image.open(gif) as im:
-        assert im.size == (960, 540) and im.n_frames >= 2
+        assert im.size == (1280, 720) and im.n_frames >= 2       # the size chosen: 720p by default
     assert dash_duo.get_logs() == []
 
 

@@ -285,7 +285,7 @@ def test_a_malformed_choice_is_answered_naming_the_field_and_the_choices(app, ca
         "theme": (I.STATUS, I.THEME, I.THEME, "theme", "light, dark"),
         "theme on the canvas": (I.DRAW_MSG, I.THEME, I.THEME, "theme", "light, dark"),
         "export format": (I.EXPORT_MSG, I.EXPORT, I.EXPORT_FORMAT, "format", ".gif, .mp4, .html"),
-        "export theme": (I.EXPORT_MSG, I.EXPORT, I.THEME, "theme", "light, dark"),
+        "export theme": (I.EXPORT_MSG, I.EXPORT, I.EXPORT_THEME, "theme", "light, dark"),
         "draw mode": (I.DRAW_MSG, I.DRAW_MODE, I.DRAW_MODE, "draw mode", "click, draw"),
         "dataset": (I.MESSAGE, I.START, I.FIELD.format("dataset"), "dataset", "ring8"),
     }[case]

@@ -9,7 +9,7 @@ from toylab.experiments.presets import PRESETS
 
 from .. import drawing, forms
 from .. import ids as I
-from .train_export import EXPORT_FRAMES
+from .train_export import controls as export_controls
 
 TICK_MS = 300           # the page's wait between a reply and its next poll for new snapshots
 POLL_PER_RUN_MS = 35    # ... at least this much per run training on the server (pages.train.poll_interval)
@@ -95,12 +95,7 @@ def sidebar():
             html.Div(id=I.DRAW_MSG, className="help-text",
                      children="Click to add a mode, or choose 'drag' and draw a curve.")]),
         *groups[1:],
-        html.Fieldset([html.Legend("Export the run"),
-                       dcc.RadioItems(id=I.EXPORT_FORMAT, options=list(EXPORT_FRAMES), value=".gif",
-                                      inline=True),
-                       html.Button("Export", id=I.EXPORT, title="An animation of every snapshot so far"),
-                       html.Div(id=I.EXPORT_MSG, className="help-text"),
-                       dcc.Download(id=I.DOWNLOAD)]),
+        html.Fieldset([html.Legend("Export the run"), *export_controls()]),
     ])
 
 
