@@ -115,6 +115,8 @@ def test_the_last_frames_modes_curve_and_title_say_the_same_count(run):
     i = int(np.argmax(tr["marker"]["size"]))
     s, v = view.curve("modes_present")                      # (the trace's arrays, binary-encoded)
     assert tr["marker"]["size"][i] > 0 and s[i] == last.step and v[i] == k
+    from toylab.pictures.figures import panel_figure
+    assert panel_figure(view, frame, "modes")["layout"]["xaxis"]["range"][1] > last.step
 
 
 def test_the_last_frame_says_the_verdict_and_its_reason(run, tmp_path):

@@ -178,12 +178,12 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
                                                                                 for i in range(len(s))]))
         out.append((trace, grow))
     if panel == "modes" and view.num_modes:      # the all-K reference: what full coverage reads
-        K, end = view.num_modes, view.last_step()
+        K, end = view.num_modes, x_end(view)
         out.append((dict(type="scatter", x=[0, end], y=[K, K], mode="lines", name=f"all {K}", legendgroup=panel,
                          hoverinfo="skip", line=dict(color=t.real, width=1.2, dash="dash")), False))
     lo, hi = view.curve_range(panel)
     if panel == "js":                            # the most JS can be: p and q apart (as viz draws it)
-        out.append((dict(type="scatter", x=[0, view.last_step()], y=[P.LN2, P.LN2], mode="lines", name="ln 2 (max)",
+        out.append((dict(type="scatter", x=[0, x_end(view)], y=[P.LN2, P.LN2], mode="lines", name="ln 2 (max)",
                          legendgroup=panel, hoverinfo="skip", line=dict(color=t.muted, width=1, dash="dot")), False))
     out.extend(_edit_traces(view, frame, t, lo, hi, grow))
     out.append((dict(type="scatter", x=[frame.step, frame.step], y=[lo, hi], mode="lines", hoverinfo="skip",
@@ -223,7 +223,7 @@ def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
                     showticklabels=False, ticks="", constrain="domain")
         return dict(axis, range=[x0, x1]), dict(axis, range=[y0, y1])
     grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False, color=theme.fg)
-    return dict(grid, range=[0, view.last_step()]), dict(grid, range=list(view.curve_range(panel)))
+    return dict(grid, range=[0, x_end(view)]), dict(grid, range=list(view.curve_range(panel)))
 
 
 def _style_axes(fig, view: RunView, panel: str, theme: Theme, row, col):
@@ -245,6 +245,12 @@ def _base_layout(theme: Theme, title: str, height=None, width=None):
     return dict(paper_bgcolor=theme.bg, plot_bgcolor=theme.bg, font=dict(color=theme.fg, size=theme.font_size),
                 title=dict(text=title, x=0.5, xanchor="center"), margin=dict(l=30, r=20, t=70, b=30),
                 height=height, width=width, showlegend=False, hovermode="closest")
+
+
+def x_end(view: RunView) -> float:
+    """The curves' x axis end: 3 % past the last step, so that the value now (the modes dot) and a
+    step curve's last drop show beside the cursor, not under the axis' edge (as viz draws it)."""
+    return view.last_step() * 1.03
 
 
 def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height: int | None = 340,
