@@ -96,8 +96,8 @@ def test_train_live_pause_scrub_and_export(dash_duo, app):
     assert dash_duo.find_element(f"#{I.ERROR.format('lr_d')}").text == ""
     first = _step(dash_duo)
     _wait(lambda: _step(dash_duo) > first + 40, what="the step counter to advance")
-    _wait(lambda: _plot_data(dash_duo, "p_model")[1:] and _plot_data(dash_duo, "p_model")[1] > 100,
-          what="the p_model panel to show samples")
+    _wait(lambda: _plot_data(dash_duo, "layered")[3:] and _plot_data(dash_duo, "layered")[3] > 100,
+          what="the layered map (the default view) to show the fake samples")
     dash_duo.find_element(f"#{I.PAUSE}").click()
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", "paused", timeout=30)
     paused_at = _step(dash_duo)
@@ -298,6 +298,8 @@ def test_a_lecturers_session(dash_duo, runs_dir):
     try:
         _viewport(dash_duo)
         _start(dash_duo, app)
+        # the nine-panel grid (the layered view is the default; tests/test_dashboard_views.py)
+        dash_duo.driver.find_element(By.XPATH, f"//*[@id='{I.VIEW}']//label[contains(., 'all panels')]").click()
         sid = dash_duo.driver.execute_script(f"return document.getElementById('{I.SESSION_TEXT}').textContent")
         _set_input(dash_duo, "steps", 100000)
         _set_input(dash_duo, "snapshot_every", 10)

@@ -60,3 +60,22 @@ def test_fonts_scale_and_the_height_can_follow_the_box(view):
     assert big["layout"]["font"]["size"] == pytest.approx(1.6 * panels.get_theme("light").font_size)
     assert big["data"][0]["colorbar"]["tickfont"]["size"] == pytest.approx(0.8 * 1.6 * 15)
     assert np.isfinite(view.frame(view.run.snapshots[0]).d).all()
+
+
+def test_the_scrub_rule_holds_a_scrubbed_snapshot_by_step_until_live():
+    from dashboards.pages.train import choose_snapshot
+    steps = [0, 20, 40, 60, 80, 100]
+    assert choose_snapshot(steps, None, 5, "poll") == (5, None)        # following: the newest
+    assert choose_snapshot(steps, None, 1, "scrub") == (1, 20)          # a scrub holds its snapshot ...
+    assert choose_snapshot(steps + [120, 140], 20, 7, "poll") == (1, 20)   # ... while new ones come
+    # thinned while training (every other one dropped): the newest snapshot at or before the held step
+    assert choose_snapshot([0, 40, 80, 120], 60, 3, "poll") == (1, 60)
+    assert choose_snapshot([0, 40, 80, 120], 20, 3, "poll") == (0, 20)
+    # the far right of the slider, and "● live", follow the run again
+    assert choose_snapshot(steps, 20, 5, "scrub") == (5, None)
+    assert choose_snapshot(steps, 20, 9, "scrub") == (5, None)
+    assert choose_snapshot(steps, 20, 1, "live") == (5, None)
+    # a slider value the page should never send follows the run
+    for junk in (None, float("nan"), True, "3"):
+        assert choose_snapshot(steps, 20, junk, "scrub") == (5, None)
+    assert choose_snapshot(steps, None, -4, "scrub") == (0, 0)

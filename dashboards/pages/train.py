@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,19 +19,23 @@ from toylab.engine.runs import Run
 from toylab.experiments.presets import PRESETS
 from toylab.measure.outcomes import verdict_text
 from toylab.pictures.figures import panel_figure
+from toylab.pictures.layered import LAYER_TITLES, check_layers, layered_figure
 
 from .. import forms
 from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
 from ..sessions import LabBusy, SessionError, client
 from . import train_export, train_target
-from .train_layout import GRAPH_HEIGHT, POLL_MAX_MS, POLL_PER_RUN_MS, SPEEDS, TICK_MS, layout  # noqa: F401  (layout: the app's)
+from .train_layout import (CURVE_HEIGHT, GRAPH_HEIGHT, GRAPHS, LAYERED_HEIGHT, POLL_MAX_MS, POLL_PER_RUN_MS,
+                           SPEEDS, TICK_MS, VIEWS, layout)  # noqa: F401  (layout: the app's)
 
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
 PRESENT_MAX = 4
 PRESENT_DEFAULT = ("p_model", "d", "js", "modes")
 PRESENT_FONT = 1.6
+#: the layered view: the map with these curves beside it (presenting: the first two)
+LAYERED_CURVES = ("js", "modes", "losses")
 
 
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
@@ -185,7 +190,7 @@ def register(app, manager, runs_dir="runs"):
                 f"{p.label}: recipe {p.recipe}, setting {p.setting!r} - {p.expect}.{also} "
                 f"Press Start (Reset if a run is on screen).")
 
-    graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in P.PANELS]
+    graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in GRAPHS]
 
     # The page's polling never piles up: the poll timer (TICK) fires once and stops
     # (n_intervals reaches max_intervals); every reply of `update` - a poll's, a scrub's, a
@@ -197,50 +202,63 @@ def register(app, manager, runs_dir="runs"):
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
         Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
+        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.LIVE, "style"),
+        Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
         Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
         Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
-        Input(I.PRESENTING, "data"),
+        Input(I.PRESENTING, "data"), Input(I.VIEW, "value"), Input(I.LAYERS, "value"), Input(I.LIVE, "n_clicks"),
         State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "interval"))
-    def update(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn, interval):
+    def update(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, _live, sid,
+               drawn, interval):
         t0 = time.perf_counter()
         try:
-            reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, sid, drawn)
+            reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, sid,
+                         drawn)
         except PreventUpdate:
-            reply = (no_update,) * (len(P.PANELS) + 6)
+            reply = (no_update,) * (len(GRAPHS) + 7)
         ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
         wanted = poll_interval(time.perf_counter() - t0, manager.pool.members() + len(manager.slots))
         return (*reply, ticks + 1, wanted if wanted != interval else no_update)
 
-    def draw(_tick, index, shown, theme, _version, dataset, params, presenting, sid, drawn):
+    def draw(_tick, index, shown, theme, _version, dataset, params, presenting, view_mode, layers, sid, drawn):
         """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
+        keep = (no_update,) * 5
         try:
             session = manager.get(sid, client())        # also the heartbeat that keeps the session
         except SessionError as err:
-            return (*[no_update] * len(P.PANELS), str(err), str(err), no_update, no_update, no_update, no_update)
+            return (*[no_update] * len(GRAPHS), str(err), str(err), *keep)
         theme = "light" if theme is None else theme
-        if not forms.is_one_of(theme, P.THEMES):
-            text = forms.one_of_message("theme", theme, P.THEMES)
-            return (*[no_update] * len(P.PANELS), text, text, no_update, no_update, no_update, no_update)
+        view_mode = "layered" if view_mode is None else view_mode
+        for name, value, allowed in (("theme", theme, P.THEMES), ("view", view_mode, VIEWS)):
+            if not forms.is_one_of(value, allowed):
+                text = forms.one_of_message(name, value, allowed)
+                return (*[no_update] * len(GRAPHS), text, text, *keep)
+        try:
+            layers = list(check_layers(layers if isinstance(layers, list) else []))
+        except ValueError as err:
+            return (*[no_update] * len(GRAPHS), str(err), str(err), *keep)
         live = session.live
         trigger = ctx.triggered_id
         if live is None:
             # p_data is known before training: drawn until the page's own record says it has it
             # (a tick may overtake the first reply, which the browser then drops)
             upload = session.upload if dataset == "points" else None
-            key = {"preview": [dataset, params, theme, presenting, _stamp(upload)]}
+            key = {"preview": [dataset, params, theme, presenting, _stamp(upload), view_mode, layers]}
             if trigger == I.TICK and drawn == key:
                 raise PreventUpdate
-            preview = target_preview(dataset, params, theme, presenting, upload)
-            return (*[preview if p == "p_data" and preview else _empty(p, theme) for p in P.PANELS],
-                    "ready: press Start", "ready: press Start", 0, 0, {}, key)
+            target = preview_frame(dataset, params, upload)     # p_data, and the layered map's real samples
+            preview = figures_for(*target, ["p_data", "layered"], theme, presenting,
+                                  [k for k in layers if k == "real"]) if target else None
+            return (*[preview[i] if preview and p in ("p_data", "layered") else _empty(p, theme)
+                      for i, p in enumerate(GRAPHS)],
+                    "ready: press Start", "ready: press Start", 0, 0, {}, key, {"display": "none"})
         if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
             raise PreventUpdate                      # editing the form changes the run on Start/Reset
 
         # the request's values are the client's: kept to what the page can send
         presenting = presenting is True
-        shown = presented(shown, presenting)
+        shown = visible(view_mode, shown, presenting)
         index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
             and math.isfinite(index) else None
         run = live.snapshot_run()
@@ -250,12 +268,17 @@ def register(app, manager, runs_dir="runs"):
         # compared with the page's record of what it drew (DRAWN), so a reply that arrives late
         # or is dropped can neither undo a scrub nor leave it undrawn (live.pinned serves the
         # control actions: a step by hand shows the newest, a scrub survives a Start click)
-        if trigger == I.SLIDER:
-            live.pinned = None if (index is None or index >= n - 1) else int(index)
+        steps = [int(s.step) for s in run.snapshots]
+        if trigger in (I.SLIDER, I.LIVE) or (live.running and trigger != I.VERSION):
+            # training: a scrub holds the view at its snapshot (by step: thinning keeps it), "● live"
+            # and the slider's far right follow the run again (choose_snapshot)
+            held = getattr(live, "held_step", None) if live.pinned is not None else None
+            index, held = choose_snapshot(steps, held, index, {I.SLIDER: "scrub", I.LIVE: "live"}.get(trigger, "poll"))
+            live.pinned, live.held_step = (None if held is None else index), held
         else:
             drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
             following = isinstance(drawn, dict) and drawn.get("following", False)
-            if live.running or trigger == I.VERSION or asked is None or drawn_index is None:
+            if trigger == I.VERSION or asked is None or drawn_index is None:
                 index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
             elif asked != drawn_index or not following:
                 index = asked        # stopped: the page's slider is the user's choice, however late this reply
@@ -277,27 +300,31 @@ def register(app, manager, runs_dir="runs"):
         # what the page has drawn is the page's own record (DRAWN), written only by replies it
         # received: a reply the browser dropped (a newer request of this callback overtook it)
         # leaves the record as it was, so the next tick draws again instead of "nothing new"
-        key = [live.serial, live.version, index, sorted(shown), theme, presenting]
+        key = [live.serial, live.version, index, sorted(shown), theme, presenting, layers]
         drawn = drawn if isinstance(drawn, dict) else {}
         # p_data does not change over training: drawn again only when the page's record says it has
         # not drawn it with these settings (a dropped reply leaves the record as it was)
-        static = [live.serial, theme, presenting, sorted(shown)]
+        static = [live.serial, theme, presenting, sorted(shown), layers]
         same = drawn.get("static") == static
+        held = live.pinned is not None and live.running
         record = {"key": key, "status": status, "index": index, "following": index == n - 1,
-                  "steps": [int(s.step) for s in run.snapshots], "static": static}
+                  "steps": steps, "static": static, "held": held}
+        live_style = {} if held else {"display": "none"}
         if trigger == I.TICK and drawn.get("key") == key and index == asked:
-            if status == drawn.get("status"):
+            if status == drawn.get("status") and drawn.get("held") == held:
                 raise PreventUpdate                      # nothing new: keep the page still
-            return (*[no_update] * len(P.PANELS), status, no_update, no_update, no_update, no_update,
-                    record)                              # only the words changed (a place in the queue)
+            return (*[no_update] * len(GRAPHS), status, no_update, no_update, no_update, no_update,
+                    record, live_style)                  # only the words changed (a place in the queue)
         view = live.view(run)
         frame = view.frame(snap)
-        figs = figures_for(view, frame, [p for p in shown if not (same and p == "p_data")], theme, presenting)
-        # the verdict judges the run so far (its last quarter): said with the newest snapshot only
-        line = headline(view, frame, live.verdict() if index == n - 1 else None) if presenting else ""
+        figs = figures_for(view, frame, [p for p in shown if not (same and p == "p_data")], theme, presenting,
+                           layers)
+        # the verdict judges the run so far (its last quarter): said with the newest snapshot only;
+        # written also when not presenting (hidden), so that Present shows it at once
+        line = headline(view, frame, live.verdict() if index == n - 1 else None)
         marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
         moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, line, n - 1, moved, marks, record)
+        return (*figs, status, line, n - 1, moved, marks, record, live_style)
 
     # Playback is the browser's: Play / Pause toggles the play timer (at the end, Play starts from
     # the first snapshot), and each tick moves the slider one snapshot on - once the page has drawn
@@ -341,17 +368,28 @@ def register(app, manager, runs_dir="runs"):
     app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
                             Input(I.DRAWN, "data"))
 
-    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in P.PANELS], Output(I.PANEL_GRID, "className"),
-                  Input(I.SHOWN, "value"), Input(I.PRESENTING, "data"))
-    def toggle(shown, presenting):
-        shown = presented(shown, bool(presenting))
-        return (*[{} if p in shown else {"display": "none"} for p in P.PANELS],
-                f"panels present-{len(shown)}" if presenting else "panels")
+    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in GRAPHS], Output(I.PANEL_GRID, "className"),
+                  Output(I.SHOWN, "style"), Output(I.LAYERS, "style"),
+                  Input(I.SHOWN, "value"), Input(I.PRESENTING, "data"), Input(I.VIEW, "value"))
+    def toggle(shown, presenting, view_mode):
+        layered = view_mode != "grid"
+        shown = visible(view_mode, shown, bool(presenting))
+        grid = "panels view-layered" if layered else "panels"
+        return (*[{} if p in shown else {"display": "none"} for p in GRAPHS],
+                f"{grid} present-{len(shown)}" if presenting else grid,
+                {"display": "none"} if layered else {}, {} if layered else {"display": "none"})
 
+    # entering or leaving Present stops the poll timer until the redraw it asks for lands (its reply
+    # re-arms the timer): a poll leaving meanwhile made the browser drop that reply and wait for
+    # the poll's own redraw - ~4 s of small fonts while training
     app.clientside_callback(
-        "function(n, on) { on = !on; return [on, on ? '✕ Exit presentation' : '▣ Present']; }",
-        Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"), Input(I.PRESENT, "n_clicks"),
-        State(I.PRESENTING, "data"), prevent_initial_call=True)
+        """function(n, on, ticks) {
+            on = !on;
+            return [on, on ? '✕ Exit presentation' : '▣ Present', ticks || 0];
+        }""",
+        Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"),
+        Output(I.TICK, "max_intervals", allow_duplicate=True), Input(I.PRESENT, "n_clicks"),
+        State(I.PRESENTING, "data"), State(I.TICK, "n_intervals"), prevent_initial_call=True)
 
     train_target.register(app, manager, client)
     train_export.register(app, manager, client)
@@ -411,11 +449,53 @@ def presented(shown, presenting: bool) -> list[str]:
     return shown
 
 
-def figures_for(view, frame, shown, theme, presenting: bool = False) -> list:
-    """The panels' figures at one frame (no_update for hidden panels); presenting, each fills
-    its box (no fixed height) with fonts PRESENT_FONT times larger."""
+def visible(view_mode, shown, presenting: bool) -> list[str]:
+    """The graphs drawn (names in GRAPHS): the layered view's map and its curves (LAYERED_CURVES;
+    presenting, the first two), or the grid's panels (`presented`)."""
+    if view_mode != "grid":
+        return ["layered", *LAYERED_CURVES[: 2 if presenting else 3]]
+    return presented(shown, presenting)
+
+
+def choose_snapshot(steps: list[int], held: int | None, slider, action: str) -> tuple[int, int | None]:
+    """Which snapshot the page shows while the run trains, and the step the view holds after
+    (None: it follows the newest). steps: the snapshots' steps, ascending; held: the step the view
+    held; slider: the slider's position; action: "scrub" (the user moved the slider), "live" (the
+    "● live" button) or "poll". A scrub holds its snapshot - the view pauses, not the run - until
+    "● live" or a scrub to the far right; the hold is kept by step, so a snapshot thinned away
+    while training shows the newest one before it."""
+    last = len(steps) - 1
+    if action == "live":
+        return last, None
+    if action == "scrub":
+        if not isinstance(slider, (int, float)) or isinstance(slider, bool) or not math.isfinite(slider) \
+                or slider >= last:
+            return last, None
+        index = max(0, int(slider))
+        return index, steps[index]
+    if held is None:
+        return last, None
+    return max(bisect_right(steps, held) - 1, 0), held
+
+
+def figures_for(view, frame, shown, theme, presenting: bool = False, layers=None) -> list:
+    """The graphs' figures at one frame (no_update for hidden ones; in GRAPHS' order); presenting,
+    each fills its box (no fixed height) with fonts PRESENT_FONT times larger. The layered map
+    is toylab's layered_figure with `layers`."""
     size = dict(height=None, font_scale=PRESENT_FONT) if presenting else dict(height=GRAPH_HEIGHT)
-    return [panel_figure(view, frame, p, theme, **size) if p in shown else no_update for p in P.PANELS]
+    out = []
+    for p in GRAPHS:
+        if p not in shown:
+            out.append(no_update)
+        elif p == "layered":
+            layers = check_layers(layers)
+            title = " · ".join(LAYER_TITLES[k] for k in layers) or "layers: none chosen"
+            out.append(layered_figure(view, frame, theme, layers, title=title,
+                                      **(size if presenting else dict(height=LAYERED_HEIGHT))))
+        else:
+            curve = "layered" in shown and not presenting        # beside the map: three to its height
+            out.append(panel_figure(view, frame, p, theme, **(dict(height=CURVE_HEIGHT) if curve else size)))
+    return out
 
 
 def headline(view, frame, verdict) -> str:
@@ -437,6 +517,13 @@ def _stamp(path) -> int | None:
 def target_preview(dataset, params, theme: str, presenting: bool = False, upload=None):
     """The p_data panel of the form's target before any training (a figure dict), or None where
     the form does not name a valid target ('points': the tab's own upload or drawing, `upload`)."""
+    drawn = preview_frame(dataset, params, upload)
+    return None if drawn is None else figures_for(*drawn, ["p_data"], theme, presenting)[GRAPHS.index("p_data")]
+
+
+def preview_frame(dataset, params, upload=None):
+    """(view, frame) of the form's target before any training: p_data and its real samples, no
+    generator yet; None where the form does not name a valid target (as target_preview)."""
     if not isinstance(dataset, str) or (dataset == "points" and upload is None):
         return None
     try:
@@ -450,14 +537,14 @@ def target_preview(dataset, params, theme: str, presenting: bool = False, upload
     frame = P.Frame(step=0, fake=empty, p_model=np.zeros_like(view.p_data), d=np.full((2, 2), np.nan),
                     d_star=np.full_like(view.p_data, np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
                     bandwidth=float("nan"))
-    return figures_for(view, frame, ["p_data"], theme, presenting)[P.PANELS.index("p_data")]
+    return view, frame
 
 
 def _empty(panel, theme: str = "light"):
     """A panel with nothing to show yet, in the theme's colours."""
     t = P.get_theme(theme)
     fig = go.Figure()
-    fig.update_layout(title=P.TITLES[panel], xaxis_visible=False, yaxis_visible=False, font_color=t.fg,
+    fig.update_layout(title=P.TITLES.get(panel, "layers"), xaxis_visible=False, yaxis_visible=False, font_color=t.fg,
                       margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor=t.bg, paper_bgcolor=t.bg)
     return fig
 

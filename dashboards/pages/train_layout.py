@@ -6,6 +6,7 @@ from dash import dcc, html
 
 from toylab import panels as P
 from toylab.experiments.presets import PRESETS
+from toylab.pictures import layered as L
 
 from .. import drawing, forms
 from .. import ids as I
@@ -16,6 +17,12 @@ POLL_PER_RUN_MS = 35    # ... at least this much per run training on the server 
 POLL_MAX_MS = 2000      # ... and at most this
 PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
 GRAPH_HEIGHT = 320
+LAYERED_HEIGHT = 3 * 210    # the layered map: as tall as the three curve panels beside it
+CURVE_HEIGHT = 210          # ... each curve panel beside the layered map
+#: the graphs on the page: the layered map, then the nine panels
+GRAPHS = ("layered", *P.PANELS)
+#: the main area's views: the layered map with the curves (the default) or the nine-panel grid
+VIEWS = {"layered": "layered view", "grid": "all panels"}
 #: the speed control: rounds per second at most (Trainer.pace); slow enough to watch single rounds
 SPEEDS = {0: "full speed", 100: "100 rounds/s", 30: "30 rounds/s", 10: "10 rounds/s", 3: "3 rounds/s",
           1: "1 round/s"}
@@ -100,10 +107,14 @@ def sidebar():
 
 
 def main_area():
-    boxes = [html.Div(id=I.PANEL_BOX.format(p), className="panel", children=[
-        dcc.Graph(id=I.GRAPH.format(p), config={"displaylogo": False, "displayModeBar": False},
+    boxes = [html.Div(id=I.PANEL_BOX.format(p), className=f"panel panel-{p}", children=[
+        dcc.Graph(id=I.GRAPH.format(p), config={"displaylogo": False, "displayModeBar": False}, responsive=True,
                   style={"height": f"{GRAPH_HEIGHT}px"}),
         html.Div(P.HELP[p], className="help")]) for p in P.PANELS]
+    boxes.insert(0, html.Div(id=I.PANEL_BOX.format("layered"), className="panel panel-layered", children=[
+        dcc.Graph(id=I.GRAPH.format("layered"), config={"displaylogo": False, "displayModeBar": False},
+                  responsive=True, style={"height": f"{LAYERED_HEIGHT}px"}),
+        html.Div(L.layer_help(), className="help")]))
     return html.Div(children=[
         html.Div(id=I.HEADLINE, className="headline"),
         html.Div(className="timebar", children=[
@@ -113,11 +124,19 @@ def main_area():
             dcc.Slider(id=I.SLIDER, min=0, max=0, step=1, value=0, marks=None, allow_direct_input=False,
                        tooltip={"placement": "bottom", "always_visible": False, "transform": "toylabStep"},
                        updatemode="drag", className="time-slider"),
+            html.Button("● live", id=I.LIVE, className="live-button", style={"display": "none"},
+                        title="The view holds the snapshot you scrubbed to while the run trains on: back to "
+                        "following the run"),
             html.Button("▣ Present", id=I.PRESENT, title="The presentation view: 2-4 of the chosen panels, large, "
                         "with a status line (pick 1-4 panels below; more shows p_model, D, JS and modes)"),
         ]),
         dcc.Store(id=I.PRESENTING, data=False),
         html.Div(className="buttons view-options", children=[
+            dcc.RadioItems(id=I.VIEW, options=[{"label": v, "value": k} for k, v in VIEWS.items()], value="layered",
+                           inline=True, inputStyle={"marginRight": "3px"}, labelStyle={"marginRight": "10px"}),
+            dcc.Checklist(id=I.LAYERS, options=[{"label": L.LAYER_TITLES[k], "value": k} for k in L.LAYERS],
+                          value=list(L.DEFAULT_LAYERS), inline=True, inputStyle={"marginRight": "3px"},
+                          labelStyle={"marginRight": "10px"}, className="layer-switches"),
             dcc.Checklist(id=I.SHOWN, options=[{"label": P.TITLES[p], "value": p} for p in P.PANELS],
                           value=list(P.PANELS), inline=True, inputStyle={"marginRight": "3px"},
                           labelStyle={"marginRight": "10px"}),
