@@ -307,3 +307,14 @@ def test_a_bad_threshold_is_refused_naming_its_field(field, value, says):
     with pytest.raises(ValueError, match=re.escape(says)):
         OutcomeRules.from_dict({field: value})
     assert OutcomeRules.from_dict(OutcomeRules().to_dict()) == OutcomeRules()
+
+
+def test_a_run_at_step_zero_is_not_diverged(tiny):
+    """Before any round the history's one row has no loss (NaN by construction): the live page
+    showed 'diverged — NaN/Inf at step None' for every run just started."""
+    from toylab.engine.training import Trainer
+    t = Trainer(tiny)
+    t.fit(0)
+    run = t.run()
+    assert run.step == 0 and len(run.member_history(0)["step"]) >= 1
+    assert classify(run).outcome != "diverged"

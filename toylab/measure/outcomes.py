@@ -258,7 +258,8 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     snapshots = list(run.snapshots)
 
     # 1. diverged
-    if status == "diverged" or (len(steps) and not np.isfinite(col("d_loss")[-1:]).all()):
+    trained = steps > 0                          # the step-0 row (before any round) has no loss
+    if status == "diverged" or (trained.any() and not np.isfinite(col("d_loss")[trained][-1:]).all()):
         out.outcome, out.reason = "diverged", f"NaN/Inf at step {run.diverged_step[member] if run.diverged_step else '?'}"
         return out
     bad = _nonfinite_snapshot(snapshots, member)
