@@ -89,12 +89,13 @@ class LiveRun:
 
     def verdict(self) -> Outcome | None:
         """The outcome of the run so far, with its reason (toylab.outcomes.classify on its newest
-        record; None before the first measurement), computed once per published version; said in
+        record; None before the first round's measurement), computed once per published version; said in
         words by outcomes.verdict_text."""
         run = self.snapshot_run()
         cached = self._verdict
         if cached is None or cached[0] is not run:
-            outcome = classify(run) if len(run.member_history(0).get("js", ())) else None
+            measured = run.step > 0 and len(run.member_history(0).get("js", ()))   # nothing to judge at 0
+            outcome = classify(run) if measured else None
             self._verdict = cached = (run, outcome)
         return cached[1]
 
