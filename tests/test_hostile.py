@@ -575,15 +575,47 @@ API_NAMED = {
         lambda: toylab.datasets.PointCloud(np.random.default_rng(0).normal(size=(50, 2)), bandwidth=True), "bandwidth"),
     "datasets.get ring k of 5,000 digits (was OverflowError)": (
         lambda: toylab.datasets.get("ring", k=10 ** 5000), "k must be >= 1 and <= 1000"),
+    "target.sample 0 (was a torch RuntimeError)": (lambda: toylab.datasets.get("ring8").sample(0), "n: must be"),
+    "target.sample inf (was OverflowError)": (lambda: toylab.datasets.get("ring8").sample(math.inf), "n: must be"),
+    "target.sample 1e12 (was a terabyte allocation)": (
+        lambda: toylab.datasets.get("ring8").sample(10 ** 12), "from 1 to 10,000,000"),
+    "target.sample True (was one draw)": (lambda: toylab.datasets.get("ring8").sample(True), "n: must be"),
+    "js_divergence of a target name (was AttributeError)": (
+        lambda: toylab.metrics.js_divergence("ring8", _ring8_sample()), "target: expected a target"),
+    "measure of an array as target": (
+        lambda: toylab.metrics.measure(np.zeros((5, 2)), _ring8_sample()), "target: expected a target"),
+    "mode_coverage of None as target": (
+        lambda: toylab.metrics.mode_coverage(_ring8_sample(), None), "target: expected a target"),
+    "grid_points size -1 (was a torch RuntimeError)": (
+        lambda: toylab.metrics.grid_points((-1, 1, -1, 1), -1), "size: must be a whole number from 1 to 8,192"),
+    "grid_points size 1e12 (was a 4 TB allocation)": (
+        lambda: toylab.metrics.grid_points((-1, 1, -1, 1), 10 ** 12), "size: must be"),
+    "js_divergence_quadrature size 0 (was IndexError)": (
+        lambda: toylab.metrics.js_divergence_quadrature(math.sin, math.sin, (-1, 1, -1, 1), 0), "size: must be"),
+    "binned_kde size True (was ZeroDivisionError)": (
+        lambda: toylab.metrics.binned_kde(np.zeros((5, 2)), (-1, 1, -1, 1), True, 0.1), "size: must be"),
+    "kde_bandwidth span nan (was a NaN bandwidth)": (
+        lambda: toylab.metrics.kde_bandwidth(_ring8_sample(), math.nan), "span: must be a finite length > 0"),
+    "binned_kde h inf (was OverflowError)": (
+        lambda: toylab.metrics.binned_kde(np.zeros((5, 2)), (-1, 1, -1, 1), 10, math.inf), "h: must be"),
 }
 
 
 @pytest.mark.parametrize("name", list(API_NAMED))
 def test_a_public_function_refuses_hostile_arguments_naming_them(name):
     call, expect = API_NAMED[name]
-    with pytest.raises(ValueError) as info:
+    with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert expect in str(info.value), str(info.value)
+
+
+def test_a_huge_bandwidth_is_a_flat_picture_not_a_262_tib_allocation():
+    """binned_kde(h=1e12) asked NumPy for 262 TiB of filter taps (MemoryError); a kernel that wide is
+    flat over the grid: each pixel holds 1 / (2 pi h^2) of the mass, as the exact sum says."""
+    from toylab import metrics
+    p = metrics.binned_kde(np.random.default_rng(0).normal(size=(5, 2)), (-1, 1, -1, 1), 10, 1e12)
+    assert p.shape == (10, 10)
+    assert np.allclose(p, 1 / (2 * math.pi * 1e24), rtol=1e-3)
 
 
 def test_the_empty_sample_checks_leave_measure_of_junk_rows_alone():

@@ -17,6 +17,7 @@ from . import streams
 from .config import ConfigError, TrainConfig
 from .device import resolve_device
 from .nets import BatchedMLP
+from .target import check_member, check_rows
 
 
 class Networks:
@@ -113,6 +114,8 @@ class Networks:
     def sample(self, n: int, member: int = 0, seed: int | None = None) -> torch.Tensor:
         """n draws (n, 2) from member `member`'s generator, on the CPU (eval mode). Unseeded draws
         use a fresh generator of their own (torch's global random state is left alone)."""
+        n = check_rows(n)
+        member = check_member(member, self.E)
         g = torch.Generator(device=self.device)
         if seed is not None:
             g.manual_seed(seed)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
@@ -28,6 +29,33 @@ def check_positive(name: str, value: float) -> float:
     return value
 
 
+#: draws in one call of `sample` at most (10 million points are 80 MB of float32)
+MAX_DRAWS = 10_000_000
+
+
+def check_rows(n, name: str = "n") -> int:
+    """A number of draws: a whole number from 1 to MAX_DRAWS, else a ValueError naming it (0 and -5
+    were torch's RuntimeError, inf an OverflowError, 1e12 an allocation of terabytes, True one draw)."""
+    try:
+        k = None if isinstance(n, bool) or getattr(n, "dtype", None) == torch.bool else operator.index(n)
+    except TypeError:                 # a float, a string, None: not a count
+        k = None
+    if k is None or not 1 <= k <= MAX_DRAWS:
+        raise ValueError(f"{name}: must be a whole number of draws from 1 to {MAX_DRAWS:,} (got {n!r:.60})")
+    return k
+
+
+def check_member(member, members: int) -> int:
+    """A member's index: a whole number from 0 to members - 1, else a ValueError naming it."""
+    try:
+        k = None if isinstance(member, bool) else operator.index(member)
+    except TypeError:
+        k = None
+    if k is None or not 0 <= k < members:
+        raise ValueError(f"member: must be a whole number from 0 to {members - 1} (got {member!r:.60})")
+    return k
+
+
 class Target:
     """A 2D distribution with a sampler and an exact (or stated) log-density."""
 
@@ -39,7 +67,7 @@ class Target:
     def sample(self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None,
                device: str | torch.device = "cpu") -> torch.Tensor:
         """Draw n points, shape (n, 2). With a seed (or generator) the draw is reproducible."""
-        x, _ = self.sample_with_labels(n, seed, generator=generator, device=device)
+        x, _ = self.sample_with_labels(check_rows(n), seed, generator=generator, device=device)
         return x
 
     def sample_with_labels(self, n, seed=None, *, generator=None, device="cpu"):

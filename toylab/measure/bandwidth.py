@@ -159,6 +159,9 @@ def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: in
     (the bandwidths of the sample a bootstrap sample was drawn from), its power, and h searched
     only around its scale. tree: how the neighbour distances are found (`knn_distance`).
     `undersmoothed=False`: the likelihood's own scale (`kde_bandwidth`)."""
+    if isinstance(span, (bool, np.bool_)) or not isinstance(span, (int, float, np.integer, np.floating)) \
+            or not 0 < span < math.inf:
+        raise ValueError(f"span: must be a finite length > 0, the target's extent (got {span!r:.60})")
     x = finite_points(samples).astype(np.float32).astype(np.float64)   # the values the metric sees
     n = len(x)
     if n < 2:
@@ -216,12 +219,16 @@ def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: in
 def _blur_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
     """(n, n) matrix of a 1D Gaussian filter with zero padding: gaussian_filter's taps (radius
     int(truncate * sigma + 0.5), normalised to sum 1) placed on the diagonals."""
+    offset = np.arange(n)[None, :] - np.arange(n)[:, None]             # j - i
+    out = np.zeros((n, n))
+    if truncate * sigma > max(n, 1 << 20):      # only taps within the image matter; their sum is the integral's
+        norm = sigma * math.sqrt(2 * math.pi) * math.erf(truncate / math.sqrt(2))
+        out[:] = np.exp(-0.5 * (offset / sigma) ** 2) / norm
+        return out                    # (a bandwidth of 1e12 asked NumPy for 262 TiB of taps)
     radius = int(truncate * sigma + 0.5)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2) if sigma > 0 else np.ones(1)
     taps /= taps.sum()
-    offset = np.arange(n)[None, :] - np.arange(n)[:, None]             # j - i
     inside = np.abs(offset) <= radius
-    out = np.zeros((n, n))
     out[inside] = taps[(offset + radius)[inside]] if sigma > 0 else 1.0
     return out
 
@@ -259,6 +266,31 @@ def linear_histogram(u, v, nx: int, ny: int) -> np.ndarray:
     return out.reshape(ny, nx)
 
 
+#: pixels per axis of a grid at most (a run's grid is <= 1,000, a supersampled view a few times that)
+GRID_MAX = 8192
+
+
+def check_grid_size(size, lo: int = 2, name: str = "size") -> int:
+    """A grid's points per axis: a whole number from lo to GRID_MAX, else a ValueError naming it
+    (10**12 asked for terabytes, -1 or 0 was torch's or NumPy's own error)."""
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or not lo <= size <= GRID_MAX:
+        raise ValueError(f"{name}: must be a whole number from {lo} to {GRID_MAX:,} (got {size!r:.60})")
+    return int(size)
+
+
+def check_bandwidths(h, m: int) -> np.ndarray:
+    """h (one bandwidth or one per sample) as m float64 bandwidths, each finite and > 0, else a
+    ValueError naming h (0 or NaN gave NaN densities, inf an OverflowError, 1e12 a MemoryError)."""
+    try:
+        a = np.asarray(h, dtype=np.float64)
+        ok = a.ndim == 0 or a.shape == (m,)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(h, (bool, np.bool_)) or not (np.isfinite(a).all() and (a > 0).all()):
+        raise ValueError(f"h: must be one bandwidth or one per sample ({m}), each finite and > 0")
+    return np.broadcast_to(a, (m,)).copy()
+
+
 def binned_kde(samples, bounds, size: int, h) -> np.ndarray:
     """Gaussian KDE of 2D samples on a size x size pixel grid over bounds, P[y, x]: the mean of
     N(x_i, h_i^2 I) (h one bandwidth, or one per sample: `kde_bandwidths(...).per_sample`), for
@@ -271,9 +303,15 @@ def binned_kde(samples, bounds, size: int, h) -> np.ndarray:
     are linspace(x0, x1, size), as in grid_points. Non-finite samples are dropped; mass falling
     outside the grid is lost.
     """
-    a = np.asarray(samples, dtype=np.float64).reshape(-1, 2)
-    hs = np.broadcast_to(np.asarray(h, dtype=np.float64), (len(a),))
+    size = check_grid_size(size)
+    a = np.asarray(samples, dtype=np.float64)
+    if a.ndim == 0 or a.shape[-1] != 2:
+        raise ValueError(f"samples: expected numbers of shape (n, 2), got shape {a.shape}")
+    a = a.reshape(-1, 2)
     ok = np.isfinite(a).all(1)
+    if not ok.any():
+        return np.zeros((size, size))
+    hs = check_bandwidths(h, len(a))
     c, hs = a[ok], hs[ok]
     if len(c) == 0:
         return np.zeros((size, size))

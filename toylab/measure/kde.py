@@ -21,7 +21,8 @@ import math
 import numpy as np
 import torch
 
-from .bandwidth import BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, kde_bandwidth, linear_histogram  # noqa: F401  (the bandwidth rule: NumPy)
+from .bandwidth import (BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, check_bandwidths, check_grid_size,  # noqa: F401
+                        kde_bandwidth, linear_histogram)  # (the bandwidth rule: NumPy)
 
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
 EXACT_PAIRS = 8_000_000     # up to this many query-sample pairs (n = 2,828 each) the sum is exact
@@ -37,6 +38,15 @@ def as_points(x) -> torch.Tensor:
     if t.ndim != 2 or t.shape[1] != 2:
         raise ValueError(f"samples: expected shape (n, 2), got {tuple(t.shape)}")
     return t[torch.isfinite(t).all(1)]
+
+
+def check_target(target) -> None:
+    """A target is anything with sample, log_prob and bounds (toylab.datasets.get(name) makes one);
+    else a TypeError naming `target` (a name or an array was an AttributeError from deep inside)."""
+    if not all(hasattr(target, a) for a in ("sample", "log_prob", "bounds")):
+        hint = " (a name: use toylab.datasets.get(name))" if isinstance(target, str) else ""
+        raise TypeError(f"target: expected a target with sample, log_prob and bounds, got "
+                        f"{type(target).__name__}{hint}")
 
 
 def sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -159,18 +169,6 @@ def _points_of(x, name: str) -> torch.Tensor:
     return t.detach().cpu().double().reshape(-1, 2)
 
 
-def _bandwidths_of(h, m: int) -> np.ndarray:
-    """h (one bandwidth or one per sample) as m float64 bandwidths, each finite and > 0."""
-    try:
-        a = np.asarray(h, dtype=np.float64)
-        ok = a.ndim == 0 or a.shape == (m,)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or isinstance(h, bool) or not (np.isfinite(a).all() and (a > 0).all()):
-        raise ValueError(f"h: must be one bandwidth or one per sample ({m}), each finite and > 0")
-    return np.broadcast_to(a, (m,)).copy()
-
-
 def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     """log of the Gaussian KDE (1/m) sum_j N(x; s_j, h_j^2 I) at each x (float32 tensor).
 
@@ -187,7 +185,7 @@ def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     m = ss.shape[0] - (1 if leave_one_out else 0)
     if m < 1 or len(xs) == 0:
         return torch.full((len(xs),), -math.inf)
-    hs = torch.as_tensor(_bandwidths_of(h, ss.shape[0]))
+    hs = torch.as_tensor(check_bandwidths(h, ss.shape[0]))
     parts, rest = [], torch.ones(len(ss), dtype=torch.bool)
     if len(xs) * len(ss) > EXACT_PAIRS:           # broad classes of many samples: binned
         for hc in torch.unique(hs).tolist():
@@ -216,6 +214,7 @@ def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
 
 def grid_points(bounds, size: int):
     """A size x size grid over bounds: (xs, ys, points (size*size, 2)), row-major in y."""
+    size = check_grid_size(size, lo=1)
     x0, x1, y0, y1 = bounds
     xs = torch.linspace(x0, x1, size)
     ys = torch.linspace(y0, y1, size)

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .bandwidth import EVAL_SAMPLES, TRAINING_SAMPLES, Bandwidths, kde_bandwidths, optimal_d, span, training_points
-from .kde import CUTOFF, LOG_2PI, as_points, binned_kde, grid_points, kde_bandwidth, kde_log_prob, sq_dist  # noqa: F401
+from .kde import (CUTOFF, LOG_2PI, as_points, binned_kde, check_grid_size, check_target, grid_points, kde_bandwidth,  # noqa: F401
+                  kde_log_prob, sq_dist)
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
 LN2 = math.log(2.0)
@@ -99,6 +100,7 @@ def js_estimate(target, samples, *, n_data: int | None = None, seed: int = 0, ba
     means, sqrt((var a / n_p + var b / n_q) / 4), with the spread of e* (the density
     estimate's own noise) added in quadrature. docs/metrics.md has the measured bias table.
     """
+    check_target(target)
     if given_rows(samples) == 0:
         raise ValueError("samples: no rows given (an (n, 2) array with n >= 2 is needed to estimate JS; "
                          "rows that are all NaN give ln 2)")
@@ -189,6 +191,7 @@ def js_divergence_exact(target, model_log_prob: Callable, model_samples, *, n_da
 def js_divergence_quadrature(log_p: Callable, log_q: Callable, bounds, size: int = 1601) -> float:
     """JSD of two known log-densities by the grid (Riemann) rule over `bounds` (a
     reference for cases without a closed form; both densities must vanish outside)."""
+    size = check_grid_size(size)
     x0, x1, y0, y1 = bounds
     xs = torch.linspace(x0, x1, size, dtype=torch.float64)
     ys = torch.linspace(y0, y1, size, dtype=torch.float64)
@@ -226,6 +229,7 @@ def optimal_discriminator(target, model, size: int = 100, *, bandwidth: float | 
     callable giving log p_model. Returns (xs, ys, D*[y, x]); where both densities
     vanish D* is undefined and set to 1/2.
     """
+    check_target(target)
     xs, ys, pts = grid_points(target.bounds, size)
     lp = target.log_prob(pts)
     if callable(model):
@@ -281,6 +285,7 @@ def measure(target, samples, *, seed: int = 0, data: torch.Tensor | None = None,
 
 def _measure(target, samples, seed, data, discriminator) -> tuple[dict[str, float], ModeCoverage | None]:
     """`measure`'s values and the mode coverage they came from (evaluate also reports its counts)."""
+    check_target(target)
     given = given_rows(samples)
     if given == 0:
         raise ValueError("samples: no rows given (measure needs an (n, 2) array with n >= 1)")

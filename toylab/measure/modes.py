@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .kde import as_points, sq_dist
+from .kde import as_points, check_target, sq_dist
 
 #: a mode is present when its HQ count is at least this share of its fair share w_k * N
 PRESENT_SHARE = 0.1
@@ -78,6 +78,7 @@ def mode_coverage(samples, target, threshold: float = 3.0, seed: int = 0) -> Mod
     binomial for high_quality and off_mode; for the mode counts, the spread over RESAMPLES
     multinomial redraws of the n samples from the observed shares (seeded).
     """
+    check_target(target)
     if getattr(target, "modes", None) is None:
         raise ValueError(f"mode_coverage: target {target.name!r} has no modes "
                          "(only mixture targets such as ring8 or grid25 do)")
