@@ -566,6 +566,11 @@ def test_the_dashboards_export_on_a_full_disk_says_so_without_server_paths(app, 
     monkeypatch.setattr("dashboards.pages.train_export.animate", full)
     status, out = tab.call(I.EXPORT_MSG, I.EXPORT, **{f"{I.EXPORT_FORMAT}__value": ".mp4"})
     msg = out[I.EXPORT_MSG]["children"]
+    for _ in range(5000):           # the export draws on its own thread; the page polls it (db38a55)
+        if not str(msg).startswith("exporting"):
+            break
+        status, out = tab.call(I.EXPORT_MSG, I.EXPORT_TICK)
+        msg = out.get(I.EXPORT_MSG, {}).get("children", msg)
     assert status == 200 and "the server's disk is full" in msg and str(app.sessions.root) not in msg
 
 
