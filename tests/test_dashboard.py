@@ -238,7 +238,7 @@ def test_the_dark_theme_darkens_the_page_too(dash_duo, app):
     bg = lambda: dash_duo.driver.execute_script(  # noqa: E731
         f"return getComputedStyle(document.getElementById('{I.ROOT}')).backgroundColor")
     assert bg() in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
-    dash_duo.driver.find_element(By.XPATH, "//label[contains(., 'dark')]").click()
+    dash_duo.driver.find_element(By.XPATH, f"//*[@id='{I.THEME}']//label[contains(., 'dark')]").click()
     _wait(lambda: bg() == "rgb(17, 20, 24)", timeout=15, what="the page to turn dark (#111418)")
     _wait(lambda: dash_duo.driver.execute_script(
         f"var g = document.querySelector('#{I.GRAPH.format('p_data')} .js-plotly-plot');"

@@ -162,6 +162,10 @@ def test_present_holds_after_a_resize_and_esc_leaves_it(dash_duo, app):
     layered = _js(dash_duo, f"return document.querySelector('#{I.GRAPH.format('layered')} .main-svg')"
                             ".getBoundingClientRect().height")
     assert 500 < layered <= 720
+    # the curves fill their half of the window's height (a rule for the page's 210 px curves hid this)
+    curves = _js(dash_duo, f"return ['js', 'modes'].map(p => document.querySelector('#graph-' + p + ' .main-svg')"
+                           ".getBoundingClientRect().height)")
+    assert all(250 < h <= 360 for h in curves), curves
     dash_duo.find_element("body").send_keys(Keys.ESCAPE)
     _wait(lambda: "Present" in dash_duo.find_element(f"#{I.PRESENT}").text and
           "presenting" not in dash_duo.find_element(f"#{I.ROOT}").get_attribute("class"), what="Esc to leave")

@@ -127,8 +127,9 @@ def main_area():
             html.Button("● live", id=I.LIVE, className="live-button", style={"display": "none"},
                         title="The view holds the snapshot you scrubbed to while the run trains on: back to "
                         "following the run"),
-            html.Button("▣ Present", id=I.PRESENT, title="The presentation view: 2-4 of the chosen panels, large, "
-                        "with a status line (pick 1-4 panels below; more shows p_model, D, JS and modes)"),
+            html.Button("▣ Present", id=I.PRESENT, title="The presentation view (Esc leaves it): the layered map "
+                        "with JS and modes, large, with a status line; in the grid view 1-4 of the chosen panels "
+                        "(more shows p_model, D, JS and modes)"),
         ]),
         dcc.Store(id=I.PRESENTING, data=False),
         html.Div(className="buttons view-options", children=[
