@@ -173,10 +173,20 @@ _CHECKED: dict[tuple, dict] = {}
 _CHECKED_LOCK = threading.Lock()
 
 
+def _flat(params) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(params, dict) and len(params) <= 16 and all(
+        isinstance(k, str) and (isinstance(v, scalar) or isinstance(v, (list, tuple)) and len(v) <= 8
+                                and all(isinstance(c, scalar) for c in v)) for k, v in params.items())
+
+
 def params_key(name: str, params) -> tuple | None:
     """A key for (name, params) when the result depends on them alone: None for 'points' (a
-    file is read, and may change) and for values JSON cannot write in one order."""
-    if name == "points":
+    file is read, and may change), for values JSON cannot write in one order, and for anything
+    but a flat mapping of a few numbers, strings or short lists of them (a target's parameters
+    are): json.dumps of a shared list nested 9 deep wrote 10^9 items (issue #28's bomb hung
+    here, before the check that refuses it in milliseconds)."""
+    if name == "points" or not _flat(params):
         return None
     try:
         return name, json.dumps(params, sort_keys=True)
