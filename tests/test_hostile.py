@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 import toylab
@@ -598,7 +599,39 @@ API_NAMED = {
         lambda: toylab.metrics.kde_bandwidth(_ring8_sample(), math.nan), "span: must be a finite length > 0"),
     "binned_kde h inf (was OverflowError)": (
         lambda: toylab.metrics.binned_kde(np.zeros((5, 2)), (-1, 1, -1, 1), 10, math.inf), "h: must be"),
+    "GaussianMixture means of one number (was RuntimeError: shape '[-1, 2]')": (
+        lambda: toylab.datasets.GaussianMixture(math.nan, np.eye(2)), "means: expected finite numbers of shape (K, 2)"),
+    "GaussianMixture means (5, 3) (was read as 7.5 rows)": (
+        lambda: toylab.datasets.GaussianMixture(np.zeros((5, 3)), 0.1), "means: expected finite numbers of shape (K, 2)"),
+    "GaussianMixture means with NaN": (
+        lambda: toylab.datasets.GaussianMixture([[0, 0], [math.nan, 1]], 0.1), "means: expected finite numbers"),
+    "GaussianMixture means a string": (
+        lambda: toylab.datasets.GaussianMixture("abc", 0.1), "means: expected numbers"),
+    "GaussianMixture covs (5,) for 2 means (was RuntimeError: expanded size)": (
+        lambda: toylab.datasets.GaussianMixture([[0, 0], [1, 1]], np.zeros(5)), "covs: expected a number, a 2x2 matrix"),
+    "GaussianMixture covs empty": (
+        lambda: toylab.datasets.GaussianMixture([[0, 0], [1, 1]], np.zeros((0, 2))), "covs: expected"),
+    "a target's log_prob of a scalar (was RuntimeError: split)": (
+        lambda: toylab.datasets.get("ring8").log_prob(math.nan), "x: expected numbers of shape (n, 2)"),
+    "a target's log_prob of a 1-D array (was IndexError)": (
+        lambda: toylab.datasets.get("grid25").log_prob(np.zeros(5)), "x: expected numbers of shape (n, 2)"),
+    "a target's log_prob of (n, 3) points (was RuntimeError)": (
+        lambda: toylab.datasets.get("checkerboard").log_prob(np.zeros((5, 3))), "x: expected numbers of shape (n, 2)"),
+    "kde_log_prob of NaN samples (was SciPy's 'data must be finite')": (
+        lambda: toylab.metrics.kde_log_prob(np.zeros((5, 2)), np.full((10, 2), math.nan), 0.1),
+        "samples: rows of NaN or Inf"),
 }
+
+
+def test_a_nan_point_has_a_nan_density_and_the_others_theirs():
+    """kde_log_prob at rows of NaN (SciPy's 'x must be finite' before): NaN there, the same
+    values elsewhere as without them; a target's log_prob likewise keeps NaN rows NaN."""
+    s = _ring8_sample()
+    x = np.array([[0.0, 2.0], [math.nan, 0.0], [2.0, 0.0], [math.inf, 1.0]])
+    got = toylab.metrics.kde_log_prob(x, s, 0.1)
+    assert torch.isnan(got[[1, 3]]).all()
+    torch.testing.assert_close(got[[0, 2]], toylab.metrics.kde_log_prob(x[[0, 2]], s, 0.1))
+    assert torch.isnan(toylab.datasets.get("ring8").log_prob(x)[1])
 
 
 @pytest.mark.parametrize("name", list(API_NAMED))

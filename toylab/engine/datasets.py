@@ -17,27 +17,45 @@ import math
 import threading
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .point_cloud import PointCloud
-from .target import LOG_2PI, Target, check_positive, torch_generator, square_bounds
+from .target import LOG_2PI, Target, check_points, check_positive, square_bounds, torch_generator
 from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names, params_key  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard", "Uniform", "Blend",
            "PointCloud", "get", "names", "describe", "check_params", "MODELS", "MAX_POINTS"]
 
 
+def _numbers(x, name: str) -> torch.Tensor:
+    """x as float32 numbers, else a ValueError naming it (a string or a ragged list)."""
+    if isinstance(x, (bool, str)) or getattr(x, "dtype", None) == torch.bool:
+        raise ValueError(f"{name}: expected numbers, got {type(x).__name__}")
+    try:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected numbers, got {type(x).__name__}") from None
+
+
 class GaussianMixture(Target):
     """sum_k w_k N(mu_k, Sigma_k); full covariances allowed (anisotropic components)."""
 
     def __init__(self, means, covs, weights=None, *, name="mixture", params=None, margin=None):
-        means = torch.as_tensor(means, dtype=torch.float32).reshape(-1, 2)
+        means = _numbers(means, "means")
+        if means.shape == (2,):
+            means = means.reshape(1, 2)                      # one component's mean
+        if means.ndim != 2 or means.shape[1] != 2 or not torch.isfinite(means).all():
+            raise ValueError(f"means: expected finite numbers of shape (K, 2), got shape {tuple(means.shape)}")
         k = means.shape[0]
         if k < 1:
             raise ValueError("a Gaussian mixture needs at least one component (K >= 1)")
-        covs = torch.as_tensor(covs, dtype=torch.float32)
+        covs = _numbers(covs, "covs")
         if covs.ndim == 0:
             covs = covs * torch.eye(2).expand(k, 2, 2).clone()
+        if covs.shape not in ((2, 2), (k, 2, 2)) or not torch.isfinite(covs).all():
+            raise ValueError(f"covs: expected a number, a 2x2 matrix or {k} of them (K, 2, 2), finite; "
+                             f"got shape {tuple(covs.shape)}")
         covs = covs.expand(k, 2, 2).clone()
         try:
             chol = torch.linalg.cholesky(covs)
@@ -74,7 +92,7 @@ class GaussianMixture(Target):
         return z.norm(dim=-1)
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         rows = max(1, 2**22 // self.means.shape[0])         # (rows, K, 2) blocks of at most 32 MB
         out = [torch.logsumexp(self._log_norm.to(c)[None] - 0.5 * self.mahalanobis(c) ** 2, dim=1)
                for c in x.split(rows)]
@@ -164,7 +182,7 @@ class CurveTarget(Target):
         return self.curve(t).float() + self.std * torch.randn(n, 2, generator=gen, device=device)
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         nodes = self._nodes.to(x.device)
         out = []
         for chunk in x.split(4096):
@@ -230,7 +248,7 @@ class Annulus(Target):
         return torch.stack([r * a.cos(), r * a.sin()], 1)
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         rho = x.norm(dim=1).clamp_min(1e-12)
         # |N(r, s)| folded at 0 so the density is exact for the sampler above.
         z1, z2 = (rho - self.radius) / self.std, (rho + self.radius) / self.std
@@ -258,7 +276,7 @@ class Checkerboard(Target):
         return (self._dark.to(device)[idx] + u) * self.cell - self.size / 2
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         ij = torch.floor((x + self.size / 2) / self.cell)
         inside = ((ij >= 0) & (ij < self.n)).all(1) & ((ij.sum(1) % 2) == 0)
         return torch.where(inside, torch.full_like(x[:, 0], self._log_density),
@@ -280,7 +298,7 @@ class Uniform(Target):
         return self._lo.to(device) + self._size.to(device) * torch.rand(n, 2, generator=gen, device=device)
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         u = (x - self._lo) / self._size
         inside = ((u >= 0) & (u <= 1)).all(1)
         return torch.where(inside, torch.full_like(u[:, 0], self._log_density), torch.full_like(u[:, 0], -math.inf))
@@ -314,7 +332,7 @@ class Blend(Target):
         return out
 
     def log_prob(self, x):
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         logs = [math.log(w) + c.log_prob(x).double() if w > 0 else torch.full((len(x),), -math.inf, dtype=torch.float64)
                 for w, c in zip(self.weights.tolist(), self.components)]
         return torch.logsumexp(torch.stack(logs), 0).float()

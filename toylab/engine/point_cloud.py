@@ -10,7 +10,7 @@ import torch
 
 from ..measure.kde import kde_log_prob
 from .safe_load import short
-from .target import Target, square_bounds
+from .target import Target, check_points, square_bounds
 from .target_params import MAX_POINTS, check_points_file
 
 
@@ -92,5 +92,5 @@ class PointCloud(Target):
     def log_prob(self, x):
         """The Gaussian KDE of the points at bandwidth h: toylab.measure.kde's, the one the
         metrics estimate p_model with (here it is p_data itself)."""
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_points(x)
         return kde_log_prob(x, self.points, self.bandwidth).to(x.device)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import operator
 
+import numpy as np
 import torch
 
 from ..measure.kde import LOG_2PI, grid_points  # noqa: F401  (LOG_2PI: datasets' import)
@@ -54,6 +55,19 @@ def check_member(member, members: int) -> int:
     if k is None or not 0 <= k < members:
         raise ValueError(f"member: must be a whole number from 0 to {members - 1} (got {member!r:.60})")
     return k
+
+
+def check_points(x, name: str = "x") -> torch.Tensor:
+    """x as a float32 tensor of shape (n, 2), on its own device (rows of NaN kept: their density
+    is NaN), else a ValueError naming it (a scalar, a 1-D or (n, 3) array were torch's
+    RuntimeError or IndexError from inside a log-density)."""
+    try:
+        t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name}: expected numbers of shape (n, 2), got {type(x).__name__}") from None
+    if t.ndim != 2 or t.shape[1] != 2 or t.dtype == torch.bool:
+        raise ValueError(f"{name}: expected numbers of shape (n, 2), got shape {tuple(t.shape)}")
+    return t if t.dtype == torch.float32 else t.float()
 
 
 class Target:

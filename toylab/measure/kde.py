@@ -176,12 +176,21 @@ def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
     bandwidths in one blocked pass, except classes of one bandwidth large and broad enough for
     the binned KDE.
     leave_one_out: x must be the samples; x_i's own kernel is left out (m = n - 1).
+    A row of x with NaN or Inf gets NaN; samples must be finite (ValueError naming them).
     Each query sums the kernels of the samples within CUTOFF h_j (`_blocked_log_sum`; relative
     error < 1e-7, a kernel beyond being below 1.5e-8 of its peak). A query with none that
     close gets the exact sum over all samples with leave_one_out (an outlier's own density
     matters), else the sum over its 32 nearest (it lies where q_h is below 1e-7 of its peak).
     """
     xs, ss = _points_of(x, "x"), _points_of(samples, "samples")
+    if not torch.isfinite(ss).all():
+        raise ValueError("samples: rows of NaN or Inf have no kernel; drop them first (measure does)")
+    bad = ~torch.isfinite(xs).all(1)
+    if bad.any() and not leave_one_out:               # a NaN/Inf point's density is NaN; the rest as usual
+        out = torch.full((len(xs),), math.nan)
+        if (~bad).any():
+            out[~bad] = kde_log_prob(xs[~bad], ss, h)
+        return out
     m = ss.shape[0] - (1 if leave_one_out else 0)
     if m < 1 or len(xs) == 0:
         return torch.full((len(xs),), -math.inf)
