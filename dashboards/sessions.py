@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import ipaddress
 import os
 import re
 import secrets
@@ -146,8 +147,25 @@ def clean_stale(base, started: float) -> list[Path]:
 
 
 def client() -> str | None:
-    """The requesting client's address (sessions are bound to it), None outside a request."""
-    return flask.request.remote_addr if flask.has_request_context() else None
+    """The requesting client's address (sessions are bound to it, fair shares counted by it),
+    None outside a request: an IPv4 address, or an IPv6 client's /64 network (one host may
+    take any address of its /64, so each would have been a share of its own)."""
+    return owner_of(flask.request.remote_addr) if flask.has_request_context() else None
+
+
+def owner_of(address: str | None) -> str | None:
+    """'2001:db8:1:2::/64' for any IPv6 address of that /64; an IPv4 address (or anything
+    else) as it is. X-Forwarded-For is never read: a client could write any address there."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:                   # ::ffff:a.b.c.d is an IPv4 client
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
 
 def _release_memory() -> None:
     """Collect reference cycles (the engine's Trainer has closures over itself), then give the

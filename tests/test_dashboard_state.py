@@ -539,3 +539,12 @@ def test_the_target_preview_shows_the_tabs_own_points(tmp_path):
     # the density is where the points are: bright at x = ±2, dark at 0
     row = z[z.shape[0] // 2]
     assert row[np.argmin(abs(xs - 2))] > 100 and row[np.argmin(abs(xs + 2))] > 100 and row[np.argmin(abs(xs))] < 10
+
+
+def test_an_ipv6_client_is_one_owner_per_64_network():
+    """Issue #28's re-run: an IPv6 client could rotate through its /64 for a share per address."""
+    from dashboards.sessions import owner_of
+    assert owner_of("2001:db8:1:2::5") == owner_of("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert owner_of("2001:db8:1:3::5") != owner_of("2001:db8:1:2::5")
+    assert owner_of("10.0.0.7") == "10.0.0.7" and owner_of("::ffff:10.0.0.7") == "10.0.0.7"
+    assert owner_of(None) is None and owner_of("not an address") == "not an address"
