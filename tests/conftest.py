@@ -20,3 +20,26 @@ def tiny():
     import toylab
     return toylab.TrainConfig(g_hidden=32, d_hidden=32, batch_size=64, steps=60, snapshot_every=20,
                               log_every=10, n_fixed=64, grid_size=16, manifold_size=5)
+
+
+# Shared by several test files (a file's own fixture of the same name overrides these).
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A saved ring8 run: 6 snapshots (steps 0, 20, ..., 100) with measurements."""
+    import toylab
+    out = tmp_path_factory.mktemp("runs") / "ring8"
+    return toylab.train(dataset="ring8", g_hidden=32, d_hidden=32, batch_size=64, steps=100, snapshot_every=20,
+                        metrics_every=20, log_every=10, n_fixed=300, grid_size=40, manifold_size=7, out=out,
+                        progress=False, threads=1)        # (module scope: set up before one_thread_per_fit)
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The dashboard's app with one run slot, its runs folder and its temporary files in tmp_path
+    (driven over HTTP without a browser: dashboards.client.TabClient)."""
+    from dashboards.app import create_app
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    app = create_app(runs_dir=str(runs), max_runs=1, root=tmp_path)
+    yield app
+    app.sessions.shutdown()

@@ -50,7 +50,7 @@ def _step(dash_duo) -> int:
     return int(m.group(1).replace(",", "")) if m else -1
 
 
-def _wait(cond, timeout=30, what="condition"):
+def _wait(cond, timeout=60, what="condition"):
     end = time.time() + timeout
     while time.time() < end:
         if cond():

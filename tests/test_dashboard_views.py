@@ -4,8 +4,6 @@ and holds it until "● live"; Present holds at any window size and Esc leaves i
 on the page's own progress (the step counter, the drawn record), never on the clock alone."""
 
 import re
-import socket
-import time
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -14,6 +12,7 @@ from selenium.webdriver.common.keys import Keys
 
 from dashboards import ids as I
 from dashboards.app import create_app
+from test_dashboard import _set_input, _start, _step, _wait  # noqa: E402  (the browser tests' helpers)
 
 pytestmark = pytest.mark.browser
 
@@ -23,34 +22,6 @@ def app(tmp_path):
     app = create_app(runs_dir=str(tmp_path / "runs"))
     yield app
     app.sessions.shutdown()
-
-
-def _start(dash_duo, app):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dash_duo.start_server(app, port=port)
-    dash_duo.wait_for_element(f"#{I.START}", timeout=15)
-
-
-def _wait(cond, timeout=60, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _set_input(dash_duo, field, value):
-    el = dash_duo.find_element(f"#{I.FIELD.format(field)}")
-    el.send_keys(Keys.CONTROL, "a")
-    el.send_keys(str(value), Keys.TAB)
-
-
-def _step(dash_duo) -> int:
-    m = re.search(r"step ([\d,]+) /", dash_duo.find_element(f"#{I.STATUS}").text)
-    return int(m.group(1).replace(",", "")) if m else -1
 
 
 def _js(dash_duo, script):

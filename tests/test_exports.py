@@ -24,15 +24,6 @@ from toylab.pictures.viz import Painter, gif_palette
 FOUR = ["p_model", "d", "js", "modes"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A saved ring8 run: 6 snapshots (steps 0, 20, ..., 100) with measurements."""
-    out = tmp_path_factory.mktemp("runs") / "ring8"
-    return toylab.train(dataset="ring8", g_hidden=32, d_hidden=32, batch_size=64, steps=100, snapshot_every=20,
-                        metrics_every=20, log_every=10, n_fixed=300, grid_size=40, manifold_size=7, out=out,
-                        progress=False)
-
-
 def test_verdict_text_says_the_outcome_and_its_reason():
     o = Outcome("mode_collapse", "1 of 8 modes present, 96% high quality")
     assert verdict_text(o) == "mode collapse — 1 of 8 modes present, 96% high quality"
@@ -137,16 +128,6 @@ def test_the_html_export_fills_the_window(run, tmp_path):
 
 
 # ---- the dashboard --------------------------------------------------------------------------
-@pytest.fixture
-def app(tmp_path):
-    from dashboards.app import create_app
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    app = create_app(runs_dir=str(runs), max_runs=1, root=tmp_path)
-    yield app
-    app.sessions.shutdown()
-
-
 def _tab(app):
     from dashboards.client import TabClient
     tab = TabClient.over_flask(app.server)

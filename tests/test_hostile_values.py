@@ -209,16 +209,6 @@ def test_no_user_value_or_file_is_read_by_an_unguarded_yaml_load():
 
 
 # ---- 2. the dashboard: a clear message, never an HTTP 500 -------------------------------------
-@pytest.fixture
-def app(tmp_path):
-    from dashboards.app import create_app
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    app = create_app(runs_dir=str(runs), max_runs=1, root=tmp_path)
-    yield app
-    app.sessions.shutdown()
-
-
 SMALL_FORM = {"f-g_hidden__value": 8, "f-d_hidden__value": 8, "f-batch_size__value": 16, "f-steps__value": 20,
               "f-snapshot_every__value": 10}
 

@@ -15,15 +15,6 @@ from toylab.cli import main
 from toylab.pictures.export import FrameWriter
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A saved ring8 run: 6 snapshots (steps 0, 20, ..., 100) with measurements."""
-    out = tmp_path_factory.mktemp("runs") / "ring8"
-    return toylab.train(dataset="ring8", g_hidden=32, d_hidden=32, batch_size=64, steps=100, snapshot_every=20,
-                        metrics_every=20, log_every=10, n_fixed=300, grid_size=40, manifold_size=7, out=out,
-                        progress=False)
-
-
 def _mp4_frames(path):
     import imageio_ffmpeg
     reader = imageio_ffmpeg.read_frames(str(path))
