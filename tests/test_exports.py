@@ -215,3 +215,36 @@ def test_the_status_line_says_the_verdict_and_its_reason(dash_duo, app, tmp_path
     dash_duo.wait_for_contains_text(f"#{I.STATUS}", words, timeout=30)
     text = dash_duo.find_element(f"#{I.STATUS}").text
     assert text.startswith("ring8 · step 60 / 60") and text.endswith(words), text
+
+
+@pytest.mark.browser
+def test_the_export_button_in_a_browser_sends_a_1080p_mp4(dash_duo, app, monkeypatch):
+    """In a real browser: choose MP4, 1080p and 24 fps, press Export; the page says it exported,
+    and the file the server sent (read as it is sent) is 1920x1080 at 24 fps."""
+    import imageio_ffmpeg
+    from selenium.webdriver.common.keys import Keys
+
+    from dashboards.pages import train_export
+    from test_dashboard import _start
+    sent = []
+    real_send = train_export.send
+
+    def send(job):
+        if job.out.exists() and not job.error:
+            meta = next(imageio_ffmpeg.read_frames(str(job.out)))
+            sent.append((meta["size"], meta["fps"]))
+        return real_send(job)
+    monkeypatch.setattr(train_export, "send", send)
+    _start(dash_duo, app)
+    for field, value in (("steps", 40), ("snapshot_every", 20)):
+        el = dash_duo.find_element(f"#{I.FIELD.format(field)}")
+        el.send_keys(Keys.CONTROL, "a")
+        el.send_keys(str(value), Keys.TAB)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=120)
+    dash_duo.find_element(f"#{I.EXPORT_FORMAT} input[value='.mp4']").click()
+    dash_duo.find_element(f"#{I.EXPORT_SIZE} input[value='1080p']").click()
+    dash_duo.select_dcc_dropdown(f"#{I.EXPORT_FPS}", value="24")
+    dash_duo.find_element(f"#{I.EXPORT}").click()
+    dash_duo.wait_for_contains_text(f"#{I.EXPORT_MSG}", "exported", timeout=240)
+    assert sent == [((1920, 1080), 24.0)], sent
