@@ -267,3 +267,14 @@ def test_every_function_level_import_has_one_of_the_three_reasons():
                 if not ok:
                     bad.append(f"{module}:{node.lineno} imports {', '.join(names)}")
     assert not bad, bad
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name another module needs is public (issue #30 counted 7 private cross-module imports)."""
+    bad = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                bad += [f"{module}: {a.name} from {node.module}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..measure.outcomes import OUTCOMES
 from .looks import get_size, get_theme
-from .viz import DPI, _subplots, new_figure, style
+from .viz import DPI, figure_with_axes, new_figure, style
 
 def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, theme="light",
                   size="small", title: str | None = None):
@@ -48,7 +48,7 @@ def outcome_figure(rates: dict, theme="light", title: str = "outcome rates"):
     theme = get_theme(theme)
     settings = list(rates)
     with matplotlib.rc_context(style(theme, 0.9)):
-        fig, ax = _subplots(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
+        fig, ax = figure_with_axes(figsize=(max(6.0, 1.1 * len(settings) + 3), 4.8), dpi=DPI, layout="constrained")
         bottom = np.zeros(len(settings))
         for o in OUTCOMES:
             colour = OUTCOME_COLOURS[o]
@@ -75,7 +75,7 @@ def band_figure(bands: dict, theme="light"):
               "g_grad_norm": "G gradient norm"}
     palette = ["#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999"]
     with matplotlib.rc_context(style(theme, 0.85)):
-        fig, axes = _subplots(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
+        fig, axes = figure_with_axes(1, max(len(keys), 1), figsize=(5.2 * max(len(keys), 1), 4.2), dpi=DPI,
                                  layout="constrained", squeeze=False)
         for ax, k in zip(axes[0], keys):
             for i, (setting, (steps, vals)) in enumerate(bands[k].items()):
@@ -106,7 +106,7 @@ def samples_figure(per_setting: dict, theme="light", cell: float = 1.6, label=No
     settings = list(per_setting)
     cols = max((len(v) for v in per_setting.values()), default=1)
     with matplotlib.rc_context(style(theme, 0.6)):
-        fig, axes = _subplots(len(settings), cols, figsize=(cell * cols + 1.8, cell * len(settings) + 0.3),
+        fig, axes = figure_with_axes(len(settings), cols, figsize=(cell * cols + 1.8, cell * len(settings) + 0.3),
                                  dpi=DPI, squeeze=False, layout="constrained")
         for i, s in enumerate(settings):
             for j, ax in enumerate(axes[i]):

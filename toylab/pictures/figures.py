@@ -222,7 +222,7 @@ def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
         axis = dict(showgrid=False, zeroline=False, linecolor=theme.muted, mirror=True, showline=True,
                     showticklabels=False, ticks="", constrain="domain")
         return dict(axis, range=[x0, x1]), dict(axis, range=[y0, y1])
-    grid = dict(showgrid=True, gridcolor=_alpha(theme.muted, 0.3), zeroline=False, color=theme.fg)
+    grid = dict(showgrid=True, gridcolor=rgba(theme.muted, 0.3), zeroline=False, color=theme.fg)
     return dict(grid, range=[0, x_end(view)]), dict(grid, range=list(view.curve_range(panel)))
 
 
@@ -235,13 +235,15 @@ def _style_axes(fig, view: RunView, panel: str, theme: Theme, row, col):
         fig.update_yaxes(scaleanchor=anchor, scaleratio=1, row=row, col=col)
 
 
-def _alpha(hex_colour: str, a: float) -> str:
+def rgba(hex_colour: str, a: float) -> str:
+    """'#rrggbb' with opacity a as Plotly's 'rgba(r,g,b,a)'."""
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{a})"
 
 
-def _base_layout(theme: Theme, title: str, height=None, width=None):
+def base_layout(theme: Theme, title: str, height=None, width=None):
+    """A Plotly figure's layout in the theme's colours and font, with a centred title."""
     return dict(paper_bgcolor=theme.bg, plot_bgcolor=theme.bg, font=dict(color=theme.fg, size=theme.font_size),
                 title=dict(text=title, x=0.5, xanchor="center"), margin=dict(l=30, r=20, t=70, b=30),
                 height=height, width=width, showlegend=False, hovermode="closest")
@@ -259,7 +261,7 @@ def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height:
     height None: the figure fills its box (the presentation view sizes the boxes); font_scale
     enlarges every text (1.5 or more for a projector)."""
     theme = get_theme(theme)
-    layout = _base_layout(theme, view.panel_title(panel), height=height)
+    layout = base_layout(theme, view.panel_title(panel), height=height)
     layout["font"]["size"] = theme.font_size * font_scale
     layout["title"]["font"] = dict(size=theme.font_size * font_scale)
     layout.update(margin=dict(l=10, r=10, t=int(30 + 10 * font_scale), b=10), uirevision=panel)
@@ -320,7 +322,7 @@ def snapshot_figure(view: RunView, frame: Frame, panels=None, theme="light", siz
                                                 tickvals=fig.data[i].colorbar.tickvals[::2],
                                                 ticktext=fig.data[i].colorbar.ticktext[::2])
     scale = max(0.7, min(size[0] / 1280, size[1] / 720))
-    fig.update_layout(**_base_layout(theme, view.title(frame), height=size[1], width=size[0]))
+    fig.update_layout(**base_layout(theme, view.title(frame), height=size[1], width=size[0]))
     fig.update_layout(font_size=theme.font_size * scale, showlegend=any(p in P.CURVE_PANELS for p in panels),
                       # the legend sits above the subplot titles, at the right (28 px above the plots)
                       legend=dict(orientation="h", x=1, xanchor="right", y=1.0 + 28 * scale / max(
@@ -402,8 +404,8 @@ def curves_figure(views: dict, keys=("js", "modes_captured"), theme="light", hei
                             line=dict(color=run_colour(i), width=2,
                                       shape="hv" if key.startswith("modes_") else "linear"),
                             row=1, col=j + 1)
-    fig.update_layout(**{**_base_layout(theme, "", height=height), "showlegend": True,
+    fig.update_layout(**{**base_layout(theme, "", height=height), "showlegend": True,
                          "margin": dict(l=45, r=10, t=40, b=30)})
-    fig.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
-    fig.update_yaxes(gridcolor=_alpha(theme.muted, 0.3))
+    fig.update_xaxes(title="step", gridcolor=rgba(theme.muted, 0.3))
+    fig.update_yaxes(gridcolor=rgba(theme.muted, 0.3))
     return fig

@@ -13,9 +13,9 @@ import torch
 
 from .. import games
 from .export import FrameWriter
-from .figures import _alpha, _base_layout
+from .figures import base_layout, rgba
 from .panels import get_size, get_theme
-from .viz import DPI, Blitter, _subplots, style
+from .viz import DPI, Blitter, figure_with_axes, style
 
 # Okabe-Ito colours, one per method, the same in every picture.
 METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",
@@ -93,7 +93,7 @@ def orbit_figure(methods, lr, steps, start=(1.0, 1.0), game="xy", size=(15, 5), 
     spectral radius predicts (dashed); spectral radius against step size."""
 
     paths = orbits(methods, lr, steps, start, game, **options)
-    fig, (a0, a1, a2) = _subplots(1, 3, figsize=size, dpi=100)
+    fig, (a0, a1, a2) = figure_with_axes(1, 3, figsize=size, dpi=100)
     lim = _extent(paths, start)
     draw_field(a0, lim, game, **options)
     over = coinciding(paths, lim)
@@ -156,7 +156,7 @@ def radius_map(method, lrs, param: str, values, game="xy", **options):
 
     rho = np.array([[games.spectral_radius(method, float(e), game, **{**options, param: float(v)}) for e in lrs]
                     for v in values])
-    fig, ax = _subplots(figsize=(6, 4.5), dpi=100)
+    fig, ax = figure_with_axes(figsize=(6, 4.5), dpi=100)
     from matplotlib.colors import TwoSlopeNorm
     lo, hi = float(np.nanmin(rho)), float(np.nanmax(np.clip(rho, 0, 2)))
     norm = TwoSlopeNorm(vcenter=1.0, vmin=min(lo, 0.999), vmax=max(hi, 1.001))   # white at rho = 1
@@ -180,7 +180,7 @@ def animate_orbits(methods, lr, steps, out, start=(1.0, 1.0), game="xy", fps=30,
     theme, (w, h) = get_theme(theme), get_size(size)
     paths = orbits(methods, lr, steps, start, game, **options)
     with matplotlib.rc_context(style(theme, min(w, h) / 720)):
-        fig, ax = _subplots(figsize=(w / DPI, h / DPI), dpi=DPI)
+        fig, ax = figure_with_axes(figsize=(w / DPI, h / DPI), dpi=DPI)
         draw_field(ax, _extent(paths, start), game, colour=theme.muted, star=theme.fg, **options)
         ax.set_title(_title(game, lr, options))
         xl, yl = _labels(game, options)
@@ -237,11 +237,11 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
         orbit.add_annotation(text="; ".join(f"{b} lies on {a}'s orbit (within {COINCIDE:.1%} of the plot) at η = {lr:g}"
                                             for b, a in over.items()), xref="paper", yref="paper", x=0.5, y=1.0,
                              yanchor="bottom", showarrow=False, font=dict(size=theme.font_size * 0.8, color=theme.fg))
-    orbit.update_layout(**{**_base_layout(theme, _title(game, lr, options)), "showlegend": True},
-                        legend=dict(x=0.01, y=0.01, bgcolor=_alpha(theme.bg, 0.8)))
-    orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=_alpha(theme.muted, 0.3))
+    orbit.update_layout(**{**base_layout(theme, _title(game, lr, options)), "showlegend": True},
+                        legend=dict(x=0.01, y=0.01, bgcolor=rgba(theme.bg, 0.8)))
+    orbit.update_xaxes(range=[-lim, lim], title=xl, zeroline=False, gridcolor=rgba(theme.muted, 0.3))
     orbit.update_yaxes(range=[-lim, lim], title=yl, scaleanchor="x", scaleratio=1, zeroline=False,
-                       gridcolor=_alpha(theme.muted, 0.3))
+                       gridcolor=rgba(theme.muted, 0.3))
 
     radii = {m: games.spectral_radius(m, lr, game, **options) for m in methods}
     t = np.arange(steps + 1)
@@ -253,8 +253,8 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
                          line=dict(color=colour, width=2.5, dash="dash" if m in over else None))
         dist.add_scatter(x=t, y=r0 * radii[m] ** t, mode="lines", showlegend=False, hoverinfo="skip",
                          line=dict(color=colour, width=1, dash="dash"))
-    dist.update_layout(**{**_base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
-                       legend=dict(x=0.01, y=0.99, bgcolor=_alpha(theme.bg, 0.8)))
-    dist.update_yaxes(type="log", title="|z_t|", gridcolor=_alpha(theme.muted, 0.3))
-    dist.update_xaxes(title="step", gridcolor=_alpha(theme.muted, 0.3))
+    dist.update_layout(**{**base_layout(theme, "distance to the equilibrium (dashed: ρ^t)"), "showlegend": True},
+                       legend=dict(x=0.01, y=0.99, bgcolor=rgba(theme.bg, 0.8)))
+    dist.update_yaxes(type="log", title="|z_t|", gridcolor=rgba(theme.muted, 0.3))
+    dist.update_xaxes(title="step", gridcolor=rgba(theme.muted, 0.3))
     return orbit, dist, radii

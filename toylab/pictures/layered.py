@@ -72,7 +72,7 @@ def layered_figure(view: RunView, frame: Frame, theme="light", layers=None, heig
     font_scale enlarges every text; title: the view's one-line title by default."""
     t = get_theme(theme)
     traces = layered_traces(view, frame, t, layers)
-    layout = F._base_layout(t, view.title(frame) if title is None else title, height=height)
+    layout = F.base_layout(t, view.title(frame) if title is None else title, height=height)
     size = t.font_size * font_scale
     layout["font"]["size"] = size
     layout["title"]["font"] = dict(size=size)

@@ -402,7 +402,7 @@ def summary_figure(run, member: int = 0, snapshot=None, size="720p", theme="ligh
     return frame_figure(run, member=member, snapshot=snapshot, size=size, theme=theme)
 
 
-def _subplots(*grid, figsize, dpi=DPI, layout="constrained", **kwargs):
+def figure_with_axes(*grid, figsize, dpi=DPI, layout="constrained", **kwargs):
     """new_figure(...).subplots(*grid, ...): plt.subplots without pyplot."""
     fig = new_figure(figsize=figsize, dpi=dpi, layout=layout)
     return fig, fig.subplots(*grid, **kwargs)
