@@ -11,17 +11,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from dashboards import ids as I
-from dashboards.app import create_app
 from test_dashboard import _set_input, _start, _step, _wait  # noqa: E402  (the browser tests' helpers)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def app(tmp_path):
-    app = create_app(runs_dir=str(tmp_path / "runs"))
-    yield app
-    app.sessions.shutdown()
 
 
 def _js(dash_duo, script):
@@ -130,12 +122,14 @@ def test_present_holds_after_a_resize_and_esc_leaves_it(dash_duo, app):
     _wait(lambda: _inside(dash_duo) == [], timeout=30, what=f"everything inside 1280x720: {_inside(dash_duo)}")
     button = dash_duo.find_element(f"#{I.PRESENT}")
     assert button.is_displayed() and "Exit presentation" in button.text
-    layered = _js(dash_duo, f"return document.querySelector('#{I.GRAPH.format('layered')} .main-svg')"
-                            ".getBoundingClientRect().height")
+    # Plotly redraws its SVGs after the boxes (a debounced resize): wait for the redraw, then check
+    def heights():
+        return _js(dash_duo, "return ['layered', 'js', 'modes'].map(p => document.querySelector("
+                             "'#graph-' + p + ' .main-svg').getBoundingClientRect().height)")
+    _wait(lambda: heights()[0] <= 720, timeout=30, what=lambda: f"the map redrawn for 1280x720: {heights()}")
+    layered, *curves = heights()
     assert 500 < layered <= 720
     # the curves fill their half of the window's height (a rule for the page's 210 px curves hid this)
-    curves = _js(dash_duo, f"return ['js', 'modes'].map(p => document.querySelector('#graph-' + p + ' .main-svg')"
-                           ".getBoundingClientRect().height)")
     assert all(250 < h <= 360 for h in curves), curves
     dash_duo.find_element("body").send_keys(Keys.ESCAPE)
     _wait(lambda: "Present" in dash_duo.find_element(f"#{I.PRESENT}").text and

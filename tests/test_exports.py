@@ -192,23 +192,22 @@ def test_compare_colours_runs_apart_from_real_and_fake_with_verdicts_and_steps(a
     assert fig["layout"]["xaxis"]["title"]["text"] == "step"
 
 
+def _a_finished_run(dash_duo, app, steps):
+    """The page served, a run of `steps` rounds (a snapshot every 20) started and finished."""
+    from test_dashboard import _set_input, _start
+    _start(dash_duo, app)
+    _set_input(dash_duo, "steps", steps)
+    _set_input(dash_duo, "snapshot_every", 20)
+    dash_duo.find_element(f"#{I.START}").click()
+    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=120)
+
+
 @pytest.mark.browser
 def test_the_status_line_says_the_verdict_and_its_reason(dash_duo, app, tmp_path):
     """In a real browser: once the run has a measurement, the Train tab's status line ends in the
     verdict with its reason, the very words of outcomes.verdict_text for the run as it is."""
     import socket
-    from selenium.webdriver.common.keys import Keys
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dash_duo.start_server(app, port=port)
-    dash_duo.wait_for_element(f"#{I.START}", timeout=15)
-    for field, value in (("steps", 60), ("snapshot_every", 20)):
-        el = dash_duo.find_element(f"#{I.FIELD.format(field)}")
-        el.send_keys(Keys.CONTROL, "a")
-        el.send_keys(str(value), Keys.TAB)
-    dash_duo.find_element(f"#{I.START}").click()
-    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=120)
+    _a_finished_run(dash_duo, app, steps=60)
     live = app.sessions.get(next(iter(app.sessions.ids()))).live
     words = verdict_text(classify(live.snapshot_run()))
     assert " — " in words
@@ -222,10 +221,8 @@ def test_the_export_button_in_a_browser_sends_a_1080p_mp4(dash_duo, app, monkeyp
     """In a real browser: choose MP4, 1080p and 24 fps, press Export; the page says it exported,
     and the file the server sent (read as it is sent) is 1920x1080 at 24 fps."""
     import imageio_ffmpeg
-    from selenium.webdriver.common.keys import Keys
 
     from dashboards.pages import train_export
-    from test_dashboard import _start
     sent = []
     real_send = train_export.send
 
@@ -235,13 +232,7 @@ def test_the_export_button_in_a_browser_sends_a_1080p_mp4(dash_duo, app, monkeyp
             sent.append((meta["size"], meta["fps"]))
         return real_send(job)
     monkeypatch.setattr(train_export, "send", send)
-    _start(dash_duo, app)
-    for field, value in (("steps", 40), ("snapshot_every", 20)):
-        el = dash_duo.find_element(f"#{I.FIELD.format(field)}")
-        el.send_keys(Keys.CONTROL, "a")
-        el.send_keys(str(value), Keys.TAB)
-    dash_duo.find_element(f"#{I.START}").click()
-    dash_duo.wait_for_contains_text(f"#{I.STATUS}", "finished", timeout=120)
+    _a_finished_run(dash_duo, app, steps=40)
     dash_duo.find_element(f"#{I.EXPORT_FORMAT} input[value='.mp4']").click()
     dash_duo.find_element(f"#{I.EXPORT_SIZE} input[value='1080p']").click()
     dash_duo.select_dcc_dropdown(f"#{I.EXPORT_FPS}", value="24")
