@@ -172,7 +172,7 @@ def test_xy_tab_and_compare_tab(dash_duo, app, runs_dir):
     lr.send_keys(Keys.CONTROL, "a")
     lr.send_keys("5", Keys.TAB)
     dash_duo.find_element(f"#{I.XY_RUN}").click()
-    dash_duo.wait_for_contains_text(f"#{I.XY_MESSAGE}", "η: must be in (0, 2]", timeout=10)
+    dash_duo.wait_for_contains_text(f"#{I.XY_MESSAGE}", "η: at most 2 in the dashboard", timeout=10)
     dash_duo.driver.find_element(By.XPATH, "//*[text()='Compare runs']").click()
     _pick(dash_duo, f"#{I.CMP_RUNS}", "small")
     dash_duo.wait_for_contains_text(f"#{I.CMP_GRID}", "small · ring8", timeout=20)

@@ -164,12 +164,38 @@ def test_huge_values_are_refused_naming_the_field(app, field, value, match):
     assert "nothing was run" in out[I.MESSAGE]["children"] and app.sessions.get(tab.sid).live is None
 
 
+def test_the_xy_tab_starts_where_gameconfig_starts():
+    """One GameConfig: the tab's fields start at its defaults (the tab had beta -0.3 and 200 steps
+    against GameConfig's 0.5 and 300), and its checks are GameConfig's, then the tab's narrower bounds."""
+    from dashboards.pages import xy
+    from toylab import games
+    d = games.GameConfig()
+    ids = {I.XY_LR: d.lr, I.XY_LR_Y: d.lr_y, I.XY_BETA: d.beta, I.XY_GAMMA: d.gamma, I.XY_X0: d.start[0],
+           I.XY_Y0: d.start[1], I.XY_STEPS: d.steps}
+    found = {}
+
+    def walk(node):
+        if getattr(node, "id", None) in ids:
+            found[node.id] = node.value
+        for c in (getattr(node, "children", None) or []) if isinstance(getattr(node, "children", None), list) else \
+                ([node.children] if hasattr(node, "children") and node.children is not None else []):
+            walk(c)
+    walk(xy.layout())
+    assert found == ids
+    cfg, problems = xy.game_config(methods=list(d.methods), game="xy", lr=0.1, lr_y=None, beta=0.5, gamma=1.0,
+                                   start=(1, 1), steps=300)
+    assert problems == [] and cfg == d
+
+
 def test_xy_is_bounded(app):
     tab = _tab(app)
     status, out = tab.call(I.XY_MESSAGE, I.XY_RUN, **{f"{I.XY_STEPS}__value": 5000, f"{I.XY_LR}__value": 1e308,
                                                       f"{I.XY_METHODS}__value": ["simultaneous", "rm -rf"]})
     msg = out[I.XY_MESSAGE]["children"]
-    assert "steps: must be a whole number 1 to 1,000" in msg and "η: must be in (0, 2]" in msg and "methods" in msg
+    assert "η: must be a step size in (0, 10]" in msg and "methods: 'rm -rf'; allowed:" in msg   # GameConfig's words
+    status, out = tab.call(I.XY_MESSAGE, I.XY_RUN, **{f"{I.XY_STEPS}__value": 5000, f"{I.XY_LR}__value": 0.1,
+                                                      f"{I.XY_METHODS}__value": ["simultaneous"]})
+    assert out[I.XY_MESSAGE]["children"] == "steps: at most 1,000 in the dashboard (got 5000)"   # the tab's narrower bound
     methods = ["simultaneous", "alternating", "optimistic", "extragradient", "consensus", "momentum"]
     t0 = time.perf_counter()
     status, out = tab.call(I.XY_MESSAGE, I.XY_RUN, **{f"{I.XY_STEPS}__value": 1000, f"{I.XY_LR}__value": 0.1,
