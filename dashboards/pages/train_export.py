@@ -25,7 +25,7 @@ from ..sessions import LabBusy, SessionError
 
 EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
 #: the sizes offered (toylab.panels.SIZES' names): a GIF at 960x540 is a few MB, 1080p for a slide
-EXPORT_SIZES = {"small": "960×540", "720p": "1280×720", "1080p": "1920×1080"}
+EXPORT_SIZES = {k: "{}×{}".format(*P.SIZES[k]) for k in ("small", "720p", "1080p")}
 EXPORT_FPS = (6, 12, 24, 30)
 #: which panels: the ones the page shows, a 2x2 slide (the maps in a square grid), or all nine
 EXPORT_PANELS = {"shown": "as shown", "four": "p_model · D · JS · modes (2×2)", "all": "all panels"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import threading
 from typing import Callable
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 
 from .point_cloud import PointCloud
 from .target import LOG_2PI, Target, check_points, check_positive, square_bounds, torch_generator
-from .target_params import MAX_POINTS, MODELS, PRESETS, check_params, describe, names, params_key  # noqa: F401
+from .target_params import MAX_POINTS, MODELS, PRESETS, Kept, check_params, describe, names, params_key  # noqa: F401
 
 __all__ = ["Target", "GaussianMixture", "CurveTarget", "Annulus", "Checkerboard", "Uniform", "Blend",
            "PointCloud", "get", "names", "describe", "check_params", "MODELS", "MAX_POINTS"]
@@ -356,9 +355,7 @@ _BUILDERS = {**{name: _preset(family, base) for name, (family, base, _) in PRESE
 
 #: targets kept by their parameters (a target is not changed once built: tensors read, never
 #: written), so the page's preview, the form's check and the run share one
-TARGETS_KEPT = 32
-_BUILT: dict[tuple, Target] = {}
-_BUILT_LOCK = threading.Lock()
+_BUILT = Kept(32)
 
 
 def get(name: str | Target, **params) -> Target:
@@ -370,18 +367,11 @@ def get(name: str | Target, **params) -> Target:
         raise ValueError(f"dataset: unknown target {name!r}; choose one of {', '.join(names())}")
     given = check_params(name, params)
     key = params_key(name, given)
-    if key is not None:
-        with _BUILT_LOCK:
-            hit = _BUILT.get(key)
-        if hit is not None:
-            return hit
+    hit = _BUILT.get(key) if key is not None else None
+    if hit is not None:
+        return hit
     target = build(name, given)
-    if key is not None:
-        with _BUILT_LOCK:
-            target = _BUILT.setdefault(key, target)
-            while len(_BUILT) > TARGETS_KEPT:
-                del _BUILT[next(iter(_BUILT))]
-    return target
+    return _BUILT.put(key, target) if key is not None else target
 
 
 def build(name: str, given: dict) -> Target:

@@ -37,6 +37,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -370,10 +371,14 @@ class Pool:
     def _placed(self) -> list[tuple[Group, Member]]:
         return [(g, m) for g in self.groups for m in g.members + g.joining if not m.bumped]
 
+    def _owners(self) -> Counter:
+        """Places held in groups now, by owner."""
+        return Counter(m.owner for _, m in self._placed())
+
     def training(self, owner) -> int:
         """Runs of `owner` holding a place in a group now."""
         with self.lock:
-            return sum(m.owner == owner for _, m in self._placed())
+            return self._owners()[owner]
 
     def _over_share(self, m: Member) -> tuple[Group, Member] | None:
         """(group, member) whose place `m` takes: when m's owner trains none and another owner
@@ -382,10 +387,8 @@ class Pool:
         if m.owner is None:
             return None
         placed = self._placed()
-        counts: dict = {}
-        for _, o in placed:
-            counts[o.owner] = counts.get(o.owner, 0) + 1
-        if counts.get(m.owner, 0):
+        counts = Counter(o.owner for _, o in placed)
+        if counts[m.owner]:
             return None
         tops = [o for o, c in counts.items() if o is not None and c >= 2]
         if not tops:
@@ -431,10 +434,8 @@ class Pool:
         placed = True
         while placed and self.waiting:
             placed = False
-            counts: dict = {}
-            for _, o in self._placed():
-                counts[o.owner] = counts.get(o.owner, 0) + 1
-            for m in sorted(self.waiting, key=lambda w: counts.get(w.owner, 0) if w.owner is not None else 0):
+            counts = self._owners()
+            for m in sorted(self.waiting, key=lambda w: counts[w.owner] if w.owner is not None else 0):
                 group = self._room(m.key)
                 if group is not None:
                     self.waiting.remove(m)

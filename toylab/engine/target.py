@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 import operator
 
-import numpy as np
 import torch
 
-from ..measure.kde import LOG_2PI, grid_points  # noqa: F401  (LOG_2PI: datasets' import)
+from ..measure.kde import LOG_2PI, grid_points, xy_tensor  # noqa: F401  (LOG_2PI: datasets' import)
 
 
 def torch_generator(seed, generator, device):
@@ -61,11 +60,8 @@ def check_points(x, name: str = "x") -> torch.Tensor:
     """x as a float32 tensor of shape (n, 2), on its own device (rows of NaN kept: their density
     is NaN), else a ValueError naming it (a scalar, a 1-D or (n, 3) array were torch's
     RuntimeError or IndexError from inside a log-density)."""
-    try:
-        t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float32))
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name}: expected numbers of shape (n, 2), got {type(x).__name__}") from None
-    if t.ndim != 2 or t.shape[1] != 2 or t.dtype == torch.bool:
+    t = xy_tensor(x, name)
+    if t.ndim != 2:
         raise ValueError(f"{name}: expected numbers of shape (n, 2), got shape {tuple(t.shape)}")
     return t if t.dtype == torch.float32 else t.float()
 

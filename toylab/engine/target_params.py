@@ -166,11 +166,29 @@ MODELS: dict[str, type[TargetParams]] = {
 }
 
 
-#: checked parameters kept, newest last (a page checks the same few targets over and over: issue
-#: #30 counted 12 checks from choosing a target to the first frame after Start)
-CHECKED_KEPT = 256
-_CHECKED: dict[tuple, dict] = {}
-_CHECKED_LOCK = threading.Lock()
+class Kept:
+    """Answers kept by key, at most `most` of them (the oldest dropped first), safe across threads:
+    for pure functions of parameters a page asks for over and over (check_params, datasets.get)."""
+
+    def __init__(self, most: int):
+        self.most, self._items, self._lock = most, {}, threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key, value):
+        """Keep value under key (a value kept meanwhile by another thread wins); returns the kept one."""
+        with self._lock:
+            value = self._items.setdefault(key, value)
+            while len(self._items) > self.most:
+                del self._items[next(iter(self._items))]
+            return value
+
+
+#: checked parameters kept (a page checks the same few targets over and over: issue #30 counted
+#: 12 checks from choosing a target to the first frame after Start)
+_CHECKED = Kept(256)
 
 
 def _flat(params) -> bool:
@@ -210,17 +228,12 @@ def check_params(name: str, params: dict) -> dict:
     if not isinstance(params, dict):
         raise ValueError(f"{name}: the parameters must be a mapping of name to value (got {short(params)})")
     key = params_key(name, params)
-    if key is not None:
-        with _CHECKED_LOCK:
-            hit = _CHECKED.get(key)
-        if hit is not None:                       # the same answer as a fresh check (tested)
-            return copy.deepcopy(hit)
+    hit = _CHECKED.get(key) if key is not None else None
+    if hit is not None:                           # the same answer as a fresh check (tested)
+        return copy.deepcopy(hit)
     given = _check(name, params)
     if key is not None:
-        with _CHECKED_LOCK:
-            _CHECKED[key] = copy.deepcopy(given)
-            while len(_CHECKED) > CHECKED_KEPT:
-                del _CHECKED[next(iter(_CHECKED))]
+        _CHECKED.put(key, copy.deepcopy(given))
     return given
 
 

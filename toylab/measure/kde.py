@@ -157,16 +157,23 @@ def _exact_log_sum(xs, ss, hs: torch.Tensor, self_index: torch.Tensor | None) ->
     return torch.cat(out)
 
 
-def _points_of(x, name: str) -> torch.Tensor:
-    """x as float64 rows of 2 (any shape whose last axis is 2: points, a grid of points), else a
-    ValueError naming `name` (reshape(-1, 2) read a (5, 4) array as 10 points)."""
+def xy_tensor(x, name: str) -> torch.Tensor:
+    """x as a tensor of numbers whose last axis is 2 (its own dtype and device; a list or array as
+    float64), else a ValueError naming `name`: the one check of points a caller hands over
+    (`_points_of` for the KDE, `target.check_points` for a log-density)."""
     try:
         t = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x, dtype=np.float64))
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name}: expected numbers of shape (n, 2), got {type(x).__name__}") from None
-    if t.ndim == 0 or t.shape[-1] != 2:
+    if t.ndim == 0 or t.shape[-1] != 2 or t.dtype == torch.bool:
         raise ValueError(f"{name}: expected numbers of shape (n, 2), got shape {tuple(t.shape)}")
-    return t.detach().cpu().double().reshape(-1, 2)
+    return t
+
+
+def _points_of(x, name: str) -> torch.Tensor:
+    """x as float64 rows of 2 (any shape whose last axis is 2: points, a grid of points), else a
+    ValueError naming `name` (reshape(-1, 2) read a (5, 4) array as 10 points)."""
+    return xy_tensor(x, name).detach().cpu().double().reshape(-1, 2)
 
 
 def kde_log_prob(x, samples, h, leave_one_out: bool = False) -> torch.Tensor:
