@@ -53,14 +53,15 @@ def _heatmap(view: RunView, z, colorscale, opacity=1.0, name=""):
                 zsmooth="best")
 
 
-def _points(xy, colour, size=3.5, opacity=0.6, name=""):
+def points_trace(xy, colour, size=3.5, opacity=0.6, name=""):
+    """A scatter of the finite rows of xy (n, 2) as a Plotly dict (no hover, no legend)."""
     xy = np.asarray(xy, dtype=FLOAT).reshape(-1, 2)
     xy = xy[np.isfinite(xy).all(1)]
     return dict(type="scatter", x=_arr(xy[:, 0]), y=_arr(xy[:, 1]), mode="markers", name=name, hoverinfo="skip",
                 showlegend=False, marker=dict(color=colour, size=size, opacity=opacity, line=dict(width=0)))
 
 
-def _segments(paths) -> tuple[np.ndarray, np.ndarray]:
+def segments_xy(paths) -> tuple[np.ndarray, np.ndarray]:
     """Polylines joined into one trace, NaN between them (drawn as gaps)."""
     if not len(paths):
         return np.zeros(0, FLOAT), np.zeros(0, FLOAT)
@@ -70,7 +71,8 @@ def _segments(paths) -> tuple[np.ndarray, np.ndarray]:
     return flat[:, 0], flat[:, 1]
 
 
-def _lines(xs, ys, colour, width=1.0, name=""):
+def lines_trace(xs, ys, colour, width=1.0, name=""):
+    """Lines through (xs, ys) as a Plotly dict (NaN breaks them: segments_xy)."""
     return dict(type="scatter", x=_arr(xs), y=_arr(ys), mode="lines", line=dict(color=colour, width=width),
                 hoverinfo="skip", showlegend=False, name=name)
 
@@ -86,12 +88,13 @@ def arrow_paths(pos: np.ndarray, vec: np.ndarray, head: float = 0.3, angle: floa
     return np.stack([pos, tip, tip + rot(back, 1), tip, tip + rot(back, -1)], 1)
 
 
-def _quiver(view: RunView, frame: Frame, colour):
+def quiver_trace(view: RunView, frame: Frame, colour):
+    """The frame's gradient arrows (view.arrows) as one lines trace."""
     pos, vec = view.arrows(frame)
-    return _lines(*_segments(arrow_paths(pos, vec)), colour, width=1.3, name="arrows")
+    return lines_trace(*segments_xy(arrow_paths(pos, vec)), colour, width=1.3, name="arrows")
 
 
-def _d_map(view: RunView, d, theme: Theme) -> list[dict]:
+def d_map_traces(view: RunView, d, theme: Theme) -> list[dict]:
     """D as a heatmap with its colour bar, and its decision line (D = 1/2, or 0 for a critic) as
     polylines traced here (contourpy) rather than by Plotly in the browser: the contour trace this
     replaces took 130 ms to draw, the two together ~25 ms (headless Chromium)."""
@@ -108,7 +111,7 @@ def _d_map(view: RunView, d, theme: Theme) -> list[dict]:
                                         line_type="Separate").lines(view.d_level) if finite.any() else []
     gap = np.full((1, 2), np.nan)
     flat = np.concatenate([np.vstack([seg, gap]) for seg in lines]) if len(lines) else np.zeros((0, 2))
-    line = _lines(flat[:, 0], flat[:, 1], "black" if theme.name == "light" else "white", width=2.0, name="D = level")
+    line = lines_trace(flat[:, 0], flat[:, 1], "black" if theme.name == "light" else "white", width=2.0, name="D = level")
     return [heat, line]
 
 
@@ -131,21 +134,21 @@ def panel_traces(view: RunView, frame: Frame, panel: str, theme: Theme,
                                          opacity=opacity, name="p_data")
     fake = frame.fake[: view.n_points]
     if panel == "p_data":
-        return [(pdata(), False), (_points(view.real[: view.n_points], t.real, name="real"), False)]
+        return [(pdata(), False), (points_trace(view.real[: view.n_points], t.real, name="real"), False)]
     if panel == "p_model":
         return [(_heatmap(view, _density(frame.p_model, vmax), density_scale(t, t.fake), name="p_model"), True),
-                (_points(fake, t.fake, name="fake"), True)]
+                (points_trace(fake, t.fake, name="fake"), True)]
     if panel == "d":
-        return [*[(tr, True) for tr in _d_map(view, frame.d, t)], (_points(fake, t.fake, 2.5, 0.35, "fake"), True)]
+        return [*[(tr, True) for tr in d_map_traces(view, frame.d, t)], (points_trace(fake, t.fake, 2.5, 0.35, "fake"), True)]
     if panel == "d_star":
         # undefined where neither density has mass: drawn at 1/2, the background colour
         return [(_heatmap(view, _levels(frame.d_star, 0.0, 1.0, 0.5), d_scale(t), name="D*"), True)]
     if panel == "manifold":
         m = frame.manifold
         paths = [*m, *m.transpose(1, 0, 2)] if np.isfinite(m).all() else []
-        return [(pdata(0.6), False), (_lines(*_segments(paths), t.fake, 1.0, "manifold"), True)]
+        return [(pdata(0.6), False), (lines_trace(*segments_xy(paths), t.fake, 1.0, "manifold"), True)]
     if panel == "arrows":
-        return [(pdata(0.6), False), (_quiver(view, frame, t.fake), True)]
+        return [(pdata(0.6), False), (quiver_trace(view, frame, t.fake), True)]
     curves = {"losses": [("d_loss", t.d, "D", None), ("g_loss", t.fake, "G", None)],
               "js": [("js", t.fg, "estimate ± s.e.", None), ("js_lower_bound", t.d, "bound from D", "dash")],
               "modes": [("modes_present", t.fake, "present", None), ("modes_captured", t.fake, "captured", "dot")]}[panel]
@@ -215,7 +218,7 @@ def _edit_traces(view: RunView, frame: Frame, theme: Theme, lo: float, hi: float
     return [(line, grow), (text, grow)]
 
 
-def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
+def axes_style(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
     """(x axis, y axis) settings of a panel: maps square over the target's bounds, curves over rounds."""
     if panel in P.MAP_PANELS:
         x0, x1, y0, y1 = view.bounds
@@ -227,7 +230,7 @@ def _axes(view: RunView, panel: str, theme: Theme) -> tuple[dict, dict]:
 
 
 def _style_axes(fig, view: RunView, panel: str, theme: Theme, row, col):
-    x, y = _axes(view, panel, theme)
+    x, y = axes_style(view, panel, theme)
     fig.update_xaxes(row=row, col=col, **x)
     fig.update_yaxes(row=row, col=col, **y)
     if panel in P.MAP_PANELS:
@@ -273,7 +276,7 @@ def panel_figure(view: RunView, frame: Frame, panel: str, theme="light", height:
                       legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.1, yanchor="top", traceorder="normal",
                                   bgcolor="rgba(0,0,0,0)",
                                   font=dict(size=theme.font_size * font_scale * 0.75)))
-    x, y = _axes(view, panel, theme)
+    x, y = axes_style(view, panel, theme)
     if panel in P.MAP_PANELS:
         y.update(scaleanchor="x", scaleratio=1)
     if panel == "d":

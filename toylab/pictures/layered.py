@@ -1,8 +1,8 @@
 """The layered view: one large map with real samples, fake samples, D's field and its decision
 line, and optionally G's manifold and the gradient arrows on top of one another (GAN Lab's one
 canvas), each a layer that can be switched off. It reuses the panels' trace builders
-(figures._d_map, _points, _segments, _quiver): nothing is computed here that a panel does not
-compute."""
+(figures.d_map_traces, points_trace, segments_xy, quiver_trace): nothing is computed here that a
+panel does not compute."""
 
 from __future__ import annotations
 
@@ -46,22 +46,22 @@ def layered_traces(view: RunView, frame: Frame, theme="light", layers=None) -> l
     edge = "black" if t.name == "light" else "white"
     out: list[dict] = []
     if "d" in layers:
-        heat, line = F._d_map(view, frame.d, t)
+        heat, line = F.d_map_traces(view, frame.d, t)
         out += [{**heat, "opacity": 0.75}, line]
     if "real" in layers:
-        real = F._points(view.real[: view.n_points], t.real, size=4, opacity=0.55, name="real")
+        real = F.points_trace(view.real[: view.n_points], t.real, size=4, opacity=0.55, name="real")
         real["marker"]["line"] = dict(width=0.5, color=t.bg)
         out.append(real)
     if "manifold" in layers:
         m = frame.manifold
         paths = [*m, *m.transpose(1, 0, 2)] if np.isfinite(m).all() else []
-        out.append(F._lines(*F._segments(paths), t.d, 1.0, "manifold"))
+        out.append(F.lines_trace(*F.segments_xy(paths), t.d, 1.0, "manifold"))
     if "fake" in layers:
-        fake = F._points(frame.fake[: view.n_points], t.fake, size=6, opacity=0.9, name="fake")
+        fake = F.points_trace(frame.fake[: view.n_points], t.fake, size=6, opacity=0.9, name="fake")
         fake["marker"]["line"] = dict(width=1, color=edge)
         out.append(fake)
     if "arrows" in layers:
-        out.append(F._quiver(view, frame, edge))
+        out.append(F.quiver_trace(view, frame, edge))
     return out
 
 
@@ -77,7 +77,7 @@ def layered_figure(view: RunView, frame: Frame, theme="light", layers=None, heig
     layout["font"]["size"] = size
     layout["title"]["font"] = dict(size=size)
     layout.update(margin=dict(l=10, r=10, t=int(30 + 12 * font_scale), b=10), uirevision="layered")
-    x, y = F._axes(view, "d", t)
+    x, y = F.axes_style(view, "d", t)
     y.update(scaleanchor="x", scaleratio=1)
     x.update(constraintoward="right")
     layout.update(xaxis=x, yaxis=y)
