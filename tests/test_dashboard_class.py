@@ -81,6 +81,15 @@ def test_replies_slower_than_the_poll_still_draw_every_new_snapshot(dash_duo, ap
     gaps = [b - a for a, b in zip(changes, changes[1:])]
     assert max(gaps) < 6.0, f"no new step on screen for {max(gaps):.1f} s: {steps}"
     assert steps == sorted(steps) and steps[-1] > steps[0]
+    # clicks overtake polls in flight (the theme, back and forth: each click's request is answered
+    # at once, the poll's reply is dropped by the browser): the next poll waits for the dropped one
+    # to end on the server - before, the click's reply re-armed the timer at once and a second poll
+    # of the page joined the first there
+    for theme in ("dark", "light", "dark", "light"):
+        dash_duo.driver.find_element(By.XPATH, f"//*[@id='{I.THEME}']//label[contains(., '{theme}')]").click()
+        time.sleep(0.7)
+    answered = slow.answered
+    _wait(lambda: slow.answered >= answered + 2, timeout=60, what="two more polls after the clicks")
     assert slow.most == 1, f"{slow.most} polls of one page in flight at once"
     fakes = dash_duo.driver.execute_script(
         f"var g = document.querySelector('#{I.GRAPH.format('layered')} .js-plotly-plot');"

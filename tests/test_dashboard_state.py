@@ -548,3 +548,18 @@ def test_an_ipv6_client_is_one_owner_per_64_network():
     assert owner_of("2001:db8:1:3::5") != owner_of("2001:db8:1:2::5")
     assert owner_of("10.0.0.7") == "10.0.0.7" and owner_of("::ffff:10.0.0.7") == "10.0.0.7"
     assert owner_of(None) is None and owner_of("not an address") == "not an address"
+
+
+def test_a_click_that_overtakes_a_poll_in_flight_makes_the_next_poll_wait():
+    """`pace`: every reply re-arms the poll timer one past the ticks so far; a click's reply sent
+    while the timer was spent (a poll in flight, whose reply the browser will drop) says so, and
+    the page then waits for that poll to end on the server (tests/test_dashboard_class.py drives it
+    in a browser with every poll answered 1.2 s late)."""
+    from dashboards.pages.train import pace
+    armed, spent = pace(4, 5, False, 300), pace(5, 5, False, 300)
+    assert (armed["tick"], armed["overtook"]) == (4, False)          # the timer was still armed: no poll out
+    assert (spent["tick"], spent["overtook"], spent["ms"]) == (5, True, 300)
+    assert pace(5, 5, True, 450)["overtook"] is False                # a poll's own reply
+    for junk_ticks, junk_most in (("5", 7), (True, 7), (-3, 7), (5, None), (5, "5")):
+        p = pace(junk_ticks, junk_most, False, 300)       # what the page should never send: re-armed, no wait
+        assert p["overtook"] is False and p["tick"] == (5 if junk_ticks == 5 else 0)

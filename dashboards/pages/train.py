@@ -26,8 +26,8 @@ from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
 from ..sessions import LabBusy, SessionError, client
 from . import train_export, train_target
-from .train_layout import (CURVE_HEIGHT, GRAPH_HEIGHT, GRAPHS, LAYERED_HEIGHT, POLL_MAX_MS, POLL_PER_RUN_MS,
-                           SPEEDS, TICK_MS, VIEWS, layout)  # noqa: F401  (layout: the app's)
+from .train_layout import (CURVE_HEIGHT, GRAPH_HEIGHT, GRAPHS, LAYERED_HEIGHT, OVERTAKEN_MAX_MS, POLL_MAX_MS,
+                           POLL_PER_RUN_MS, SPEEDS, TICK_MS, VIEWS, layout)  # noqa: F401  (layout: the app's)
 
 #: the presentation view: at most four panels (these when the page shows none or more than four),
 #: each filling its box, with fonts this much larger (legible from the back of a lecture hall)
@@ -194,32 +194,53 @@ def register(app, manager, runs_dir="runs"):
 
     # The page's polling never piles up: the poll timer (TICK) fires once and stops
     # (n_intervals reaches max_intervals); every reply of `update` - a poll's, a scrub's, a
-    # checkbox's - sets max_intervals one past the ticks so far, so the next poll leaves only
-    # after a reply landed, one interval later. At most one poll is in flight, and a reply is
-    # never dropped for being late (the browser drops a callback's older replies only when a
-    # newer request overtook them). The interval follows the server's load and its own time for
-    # a reply (poll_interval), and the heartbeat re-arms a timer left stopped by a lost reply.
+    # checkbox's - paces the next poll (PACE; the clientside `pace` below sets max_intervals one
+    # past the ticks so far), so the next poll leaves only after a reply landed, one interval
+    # later. A reply is never dropped for being late (the browser drops a callback's older
+    # replies only when a newer request overtook them). The interval follows the server's load
+    # and its own time for a reply (poll_interval), and the heartbeat re-arms a timer left
+    # stopped by a lost reply. When a click's request overtook a poll still in flight (its reply
+    # will be dropped), the next poll waits at least 1.5 round trips (measured in the browser,
+    # which sees the queue and the network the server cannot): the abandoned poll has ended on
+    # the server before the next one leaves, so a page never has two polls there at once.
     @app.callback(
         *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
         Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.LIVE, "style"),
-        Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
+        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.LIVE, "style"), Output(I.PACE, "data"),
         Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
         Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
         Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
         Input(I.PRESENTING, "data"), Input(I.VIEW, "value"), Input(I.LAYERS, "value"), Input(I.LIVE, "n_clicks"),
-        State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "interval"))
+        State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "max_intervals"))
     def update(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, _live, sid,
-               drawn, interval):
+               drawn, most):
         t0 = time.perf_counter()
         try:
             reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, sid,
                          drawn)
         except PreventUpdate:
             reply = (no_update,) * (len(GRAPHS) + 7)
-        ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
-        wanted = poll_interval(time.perf_counter() - t0, manager.pool.members() + len(manager.slots))
-        return (*reply, ticks + 1, wanted if wanted != interval else no_update)
+        ms = poll_interval(time.perf_counter() - t0, manager.pool.members() + len(manager.slots))
+        return (*reply, pace(ticks, most, ctx.triggered_id == I.TICK, ms))
+
+    app.clientside_callback(
+        """function(n, sent) { return Object.assign({}, sent || {}, {tick: n, at: Date.now()}); }""",
+        Output(I.TICK_SENT, "data"), Input(I.TICK, "n_intervals"), State(I.TICK_SENT, "data"),
+        prevent_initial_call=True)
+    app.clientside_callback(
+        f"""function(p, sent, interval) {{
+            var no = window.dash_clientside.no_update;
+            if (!p) {{ return [no, no, no]; }}
+            sent = Object.assign({{}}, sent || {{}});
+            if (p.poll && sent.tick === p.tick && sent.at) {{ sent.rtt = Date.now() - sent.at; }}
+            var ms = p.ms;
+            if (p.overtook) {{ ms = Math.max(ms, Math.min({OVERTAKEN_MAX_MS}, sent.rtt ? 1.5 * sent.rtt : {POLL_MAX_MS})); }}
+            ms = Math.round(ms);
+            return [p.tick + 1, ms === interval ? no : ms, sent];
+        }}""",
+        Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
+        Output(I.TICK_SENT, "data", allow_duplicate=True), Input(I.PACE, "data"), State(I.TICK_SENT, "data"),
+        State(I.TICK, "interval"), prevent_initial_call=True)
 
     def draw(_tick, index, shown, theme, _version, dataset, params, presenting, view_mode, layers, sid, drawn):
         """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
@@ -423,6 +444,17 @@ def edit_message(now: dict, total, later: dict, cfg, step: int) -> str:
 
 def _shown(v) -> str:
     return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def pace(ticks, most, poll: bool, ms: int) -> dict:
+    """What a reply of `update` tells the page's poll timer (read by the clientside pacing): re-arm
+    one past `ticks`, wait `ms`; `overtook`: the reply is a click's (not a poll's) sent while the
+    timer was spent (ticks >= max_intervals), so a poll was in flight and the browser will drop
+    its reply - the next poll then waits for that one to end on the server. `at` makes each
+    reply a new value (the clientside callback runs once per reply)."""
+    ticks = ticks if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0 else 0
+    spent = isinstance(most, int) and not isinstance(most, bool) and ticks >= most
+    return {"tick": ticks, "ms": ms, "poll": poll, "overtook": spent and not poll, "at": time.monotonic_ns()}
 
 
 def poll_interval(seconds: float, training: int) -> int:

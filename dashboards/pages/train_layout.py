@@ -15,6 +15,7 @@ from .train_export import controls as export_controls
 TICK_MS = 300           # the page's wait between a reply and its next poll for new snapshots
 POLL_PER_RUN_MS = 35    # ... at least this much per run training on the server (pages.train.poll_interval)
 POLL_MAX_MS = 2000      # ... and at most this
+OVERTAKEN_MAX_MS = 10000    # after a click overtook a poll: 1.5 round trips (POLL_MAX_MS until one is measured), at most this
 PLAY_MS = 120           # playback: at most one snapshot per tick (8 a second), each once it is drawn
 GRAPH_HEIGHT = 320
 LAYERED_HEIGHT = 3 * 210    # the layered map: as tall as the three curve panels beside it
@@ -147,6 +148,8 @@ def main_area():
         # one poll at a time: each reply re-arms the timer (max_intervals; pages.train.update)
         dcc.Interval(id=I.TICK, interval=TICK_MS, disabled=False, max_intervals=1),
         dcc.Store(id=I.TICK_SEEN, data=-1),
+        dcc.Store(id=I.TICK_SENT, data={}),
+        dcc.Store(id=I.PACE),
         dcc.Store(id=I.DRAWN),
         dcc.Interval(id=I.PLAY_TICK, interval=PLAY_MS, disabled=True),
         dcc.Store(id=I.VERSION, data=0),
