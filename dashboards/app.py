@@ -8,6 +8,7 @@ the server from parsed options (also `toylab dashboard`).
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import threading
 from pathlib import Path
@@ -21,11 +22,67 @@ from toylab.engine.pool import FLOOR
 from . import ids as I
 from .options import add_options
 from .pages import compare, train, xy
-from .sessions import LabBusy, SessionError, SessionManager, client, heartbeat_seconds
+from .pages.page import Page, callback, with_session
+from .sessions import LabBusy, SessionManager, client, heartbeat_seconds
 
 HERE = Path(__file__).parent
 #: the largest request body accepted: an upload at its limit, base64-encoded, plus the form
 MAX_REQUEST_BYTES = 8_000_000
+
+
+ENDED = ("This tab's session has ended (closed, or the page was away too long): its run is gone. "
+         "Reload the page to start a new one.")
+
+
+def serve_layout(manager, runs_dir, heartbeat_ms: int):
+    """The page. A session is made only when a browser asks for the page's layout (Dash also
+    calls this to validate the layout: that gets an empty id and makes nothing); a full lab
+    answers with its message instead."""
+    sid = ""
+    if flask.has_request_context() and flask.request.path.endswith("_dash-layout"):
+        if "toylab_sid" not in flask.g:             # once per request (Dash may ask twice in one)
+            try:
+                flask.g.toylab_sid = manager.open(client()).id
+            except LabBusy as err:
+                flask.g.toylab_sid = err
+        sid = flask.g.toylab_sid
+        if isinstance(sid, LabBusy):
+            return html.Div(className="header", children=[html.H1("toylab"),
+                                                          html.P(str(sid), id=I.BUSY, className="message")])
+    return html.Div(id=I.ROOT, className="lab theme-light", children=[
+        dcc.Store(id=I.SESSION, data=sid),
+        html.Div(sid, id=I.SESSION_TEXT, style={"display": "none"}),
+        # the page's own heartbeat, on every tab: an open page is never reaped as idle
+        dcc.Interval(id=I.HEARTBEAT, interval=heartbeat_ms),
+        html.Div(id=I.SESSION_STATE, className="message"),
+        html.Div(className="header", children=[
+            html.H1("toylab"),
+            html.Span("a visual lab for generative adversarial networks on 2D toy distributions",
+                      className="tagline")]),
+        dcc.Tabs(id=I.TABS, value="train", children=[
+            dcc.Tab(label="Train", value="train", children=train.layout()),
+            dcc.Tab(label="xy game", value="xy", children=xy.layout()),
+            dcc.Tab(label="Compare runs", value="compare", children=compare.layout(runs_dir)),
+        ]),
+    ])
+
+
+class LabPage(Page):
+    """What every tab has: the heartbeat that keeps its session, and the root's classes."""
+
+    @callback(Output(I.SESSION_STATE, "children"), Input(I.HEARTBEAT, "n_intervals"), State(I.SESSION, "data"),
+              prevent_initial_call=True)
+    @with_session(lambda _: ENDED)
+    def heartbeat(self, _session, _beat):
+        return no_update                              # (the session was touched: it stays)
+
+    CLIENTSIDE = (
+        # the page around the plots takes the plots' theme (in the browser: no request for it)
+        # (and the presentation view's class: the page then shows the panels and the status line only)
+        ("function(theme, on) { return 'lab theme-' + (theme === 'dark' ? 'dark' : 'light')"
+         " + (on ? ' presenting' : ''); }",
+         Output(I.ROOT, "className"), Input(I.THEME, "value"), Input(I.PRESENTING, "data"), {}),
+    )
 
 
 def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 180.0, *, max_per_client: int = 4,
@@ -35,60 +92,14 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
     app = Dash(__name__, title="toylab", assets_folder=str(HERE / "assets"), suppress_callback_exceptions=False)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
-    def serve_layout():
-        # a session is made only when a browser asks for the page's layout (Dash also calls
-        # this function to validate the layout: that gets an empty id and makes nothing)
-        sid = ""
-        if flask.has_request_context() and flask.request.path.endswith("_dash-layout"):
-            if "toylab_sid" not in flask.g:             # once per request (Dash may ask twice in one)
-                try:
-                    flask.g.toylab_sid = manager.open(client()).id
-                except LabBusy as err:
-                    flask.g.toylab_sid = err
-            sid = flask.g.toylab_sid
-            if isinstance(sid, LabBusy):
-                return html.Div(className="header", children=[html.H1("toylab"),
-                                                              html.P(str(sid), id=I.BUSY, className="message")])
-        return html.Div(id=I.ROOT, className="lab theme-light", children=[
-            dcc.Store(id=I.SESSION, data=sid),
-            html.Div(sid, id=I.SESSION_TEXT, style={"display": "none"}),
-            # the page's own heartbeat, on every tab: an open page is never reaped as idle
-            dcc.Interval(id=I.HEARTBEAT, interval=heartbeat_ms),
-            html.Div(id=I.SESSION_STATE, className="message"),
-            html.Div(className="header", children=[
-                html.H1("toylab"),
-                html.Span("a visual lab for generative adversarial networks on 2D toy distributions",
-                          className="tagline")]),
-            dcc.Tabs(id=I.TABS, value="train", children=[
-                dcc.Tab(label="Train", value="train", children=train.layout()),
-                dcc.Tab(label="xy game", value="xy", children=xy.layout()),
-                dcc.Tab(label="Compare runs", value="compare", children=compare.layout(runs_dir)),
-            ]),
-        ])
-
     #: four heartbeats per idle_timeout (at most 15 s apart): a background tab's timers (throttled
     #: to one a minute by browsers) still beat well inside the default 180 s, and inside the stale
     #: limit (sessions.STALE_MIN), so an open page is never taken for a gone one
-    heartbeat_ms = int(heartbeat_seconds(idle_timeout) * 1000)
-    app.layout = serve_layout
-    # the page around the plots takes the plots' theme (in the browser: no request for it)
-    # (and the presentation view's class: the page then shows the panels and the status line only)
-    app.clientside_callback("function(theme, on) { return 'lab theme-' + (theme === 'dark' ? 'dark' : 'light')"
-                            " + (on ? ' presenting' : ''); }",
-                            Output(I.ROOT, "className"), Input(I.THEME, "value"), Input(I.PRESENTING, "data"))
-
-    @app.callback(Output(I.SESSION_STATE, "children"), Input(I.HEARTBEAT, "n_intervals"), State(I.SESSION, "data"),
-                  prevent_initial_call=True)
-    def heartbeat(_, sid):
-        try:
-            manager.get(sid, client())                # touches the session
-        except SessionError:
-            return ("This tab's session has ended (closed, or the page was away too long): its run is gone. "
-                    "Reload the page to start a new one.")
-        return no_update
+    app.layout = functools.partial(serve_layout, manager, runs_dir, int(heartbeat_seconds(idle_timeout) * 1000))
+    LabPage(manager, runs_dir).register(app)
     train.register(app, manager, runs_dir)
-    xy.register(app, manager)
-    compare.register(app, manager, runs_dir)
+    xy.XyPage(manager, runs_dir).register(app)
+    compare.ComparePage(manager, runs_dir).register(app)
 
     @app.server.post("/toylab/close")
     def close_session():               # the tab's goodbye (assets/session.js): the token in the body, not the URL

@@ -201,22 +201,9 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
         if v is None or v == "":
             continue
         fields[k] = v
-    dataset = fields.get("dataset", default("dataset"))
-    if not is_one_of(dataset, datasets.names()):
-        return None, {"dataset": one_of_message("dataset", dataset, datasets.names()).split(": ", 1)[1]}, ""
-    text = values.get("dataset_params") or ""
-    if not isinstance(text, str) or len(text) > 1000:
-        return None, {"dataset_params": "must be name=value text of at most 1,000 characters"}, ""
-    try:
-        params = parse_params(text)
-        if fields.get("dataset") == "points":
-            params = points_params(params, upload, runs_dir)
-        else:
-            check_params(fields.get("dataset", default("dataset")), params)
-        fields["dataset_params"] = params
-    except (ConfigError, ValueError) as err:
-        return None, {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError)
-                      else str(err)}, ""
+    problem = _target_fields(fields, values.get("dataset_params") or "", upload, runs_dir)
+    if problem:
+        return None, problem, ""
     limited = _over_limits(fields)      # a huge number is named by the dashboard's limit, not the engine's
     every = fields.get("snapshot_every")
     if "metrics_every" not in FIELDS and isinstance(every, int) and not isinstance(every, bool) and every > 0:
@@ -247,6 +234,26 @@ def build_config(values: dict, base: dict | None = None, *, upload=None,
             return None, {"dataset_params": f"the points could not be read; {POINTS_HELP}"}, ""
         return None, {"dataset_params": str(err)}, ""
     return cfg, {}, ""
+
+
+def _target_fields(fields: dict, text, upload, runs_dir) -> dict[str, str]:
+    """The form's target checked and its parameters parsed into fields["dataset_params"]; {field:
+    error} when the dataset or its parameters are refused (empty: they are fine)."""
+    dataset = fields.get("dataset", default("dataset"))
+    if not is_one_of(dataset, datasets.names()):
+        return {"dataset": one_of_message("dataset", dataset, datasets.names()).split(": ", 1)[1]}
+    if not isinstance(text, str) or len(text) > 1000:
+        return {"dataset_params": "must be name=value text of at most 1,000 characters"}
+    try:
+        params = parse_params(text)
+        if dataset == "points":
+            params = points_params(params, upload, runs_dir)
+        else:
+            check_params(dataset, params)
+        fields["dataset_params"] = params
+    except (ConfigError, ValueError) as err:
+        return {"dataset_params": str(err).split(": ", 1)[-1] if isinstance(err, ConfigError) else str(err)}
+    return {}
 
 
 def _over_limits(fields: dict) -> dict[str, str]:

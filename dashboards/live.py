@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 
 from toylab import TrainConfig
 from toylab.api import trainer

@@ -21,7 +21,7 @@ from toylab.measure.outcomes import classify, verdict_text
 from toylab.pictures.figures import curves_figure, panel_figure, run_colour
 
 from .. import ids as I
-from ..sessions import SessionError, client
+from .page import Page, callback, with_session
 
 LIVE = "(this tab's live run)"
 SHOW = ("p_model", "d", "modes")
@@ -78,67 +78,36 @@ def _problem(name: str, err: Exception, paths) -> str:
            f" ({type(err).__name__})"
 
 
-def register(app, manager, runs_dir):
-    root = Path(runs_dir)
+def _no_list(text) -> tuple:
+    return [], text
 
-    @app.callback(Output(I.CMP_RUNS, "options"), Output(I.CMP_MESSAGE, "children", allow_duplicate=True),
-                  Input(I.CMP_REFRESH, "n_clicks"), Input(I.TABS, "value"), State(I.SESSION, "data"),
-                  prevent_initial_call=True)
-    def options(_n, _tab, sid):
-        try:
-            manager.get(sid, client())            # the list is this lab's: only for its tabs
-        except SessionError as err:
-            return [], str(err)
-        return [LIVE, *find_runs(root)], no_update
 
-    @app.callback(Output(I.CMP_GRID, "children"), Output(I.CMP_CURVES, "figure"), Output(I.CMP_MESSAGE, "children"),
-                  Input(I.CMP_RUNS, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
-    def compare(chosen, sid):
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return no_update, no_update, str(err)
-        # only names the server listed itself are opened: anything else (../../etc/passwd, a
-        # symlink out of runs_dir, an absolute path) is refused by name, unread
-        chosen = [c for c in chosen if isinstance(c, str)][:4] if isinstance(chosen, list) else []
-        allowed = set(find_runs(root))
-        runs, problems = {}, []
-        for name in chosen:
-            folder = root / name
-            try:
-                if name == LIVE:
-                    if session.live is None:
-                        problems.append("this tab has no live run yet")
-                        continue
-                    run = session.live.snapshot_run()
-                elif name in allowed:
-                    run = session.load(str(folder), root=root)
-                else:
-                    problems.append(f"{_short(name, 200)}: not a run under the runs folder (pick one from the list)")
-                    continue
-            except Exception as err:          # noqa: BLE001 - a crafted folder is a message, never an HTTP 500
-                problems.append(_problem(name, err, (folder, root, _real(folder), _real(root))))
-                continue
-            if not run.snapshots:
-                problems.append(f"run folder {name}: has no snapshots" if name != LIVE
-                                else "live run: no snapshots yet")
-                continue
-            runs[name] = run
+def _said(text) -> tuple:
+    return no_update, no_update, text
+
+
+class ComparePage(Page):
+    """The run list (only for this lab's tabs) and the chosen runs side by side."""
+
+    @callback(Output(I.CMP_RUNS, "options"), Output(I.CMP_MESSAGE, "children", allow_duplicate=True),
+              Input(I.CMP_REFRESH, "n_clicks"), Input(I.TABS, "value"), State(I.SESSION, "data"),
+              prevent_initial_call=True)
+    @with_session(_no_list)
+    def options(self, _session, _n, _tab):
+        return [LIVE, *find_runs(self.runs_dir)], no_update
+
+    @callback(Output(I.CMP_GRID, "children"), Output(I.CMP_CURVES, "figure"), Output(I.CMP_MESSAGE, "children"),
+              Input(I.CMP_RUNS, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
+    @with_session(_said)
+    def compare(self, session, chosen):
+        runs, problems = open_runs(session, chosen, Path(self.runs_dir))
         cards, views = [], {}
         for name, run in runs.items():
             try:
                 view = P.RunView(run, size=100)
-                frame = view.frame(run.snapshots[-1])
-                colour = run_colour(len(views))         # the colour of its curves below
-                card = html.Div(className="panel", style={"borderTop": f"4px solid {colour}"}, children=[
-                    html.Div([html.Span("■ ", style={"color": colour}), f"{_label(name, run)} · {view.title(frame)}"],
-                             className="help", style={"fontWeight": 600}),
-                    html.Div(verdict(run), className="help cmp-verdict"),
-                    html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
-                        dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
-                        for p in ("p_model", "d")])])
-            except Exception as err:          # noqa: BLE001 - as above
-                problems.append(_problem(name, err, (root / name, root, _real(root / name), _real(root))))
+                card = run_card(name, run, view, run_colour(len(views)))    # the colour of its curves below
+            except Exception as err:          # noqa: BLE001 - a crafted folder is a message, never an HTTP 500
+                problems.append(_problem(name, err, _paths(Path(self.runs_dir), name)))
                 continue
             views[_label(name, run)] = view
             cards.append(card)
@@ -148,6 +117,53 @@ def register(app, manager, runs_dir):
             problems.append(f"the curves cannot be drawn ({type(err).__name__})")
             fig = no_update
         return cards, fig, "\n".join(problems)
+
+
+def open_runs(session, chosen, root: Path) -> tuple[dict, list[str]]:
+    """The chosen runs (at most 4), by name, and what was wrong with the others. Only names the
+    server listed itself are opened: anything else (../../etc/passwd, a symlink out of runs_dir,
+    an absolute path) is refused by name, unread."""
+    chosen = [c for c in chosen if isinstance(c, str)][:4] if isinstance(chosen, list) else []
+    allowed = set(find_runs(root))
+    runs, problems = {}, []
+    for name in chosen:
+        try:
+            if name == LIVE:
+                if session.live is None:
+                    problems.append("this tab has no live run yet")
+                    continue
+                run = session.live.snapshot_run()
+            elif name in allowed:
+                run = session.load(str(root / name), root=root)
+            else:
+                problems.append(f"{_short(name, 200)}: not a run under the runs folder (pick one from the list)")
+                continue
+        except Exception as err:          # noqa: BLE001 - a crafted folder is a message, never an HTTP 500
+            problems.append(_problem(name, err, _paths(root, name)))
+            continue
+        if not run.snapshots:
+            problems.append(f"run folder {name}: has no snapshots" if name != LIVE else "live run: no snapshots yet")
+            continue
+        runs[name] = run
+    return runs, problems
+
+
+def run_card(name, run, view, colour):
+    """One run's card: its name, title and verdict over its p_model and D panels at its last
+    snapshot, topped with the colour of its curves."""
+    frame = view.frame(run.snapshots[-1])
+    return html.Div(className="panel", style={"borderTop": f"4px solid {colour}"}, children=[
+        html.Div([html.Span("■ ", style={"color": colour}), f"{_label(name, run)} · {view.title(frame)}"],
+                 className="help", style={"fontWeight": 600}),
+        html.Div(verdict(run), className="help cmp-verdict"),
+        html.Div(style={"display": "grid", "gridTemplateColumns": "1fr 1fr"}, children=[
+            dcc.Graph(figure=panel_figure(view, frame, p, height=300), config={"displayModeBar": False})
+            for p in ("p_model", "d")])])
+
+
+def _paths(root: Path, name: str) -> tuple:
+    """The server's paths a problem's words may hold (taken out before they are sent)."""
+    return root / name, root, _real(root / name), _real(root)
 
 
 def verdict(run) -> str:

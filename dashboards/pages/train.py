@@ -1,6 +1,6 @@
 """The Train tab: Start / Pause / Step / Reset, live edits and presets, the panels at the
-slider's snapshot, playback and the presentation view. Its page is train_layout's; the upload
-and the drawing canvas are train_target's, the export train_export's."""
+slider's snapshot, playback and the presentation view (TrainPage's callbacks). Its page is
+train_layout's; the upload and the drawing canvas are train_target's, the export train_export's."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from toylab.pictures.layered import LAYER_TITLES, check_layers, layered_figure
 from .. import forms
 from .. import ids as I
 from ..live import POINTS_DRAWN, LiveRun
-from ..sessions import LabBusy, SessionError, client
+from ..sessions import LabBusy, SessionError
 from . import train_export, train_target
+from .page import Page, callback, with_session
 from .train_layout import (CURVE_HEIGHT, GRAPH_HEIGHT, GRAPHS, LAYERED_HEIGHT, OVERTAKEN_MAX_MS, POLL_MAX_MS,
                            POLL_PER_RUN_MS, SPEEDS, TICK_MS, VIEWS, layout)  # noqa: F401  (layout: the app's)
 
@@ -39,381 +40,9 @@ LAYERED_CURVES = ("js", "modes", "losses")
 
 
 FIELD_INPUTS = [State(I.FIELD.format(f), "value") for f in forms.FIELDS]
-
-
-def register(app, manager, runs_dir="runs"):
-    """The Train tab's callbacks; `manager` holds the sessions, `runs_dir` the host's saved runs."""
-
-    @app.callback(Output(I.FIELD.format("dataset_params"), "value"),
-                  Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
-    def fill_params(name):
-        if name == "points" or not forms.is_one_of(name, forms.choices("dataset")):
-            return no_update          # the upload fills it (a name that is no target: Start names the field)
-        return forms.default_params(name)
-
-    @app.callback(
-        Output(I.MESSAGE, "children"), Output(I.VERSION, "data"),
-        *[Output(I.ERROR.format(f), "children") for f in forms.FIELDS],
-        Input(I.START, "n_clicks"), Input(I.PAUSE, "n_clicks"), Input(I.RESET, "n_clicks"),
-        Input(I.STEP_D, "n_clicks"), Input(I.STEP_G, "n_clicks"), Input(I.STEP_ROUND, "n_clicks"),
-        State(I.SESSION, "data"), State(I.VERSION, "data"), State(I.PRESET, "data"), State(I.SPEED, "value"),
-        *FIELD_INPUTS, prevent_initial_call=True)
-    def control(_s, _p, _r, _d, _g, _round, sid, version, preset, speed, *values):
-        version = version + 1 if isinstance(version, int) else 0
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return str(err), version, *[""] * len(forms.FIELDS)
-        if speed is not None and not forms.is_one_of(speed, SPEEDS):
-            return forms.one_of_message("speed", speed, SPEEDS), version, *[""] * len(forms.FIELDS)
-        try:
-            cfg, errors, general = _form_config(dict(zip(forms.FIELDS, values)), preset, session, runs_dir)
-        except ValueError as err:
-            return str(err), version, *[""] * len(forms.FIELDS)
-        field_errors = [errors.get(f, "") for f in forms.FIELDS]
-        if cfg is None:
-            return general or "Fix the fields marked in red; nothing was run.", version, *field_errors
-        action = ctx.triggered_id
-        with session.lock:
-            if session.closed:
-                return "This tab's session has ended; reload the page.", version, *field_errors
-            live = session.live
-            try:
-                if action == I.START and (live is None or not (live.running or manager.place(live))):
-                    manager.check(live)            # refused before a run is even built
-                if action == I.RESET or live is None:
-                    if live is not None:
-                        manager.discard(live)
-                    session.live = live = LiveRun(cfg)
-                    live.trainer.pace(speed or 0)
-                    if action == I.RESET:
-                        return "", version, *field_errors
-                if action == I.PAUSE:
-                    manager.pause(session)
-                    return "", version, *field_errors
-                if manager.place(live):
-                    return ("This run is waiting in line; press Pause to leave the line first.",
-                            version, *field_errors)
-                if not live.running:
-                    changes = _changes(live.trainer.cfg, cfg)
-                    live.train_to(changes.pop("steps", live.total))         # train further (or less far)
-                    needs_reset = [k for k in changes if k not in forms.LIVE_FIELDS]
-                    if needs_reset:
-                        return (f"Changed {', '.join(needs_reset)}: press Reset to start a new run with them "
-                                f"(only {', '.join(forms.LIVE_FIELDS)} change a run).",
-                                version, *field_errors)
-                    if changes:
-                        live.retune(**changes)
-                if action == I.START:
-                    place = manager.start(session)
-                    if place:
-                        return (f"The lab is full: {manager.load_text()}; this run waits in line (place "
-                                f"{place}) and starts by itself when a group has room.", version, *field_errors)
-                elif action in (I.STEP_D, I.STEP_G, I.STEP_ROUND):
-                    what = {I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}[action]
-                    before = live.trainer.step
-                    live.step(what)
-                    return html.Span(step_message(what, before, live.trainer.step), className="ok"), version, \
-                        *field_errors
-            except (RuntimeError, LabBusy, ValueError) as err:    # ValueError: the engine refused (a device
-                return str(err), version, *field_errors            # the form's check passed, then lost)
-        return "", version, *field_errors
-
-    @app.callback(Output(I.SPEED_NOTE, "children"), Input(I.SPEED, "value"), State(I.SESSION, "data"),
-                  prevent_initial_call=True)
-    def speed(rate, sid):
-        if not forms.is_one_of(rate, SPEEDS):
-            return f"speed: must be one of {', '.join(map(str, SPEEDS))} rounds/s (0: full speed)"
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return str(err)
-        try:
-            manager.set_pace(session, rate)           # a slowed-down run trains alone, a full-speed one pooled
-        except (LabBusy, SessionError) as err:
-            return f"The run paused: {err}"
-        return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
-
-    live_fields = [f for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"]
-
-    @app.callback(Output(I.TOAST, "children"),
-                  *[Input(I.FIELD.format(f), "value") for f in forms.FIELDS],
-                  State(I.SESSION, "data"), State(I.PRESET, "data"), prevent_initial_call=True)
-    def live_edit(*args):
-        """A field edited while a run is on screen, said where the user looks (a toast): a live field
-        applied before the next round while it trains (while paused, Start applies the form); a field
-        that cannot change a run (g_hidden, the target, ...) said to take effect on Reset."""
-        form, (sid, preset) = dict(zip(forms.FIELDS, args)), args[len(forms.FIELDS):]
-        try:
-            session = manager.get(sid, client())
-            live = session.live
-            if live is None or (not live.running and ctx.triggered_id in {I.FIELD.format(f) for f in live_fields}):
-                raise PreventUpdate              # no run; or paused: Start applies the live fields, as before
-            cfg, errors, general = _form_config(form, preset, session, runs_dir)
-        except ValueError as err:
-            return toast(str(err))
-        if cfg is None:
-            return toast("Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general))
-        changes = _changes(live.trainer.cfg, cfg)
-        total = changes.pop("steps", None)
-        later = {k: v for k, v in changes.items() if k not in forms.LIVE_FIELDS}
-        now = {k: v for k, v in changes.items() if k in forms.LIVE_FIELDS}
-        if not live.running:
-            if not later:
-                raise PreventUpdate
-            now, total = {}, None
-        else:
-            with session.lock:
-                try:
-                    if now:
-                        live.retune(**now)
-                    if total is not None:
-                        live.train_to(total)
-                except (ValueError, RuntimeError) as err:
-                    return toast(f"Not applied: {err}")
-        return toast(edit_message(now, total, later, live.trainer.cfg, live.trainer.step) or None)
-
-    preset_keys = [*PRESETS, "defaults"]
-
-    @app.callback(*[Output(I.FIELD.format(f), "value", allow_duplicate=True) for f in forms.FIELDS],
-                  Output(I.PRESET, "data"), Output(I.PRESET_MSG, "children"),
-                  *[Input(I.PRESET_BUTTON.format(k), "n_clicks") for k in preset_keys], prevent_initial_call=True)
-    def apply_preset(*_):
-        name = ctx.triggered_id.removeprefix(I.PRESET_BUTTON.format("")) if ctx.triggered_id else ""
-        name = "" if name == "defaults" else name
-        form, extra = forms.preset_form(name)       # a button's id: a known name (an unknown one raises)
-        if not name:
-            return *[form[f] for f in forms.FIELDS], "", "The form's defaults."
-        p = PRESETS[name]
-        also = f" Also set (not on the form): {forms.params_text(extra)}." if extra else ""
-        return (*[form[f] for f in forms.FIELDS], name,
-                f"{p.label}: recipe {p.recipe}, setting {p.setting!r} - {p.expect}.{also} "
-                f"Press Start (Reset if a run is on screen).")
-
-    graph_outputs = [Output(I.GRAPH.format(p), "figure") for p in GRAPHS]
-
-    # The page's polling never piles up: the poll timer (TICK) fires once and stops
-    # (n_intervals reaches max_intervals); every reply of `update` - a poll's, a scrub's, a
-    # checkbox's - paces the next poll (PACE; the clientside `pace` below sets max_intervals one
-    # past the ticks so far), so the next poll leaves only after a reply landed, one interval
-    # later. A reply is never dropped for being late (the browser drops a callback's older
-    # replies only when a newer request overtook them). The interval follows the server's load
-    # and its own time for a reply (poll_interval), and the heartbeat re-arms a timer left
-    # stopped by a lost reply. When a click's request overtook a poll still in flight (its reply
-    # will be dropped), the next poll waits at least 1.5 round trips (measured in the browser,
-    # which sees the queue and the network the server cannot): the abandoned poll has ended on
-    # the server before the next one leaves, so a page never has two polls there at once.
-    @app.callback(
-        *graph_outputs, Output(I.STATUS, "children"), Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"),
-        Output(I.SLIDER, "value"),
-        Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.LIVE, "style"), Output(I.PACE, "data"),
-        Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
-        Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
-        Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
-        Input(I.PRESENTING, "data"), Input(I.VIEW, "value"), Input(I.LAYERS, "value"), Input(I.LIVE, "n_clicks"),
-        State(I.SESSION, "data"), State(I.DRAWN, "data"), State(I.TICK, "max_intervals"))
-    def update(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, _live, sid,
-               drawn, most):
-        t0 = time.perf_counter()
-        try:
-            reply = draw(ticks, index, shown, theme, version, dataset, params, presenting, view_mode, layers, sid,
-                         drawn)
-        except PreventUpdate:
-            reply = (no_update,) * (len(GRAPHS) + 7)
-        ms = poll_interval(time.perf_counter() - t0, manager.pool.members() + len(manager.slots))
-        return (*reply, pace(ticks, most, ctx.triggered_id == I.TICK, ms))
-
-    app.clientside_callback(
-        """function(n, sent) { return Object.assign({}, sent || {}, {tick: n, at: Date.now()}); }""",
-        Output(I.TICK_SENT, "data"), Input(I.TICK, "n_intervals"), State(I.TICK_SENT, "data"),
-        prevent_initial_call=True)
-    app.clientside_callback(
-        f"""function(p, sent, interval) {{
-            var no = window.dash_clientside.no_update;
-            if (!p) {{ return [no, no, no]; }}
-            sent = Object.assign({{}}, sent || {{}});
-            if (p.poll && sent.tick === p.tick && sent.at) {{ sent.rtt = Date.now() - sent.at; }}
-            var ms = p.ms;
-            if (p.overtook) {{ ms = Math.max(ms, Math.min({OVERTAKEN_MAX_MS}, sent.rtt ? 1.5 * sent.rtt : {POLL_MAX_MS})); }}
-            ms = Math.round(ms);
-            return [p.tick + 1, ms === interval ? no : ms, sent];
-        }}""",
-        Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"),
-        Output(I.TICK_SENT, "data", allow_duplicate=True), Input(I.PACE, "data"), State(I.TICK_SENT, "data"),
-        State(I.TICK, "interval"), prevent_initial_call=True)
-
-    def draw(_tick, index, shown, theme, _version, dataset, params, presenting, view_mode, layers, sid, drawn):
-        """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
-        keep = (no_update,) * 5
-        try:
-            session = manager.get(sid, client())        # also the heartbeat that keeps the session
-        except SessionError as err:
-            return (*[no_update] * len(GRAPHS), str(err), str(err), *keep)
-        theme = "light" if theme is None else theme
-        view_mode = "layered" if view_mode is None else view_mode
-        for name, value, allowed in (("theme", theme, P.THEMES), ("view", view_mode, VIEWS)):
-            if not forms.is_one_of(value, allowed):
-                text = forms.one_of_message(name, value, allowed)
-                return (*[no_update] * len(GRAPHS), text, text, *keep)
-        try:
-            layers = list(check_layers(layers if isinstance(layers, list) else []))
-        except ValueError as err:
-            return (*[no_update] * len(GRAPHS), str(err), str(err), *keep)
-        live = session.live
-        trigger = ctx.triggered_id
-        if live is None:
-            # p_data is known before training: drawn until the page's own record says it has it
-            # (a tick may overtake the first reply, which the browser then drops)
-            upload = session.upload if dataset == "points" else None
-            key = {"preview": [dataset, params, theme, presenting, _stamp(upload), view_mode, layers]}
-            if trigger == I.TICK and drawn == key:
-                raise PreventUpdate
-            target = preview_frame(dataset, params, upload)     # p_data, and the layered map's real samples
-            preview = figures_for(*target, ["p_data", "layered"], theme, presenting,
-                                  [k for k in layers if k == "real"]) if target else None
-            return (*[preview[i] if preview and p in ("p_data", "layered") else _empty(p, theme)
-                      for i, p in enumerate(GRAPHS)],
-                    "ready: press Start", "ready: press Start", 0, 0, {}, key, {"display": "none"})
-        if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
-            raise PreventUpdate                      # editing the form changes the run on Start/Reset
-
-        # the request's values are the client's: kept to what the page can send
-        presenting = presenting is True
-        shown = visible(view_mode, shown, presenting)
-        index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
-            and math.isfinite(index) else None
-        run = live.snapshot_run()
-        n = len(run.snapshots)
-        asked = index
-        # which snapshot to show: while training, the newest; once stopped, the page's own slider
-        # compared with the page's record of what it drew (DRAWN), so a reply that arrives late
-        # or is dropped can neither undo a scrub nor leave it undrawn (live.pinned serves the
-        # control actions: a step by hand shows the newest, a scrub survives a Start click)
-        steps = [int(s.step) for s in run.snapshots]
-        if trigger in (I.SLIDER, I.LIVE) or (live.running and trigger != I.VERSION):
-            # training: a scrub holds the view at its snapshot (by step: thinning keeps it), "● live"
-            # and the slider's far right follow the run again (choose_snapshot)
-            held = getattr(live, "held_step", None) if live.pinned is not None else None
-            index, held = choose_snapshot(steps, held, index, {I.SLIDER: "scrub", I.LIVE: "live"}.get(trigger, "poll"))
-            live.pinned, live.held_step = (None if held is None else index), held
-        else:
-            drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
-            following = isinstance(drawn, dict) and drawn.get("following", False)
-            if trigger == I.VERSION or asked is None or drawn_index is None:
-                index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
-            elif asked != drawn_index or not following:
-                index = asked        # stopped: the page's slider is the user's choice, however late this reply
-            else:
-                index = n - 1        # the page was showing the newest: keep showing the newest
-        index = min(max(int(index or 0), 0), n - 1)
-        snap = run.snapshots[index]
-        place = manager.place(live)
-        step, state = live.progress()               # one reading: the round and the state, now
-        if place:
-            state = f"waiting in line (place {place}; the lab trains {manager.load_text()})"
-        status = f"{run.config.dataset} · step {step:,} / {live.total:,} · {state}"
-        if index != n - 1:
-            status += f" · showing step {snap.step:,}"
-        if live.error:
-            status += f" · {live.error}"
-        elif index == n - 1 and live.verdict() is not None:      # the run so far, judged with its reason
-            status += f" · {verdict_text(live.verdict())}"
-        # what the page has drawn is the page's own record (DRAWN), written only by replies it
-        # received: a reply the browser dropped (a newer request of this callback overtook it)
-        # leaves the record as it was, so the next tick draws again instead of "nothing new"
-        key = [live.serial, live.version, index, sorted(shown), theme, presenting, layers]
-        drawn = drawn if isinstance(drawn, dict) else {}
-        # p_data does not change over training: drawn again only when the page's record says it has
-        # not drawn it with these settings (a dropped reply leaves the record as it was)
-        static = [live.serial, theme, presenting, sorted(shown), layers]
-        same = drawn.get("static") == static
-        held = live.pinned is not None and live.running
-        record = {"key": key, "status": status, "index": index, "following": index == n - 1,
-                  "steps": steps, "static": static, "held": held}
-        live_style = {} if held else {"display": "none"}
-        if trigger == I.TICK and drawn.get("key") == key and index == asked:
-            if status == drawn.get("status") and drawn.get("held") == held:
-                raise PreventUpdate                      # nothing new: keep the page still
-            return (*[no_update] * len(GRAPHS), status, no_update, no_update, no_update, no_update,
-                    record, live_style)                  # only the words changed (a place in the queue)
-        view = live.view(run)
-        frame = view.frame(snap)
-        figs = figures_for(view, frame, [p for p in shown if not (same and p == "p_data")], theme, presenting,
-                           layers)
-        # the verdict judges the run so far (its last quarter): said with the newest snapshot only;
-        # written also when not presenting (hidden), so that Present shows it at once
-        line = headline(view, frame, live.verdict() if index == n - 1 else None)
-        marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
-        moved = index if index != asked else no_update  # the slider moves only when the server moves it
-        return (*figs, status, line, n - 1, moved, marks, record, live_style)
-
-    # Playback is the browser's: Play / Pause toggles the play timer (at the end, Play starts from
-    # the first snapshot), and each tick moves the slider one snapshot on - once the page has drawn
-    # the snapshot it asked for (DRAWN), so frames are never skipped or dropped: as fast as the
-    # server draws, at most one per PLAY_MS. The server only draws what the slider says, and the
-    # polling timer (TICK) rests meanwhile: its requests overtook the frames' and the browser
-    # dropped those replies.
-    app.clientside_callback(
-        """function(n, off, value, max) {
-            var play = !!off, start = (play && value >= max) ? 0 : window.dash_clientside.no_update;
-            return [!play, play ? '❚❚ Pause' : '▶ Play', start, play];
-        }""",
-        Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"),
-        Output(I.SLIDER, "value", allow_duplicate=True), Output(I.TICK, "disabled"), Input(I.PLAY, "n_clicks"),
-        State(I.PLAY_TICK, "disabled"), State(I.SLIDER, "value"), State(I.SLIDER, "max"), prevent_initial_call=True)
-    app.clientside_callback(
-        """function(n, value, max, drawn) {
-            var no = window.dash_clientside.no_update;
-            if (!drawn || drawn.index !== value) { return [no, no, no, no]; }   // its frame is still coming
-            if (value >= max) { return [no, true, '▶ Play', false]; }
-            return [value + 1, no, no, no];
-        }""",
-        Output(I.SLIDER, "value", allow_duplicate=True), Output(I.PLAY_TICK, "disabled", allow_duplicate=True),
-        Output(I.PLAY, "children", allow_duplicate=True), Output(I.TICK, "disabled", allow_duplicate=True),
-        Input(I.PLAY_TICK, "n_intervals"),
-        State(I.SLIDER, "value"), State(I.SLIDER, "max"), State(I.DRAWN, "data"), prevent_initial_call=True)
-
-    # a reply lost (a server error, a dropped connection) leaves the poll timer stopped: when the
-    # heartbeat finds no poll since its last beat and the timer spent, it re-arms it
-    app.clientside_callback(
-        """function(beat, ticks, most, seen) {
-            var no = window.dash_clientside.no_update;
-            if (ticks >= most && seen === ticks) { return [ticks + 1, ticks]; }
-            return [no, ticks];
-        }""",
-        Output(I.TICK, "max_intervals", allow_duplicate=True), Output(I.TICK_SEEN, "data"),
-        Input(I.HEARTBEAT, "n_intervals"), State(I.TICK, "n_intervals"), State(I.TICK, "max_intervals"),
-        State(I.TICK_SEEN, "data"), prevent_initial_call=True)
-
-    # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
-    app.clientside_callback(ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"),
-                            Input(I.DRAWN, "data"))
-
-    @app.callback(*[Output(I.PANEL_BOX.format(p), "style") for p in GRAPHS], Output(I.PANEL_GRID, "className"),
-                  Output(I.SHOWN, "style"), Output(I.LAYERS, "style"),
-                  Input(I.SHOWN, "value"), Input(I.PRESENTING, "data"), Input(I.VIEW, "value"))
-    def toggle(shown, presenting, view_mode):
-        layered = view_mode != "grid"
-        shown = visible(view_mode, shown, bool(presenting))
-        grid = "panels view-layered" if layered else "panels"
-        return (*[{} if p in shown else {"display": "none"} for p in GRAPHS],
-                f"{grid} present-{len(shown)}" if presenting else grid,
-                {"display": "none"} if layered else {}, {} if layered else {"display": "none"})
-
-    # entering or leaving Present stops the poll timer until the redraw it asks for lands (its reply
-    # re-arms the timer): a poll leaving meanwhile made the browser drop that reply and wait for
-    # the poll's own redraw - ~4 s of small fonts while training
-    app.clientside_callback(
-        """function(n, on, ticks) {
-            on = !on;
-            return [on, on ? '✕ Exit presentation' : '▣ Present', ticks || 0];
-        }""",
-        Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"),
-        Output(I.TICK, "max_intervals", allow_duplicate=True), Input(I.PRESENT, "n_clicks"),
-        State(I.PRESENTING, "data"), State(I.TICK, "n_intervals"), prevent_initial_call=True)
-
-    train_target.register(app, manager, client)
-    train_export.register(app, manager, client)
+#: the fields a running run takes at once (a paused one on Start): the toast waits for Start then
+LIVE_FIELD_IDS = {I.FIELD.format(f) for f in forms.FIELDS if f in forms.LIVE_FIELDS or f == "steps"}
+PRESET_KEYS = [*PRESETS, "defaults"]
 
 
 def toast(text: str | None):
@@ -586,3 +215,394 @@ def _changes(old, new) -> dict:
     a, b = old.model_dump(), new.model_dump()
     return {k: getattr(new, k) for k in b if a[k] != b[k]}
 
+
+def _field_errors(errors: dict | None = None) -> list:
+    return [(errors or {}).get(f, "") for f in forms.FIELDS]
+
+
+def _said(text) -> tuple:
+    """control's reply: the message, a new VERSION (every control action redraws), the fields' errors."""
+    return text, time.monotonic_ns(), *_field_errors()
+
+
+def _unchanged(text) -> tuple:
+    """draw's reply when it cannot draw: the words in the status and the headline, nothing else."""
+    return (*[no_update] * len(GRAPHS), text, text, *[no_update] * 5)
+
+
+STEPS = {I.STEP_D: "d", I.STEP_G: "g", I.STEP_ROUND: "round"}
+
+
+class TrainPage(Page):
+    """The Train tab's server side: the form and its buttons, live edits, presets, and the panels
+    at the slider's snapshot (update/draw), each callback reaching the tab's session through
+    with_session."""
+
+    @callback(Output(I.FIELD.format("dataset_params"), "value"),
+              Input(I.FIELD.format("dataset"), "value"), prevent_initial_call=True)
+    def fill_params(self, name):
+        if name == "points" or not forms.is_one_of(name, forms.choices("dataset")):
+            return no_update          # the upload fills it (a name that is no target: Start names the field)
+        return forms.default_params(name)
+
+    @callback(Output(I.MESSAGE, "children"), Output(I.VERSION, "data"),
+              *[Output(I.ERROR.format(f), "children") for f in forms.FIELDS],
+              Input(I.START, "n_clicks"), Input(I.PAUSE, "n_clicks"), Input(I.RESET, "n_clicks"),
+              Input(I.STEP_D, "n_clicks"), Input(I.STEP_G, "n_clicks"), Input(I.STEP_ROUND, "n_clicks"),
+              State(I.PRESET, "data"), State(I.SPEED, "value"), *FIELD_INPUTS, State(I.SESSION, "data"),
+              prevent_initial_call=True)
+    @with_session(_said)
+    def control(self, session, _s, _p, _r, _d, _g, _round, preset, speed, *values):
+        """Start, Pause, Reset and the steps by hand: the form checked (its errors under the fields),
+        then the action on the tab's run (`act`)."""
+        if speed is not None and not forms.is_one_of(speed, SPEEDS):
+            return _said(forms.one_of_message("speed", speed, SPEEDS))
+        try:
+            cfg, errors, general = _form_config(dict(zip(forms.FIELDS, values)), preset, session, self.runs_dir)
+        except ValueError as err:
+            return _said(str(err))
+        if cfg is None:
+            return (general or "Fix the fields marked in red; nothing was run.", time.monotonic_ns(),
+                    *_field_errors(errors))
+        with session.lock:
+            if session.closed:
+                text = "This tab's session has ended; reload the page."
+            else:
+                try:
+                    text = self.act(session, ctx.triggered_id, cfg, speed)
+                except (RuntimeError, LabBusy, ValueError) as err:    # ValueError: the engine refused (a
+                    text = str(err)                                     # device the form's check passed, then lost)
+        return text, time.monotonic_ns(), *_field_errors(errors)
+
+    def act(self, session, action, cfg, speed):
+        """One control action on the tab's run (under session.lock); what the page says after it."""
+        manager, live = self.manager, session.live
+        if action == I.START and (live is None or not (live.running or manager.place(live))):
+            manager.check(live)            # refused before a run is even built
+        if action == I.RESET or live is None:
+            if live is not None:
+                manager.discard(live)
+            session.live = live = LiveRun(cfg)
+            live.trainer.pace(speed or 0)
+            if action == I.RESET:
+                return ""
+        if action == I.PAUSE:
+            manager.pause(session)
+            return ""
+        if manager.place(live):
+            return "This run is waiting in line; press Pause to leave the line first."
+        if not live.running:
+            changes = _changes(live.trainer.cfg, cfg)
+            live.train_to(changes.pop("steps", live.total))         # train further (or less far)
+            needs_reset = [k for k in changes if k not in forms.LIVE_FIELDS]
+            if needs_reset:
+                return (f"Changed {', '.join(needs_reset)}: press Reset to start a new run with them "
+                        f"(only {', '.join(forms.LIVE_FIELDS)} change a run).")
+            if changes:
+                live.retune(**changes)
+        if action == I.START:
+            place = manager.start(session)
+            if place:
+                return (f"The lab is full: {manager.load_text()}; this run waits in line (place {place}) and "
+                        f"starts by itself when a group has room.")
+        elif action in STEPS:
+            before = live.trainer.step
+            live.step(STEPS[action])
+            return html.Span(step_message(STEPS[action], before, live.trainer.step), className="ok")
+        return ""
+
+    @callback(Output(I.SPEED_NOTE, "children"), Input(I.SPEED, "value"), State(I.SESSION, "data"),
+              prevent_initial_call=True)
+    @with_session(str)
+    def speed(self, session, rate):
+        if not forms.is_one_of(rate, SPEEDS):
+            return f"speed: must be one of {', '.join(map(str, SPEEDS))} rounds/s (0: full speed)"
+        try:
+            self.manager.set_pace(session, rate)     # a slowed-down run trains alone, a full-speed one pooled
+        except (LabBusy, SessionError) as err:
+            return f"The run paused: {err}"
+        return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
+
+    @callback(Output(I.TOAST, "children"), *[Input(I.FIELD.format(f), "value") for f in forms.FIELDS],
+              State(I.PRESET, "data"), State(I.SESSION, "data"), prevent_initial_call=True)
+    @with_session(toast)
+    def live_edit(self, session, *args):
+        """A field edited while a run is on screen, said where the user looks (a toast): a live field
+        applied before the next round while it trains (while paused, Start applies the form); a field
+        that cannot change a run (g_hidden, the target, ...) said to take effect on Reset."""
+        form, preset, live = dict(zip(forms.FIELDS, args)), args[len(forms.FIELDS)], session.live
+        if live is None or (not live.running and ctx.triggered_id in LIVE_FIELD_IDS):
+            raise PreventUpdate              # no run; or paused: Start applies the live fields, as before
+        try:
+            cfg, errors, general = _form_config(form, preset, session, self.runs_dir)
+        except ValueError as err:
+            return toast(str(err))
+        if cfg is None:
+            return toast("Not applied: " + ("; ".join(f"{k}: {v}" for k, v in errors.items()) or general))
+        changes = _changes(live.trainer.cfg, cfg)
+        total = changes.pop("steps", None)
+        later = {k: v for k, v in changes.items() if k not in forms.LIVE_FIELDS}
+        now = {k: v for k, v in changes.items() if k in forms.LIVE_FIELDS}
+        if not live.running:
+            if not later:
+                raise PreventUpdate
+            now, total = {}, None
+        else:
+            with session.lock:
+                try:
+                    if now:
+                        live.retune(**now)
+                    if total is not None:
+                        live.train_to(total)
+                except (ValueError, RuntimeError) as err:
+                    return toast(f"Not applied: {err}")
+        return toast(edit_message(now, total, later, live.trainer.cfg, live.trainer.step) or None)
+
+    @callback(*[Output(I.FIELD.format(f), "value", allow_duplicate=True) for f in forms.FIELDS],
+              Output(I.PRESET, "data"), Output(I.PRESET_MSG, "children"),
+              *[Input(I.PRESET_BUTTON.format(k), "n_clicks") for k in PRESET_KEYS], prevent_initial_call=True)
+    def apply_preset(self, *_):
+        name = ctx.triggered_id.removeprefix(I.PRESET_BUTTON.format("")) if ctx.triggered_id else ""
+        name = "" if name == "defaults" else name
+        form, extra = forms.preset_form(name)       # a button's id: a known name (an unknown one raises)
+        if not name:
+            return *[form[f] for f in forms.FIELDS], "", "The form's defaults."
+        p = PRESETS[name]
+        also = f" Also set (not on the form): {forms.params_text(extra)}." if extra else ""
+        return (*[form[f] for f in forms.FIELDS], name,
+                f"{p.label}: recipe {p.recipe}, setting {p.setting!r} - {p.expect}.{also} "
+                f"Press Start (Reset if a run is on screen).")
+
+    # The page's polling never piles up: the poll timer (TICK) fires once and stops
+    # (n_intervals reaches max_intervals); every reply of `update` - a poll's, a scrub's, a
+    # checkbox's - paces the next poll (PACE; the clientside pacing in CLIENTSIDE sets
+    # max_intervals one past the ticks so far), so the next poll leaves only after a reply
+    # landed, one interval later. A reply is never dropped for being late (the browser drops a
+    # callback's older replies only when a newer request overtook them). The interval follows the
+    # server's load and its own time for a reply (poll_interval), and the heartbeat re-arms a
+    # timer left stopped by a lost reply. When a click's request overtook a poll still in flight
+    # (its reply will be dropped), the next poll waits at least 1.5 round trips (measured in the
+    # browser, which sees the queue and the network the server cannot): the abandoned poll has
+    # ended on the server before the next one leaves, so a page never has two polls there at once.
+    @callback(*[Output(I.GRAPH.format(p), "figure") for p in GRAPHS], Output(I.STATUS, "children"),
+              Output(I.HEADLINE, "children"), Output(I.SLIDER, "max"), Output(I.SLIDER, "value"),
+              Output(I.SLIDER, "marks"), Output(I.DRAWN, "data"), Output(I.LIVE, "style"), Output(I.PACE, "data"),
+              Input(I.TICK, "n_intervals"), Input(I.SLIDER, "value"),
+              Input(I.SHOWN, "value"), Input(I.THEME, "value"), Input(I.VERSION, "data"),
+              Input(I.FIELD.format("dataset"), "value"), Input(I.FIELD.format("dataset_params"), "value"),
+              Input(I.PRESENTING, "data"), Input(I.VIEW, "value"), Input(I.LAYERS, "value"),
+              Input(I.LIVE, "n_clicks"), State(I.DRAWN, "data"), State(I.TICK, "max_intervals"),
+              State(I.SESSION, "data"))
+    def update(self, ticks, index, shown, theme, _version, dataset, params, presenting, view_mode, layers, _live,
+               drawn, most, sid):
+        t0 = time.perf_counter()
+        try:
+            reply = self.draw(index, shown, theme, dataset, params, presenting, view_mode, layers, drawn, sid)
+        except PreventUpdate:
+            reply = (no_update,) * (len(GRAPHS) + 7)
+        ms = poll_interval(time.perf_counter() - t0, self.manager.pool.members() + len(self.manager.slots))
+        return (*reply, pace(ticks, most, ctx.triggered_id == I.TICK, ms))
+
+    @with_session(_unchanged)
+    def draw(self, session, index, shown, theme, dataset, params, presenting, view_mode, layers, drawn):
+        """The panels, status and slider at the page's snapshot (PreventUpdate: nothing new)."""
+        try:
+            theme, view_mode, layers = _view_settings(theme, view_mode, layers)
+        except ValueError as err:
+            return _unchanged(str(err))
+        live, trigger = session.live, ctx.triggered_id
+        if live is None:
+            return _preview(session, dataset, params, theme, presenting, view_mode, layers, drawn)
+        if trigger in (I.FIELD.format("dataset"), I.FIELD.format("dataset_params")):
+            raise PreventUpdate                      # editing the form changes the run on Start/Reset
+        # the request's values are the client's: kept to what the page can send
+        presenting = presenting is True
+        shown = visible(view_mode, shown, presenting)
+        asked = index = int(index) if isinstance(index, (int, float)) and not isinstance(index, bool) \
+            and math.isfinite(index) else None
+        run = live.snapshot_run()
+        n = len(run.snapshots)
+        steps = [int(s.step) for s in run.snapshots]
+        index = shown_index(live, steps, index, trigger, drawn)
+        snap = run.snapshots[index]
+        status = self.status(live, run, index)
+        # what the page has drawn is the page's own record (DRAWN), written only by replies it
+        # received: a reply the browser dropped (a newer request of this callback overtook it)
+        # leaves the record as it was, so the next tick draws again instead of "nothing new"
+        key = [live.serial, live.version, index, sorted(shown), theme, presenting, layers]
+        drawn = drawn if isinstance(drawn, dict) else {}
+        # p_data does not change over training: drawn again only when the page's record says it has
+        # not drawn it with these settings (a dropped reply leaves the record as it was)
+        static = [live.serial, theme, presenting, sorted(shown), layers]
+        held = live.pinned is not None and live.running
+        record = {"key": key, "status": status, "index": index, "following": index == n - 1,
+                  "steps": steps, "static": static, "held": held}
+        live_style = {} if held else {"display": "none"}
+        if trigger == I.TICK and drawn.get("key") == key and index == asked:
+            if status == drawn.get("status") and drawn.get("held") == held:
+                raise PreventUpdate                      # nothing new: keep the page still
+            return (*[no_update] * len(GRAPHS), status, no_update, no_update, no_update, no_update,
+                    record, live_style)                  # only the words changed (a place in the queue)
+        view = live.view(run)
+        frame = view.frame(snap)
+        same = drawn.get("static") == static
+        figs = figures_for(view, frame, [p for p in shown if not (same and p == "p_data")], theme, presenting,
+                           layers)
+        # the verdict judges the run so far (its last quarter): said with the newest snapshot only;
+        # written also when not presenting (hidden), so that Present shows it at once
+        line = headline(view, frame, live.verdict() if index == n - 1 else None)
+        marks = {0: str(run.snapshots[0].step), n - 1: f"{run.snapshots[-1].step:,}"} if n > 1 else {}
+        moved = index if index != asked else no_update  # the slider moves only when the server moves it
+        return (*figs, status, line, n - 1, moved, marks, record, live_style)
+
+    def status(self, live, run, index) -> str:
+        """The status line: "ring8 · step 1,250 / 5,000 · running" and what the page shows of it."""
+        n, snap = len(run.snapshots), run.snapshots[index]
+        place = self.manager.place(live)
+        step, state = live.progress()               # one reading: the round and the state, now
+        if place:
+            state = f"waiting in line (place {place}; the lab trains {self.manager.load_text()})"
+        status = f"{run.config.dataset} · step {step:,} / {live.total:,} · {state}"
+        if index != n - 1:
+            status += f" · showing step {snap.step:,}"
+        if live.error:
+            status += f" · {live.error}"
+        elif index == n - 1 and live.verdict() is not None:      # the run so far, judged with its reason
+            status += f" · {verdict_text(live.verdict())}"
+        return status
+
+    @callback(*[Output(I.PANEL_BOX.format(p), "style") for p in GRAPHS], Output(I.PANEL_GRID, "className"),
+              Output(I.SHOWN, "style"), Output(I.LAYERS, "style"),
+              Input(I.SHOWN, "value"), Input(I.PRESENTING, "data"), Input(I.VIEW, "value"))
+    def toggle(self, shown, presenting, view_mode):
+        layered = view_mode != "grid"
+        shown = visible(view_mode, shown, bool(presenting))
+        grid = "panels view-layered" if layered else "panels"
+        return (*[{} if p in shown else {"display": "none"} for p in GRAPHS],
+                f"{grid} present-{len(shown)}" if presenting else grid,
+                {"display": "none"} if layered else {}, {} if layered else {"display": "none"})
+
+    CLIENTSIDE = (
+        # when each poll left: the pacing below measures the poll's round trip from it
+        ("""function(n, sent) { return Object.assign({}, sent || {}, {tick: n, at: Date.now()}); }""",
+         Output(I.TICK_SENT, "data"), Input(I.TICK, "n_intervals"), State(I.TICK_SENT, "data"),
+         dict(prevent_initial_call=True)),
+        # each reply of `update` re-arms the poll timer (`pace`): after a click that overtook a poll in
+        # flight, no sooner than 1.5 round trips
+        (f"""function(p, sent, interval) {{
+            var no = window.dash_clientside.no_update;
+            if (!p) {{ return [no, no, no]; }}
+            sent = Object.assign({{}}, sent || {{}});
+            if (p.poll && sent.tick === p.tick && sent.at) {{ sent.rtt = Date.now() - sent.at; }}
+            var ms = p.ms;
+            if (p.overtook) {{ ms = Math.max(ms, Math.min({OVERTAKEN_MAX_MS}, sent.rtt ? 1.5 * sent.rtt : {POLL_MAX_MS})); }}
+            ms = Math.round(ms);
+            return [p.tick + 1, ms === interval ? no : ms, sent];
+        }}""",
+         Output(I.TICK, "max_intervals"), Output(I.TICK, "interval"), Output(I.TICK_SENT, "data", allow_duplicate=True),
+         Input(I.PACE, "data"), State(I.TICK_SENT, "data"), State(I.TICK, "interval"), dict(prevent_initial_call=True)),
+        # Playback is the browser's: Play / Pause toggles the play timer (at the end, Play starts from
+        # the first snapshot), and each tick moves the slider one snapshot on - once the page has drawn
+        # the snapshot it asked for (DRAWN), so frames are never skipped or dropped: as fast as the
+        # server draws, at most one per PLAY_MS. The server only draws what the slider says, and the
+        # polling timer (TICK) rests meanwhile: its requests overtook the frames' and the browser
+        # dropped those replies.
+        ("""function(n, off, value, max) {
+            var play = !!off, start = (play && value >= max) ? 0 : window.dash_clientside.no_update;
+            return [!play, play ? '❚❚ Pause' : '▶ Play', start, play];
+        }""",
+         Output(I.PLAY_TICK, "disabled"), Output(I.PLAY, "children"),
+         Output(I.SLIDER, "value", allow_duplicate=True), Output(I.TICK, "disabled"), Input(I.PLAY, "n_clicks"),
+         State(I.PLAY_TICK, "disabled"), State(I.SLIDER, "value"), State(I.SLIDER, "max"),
+         dict(prevent_initial_call=True)),
+        ("""function(n, value, max, drawn) {
+            var no = window.dash_clientside.no_update;
+            if (!drawn || drawn.index !== value) { return [no, no, no, no]; }   // its frame is still coming
+            if (value >= max) { return [no, true, '▶ Play', false]; }
+            return [value + 1, no, no, no];
+        }""",
+         Output(I.SLIDER, "value", allow_duplicate=True), Output(I.PLAY_TICK, "disabled", allow_duplicate=True),
+         Output(I.PLAY, "children", allow_duplicate=True), Output(I.TICK, "disabled", allow_duplicate=True),
+         Input(I.PLAY_TICK, "n_intervals"), State(I.SLIDER, "value"), State(I.SLIDER, "max"), State(I.DRAWN, "data"),
+         dict(prevent_initial_call=True)),
+        # a reply lost (a server error, a dropped connection) leaves the poll timer stopped: when the
+        # heartbeat finds no poll since its last beat and the timer spent, it re-arms it
+        ("""function(beat, ticks, most, seen) {
+            var no = window.dash_clientside.no_update;
+            if (ticks >= most && seen === ticks) { return [ticks + 1, ticks]; }
+            return [no, ticks];
+        }""",
+         Output(I.TICK, "max_intervals", allow_duplicate=True), Output(I.TICK_SEEN, "data"),
+         Input(I.HEARTBEAT, "n_intervals"), State(I.TICK, "n_intervals"), State(I.TICK, "max_intervals"),
+         State(I.TICK_SEEN, "data"), dict(prevent_initial_call=True)),
+        # the slider's tooltip reads the snapshots' steps from the page's record (assets/steps.js)
+        (ClientsideFunction("toylab", "keepSteps"), Output(I.SLIDER, "className"), Input(I.DRAWN, "data"), {}),
+        # entering or leaving Present stops the poll timer until the redraw it asks for lands (its
+        # reply re-arms the timer): a poll leaving meanwhile made the browser drop that reply and wait
+        # for the poll's own redraw - ~4 s of small fonts while training
+        ("""function(n, on, ticks) {
+            on = !on;
+            return [on, on ? '✕ Exit presentation' : '▣ Present', ticks || 0];
+        }""",
+         Output(I.PRESENTING, "data"), Output(I.PRESENT, "children"),
+         Output(I.TICK, "max_intervals", allow_duplicate=True), Input(I.PRESENT, "n_clicks"),
+         State(I.PRESENTING, "data"), State(I.TICK, "n_intervals"), dict(prevent_initial_call=True)),
+    )
+
+
+def register(app, manager, runs_dir="runs"):
+    """The Train tab's callbacks on `app` (its upload and canvas, and its export, too)."""
+    TrainPage(manager, runs_dir).register(app)
+    train_target.TargetPage(manager, runs_dir).register(app)
+    train_export.ExportPage(manager, runs_dir).register(app)
+
+
+def _view_settings(theme, view_mode, layers):
+    """The page's theme, view and layers, checked (ValueError names the field and the choices);
+    None (not set): the defaults."""
+    theme = "light" if theme is None else theme
+    view_mode = "layered" if view_mode is None else view_mode
+    for name, value, allowed in (("theme", theme, P.THEMES), ("view", view_mode, VIEWS)):
+        if not forms.is_one_of(value, allowed):
+            raise ValueError(forms.one_of_message(name, value, allowed))
+    return theme, view_mode, list(check_layers(layers if isinstance(layers, list) else []))
+
+
+def _preview(session, dataset, params, theme, presenting, view_mode, layers, drawn):
+    """draw's reply before any run: p_data is known before training, drawn until the page's own
+    record says it has it (a tick may overtake the first reply, which the browser then drops)."""
+    upload = session.upload if dataset == "points" else None
+    key = {"preview": [dataset, params, theme, presenting, _stamp(upload), view_mode, layers]}
+    if ctx.triggered_id == I.TICK and drawn == key:
+        raise PreventUpdate
+    target = preview_frame(dataset, params, upload)     # p_data, and the layered map's real samples
+    preview = figures_for(*target, ["p_data", "layered"], theme, presenting,
+                          [k for k in layers if k == "real"]) if target else None
+    return (*[preview[i] if preview and p in ("p_data", "layered") else _empty(p, theme)
+              for i, p in enumerate(GRAPHS)],
+            "ready: press Start", "ready: press Start", 0, 0, {}, key, {"display": "none"})
+
+
+def shown_index(live, steps: list[int], index, trigger, drawn) -> int:
+    """Which snapshot a reply shows: while training, the newest, or the one a scrub holds
+    (choose_snapshot; live.pinned and live.held_step keep the hold); once stopped, the page's own
+    slider compared with the page's record of what it drew (DRAWN), so a reply that arrives late
+    or is dropped can neither undo a scrub nor leave it undrawn (live.pinned serves the control
+    actions: a step by hand shows the newest, a scrub survives a Start click)."""
+    n = len(steps)
+    if trigger in (I.SLIDER, I.LIVE) or (live.running and trigger != I.VERSION):
+        # training: a scrub holds the view at its snapshot (by step: thinning keeps it), "● live"
+        # and the slider's far right follow the run again (choose_snapshot)
+        held = getattr(live, "held_step", None) if live.pinned is not None else None
+        index, held = choose_snapshot(steps, held, index, {I.SLIDER: "scrub", I.LIVE: "live"}.get(trigger, "poll"))
+        live.pinned, live.held_step = (None if held is None else index), held
+    else:
+        drawn_index = drawn.get("index") if isinstance(drawn, dict) else None
+        following = isinstance(drawn, dict) and drawn.get("following", False)
+        if trigger == I.VERSION or index is None or drawn_index is None:
+            index = n - 1 if live.running or live.pinned is None else live.pinned   # follow, or stay put
+        elif index != drawn_index or not following:
+            pass                 # stopped: the page's slider is the user's choice, however late this reply
+        else:
+            index = n - 1        # the page was showing the newest: keep showing the newest
+    return min(max(int(index or 0), 0), n - 1)

@@ -21,7 +21,8 @@ from toylab.pictures.animation import animate
 
 from .. import forms
 from .. import ids as I
-from ..sessions import LabBusy, SessionError
+from ..sessions import LabBusy
+from .page import Page, callback, with_session
 
 EXPORT_FRAMES = {".gif": 40, ".mp4": 100, ".html": None}   # at most (None: animate's own cap, 60)
 #: the sizes offered (toylab.panels.SIZES' names): a GIF at 960x540 is a few MB, 1080p for a slide
@@ -85,23 +86,35 @@ def choices(fmt, size, theme, fps, which, shown) -> dict:
     return dict(panels=panels or None, theme=theme, size=size, fps=fps, frames=EXPORT_FRAMES[fmt])
 
 
-def register(app, manager, client):
-    """The Export button's callback and its progress poll; client() names the request's client."""
-    jobs: dict[str, ExportJob] = {}          # session id -> its export in progress or done
-    lock = threading.Lock()
+def _said(text) -> tuple:
+    return text, no_update
 
-    @app.callback(Output(I.EXPORT_MSG, "children"), Output(I.EXPORT_TICK, "disabled"),
-                  Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.EXPORT_SIZE, "value"),
-                  State(I.EXPORT_THEME, "value"), State(I.EXPORT_FPS, "value"), State(I.EXPORT_PANELS, "value"),
-                  State(I.SHOWN, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
-    def export(_n, fmt, size, theme, fps, which, shown, sid):
+
+def _poll_said(text) -> tuple:
+    return no_update, text, True
+
+
+class ExportPage(Page):
+    """The Export button's callback and its progress poll; `jobs`: each tab's export (by session
+    id) in progress or done."""
+
+    def __init__(self, manager, runs_dir="runs"):
+        super().__init__(manager, runs_dir)
+        self.jobs: dict[str, ExportJob] = {}
+        self.lock = threading.Lock()
+
+    @callback(Output(I.EXPORT_MSG, "children"), Output(I.EXPORT_TICK, "disabled"),
+              Input(I.EXPORT, "n_clicks"), State(I.EXPORT_FORMAT, "value"), State(I.EXPORT_SIZE, "value"),
+              State(I.EXPORT_THEME, "value"), State(I.EXPORT_FPS, "value"), State(I.EXPORT_PANELS, "value"),
+              State(I.SHOWN, "value"), State(I.SESSION, "data"), prevent_initial_call=True)
+    @with_session(_said)
+    def export(self, session, _n, fmt, size, theme, fps, which, shown):
         try:
-            session = manager.get(sid, client())
             kwargs = choices(fmt, size, theme, fps, which, shown)
-        except (SessionError, ValueError) as err:
+        except ValueError as err:
             return str(err), no_update
-        with lock:
-            job = jobs.get(sid)
+        with self.lock:
+            job = self.jobs.get(session.id)
             if job is not None and not job.finished.is_set():
                 return job.text() + " (one export at a time)", False
         live = session.live
@@ -111,47 +124,46 @@ def register(app, manager, client):
         out = session.dir / f"{run.config.dataset}-step{run.step}-{int(time.time())}{fmt}"
         place = contextlib.ExitStack()
         try:
-            place.enter_context(manager.heavy(session.client))    # held until the drawing ends
+            place.enter_context(self.manager.heavy(session.client))    # held until the drawing ends
         except LabBusy as err:
             return str(err), True
         job = ExportJob(out)
-        with lock:
-            jobs[sid] = job
+        with self.lock:
+            self.jobs[session.id] = job
         threading.Thread(target=_draw, args=(job, run, session, kwargs, place), name="export", daemon=True).start()
         return job.text(), False
 
-    def _draw(job: ExportJob, run, session, kwargs, place):
-        try:
-            session.dir.mkdir(parents=True, exist_ok=True)
-            animate(run, job.out, progress=False, on_frame=job.progress, **kwargs)
-        except ValueError as err:
-            job.error = str(err)
-        except DiskFullError:                         # (the writer's own message names a server path)
-            job.error = "export: the server's disk is full; nothing was kept - try again later, or ask the host"
-        except Exception:                             # noqa: BLE001 - its words may name server paths: not sent
-            job.error = "export: the animation could not be written on the server; try again, or ask the host"
-        finally:
-            place.close()
-            job.finished.set()
-
-    @app.callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children", allow_duplicate=True),
-                  Output(I.EXPORT_TICK, "disabled", allow_duplicate=True),
-                  Input(I.EXPORT_TICK, "n_intervals"), State(I.SESSION, "data"), prevent_initial_call=True)
-    def poll(_n, sid):
-        try:
-            manager.get(sid, client())                # a tab's file goes to that tab only
-        except SessionError as err:
-            return no_update, str(err), True
-        with lock:
-            job = jobs.get(sid) if isinstance(sid, str) else None
+    @callback(Output(I.DOWNLOAD, "data"), Output(I.EXPORT_MSG, "children", allow_duplicate=True),
+              Output(I.EXPORT_TICK, "disabled", allow_duplicate=True),
+              Input(I.EXPORT_TICK, "n_intervals"), State(I.SESSION, "data"), prevent_initial_call=True)
+    @with_session(_poll_said)
+    def poll(self, session, _n):
+        """The export's progress; once done, its file sent to this tab (only) and forgotten."""
+        with self.lock:
+            job = self.jobs.get(session.id)
             if job is None:
                 return no_update, no_update, True
             if not job.finished.is_set():
                 return no_update, job.text(), False
-            del jobs[sid]
+            del self.jobs[session.id]
         return send(job)
 
-    return jobs
+
+def _draw(job: ExportJob, run, session, kwargs, place):
+    """The drawing, on its own thread: toylab.animate with the page's choices; a problem is kept
+    in the job's words (never a server path); the lab's export place freed at the end."""
+    try:
+        session.dir.mkdir(parents=True, exist_ok=True)
+        animate(run, job.out, progress=False, on_frame=job.progress, **kwargs)
+    except ValueError as err:
+        job.error = str(err)
+    except DiskFullError:                         # (the writer's own message names a server path)
+        job.error = "export: the server's disk is full; nothing was kept - try again later, or ask the host"
+    except Exception:                             # noqa: BLE001 - its words may name server paths: not sent
+        job.error = "export: the animation could not be written on the server; try again, or ask the host"
+    finally:
+        place.close()
+        job.finished.set()
 
 
 def send(job: ExportJob):

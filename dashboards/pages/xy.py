@@ -11,7 +11,8 @@ from toylab.pictures.gameviz import orbit_figures
 from toylab.pictures.looks import THEMES
 
 from .. import ids as I
-from ..sessions import LabBusy, SessionError, client
+from ..sessions import LabBusy
+from .page import Page, callback, with_session
 
 GAME_LABELS = {"xy": "xy game", "dirac": "Dirac-GAN"}
 #: the tab's names for GameConfig's fields (the messages say what the page says)
@@ -64,34 +65,37 @@ def layout():
     ])
 
 
-def register(app, manager):
-    @app.callback(Output(I.XY_ORBIT, "figure"), Output(I.XY_DIST, "figure"), Output(I.XY_RADII, "children"),
-                  Output(I.XY_MESSAGE, "children"),
-                  Input(I.XY_RUN, "n_clicks"), State(I.XY_METHODS, "value"), State(I.XY_GAME, "value"),
-                  State(I.XY_LR, "value"), State(I.XY_LR_Y, "value"), State(I.XY_BETA, "value"),
-                  State(I.XY_GAMMA, "value"), State(I.XY_X0, "value"), State(I.XY_Y0, "value"),
-                  State(I.XY_STEPS, "value"), Input(I.THEME, "value"), State(I.SESSION, "data"))
-    def run(_n, methods, game, lr, lr_y, beta, gamma, x0, y0, steps, theme, sid):
+def _said(text) -> tuple:
+    return no_update, no_update, no_update, text
+
+
+class XyPage(Page):
+    """The xy tab's one callback: the orbits, distances and radii of the chosen methods."""
+
+    @callback(Output(I.XY_ORBIT, "figure"), Output(I.XY_DIST, "figure"), Output(I.XY_RADII, "children"),
+              Output(I.XY_MESSAGE, "children"),
+              Input(I.XY_RUN, "n_clicks"), State(I.XY_METHODS, "value"), State(I.XY_GAME, "value"),
+              State(I.XY_LR, "value"), State(I.XY_LR_Y, "value"), State(I.XY_BETA, "value"),
+              State(I.XY_GAMMA, "value"), State(I.XY_X0, "value"), State(I.XY_Y0, "value"),
+              State(I.XY_STEPS, "value"), Input(I.THEME, "value"), State(I.SESSION, "data"))
+    @with_session(_said)
+    def run(self, session, _n, methods, game, lr, lr_y, beta, gamma, x0, y0, steps, theme):
         """The orbits, distances and radii, in the page's theme (the Train tab's light/dark switch)."""
-        try:
-            session = manager.get(sid, client())
-        except SessionError as err:
-            return no_update, no_update, no_update, str(err)
         cfg, problems = game_config(methods=methods, game=game, lr=lr, lr_y=lr_y, beta=beta, gamma=gamma,
                                     start=(x0, y0), steps=steps)
         theme = "light" if theme is None else theme
         if not isinstance(theme, str) or theme not in THEMES:
             problems.append(f"theme: must be one of {', '.join(THEMES)} (got {str(theme)[:20]})")
         if problems:
-            return no_update, no_update, no_update, "\n".join(problems)
+            return _said("\n".join(problems))
         if not session.busy.acquire(blocking=False):      # one at a time per tab: no piling up
-            return no_update, no_update, no_update, "still computing this tab's previous request"
+            return _said("still computing this tab's previous request")
         try:
-            with manager.heavy(session.client, "xy game"):   # and per address, and --max-runs at once
+            with self.manager.heavy(session.client, "xy game"):   # and per address, and --max-runs at once
                 orbit, dist, radii = orbit_figures(list(cfg.methods), cfg.lr, cfg.steps, cfg.start, cfg.game,
                                                    theme, lr_y=cfg.lr_y, beta=cfg.beta, gamma=cfg.gamma)
         except LabBusy as err:
-            return no_update, no_update, no_update, str(err)
+            return _said(str(err))
         finally:
             session.busy.release()
         table = html.Table([html.Tr([html.Th("method"), html.Th("spectral radius ρ")])] + [
