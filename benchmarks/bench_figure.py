@@ -47,7 +47,7 @@ def fresh_process(run: Path, out: Path) -> float:
 def parts(run: Path, out: Path) -> dict[str, float]:
     code = f"""
 import time, sys
-t = time.perf_counter(); from toylab.pictures import viz; imp = time.perf_counter() - t
+t = time.perf_counter(); from toylab.pictures import mpl_figures as viz; imp = time.perf_counter() - t
 t = time.perf_counter(); run = viz.load_for_frame({str(run)!r}); load = time.perf_counter() - t
 t = time.perf_counter(); fig = viz.frame_figure(run); draw = time.perf_counter() - t
 t = time.perf_counter(); viz.save_figure(fig, {str(out)!r}); save = time.perf_counter() - t

@@ -14,7 +14,8 @@ import re
 import numpy as np
 
 from toylab import datasets
-from toylab.measure.bandwidth import binned_kde, cloud_bandwidth
+from toylab.measure.bandwidth import cloud_bandwidth
+from toylab.measure.kde_grid import binned_kde
 
 BOUND = 4.0              # the canvas spans [-BOUND, BOUND]^2 (the built-in targets' scale)
 CELLS = 81               # its pixels a side (a click lands on one: 0.1 apart)

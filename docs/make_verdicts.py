@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from toylab import charts, datasets, metrics, viz
-from toylab.engine.runs import run_of_samples
+from toylab.api import run_of_samples
 from toylab.measure.outcomes import classify
 
 RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")

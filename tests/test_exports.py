@@ -16,10 +16,10 @@ import toylab
 from dashboards import ids as I
 from toylab.measure.outcomes import Outcome, classify, verdict_text
 from toylab.pictures.export import palette_image, to_palette
-from toylab.pictures.figures import RUN_COLOURS, panel_traces
+from toylab.pictures.plotly_figures import RUN_COLOURS, panel_traces
 from toylab.pictures.looks import THEMES, layout
 from toylab.pictures.panels import RunView
-from toylab.pictures.viz import Painter, gif_palette
+from toylab.pictures.mpl_figures import Painter, gif_palette
 
 FOUR = ["p_model", "d", "js", "modes"]
 
@@ -106,7 +106,7 @@ def test_the_last_frames_modes_curve_and_title_say_the_same_count(run):
     i = int(np.argmax(tr["marker"]["size"]))
     s, v = view.curve("modes_present")                      # (the trace's arrays, binary-encoded)
     assert tr["marker"]["size"][i] > 0 and s[i] == last.step and v[i] == k
-    from toylab.pictures.figures import panel_figure
+    from toylab.pictures.plotly_figures import panel_figure
     assert panel_figure(view, frame, "modes")["layout"]["xaxis"]["range"][1] > last.step
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import toylab
 from toylab import panels
-from toylab.pictures import figures
+from toylab.pictures import plotly_figures as figures
 from toylab.pictures.layered import DEFAULT_LAYERS, LAYERS, check_layers, layered_figure
 
 

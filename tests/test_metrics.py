@@ -81,7 +81,7 @@ def test_clipping_is_reported_not_hidden():
 def test_truncated_kde_equals_the_exact_kernel_sum():
     from toylab import kde
     for x in (RING8.sample(700, seed=1), torch.randn(700, 2) * 2, on_modes(1, 700, seed=2)):
-        h = kde.kde_bandwidth(x, 5.0)
+        h = metrics.kde_bandwidth(x, 5.0)
         q = RING8.sample(300, seed=3)
         for pts, loo in ((q, False), (x, True)):
             d2 = kde.sq_dist(pts.double(), x.double())
@@ -110,14 +110,14 @@ def test_large_sets_blocked_sum_is_exact_and_binned_sum_matches_it():
     the JS estimate within 1e-5 of the exact one)."""
     grid25 = datasets.get("grid25")
     conc = torch.cat([RING8.sample(3990, seed=1), torch.randn(10, 2) * 20])   # with far outliers
-    h = kde.kde_bandwidth(conc, 5.0)
+    h = metrics.kde_bandwidth(conc, 5.0)
     assert len(conc) ** 2 > kde.EXACT_PAIRS
     for pts, loo in ((grid25.sample(2500, seed=3), False), (conc, True)):
         exact, got = _exact_log_kde(pts, conc, h, loo), kde.kde_log_prob(pts, conc, h, leave_one_out=loo).double()
         ok = exact > exact.max() - 15
         assert torch.allclose(got[ok], exact[ok], atol=1e-5) and torch.isfinite(got).all()
     broad = RING8.sample(4000, seed=6) + 0.5 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
-    h = kde.kde_bandwidth(broad, 5.0)
+    h = metrics.kde_bandwidth(broad, 5.0)
     assert kde._binned_log_sum(broad.double(), broad.double(), h, torch.arange(len(broad))) is not None  # binned
     for pts, loo in ((grid25.sample(2500, seed=3), False), (broad, True)):
         exact, got = _exact_log_kde(pts, broad, h, loo), kde.kde_log_prob(pts, broad, h, leave_one_out=loo).double()
@@ -413,7 +413,7 @@ def test_no_rows_at_all_is_a_clear_error_naming_samples():
 def test_a_nan_snapshot_keeps_the_history_aligned_with_its_step():
     """run_of_samples with a snapshot of NaN fakes: the snapshot's row holds NaN values (and
     nonfinite 1), every column is one value per step, and the verdict is given, not an IndexError."""
-    from toylab.engine.runs import run_of_samples
+    from toylab.api import run_of_samples
     from toylab.measure import outcomes
     fakes = {s: RING8.sample(500, seed=s).numpy() for s in range(0, 1001, 100)}
     fakes[500] = np.full((500, 2), np.nan, dtype=np.float32)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from toylab import TrainConfig, datasets, metrics
-from toylab.engine.runs import run_of_samples
+from toylab.api import run_of_samples
 from toylab.measure.outcomes import classify
 
 RING8, GRID25 = datasets.get("ring8"), datasets.get("grid25")

@@ -166,11 +166,11 @@ def test_the_p_model_and_d_star_panels_show_the_density_the_js_number_was_comput
     est = metrics.js_estimate(run.target, snap.fake[0][:metrics.TRAINING_SAMPLES])
     assert est.value == pytest.approx(run.member_history(0)["js"][-1], abs=1e-12)
     assert fr.bandwidth == pytest.approx(est.bandwidth, rel=1e-12)
-    assert fr.bandwidth != pytest.approx(kde.kde_bandwidth(np.asarray(snap.fake[0]), 8.0), rel=0.02)
+    assert fr.bandwidth != pytest.approx(metrics.kde_bandwidth(np.asarray(snap.fake[0]), 8.0), rel=0.02)
 
 
 def test_d_star_from_log_densities_holds_where_both_are_tiny_and_is_one_half_where_both_vanish():
-    from toylab.measure.bandwidth import optimal_d
+    from toylab.measure.dstar import optimal_d
     d = optimal_d([-800.0, -np.inf, 0.0, -np.inf, np.log(3)], [-801.0, -np.inf, -np.inf, 0.0, 0.0])
     np.testing.assert_allclose(d, [1 / (1 + np.exp(-1)), 0.5, 1.0, 0.0, 0.75])
 
@@ -285,7 +285,7 @@ def test_p_data_images_match_the_exact_pixel_average_and_are_fast(name, params, 
 def test_gaussian_blur_equals_scipys_gaussian_filter():
     from scipy.ndimage import gaussian_filter
 
-    from toylab.measure.bandwidth import gaussian_blur
+    from toylab.measure.kde_grid import gaussian_blur
     img = np.random.default_rng(0).random((37, 53))
     for sigma in ((0.6, 2.3), (3.0, 3.0), (7.5, 0.9)):
         np.testing.assert_allclose(gaussian_blur(img, sigma), gaussian_filter(img, sigma, mode="constant", truncate=4.0),

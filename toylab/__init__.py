@@ -21,19 +21,19 @@ __version__ = "0.1.0"
 _NAMES = {"animate": "pictures.animation", "ConfigError": "engine.config", "TrainConfig": "engine.config",
           "make_config": "engine.config", "resolve_device": "engine.device", "Run": "engine.runs",
           "Snapshot": "engine.runs", "load_run": "engine.runs", "Trainer": "engine.training",
-          "Pool": "engine.pool", "train": "api", "resume": "api"}
+          "Pool": "engine.pool", "train": "api", "resume": "api", "run_of_samples": "api"}
 
 #: short names of the modules users reach for: `from toylab import datasets, metrics, viz`
 MODULES = {"datasets": "engine.datasets", "config": "engine.config", "losses": "engine.losses",
            "nets": "engine.nets", "runs": "engine.runs", "training": "engine.training", "model": "engine.model",
            "threads": "engine.threads", "kde": "measure.kde", "modes": "measure.modes",
            "metrics": "measure.metrics", "outcomes": "measure.outcomes", "games": "games",
-           "panels": "pictures.panels", "figures": "pictures.figures", "viz": "pictures.viz", "charts": "pictures.charts",
+           "panels": "pictures.panels", "figures": "pictures.plotly_figures", "viz": "pictures.mpl_figures", "charts": "pictures.charts",
            "gameviz": "pictures.gameviz", "export": "pictures.export", "animation": "pictures.animation",
            "experiments": "experiments"}
 
 __all__ = ["datasets", "games", "metrics", "TrainConfig", "ConfigError", "make_config", "Trainer", "train", "resume",
-           "Run", "Snapshot", "load_run", "resolve_device", "animate", "Pool", "__version__"]
+           "Run", "Snapshot", "load_run", "resolve_device", "animate", "Pool", "run_of_samples", "__version__"]
 
 
 def __getattr__(name: str):
@@ -53,7 +53,7 @@ def __dir__():
 
 if TYPE_CHECKING:       # for editors and type checkers
     from . import games  # noqa: F401
-    from .api import resume, train  # noqa: F401
+    from .api import resume, run_of_samples, train  # noqa: F401
     from .engine import datasets  # noqa: F401
     from .engine.config import ConfigError, TrainConfig, make_config  # noqa: F401
     from .engine.device import resolve_device  # noqa: F401

@@ -6,14 +6,17 @@ asks for TensorBoard, add the snapshot's summary figure (toylab.pictures) to its
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable
 
+import numpy as np
 
 from .engine import runs
 from .engine.config import ConfigError, TrainConfig, make_config
 from .engine.runs import Run
 from .engine.training import Trainer
-from .pictures import viz
+from .measure.metrics import SnapshotMetrics
+from .pictures import mpl_figures as viz
 
 
 def tensorboard_figure(trainer: Trainer, snap) -> None:
@@ -77,3 +80,27 @@ def resume(path, steps: int | None = None, *, progress: bool = False, callbacks=
     total = int(steps) if steps is not None else run.config.steps
     t = Trainer.resumed(run, total, callbacks=recorders(run.configs, callbacks), progress=progress)
     return t.fit(total)
+
+
+def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
+    """A Run made from generator samples alone ({step: (n, 2) samples}), its history measured
+    as training measures it: to classify a sampler you made (toylab.outcomes.classify), or a
+    crafted case whose right verdict you know (docs/make_verdicts.py, the verdict tests).
+    Losses are constant (no game was played)."""
+    cfg = TrainConfig(dataset=dataset)
+    target = cfg.target()
+    steps = sorted(fakes)
+    measure = SnapshotMetrics(target, min(len(np.asarray(fakes[s])) for s in steps), probabilistic=False)
+    snaps, rows = [], []
+    for s in steps:
+        fake = np.asarray(fakes[s], dtype=np.float32)[None]
+        snap = runs.Snapshot(step=int(s), fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
+                             d_grad=np.zeros_like(fake))
+        snap.metrics = measure(fake, None)      # a snapshot of NaN fakes: NaN values, nonfinite 1
+        snaps.append(snap)
+        rows.append({"step": int(s), "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
+                     **{k: float(v[0]) for k, v in snap.metrics.items()}})
+    keys = list(dict.fromkeys(k for r in rows for k in r))     # one row per step, every column as long
+    hist = {k: np.asarray([r.get(k, math.nan) for r in rows]) for k in keys}
+    return Run(configs=[cfg], status=runs.COMPLETED, step=int(steps[-1]), member_status=[runs.COMPLETED],
+               diverged_step=[None], history=hist, snapshots=snaps)

@@ -102,7 +102,7 @@ def parse_seeds(text: str) -> list[int]:
 def cmd_train(args) -> int:
     from .api import resume, trainer
     from .engine import runs
-    from .pictures import viz
+    from .pictures import mpl_figures as viz
     from .pictures.export import check_path
     if args.resume:
         given = [f"--{n.replace('_', '-')}" for n in TrainConfig.model_fields if getattr(args, f"field_{n}") is not None]
@@ -172,7 +172,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_xy(args) -> int:
     from . import games
-    from .pictures import gameviz, viz
+    from .pictures import gameviz, mpl_figures as viz
     from .pictures.export import FRAME_SUFFIXES, check_fps, check_out
     opts = {k: v for k, v in dict(a=args.a, loss=args.loss, r1_gamma=args.r1_gamma, noise=args.noise,
                                   gamma=args.gamma, beta=args.beta, order=args.order, d_steps=args.d_steps).items()
@@ -275,7 +275,7 @@ def cmd_animate(args) -> int:
 
 
 def cmd_figure(args) -> int:
-    from .pictures import viz
+    from .pictures import mpl_figures as viz
     from .pictures.panels import check_panels, get_size, get_theme
     out = Path(args.out)
     _check_figure_out(out, args.overwrite)

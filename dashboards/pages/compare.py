@@ -18,7 +18,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from toylab import panels as P
 from toylab.engine.guarded import RunFileError
 from toylab.measure.outcomes import classify, verdict_text
-from toylab.pictures.figures import curves_figure, panel_figure, run_colour
+from toylab.pictures.plotly_figures import curves_figure, panel_figure, run_colour
 
 from .. import ids as I
 from .page import Page, callback, with_session

@@ -18,7 +18,7 @@ from toylab import panels as P
 from toylab.engine.runs import Run
 from toylab.experiments.presets import PRESETS
 from toylab.measure.outcomes import verdict_text
-from toylab.pictures.figures import panel_figure
+from toylab.pictures.plotly_figures import panel_figure
 from toylab.pictures.layered import LAYER_TITLES, check_layers, layered_figure
 
 from .. import forms

@@ -668,28 +668,3 @@ def load_run(path, *, snapshots: bool = True, max_snapshots: int | None = None, 
     if snapshots:
         run.snapshots = load_snapshots(run, max_snapshots)
     return run
-
-
-def run_of_samples(dataset: str, fakes: dict[int, np.ndarray]):
-    """A Run made from generator samples alone ({step: (n, 2) samples}), its history measured
-    as training measures it: to classify a sampler you made, or a crafted case whose right
-    verdict you know. Losses are constant (no game was played)."""
-    from ..measure.metrics import SnapshotMetrics
-
-    cfg = TrainConfig(dataset=dataset)
-    target = cfg.target()
-    steps = sorted(fakes)
-    measure = SnapshotMetrics(target, min(len(np.asarray(fakes[s])) for s in steps), probabilistic=False)
-    snaps, rows = [], []
-    for s in steps:
-        fake = np.asarray(fakes[s], dtype=np.float32)[None]
-        snap = Snapshot(step=int(s), fake=fake, d_grid=np.zeros((1, 2, 2)), manifold=np.zeros((1, 1, 2, 2)),
-                        d_grad=np.zeros_like(fake))
-        snap.metrics = measure(fake, None)      # a snapshot of NaN fakes: NaN values, nonfinite 1
-        snaps.append(snap)
-        rows.append({"step": int(s), "member": 0, "seed": 0, "d_loss": 1.3, "g_loss": 0.7, "g_grad_norm": 1.0,
-                     **{k: float(v[0]) for k, v in snap.metrics.items()}})
-    keys = list(dict.fromkeys(k for r in rows for k in r))     # one row per step, every column as long
-    hist = {k: np.asarray([r.get(k, math.nan) for r in rows]) for k in keys}
-    return Run(configs=[cfg], status=COMPLETED, step=int(steps[-1]), member_status=[COMPLETED],
-               diverged_step=[None], history=hist, snapshots=snaps)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..measure.bandwidth import binned_kde
+from ..measure.kde_grid import binned_kde
 from .guarded import VIEW_MAX, RunDir, RunFileError
 from .runs import write_npz
 
@@ -164,7 +164,7 @@ def _point_cloud_density(target, size: int, supersample: int, centres, h: float)
     quadrature nodes) as a binned KDE: the centres are binned on the supersampled grid and
     convolved with the kernel, O(pixels) instead of O(pixels x n) (a 100,000-row upload took
     > 900 s exactly; a swiss roll's 1,500 nodes took 18 s; this takes well under a second).
-    The same estimator (measure.bandwidth.binned_kde) draws p_model; tests check it against
+    The same estimator (measure.kde_grid.binned_kde) draws p_model; tests check it against
     the exact sum."""
     x0, x1, y0, y1 = (float(b) for b in target.bounds)
     dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..engine.runs import load_run, read_csv, write_text
 from ..measure.outcomes import OUTCOMES
-from ..pictures import charts, viz
+from ..pictures import charts, mpl_figures as viz
 from .spec import REFERENCE_COLUMNS, Experiment, read_json
 from .tables import mean_std, load_table, outcome_rates, wilson
 

@@ -253,3 +253,17 @@ def decay_rate(z: np.ndarray, skip: int = 0) -> float:
 
 
 assert tuple(METHODS) == METHOD_NAMES, "games.METHODS and games.config.METHOD_NAMES must name the same methods"
+
+
+def descent_field(lim, game="xy", density=21, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The descent field -F(z) on a density x density grid over [-lim, lim]^2: (xs, U, V),
+    U[i, j] and V[i, j] at (xs[j], xs[i]): what gameviz draws as streamlines and arrows."""
+    F = make_field(game, **options)
+    xs = np.linspace(-lim, lim, density)
+    U, V = np.zeros((density, density)), np.zeros((density, density))
+    with torch.no_grad():
+        for i, y in enumerate(xs):
+            for j, x in enumerate(xs):
+                f = F(torch.tensor([x, y], dtype=torch.float64)).numpy()
+                U[i, j], V[i, j] = -f[0], -f[1]
+    return xs, U, V

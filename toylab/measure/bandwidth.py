@@ -1,16 +1,14 @@
-"""The KDE's bandwidth rule and its picture on a pixel grid, in NumPy alone.
+"""The KDE's bandwidths and the samples it is made from, in NumPy alone.
 
 Kept apart from the kernel sums (`toylab.measure.kde`, torch) so that drawing a saved
-run (`toylab figure`) imports neither torch nor scipy.ndimage: they cost ~1.3 s and
-~0.3 s of a figure's start-up. The metric and the panels call these same functions,
-so the number and the picture agree.
+run (`toylab figure`) starts without torch (~1.3 s). The metric and the panels call these
+same functions, so the number and the picture agree.
 
-- `kde_bandwidth`: h maximising the leave-one-out likelihood of the samples.
-- `binned_kde`: the KDE with that h on a pixel grid (binned, then blurred).
-- `gaussian_blur`: scipy.ndimage.gaussian_filter's result (mode="constant") as two
-  small matrix products, for the pictures' grids of a few hundred pixels.
+- `kde_bandwidths`: per-sample bandwidths (a k-nearest-neighbour pilot, scaled by the
+  leave-one-out likelihood); `kde_bandwidth`: one global h maximising that likelihood.
+- `check_bandwidths`: one h or one per sample, each finite and > 0, for every KDE here.
 - `training_points`: the fakes p_model is estimated from at a snapshot (for the JS number
-  and for the p_model and D* panels alike), and `optimal_d`: D* from the two log-densities.
+  and for the p_model and D* panels alike).
 """
 
 from __future__ import annotations
@@ -48,15 +46,6 @@ def training_points(fake) -> np.ndarray:
     the recorded JS estimate and the p_model / D* panels estimate p_model from (with the same
     bandwidth rule), so that the picture shows the density the number was computed on."""
     return finite_points(np.asarray(fake)[:TRAINING_SAMPLES])
-
-
-def optimal_d(log_p, log_q) -> np.ndarray:
-    """D*(x) = p_data / (p_data + p_model) = sigmoid(log p - log q) (Goodfellow et al. 2014,
-    Prop. 1), from log-densities so that it holds where both are tiny; 1/2 where both vanish."""
-    log_p, log_q = np.asarray(log_p, dtype=np.float64), np.asarray(log_q, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        d = 0.5 * (1 + np.tanh(0.5 * (log_p - log_q)))          # sigmoid, without overflow
-    return np.where(np.isneginf(log_p) & np.isneginf(log_q), 0.5, d)
 
 
 def finite_points(x) -> np.ndarray:
@@ -216,31 +205,6 @@ def kde_bandwidths(samples, span: float, max_points: int | None = None, seed: in
     return Bandwidths(share * math.exp(log_h) * (m / n) ** (1 / 6), lam, power)
 
 
-def _blur_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
-    """(n, n) matrix of a 1D Gaussian filter with zero padding: gaussian_filter's taps (radius
-    int(truncate * sigma + 0.5), normalised to sum 1) placed on the diagonals."""
-    offset = np.arange(n)[None, :] - np.arange(n)[:, None]             # j - i
-    out = np.zeros((n, n))
-    if truncate * sigma > max(n, 1 << 20):      # only taps within the image matter; their sum is the integral's
-        norm = sigma * math.sqrt(2 * math.pi) * math.erf(truncate / math.sqrt(2))
-        out[:] = np.exp(-0.5 * (offset / sigma) ** 2) / norm
-        return out                    # (a bandwidth of 1e12 asked NumPy for 262 TiB of taps)
-    radius = int(truncate * sigma + 0.5)
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2) if sigma > 0 else np.ones(1)
-    taps /= taps.sum()
-    inside = np.abs(offset) <= radius
-    out[inside] = taps[(offset + radius)[inside]] if sigma > 0 else 1.0
-    return out
-
-
-def gaussian_blur(image: np.ndarray, sigma: tuple[float, float], truncate: float = 4.0) -> np.ndarray:
-    """image [y, x] convolved with a Gaussian of stds sigma = (sigma_y, sigma_x) pixels, zero
-    outside: equal to scipy.ndimage.gaussian_filter(image, sigma, mode="constant", truncate=...)
-    (tests), as By @ image @ Bx^T."""
-    ny, nx = image.shape
-    return _blur_matrix(ny, sigma[0], truncate) @ image @ _blur_matrix(nx, sigma[1], truncate).T
-
-
 def cloud_bandwidth(points) -> float:
     """The likelihood rule's h (kde_bandwidth) for a point cloud on its own, its extent as the
     span: what the dashboard proposes for an upload or a drawing (Scott's rule, PointCloud's
@@ -248,34 +212,6 @@ def cloud_bandwidth(points) -> float:
     pts = finite_points(points)
     span = float(np.ptp(pts, axis=0).max()) if len(pts) > 1 else 1.0
     return kde_bandwidth(pts, span or 1.0)
-
-
-def linear_histogram(u, v, nx: int, ny: int) -> np.ndarray:
-    """(ny, nx) histogram of points at (u, v) in cell units (cell (i, j) centred at u = i,
-    v = j), each point's unit weight shared bilinearly among its four nearest cells (linear
-    binning); weight falling outside the grid is dropped. The binning of every binned KDE here
-    (binned_kde, and toylab.measure.kde's for large sample sets)."""
-    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-    fu, fv = u - i, v - j
-    out = np.zeros(ny * nx)
-    for di, dj, w in ((0, 0, (1 - fu) * (1 - fv)), (1, 0, fu * (1 - fv)), (0, 1, (1 - fu) * fv), (1, 1, fu * fv)):
-        ii, jj = i + di, j + dj
-        ok = (ii >= 0) & (ii < nx) & (jj >= 0) & (jj < ny)
-        out += np.bincount(jj[ok] * nx + ii[ok], weights=w[ok], minlength=ny * nx)
-    return out.reshape(ny, nx)
-
-
-#: pixels per axis of a grid at most (a run's grid is <= 1,000, a supersampled view a few times that)
-GRID_MAX = 8192
-
-
-def check_grid_size(size, lo: int = 2, name: str = "size") -> int:
-    """A grid's points per axis: a whole number from lo to GRID_MAX, else a ValueError naming it
-    (10**12 asked for terabytes, -1 or 0 was torch's or NumPy's own error)."""
-    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or not lo <= size <= GRID_MAX:
-        raise ValueError(f"{name}: must be a whole number from {lo} to {GRID_MAX:,} (got {size!r:.60})")
-    return int(size)
 
 
 def check_bandwidths(h, m: int) -> np.ndarray:
@@ -289,38 +225,3 @@ def check_bandwidths(h, m: int) -> np.ndarray:
     if not ok or isinstance(h, (bool, np.bool_)) or not (np.isfinite(a).all() and (a > 0).all()):
         raise ValueError(f"h: must be one bandwidth or one per sample ({m}), each finite and > 0")
     return np.broadcast_to(a, (m,)).copy()
-
-
-def binned_kde(samples, bounds, size: int, h) -> np.ndarray:
-    """Gaussian KDE of 2D samples on a size x size pixel grid over bounds, P[y, x]: the mean of
-    N(x_i, h_i^2 I) (h one bandwidth, or one per sample: `kde_bandwidths(...).per_sample`), for
-    p_model's picture and for p_data's of a kernel-sum target alike.
-
-    Each sample's weight is shared bilinearly among its four nearest pixel centres (linear
-    binning: its mean position is kept, so the error is second order in the pixel width, where
-    nearest-pixel binning is first order), then the histogram of each bandwidth's samples is
-    convolved with its kernel: O(size^2) per bandwidth instead of O(size^2 n). Pixel centres
-    are linspace(x0, x1, size), as in grid_points. Non-finite samples are dropped; mass falling
-    outside the grid is lost.
-    """
-    size = check_grid_size(size)
-    a = np.asarray(samples, dtype=np.float64)
-    if a.ndim == 0 or a.shape[-1] != 2:
-        raise ValueError(f"samples: expected numbers of shape (n, 2), got shape {a.shape}")
-    a = a.reshape(-1, 2)
-    ok = np.isfinite(a).all(1)
-    if not ok.any():
-        return np.zeros((size, size))
-    hs = check_bandwidths(h, len(a))
-    c, hs = a[ok], hs[ok]
-    if len(c) == 0:
-        return np.zeros((size, size))
-    x0, x1, y0, y1 = bounds
-    dx, dy = (x1 - x0) / (size - 1), (y1 - y0) / (size - 1)
-    u, v = (c[:, 0] - x0) / dx, (c[:, 1] - y0) / dy
-    out = np.zeros((size, size))
-    for hc in np.unique(hs):
-        mine = hs == hc
-        hist = linear_histogram(u[mine], v[mine], size, size) / (len(c) * dx * dy)
-        out += gaussian_blur(hist, (hc / dy, hc / dx))
-    return out

@@ -3,15 +3,15 @@
 The JS estimate (metrics), the p_model and D* panels (panels) and the bandwidth shown
 in the dashboard all use these functions, so the number and the picture agree.
 
-- `kde_bandwidth`: h maximising the leave-one-out likelihood (adapts to modes of std
+- `bandwidth.kde_bandwidth`: h maximising the leave-one-out likelihood (adapts to modes of std
   0.02 as well as to broad clouds, where a global rule of thumb smears each mode).
 - `kde_log_prob`: log q_h(x) = log (1/m) sum_j N(x; s_j, h^2 I), summed over the samples
   within `CUTOFF` h of x, found block by block (a kernel beyond 6 h is below 1.5e-8 of its
   peak); for large, broad sets (over 2,828 x 2,828 pairs, h large against their extent) by a
   binned KDE on a grid of h/4 cells (log q within ~1e-2, the JS estimate within 1e-5:
   tests/test_metrics.py). js_divergence on 10,000 samples: 0.1-0.8 s (was 4-13 s).
-- `kde_bandwidth` and `binned_kde` (the density on a pixel grid, for pictures) live in
-  `toylab.measure.bandwidth`, in NumPy alone, so that a figure starts without torch.
+- The same KDE on a pixel grid, for pictures, is `toylab.measure.kde_grid.binned_kde`, and its
+  bandwidths `toylab.measure.bandwidth`'s, in NumPy alone, so that a figure starts without torch.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import math
 import numpy as np
 import torch
 
-from .bandwidth import (BANDWIDTH_SAMPLE, LOG_2PI, binned_kde, check_bandwidths, check_grid_size,  # noqa: F401
-                        kde_bandwidth, linear_histogram)  # (the bandwidth rule: NumPy)
+from .bandwidth import LOG_2PI, check_bandwidths
+from .kde_grid import check_grid_size, linear_histogram
 
 CUTOFF = 6.0                # kernels summed out to CUTOFF * h: exp(-CUTOFF^2 / 2) = 1.5e-8 of the peak
 EXACT_PAIRS = 8_000_000     # up to this many query-sample pairs (n = 2,828 each) the sum is exact

@@ -23,9 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bandwidth import EVAL_SAMPLES, TRAINING_SAMPLES, Bandwidths, kde_bandwidths, optimal_d, span, training_points
-from .kde import (CUTOFF, LOG_2PI, as_points, binned_kde, check_grid_size, check_target, grid_points, kde_bandwidth,  # noqa: F401
-                  kde_log_prob, sq_dist)
+from .bandwidth import EVAL_SAMPLES, TRAINING_SAMPLES, Bandwidths, kde_bandwidths, span, training_points
+from .dstar import optimal_d
+from .bandwidth import LOG_2PI, kde_bandwidth  # noqa: F401  (toylab.metrics: the public names)
+from .kde import CUTOFF, as_points, check_target, grid_points, kde_log_prob, sq_dist  # noqa: F401
+from .kde_grid import binned_kde, check_grid_size  # noqa: F401
 from .modes import ModeCoverage, ModeTimeline, mode_coverage, mode_timeline  # noqa: F401
 
 LN2 = math.log(2.0)

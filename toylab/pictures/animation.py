@@ -12,9 +12,9 @@ import math
 from ..engine.runs import Run, load_run, thin
 from ..measure.outcomes import classify, verdict_text
 from .export import FrameWriter, check_fps, check_out, output_kind, write_html
-from .figures import animation_figure
+from .plotly_figures import animation_figure
 from .panels import RunView, check_panels, get_size, get_theme
-from .viz import Painter, gif_palette
+from .mpl_figures import Painter, gif_palette
 
 
 #: the longest the last frame may be held, in seconds (each held second is fps more frames)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..measure.outcomes import OUTCOMES
 from .looks import get_size, get_theme
-from .viz import DPI, figure_with_axes, new_figure, style
+from .mpl_figures import DPI, figure_with_axes, new_figure, style
 
 def curves_figure(runs: dict, key: str, *, member: int = 0, log: bool = False, theme="light",
                   size="small", title: str | None = None):

@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import games
 from .export import FrameWriter
-from .figures import base_layout, rgba
+from .plotly_figures import base_layout, rgba
 from .panels import get_size, get_theme
-from .viz import DPI, Blitter, figure_with_axes, style
+from .mpl_figures import DPI, Blitter, figure_with_axes, style
 
 # Okabe-Ito colours, one per method, the same in every picture.
 METHOD_COLOURS = {"simultaneous": "#D55E00", "alternating": "#0072B2", "optimistic": "#009E73",
@@ -58,23 +57,9 @@ def _extent(paths, start):
     return lim
 
 
-def descent_field(lim, game="xy", density=21, **options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The descent field -F(z) on a density x density grid over [-lim, lim]^2: (xs, U, V),
-    U[i, j] and V[i, j] at (xs[j], xs[i]); for the streamplot here and Plotly's arrows."""
-    F = games.make_field(game, **options)
-    xs = np.linspace(-lim, lim, density)
-    U, V = np.zeros((density, density)), np.zeros((density, density))
-    with torch.no_grad():
-        for i, y in enumerate(xs):
-            for j, x in enumerate(xs):
-                f = F(torch.tensor([x, y], dtype=torch.float64)).numpy()
-                U[i, j], V[i, j] = -f[0], -f[1]
-    return xs, U, V
-
-
 def draw_field(ax, lim, game="xy", density=21, colour="0.8", star="k", **options):
     """The descent field -F(z) as a streamplot over [-lim, lim]^2."""
-    xs, U, V = descent_field(lim, game, density, **options)
+    xs, U, V = games.descent_field(lim, game, density, **options)
     ax.streamplot(xs, xs, U, V, color=colour, density=1.0, linewidth=0.8, arrowsize=0.8)
     ax.plot([0], [0], marker="*", color=star, markersize=12, zorder=5)
     ax.set_xlim(-lim, lim)
@@ -215,7 +200,7 @@ def orbit_figures(methods, lr, steps, start=(1.0, 1.0), game="xy", theme="light"
     theme = get_theme(theme)
     paths = orbits(methods, lr, steps, start, game, **options)
     lim = _extent(paths, start)
-    g, U, V = descent_field(lim, game, 15, **options)
+    g, U, V = games.descent_field(lim, game, 15, **options)
     gx, gy = np.meshgrid(g, g)
     norm = np.hypot(U, V).max() or 1.0
     q = create_quiver(gx.ravel(), gy.ravel(), U.ravel() / norm, V.ravel() / norm, scale=lim / 8,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import figures as F
+from . import plotly_figures as F
 from . import panels as P
 from .panels import Frame, RunView, get_theme
 

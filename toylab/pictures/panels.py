@@ -19,7 +19,9 @@ import numpy as np
 from ..engine.config import OBJECTIVES, PROBABILISTIC
 from ..engine.runs import edits_of
 from ..engine.target_view import VIEW, pixel_density, read_target_view, target_view  # noqa: F401  (panels.pixel_density)
-from ..measure.bandwidth import binned_kde, kde_bandwidths, optimal_d, span, training_points
+from ..measure.bandwidth import kde_bandwidths, span, training_points
+from ..measure.dstar import optimal_d
+from ..measure.kde_grid import binned_kde
 
 from .looks import (CURVE_PANELS, Cell, DENSITY_GAMMA, HELP, Layout, MAP_PANELS, PANELS, SIZES, THEMES, TITLES, Theme, check_panels, get_size, get_theme, layout)  # noqa: F401  (panels' public names)
 
