@@ -1,7 +1,27 @@
+import os
+import threading
+
 import pytest
 import torch
 
 torch.set_num_threads(1)   # two xdist workers on a 2-core machine
+# imageio_ffmpeg.read_frames (the tests read MP4s back with it) starts ffmpeg with a preexec_fn,
+# which makes Python fork() instead of vfork(): fork runs NumPy's OpenBLAS pthread_atfork
+# handler, which deadlocked (joined a BLAS thread for ever) while another thread of the process
+# was inside a BLAS call - an export drawing its frames. Without the preexec_fn, vfork runs no
+# such handler (imageio-ffmpeg's own switch, its issue #58). toylab's own ffmpeg writer never
+# passes one (export.FfmpegPipe: start_new_session, vfork).
+os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
+
+
+@pytest.fixture(autouse=True)
+def exports_end_with_their_test():
+    """An export a test started draws on its own thread (the dashboard's Export button): it is
+    waited for at the test's end, so that no drawing runs on into the next test."""
+    yield
+    for t in threading.enumerate():
+        if t.name == "export":
+            t.join(300)
 
 
 @pytest.fixture(autouse=True)

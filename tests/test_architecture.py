@@ -298,9 +298,11 @@ def test_every_session_callback_declares_the_session_last():
     from dash import State
 
     from dashboards import ids as I
+    from dashboards.app import LabPage
     from dashboards.pages import compare, page, train, train_export, train_target, xy
     wrapped = 0
-    for cls in (train.TrainPage, train_target.TargetPage, train_export.ExportPage, compare.ComparePage, xy.XyPage):
+    for cls in (LabPage, train.TrainPage, train_target.TargetPage, train_export.ExportPage, compare.ComparePage,
+                xy.XyPage):
         assert issubclass(cls, page.Page)
         for name, fn in vars(cls).items():
             declared = getattr(fn, "dash_callback", None)
@@ -311,4 +313,4 @@ def test_every_session_callback_declares_the_session_last():
                 last = declared[0][-1]
                 assert isinstance(last, State) and last.component_id == I.SESSION, f"{cls.__name__}.{name}"
                 wrapped += 1
-    assert wrapped >= 9
+    assert wrapped >= 10

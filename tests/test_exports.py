@@ -6,7 +6,9 @@ colours, verdicts and "step"."""
 import base64
 import json
 import re
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +241,35 @@ def test_the_export_button_in_a_browser_sends_a_1080p_mp4(dash_duo, app, monkeyp
     dash_duo.find_element(f"#{I.EXPORT}").click()
     dash_duo.wait_for_contains_text(f"#{I.EXPORT_MSG}", "exported", timeout=240)
     assert sent == [((1920, 1080), 24.0)], sent
+
+
+FORK_WHILE_BLAS = """
+import os, sys, threading, numpy as np
+from toylab.pictures.export import FfmpegPipe
+stop = []
+def blas():
+    a = np.random.rand(300, 300)
+    while not stop:
+        a @ a
+threading.Thread(target=blas, daemon=True).start()
+for i in range(200):
+    p = FfmpegPipe(os.path.join(sys.argv[1], f"{i % 2}.mp4"), 64, 48, 12)
+    p.proc.kill(); p.proc.wait()
+stop.append(1)
+print("started 200")
+"""
+
+
+def test_ffmpeg_starts_while_another_thread_is_inside_numpy(tmp_path):
+    """The dashboard draws panels (NumPy's BLAS) on request threads while an export starts ffmpeg.
+    A fork() there runs OpenBLAS's atfork handler, which deadlocks the process when another
+    thread is inside a BLAS call (imageio-ffmpeg's read_frames, which forks for its preexec_fn,
+    hung a test worker for ever; with a preexec_fn this test hangs too, measured). toylab's
+    FfmpegPipe passes none, so Python vforks and no handler runs: 200 starts beside a thread
+    multiplying matrices all finish."""
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": str(Path(toylab.__file__).parents[1])}
+    p = subprocess.run([sys.executable, "-c", FORK_WHILE_BLAS, str(tmp_path)], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert p.returncode == 0 and "started 200" in p.stdout, p.stderr[-2000:]
