@@ -30,34 +30,9 @@ GROUPS = {
 }
 FIELDS = [f for group in GROUPS.values() for f in group]
 
-HELP = {
-    "dataset": "The target distribution p_data the generator must learn. ring8 and grid25 are the "
-               "mode-collapse benchmarks.",
-    "dataset_params": "The target's parameters as name=value, comma-separated (e.g. k=8, radius=2, std=0.02).",
-    "g_hidden": "Width of the generator's hidden layers.",
-    "g_depth": "Number of hidden layers of the generator.",
-    "d_hidden": "Width of the discriminator's hidden layers.",
-    "d_depth": "Number of hidden layers of the discriminator.",
-    "activation": "Hidden activation of both networks (LeakyReLU as in DCGAN).",
-    "z_dim": "Dimension of the generator's noise input z.",
-    "noise": "Distribution of z.",
-    "loss": "The game: minimax = the saturating log(1 - D(G(z))) of Goodfellow et al.; nonsaturating = "
-            "-log D(G(z)) for G (their practical fix); lsgan, wgan, wgan-gp, hinge are later objectives.",
-    "d_optimizer": "Optimiser of D.",
-    "lr_d": "Learning rate of D (2e-4 with Adam in DCGAN).",
-    "g_optimizer": "Optimiser of G.",
-    "lr_g": "Learning rate of G.",
-    "d_steps": "k: discriminator updates per round (Goodfellow et al.'s inner loop).",
-    "g_steps": "Generator updates per round.",
-    "update": "alternating: D then G, each seeing the other's newest weights; simultaneous: both from the "
-              "same point (spirals out on the xy game); optimistic: twice this step less the last one; "
-              "extragradient: step with the gradient of a look-ahead point (both converge on the xy game).",
-    "batch_size": "Real and fake samples per update.",
-    "seed": "Seed of initial weights, noise and data: the same seed gives the same run.",
-    "device": "auto picks CUDA when there is a GPU.",
-    "steps": "Rounds to train in total.",
-    "snapshot_every": "Rounds between the pictures (snapshots); smaller = smoother, slower.",
-}
+#: each field's help (the form's tooltips): the config's own descriptions, one text for the form
+#: and the command line's --help
+HELP = {f: TrainConfig.model_fields[f].description for f in FIELDS}
 
 UPLOAD_MAX_BYTES = 5_000_000
 UPLOAD_MAX_ROWS = target_params.MAX_POINTS     # the engine's bound on a points target

@@ -49,16 +49,19 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
     # target
-    dataset: str = Field("ring8", description="target name (toylab datasets)")
-    dataset_params: dict[str, Any] = Field(default_factory=dict, description="the target's parameters")
+    dataset: str = Field("ring8", description="the target distribution p_data the generator must learn (toylab "
+        "datasets); ring8 and grid25 are the mode-collapse benchmarks")
+    dataset_params: dict[str, Any] = Field(default_factory=dict, description="the target's parameters, name=value "
+        "comma-separated on the command line and the form (e.g. k=8, radius=2, std=0.02)")
     # networks
-    z_dim: int = Field(2, ge=1, le=512, description="noise dimension")
-    noise: Literal["gaussian", "uniform"] = Field("gaussian", description="noise distribution p_z")
-    g_hidden: int = Field(128, ge=1, le=4096, description="generator width")
-    g_depth: int = Field(2, ge=1, le=16, description="generator hidden layers")
-    d_hidden: int = Field(128, ge=1, le=4096, description="discriminator width")
-    d_depth: int = Field(2, ge=1, le=16, description="discriminator hidden layers")
-    activation: Activation = Field("leaky_relu", description="hidden activation (both networks)")
+    z_dim: int = Field(2, ge=1, le=512, description="dimension of the generator's noise input z")
+    noise: Literal["gaussian", "uniform"] = Field("gaussian", description="distribution p_z of the noise z")
+    g_hidden: int = Field(128, ge=1, le=4096, description="width of the generator's hidden layers")
+    g_depth: int = Field(2, ge=1, le=16, description="number of hidden layers of the generator")
+    d_hidden: int = Field(128, ge=1, le=4096, description="width of the discriminator's hidden layers")
+    d_depth: int = Field(2, ge=1, le=16, description="number of hidden layers of the discriminator")
+    activation: Activation = Field("leaky_relu", description="hidden activation of both networks (LeakyReLU as in "
+        "DCGAN)")
     g_activation: Activation | None = Field(None, description="G's hidden activation (default: activation)")
     d_activation: Activation | None = Field(None, description="D's hidden activation (default: activation)")
     d_maxout: int = Field(1, ge=1, le=16, description="maxout pieces per unit of D's hidden layers (1: off; "
@@ -75,30 +78,39 @@ class TrainConfig(BaseModel):
     unrolled_steps: int = Field(0, ge=0, le=20, description="unrolled GAN: G's loss looks through k "
                                                             "differentiable D updates (0: off)")
     # objective
-    loss: Loss = Field("nonsaturating", description="GAN objective")
+    loss: Loss = Field("nonsaturating", description="the game: minimax = the saturating log(1 - D(G(z))) of "
+                       "Goodfellow et al.; nonsaturating = -log D(G(z)) for G (their practical fix); lsgan, wgan, "
+                       "wgan-gp, hinge are later objectives")
     r1_gamma: float = Field(0.0, ge=0, le=1e4, description="zero-centred R1 penalty weight gamma (0: off)")
     gp_lambda: float = Field(10.0, ge=0, le=1e4, description="gradient-penalty weight for wgan-gp")
     clip: float = Field(0.01, gt=0, le=100, description="weight clipping bound for wgan")
     # optimisation
-    d_optimizer: Optimizer = Field("adam", description="discriminator optimiser")
-    g_optimizer: Optimizer = Field("adam", description="generator optimiser")
-    lr_d: float = Field(2e-4, gt=0, le=10, description="discriminator learning rate")
-    lr_g: float = Field(2e-4, gt=0, le=10, description="generator learning rate")
+    d_optimizer: Optimizer = Field("adam", description="optimiser of D")
+    g_optimizer: Optimizer = Field("adam", description="optimiser of G")
+    lr_d: float = Field(2e-4, gt=0, le=10, description="learning rate of D (2e-4 with Adam in DCGAN)")
+    lr_g: float = Field(2e-4, gt=0, le=10, description="learning rate of G")
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum")
-    d_steps: int = Field(1, ge=1, le=100, description="D steps per round")
-    g_steps: int = Field(1, ge=1, le=100, description="G steps per round")
+    d_steps: int = Field(1, ge=1, le=100, description="k: discriminator updates per round (Goodfellow et al.'s inner "
+        "loop)")
+    g_steps: int = Field(1, ge=1, le=100, description="generator updates per round")
     update: Literal[UPDATES] = Field(
-        "alternating", description="update method (toylab.games.methods): D then G, or both players at once")
-    batch_size: int = Field(256, ge=1, le=65536, description="samples per step (real and fake each)")
-    steps: int = Field(5000, ge=0, le=10_000_000, description="training rounds (one round = d_steps + g_steps)")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+        "alternating", description="update method (toylab.games.methods): alternating: D then G, each seeing "
+        "the other's newest weights; simultaneous: both from the same point (spirals out on the xy game); "
+        "optimistic: twice this step less the last one; extragradient: step with the gradient of a look-ahead "
+        "point (both converge on the xy game)")
+    batch_size: int = Field(256, ge=1, le=65536, description="real and fake samples per update")
+    steps: int = Field(5000, ge=0, le=10_000_000, description="rounds to train in total (one round = d_steps + "
+        "g_steps)")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of initial weights, noise and data: the same seed "
+        "gives the same run")
+    device: str = Field("auto", description="auto (CUDA when there is a GPU), cpu, cuda, cuda:N or mps")
     threads: int | Literal["auto"] = Field("auto", description="CPU threads for training (torch intra-op); "
                                                                "auto: as many as cores are free of other "
                                                                "work, re-read every second (toylab.threads)")
     # recording
-    snapshot_every: int = Field(50, ge=1, le=10_000_000, description="rounds between snapshots")
+    snapshot_every: int = Field(50, ge=1, le=10_000_000, description="rounds between the pictures (snapshots); "
+        "smaller = smoother, slower")
     max_snapshots: int = Field(200, ge=2, le=10_000, description="snapshots kept in memory (thinned beyond)")
     log_every: int = Field(10, ge=1, le=10_000_000, description="rounds between rows of the metrics CSV")
     metrics_every: int = Field(100, ge=0, le=10_000_000, description="rounds between measurements (JS, modes); "
