@@ -314,3 +314,66 @@ def test_every_session_callback_declares_the_session_last():
                 assert isinstance(last, State) and last.component_id == I.SESSION, f"{cls.__name__}.{name}"
                 wrapped += 1
     assert wrapped >= 10
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The heavy modules (and games.plane) a fresh interpreter holds after running `code`."""
+    import subprocess
+    import sys
+    probe = ("; print(sorted(m for m in ('torch', 'matplotlib', 'scipy', 'toylab.games.plane', "
+             "'toylab.engine.datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", "import sys; " + code + probe], capture_output=True, text=True,
+                         check=True, cwd=ROOT.parent).stdout
+    return eval(out.strip().splitlines()[-1])
+
+
+def test_the_numpy_modules_import_no_torch_and_the_games_load_their_plane_on_first_use():
+    """What the docs say imports without torch does (the KDE's bandwidths and grid, D*, the looks,
+    the games' config and methods), `import toylab.games` leaves `plane` (torch) for first use,
+    and `toylab --help` itself (not only the parser) loads neither torch nor matplotlib."""
+    assert _loaded_after("import toylab.measure.bandwidth, toylab.measure.kde_grid, toylab.measure.dstar, "
+                         "toylab.pictures.looks, toylab.games.config, toylab.games.methods") == []
+    assert _loaded_after("import toylab.games") == []
+    assert "toylab.games.plane" in _loaded_after("import toylab.games; toylab.games.trajectory")
+    assert _loaded_after("from toylab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass") == []
+
+
+def test_the_public_short_names_are_the_modules_themselves_loaded_on_first_use():
+    """`from toylab import datasets` gives toylab.engine.datasets itself (not a copy), and only
+    when it is first asked for."""
+    assert "toylab.engine.datasets" not in _loaded_after("import toylab")
+    import toylab
+    import toylab.engine.datasets
+    import toylab.pictures.mpl_figures
+    import toylab.pictures.plotly_figures
+    assert toylab.datasets is toylab.engine.datasets
+    assert toylab.viz is toylab.pictures.mpl_figures and toylab.figures is toylab.pictures.plotly_figures
+
+
+def test_the_pages_hold_no_closures_and_every_session_callback_reads_the_session_last():
+    """The tabs' callbacks are Page methods, never functions made inside other functions: nothing
+    in dashboards/ registers a callback but Page.register (no app.callback / clientside_callback
+    call anywhere else); a method with_session wraps is a declared callback with the session id
+    declared last, or is called with it last (draw: update passes it)."""
+    registering = []
+    for path in sorted(DASH.rglob("*.py")):
+        if path.name == "page.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("callback", "clientside_callback") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "app":
+                registering.append(f"{path.relative_to(DASH)}:{node.lineno}")
+    assert not registering, registering
+    from dashboards import ids as I
+    from dashboards.app import LabPage
+    from dashboards.pages import compare, train, train_export, train_target, xy
+    wrapped = []
+    for cls in (LabPage, train.TrainPage, train_target.TargetPage, train_export.ExportPage, compare.ComparePage,
+                xy.XyPage):
+        for name, fn in vars(cls).items():
+            if hasattr(fn, "__wrapped__"):                    # with_session's
+                declared = getattr(fn, "dash_callback", None)
+                wrapped.append(name)
+                if declared is not None:
+                    assert declared[0][-1].component_id == I.SESSION, f"{cls.__name__}.{name}"
+    assert "draw" in wrapped and len(wrapped) >= 11

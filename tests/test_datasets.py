@@ -206,3 +206,14 @@ def test_kept_checks_and_targets_equal_fresh_ones(tmp_path):
     one = datasets.get("points", path=str(f))
     f.write_text("0,0\n1,1\n2,0\n5,5\n")
     assert datasets.get("points", path=str(f)) is not one        # a file may change: read anew
+
+
+def test_a_point_clouds_density_is_the_metrics_kde_of_its_points():
+    """A user's points as a target: its log-density is measure's Gaussian KDE of them with the
+    target's bandwidth - the very estimate the JS number uses for p_model - at any point."""
+    from toylab.measure.kde import kde_log_prob
+    pts = np.random.default_rng(3).normal(size=(400, 2)) * [1.0, 0.3]
+    cloud = datasets.PointCloud(pts, bandwidth=0.15)
+    at = torch.as_tensor(np.random.default_rng(4).uniform(-3, 3, size=(200, 2)), dtype=torch.float32)
+    torch.testing.assert_close(cloud.log_prob(at).double(), kde_log_prob(at, torch.as_tensor(pts), 0.15).double(),
+                               rtol=1e-5, atol=1e-5)
