@@ -244,3 +244,25 @@ def test_a_round_that_raises_fails_its_members_and_the_pool_goes_on(settings, mo
     pool.join(c, on_exit=exits(c))
     exits.wait(c)
     assert_same_run(c, solo(settings[2]))
+
+
+def test_a_group_admits_one_more_only_while_its_measured_rate_keeps_every_member_at_the_floor():
+    """Admission by measured rounds/s (docs/engine.md): before any measurement a group fills to
+    first_size; then one more member is admitted only while rate x members / (members + 1) - the
+    rounds/s each would get - stays at or above the floor; max_members caps it whatever the rate."""
+    from toylab.engine.pool import Group
+    pool = Pool(floor=20.0, first_size=4, max_members=12)
+    g = Group(pool, ("shapes",))                    # (its thread is not started)
+    g.members = [object()] * 3
+    assert g.admits()                                # 3 < first_size
+    g.members = [object()] * 4
+    assert not g.admits()
+    g.member_round_s = 1 / 250                       # the last measurement: 250 member-rounds/s
+    assert g.admits()                                # 250 / 5 = 50 rounds/s each
+    g.members = [object()] * 12
+    assert not g.admits()                            # max_members
+    g.members = [object()] * 9
+    g.rate, g.measured_with = 24.0, 9                # 216 member-rounds/s measured with 9
+    assert g.admits()                                # 216 / 10 = 21.6 >= 20
+    g.rate = 21.0                                    # 189 / 10 = 18.9 < 20
+    assert not g.admits()
