@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashboards import ids as I  # noqa: E402
 from dashboards.client import TabClient  # noqa: E402
+from dashboards.pages.train_layout import GRAPHS  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -149,6 +150,8 @@ def soak(base, proc, n_clients, poll_s, browsers=0):
                 msg = _message(out)
                 kind = ("refused" if "the lab is busy" in msg else "queued" if "waits in line" in msg
                         else "running" if status == 200 and not msg else "errors")
+                if kind == "errors":
+                    print(f"client {i}: Start answered {status}: {msg[:200]}", file=sys.stderr)
             with lock:
                 outcome[kind] += 1
             seen, new_at, lat = [], [], []
@@ -161,9 +164,9 @@ def soak(base, proc, n_clients, poll_s, browsers=0):
                 step = _step(tab.values.get(f"{I.STATUS}.children"))
                 if step is not None:
                     seen.append((now, step))
-                if I.GRAPH.format("p_model") in out:
+                if any(I.GRAPH.format(g) in out for g in GRAPHS):
                     new_at.append((now, step))           # a reply that drew a new snapshot
-                time.sleep((tab.values.get(f"{I.TICK}.interval") or 300) / 1000)
+                time.sleep(tab.poll_wait_ms() / 1000)   # the reply's pace, as the page waits
             with lock:
                 latencies.extend(lat)
                 if len(seen) > 2:

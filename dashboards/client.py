@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 from . import ids as I
+from .pages.train_layout import TICK_MS
 
 
 class TabClient:
@@ -132,6 +133,13 @@ class TabClient:
             for k, v in props.items():
                 self.values[f"{id_}.{k}"] = v
         return status, result
+
+    def poll_wait_ms(self) -> int:
+        """How long the page waits before its next poll: the last `update` reply's pace (PACE's
+        `ms`, as the clientside pacing reads it); TICK_MS before any reply."""
+        pace = self.values.get(f"{I.PACE}.data")
+        ms = pace.get("ms") if isinstance(pace, dict) else None
+        return ms if isinstance(ms, int) else TICK_MS
 
     def close(self) -> None:
         """The tab's goodbye (what assets/session.js sends on pagehide)."""

@@ -64,12 +64,20 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     import dashboards.app
     calls, apps, create = [], [], dashboards.app.create_app
     monkeypatch.setattr(dashboards.app, "create_app", lambda *a, **kw: apps.append(create(*a, **kw)) or apps[-1])
-    monkeypatch.setattr(waitress, "serve", lambda wsgi, **kw: calls.append(("waitress", wsgi, kw)))
-    monkeypatch.setattr(dash.Dash, "run", lambda app, **kw: calls.append(("dash", app, kw)))
+    import threadpoolctl
+
+    def blas():
+        return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    before = blas()
+    monkeypatch.setattr(waitress, "serve", lambda wsgi, **kw: calls.append(("waitress", wsgi, kw, blas())))
+    monkeypatch.setattr(dash.Dash, "run", lambda app, **kw: calls.append(("dash", app, kw, blas())))
     assert main(["dashboard", "--port", "8061", "--host", "127.0.0.2", "--runs-dir", str(tmp_path),
                  "--max-runs", "3", "--max-sessions", "12", "--max-per-client", "2", "--max-queue", "0",
                  "--floor", "5", "--server-threads", "6"]) == 0
-    (kind, server, kw), = calls
+    (kind, server, kw, serving), = calls
+    # NumPy's BLAS on one thread while serving (its spinning second thread beside the training
+    # threads cost the soak 40 % of its rounds), as it was after
+    assert serving and set(serving) == {1} and blas() == before
     assert kind == "waitress" and kw == {"host": "127.0.0.2", "port": 8061, "threads": 6, "connection_limit": 200,
                                          "channel_timeout": 60, "ident": "toylab"}
     app, = apps
@@ -81,7 +89,7 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     assert "http://127.0.0.2:8061" in capsys.readouterr().out
     calls.clear()
     assert main(["dashboard", "--debug", "--runs-dir", str(tmp_path)]) == 0
-    (kind, _, kw), = calls
+    (kind, _, kw, _), = calls
     assert kind == "dash" and kw["debug"] is True                     # --debug: Dash's development server
     for bad, match in [(["--port", "99999"], "--port: must be a port number 1 to 65535"),
                        (["--max-runs", "0"], "--max-runs: must be >= 1")]:
