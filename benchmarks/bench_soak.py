@@ -130,6 +130,13 @@ def _settings(i: int) -> dict:
             "f-steps__value": 100_000}
 
 
+def client_address(i: int) -> str:
+    """Client i's own loopback address (127.0.0.10 on): in a class each student's computer is its own
+    address to the server, and the lab's fair shares are per address (Linux routes all of
+    127.0.0.0/8 to the loopback, so no set-up is needed)."""
+    return f"127.0.0.{10 + i}"
+
+
 def soak(base, proc, n_clients, poll_s, browsers=0):
     """n_clients HTTP tabs (and `browsers` headless Chromium pages) each train their own run and
     poll as the page does (one poll in flight, the reply's interval between): per session its
@@ -139,7 +146,7 @@ def soak(base, proc, n_clients, poll_s, browsers=0):
     closed, sessions, latencies = [], [], []
 
     def client(i):
-        tab = TabClient.over_http(base)
+        tab = TabClient.over_http(base, source=client_address(i))
         try:
             sid = tab.open()
             go.wait()
@@ -327,7 +334,7 @@ def main(argv=None):
     port = _port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "dashboards", "--host", "127.0.0.1", "--port", str(port),
-                               "--max-sessions", str(args.clients + 8), "--max-per-client", str(args.clients + 8),
+                               "--max-sessions", str(args.clients + 8),
                                "--max-runs", str(args.max_runs)],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,9 +12,9 @@ hostile client is the same thing with other values.
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
-import urllib.request
+import urllib.parse
 
 from . import ids as I
 from .pages.train_layout import TICK_MS
@@ -29,15 +29,21 @@ class TabClient:
         self.sid: str | None = None
 
     @classmethod
-    def over_http(cls, base: str, timeout: float = 60.0) -> "TabClient":
+    def over_http(cls, base: str, timeout: float = 60.0, source: str | None = None) -> "TabClient":
+        """A tab talking to the server at `base` ("http://host:port"); `source`: the local address
+        its connections leave from (e.g. "127.0.0.7": a class of clients on one machine, each
+        its own address to the server, as students' computers are)."""
+        url = urllib.parse.urlsplit(base)
+
         def request(method, path, body=None, content_type="application/json"):
-            req = urllib.request.Request(base + path, data=body, method=method,
-                                         headers={"Content-Type": content_type})
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout,
+                                              source_address=(source, 0) if source else None)
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as r:
-                    return r.status, r.read()
-            except urllib.error.HTTPError as err:
-                return err.code, err.read()
+                conn.request(method, path, body=body, headers={"Content-Type": content_type})
+                r = conn.getresponse()
+                return r.status, r.read()
+            finally:
+                conn.close()
         return cls(request)
 
     @classmethod

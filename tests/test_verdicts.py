@@ -318,3 +318,31 @@ def test_a_run_at_step_zero_is_not_diverged(tiny):
     run = t.run()
     assert run.step == 0 and len(run.member_history(0)["step"]) >= 1
     assert classify(run).outcome != "diverged"
+
+
+def test_a_remembered_spread_equals_the_fresh_one_and_goes_with_its_snapshot():
+    """The verdict remembers each snapshot's spread and the target's (the dashboard judges a live
+    run at every snapshot): a second verdict equals the first and one computed with nothing
+    remembered, and a snapshot's entry is dropped when its arrays are."""
+    import gc
+    from toylab.measure import outcomes
+    run = crafted_run("ring8", blob_between(RING8, 0, 1, 0.12))
+    first = classify(run)
+    held = dict(outcomes._REMEMBERED)
+    assert sum(1 for k in held if k[0] in {id(s.fake) for s in run.snapshots}) >= 2
+    # the remembered values are the fresh ones
+    for s in run.snapshots:
+        if (id(s.fake), ("spread", 0)) in held:
+            assert held[(id(s.fake), ("spread", 0))] == outcomes.spread(s.fake[0])
+    again = classify(run)
+    outcomes._REMEMBERED.clear()
+    fresh = classify(run)
+    from dataclasses import asdict
+    np.testing.assert_equal(asdict(first), asdict(again))           # NaN fields equal too
+    np.testing.assert_equal(asdict(first), asdict(fresh))
+    assert first.outcome == "mode_collapse" and math.isfinite(first.spread)
+    keys = [k for k in outcomes._REMEMBERED if k[0] in {id(s.fake) for s in run.snapshots}]
+    assert keys
+    del run, s
+    gc.collect()
+    assert not any(k in outcomes._REMEMBERED for k in keys)
