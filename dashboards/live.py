@@ -60,8 +60,8 @@ class LiveRun:
         self._publish()
         self._view: RunView | None = None
         self._verdict: tuple | None = None          # (the run judged, its outcome)
-        # the costly first picture (p_data, the kernel bandwidth from scratch) is made now,
-        # with the run, so that every later snapshot update is the fast kind
+        # the costly first picture (p_data on the density grid) is made now, with the run, so
+        # that every later snapshot update is the fast kind
         self.view(self.latest).frame(self.latest.snapshots[-1])
 
     # -- reading ---------------------------------------------------------------

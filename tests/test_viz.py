@@ -11,6 +11,7 @@ import torch
 
 import toylab
 from toylab import datasets, figures, kde, metrics, panels, viz
+from toylab.pictures import plotly_figures as P
 from toylab.cli import main
 from toylab.pictures.export import FrameWriter
 
@@ -153,6 +154,27 @@ def test_optimal_discriminator_panel_is_p_over_p_plus_q(run):
     assert ok.mean() > 0.01 and fr.d_star[ok].min() < 0.1 and fr.d_star[ok].max() > 0.9
     np.testing.assert_allclose(fr.d_star[ok], (view.p_data / (view.p_data + fr.p_model))[ok], atol=1e-12)
     assert fr.d.min() >= 0 and fr.d.max() <= 1                    # D = sigmoid(logit) for BCE
+
+
+def test_a_frame_makes_its_densities_only_when_drawn_and_they_are_the_fresh_ones(run):
+    """p_model, D* and the bandwidth are ~20 of a frame's ~26 ms and the layered view and the curves
+    never read them: a frame computes them on first use only (a class's pages computed them at
+    every snapshot for nothing), once, and then they are what the view computes afresh."""
+    from toylab.pictures.layered import layered_figure
+    view = panels.RunView(run)
+    snap = run.snapshots[-1]
+    fr = view.frame(snap)
+    layered_figure(view, fr)
+    for p in ("losses", "js", "modes", "d", "manifold", "arrows", "p_data"):
+        P.panel_traces(view, fr, p, P.get_theme("light"))
+    assert "_densities" not in fr.__dict__                 # not computed: nothing drawn needed them
+    P.panel_traces(view, fr, "p_model", P.get_theme("light"))
+    assert "_densities" in fr.__dict__
+    p_model, d_star, h = view.densities(np.asarray(snap.fake[0], dtype=np.float64))
+    np.testing.assert_array_equal(fr.p_model, p_model)
+    np.testing.assert_array_equal(fr.d_star, d_star)
+    assert fr.bandwidth == h and fr.p_model is fr.p_model       # made once
+    assert p_model.sum() * (view.xs[1] - view.xs[0]) * (view.ys[1] - view.ys[0]) == pytest.approx(1.0, abs=0.05)
 
 
 def test_the_p_model_and_d_star_panels_show_the_density_the_js_number_was_computed_on(tmp_path):

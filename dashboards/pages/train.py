@@ -195,9 +195,8 @@ def preview_frame(dataset, params, upload=None):
         return None
     view = P.RunView(Run(configs=[cfg]), n_points=POINTS_DRAWN)
     empty = np.zeros((0, 2))
-    frame = P.Frame(step=0, fake=empty, p_model=np.zeros_like(view.p_data), d=np.full((2, 2), np.nan),
-                    d_star=np.full_like(view.p_data, np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
-                    bandwidth=float("nan"))
+    frame = P.Frame(step=0, fake=empty, d=np.full((2, 2), np.nan), manifold=np.zeros((2, 2, 2)), grad=empty,
+                    densities=lambda: (np.zeros_like(view.p_data), np.full_like(view.p_data, np.nan), math.nan))
     return view, frame
 
 

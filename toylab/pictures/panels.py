@@ -11,8 +11,10 @@ over training (p_data, real samples, the curves) is computed once, and
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -50,23 +52,41 @@ def edit_marks(edits) -> list[tuple[int, str]]:
 
 
 # ---- data -------------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class Frame:
     """One snapshot of one member, ready to draw.
 
     p_model and d_star are on the view's density grid (RunView.xs, .ys); d on the run's
     D grid (RunView.d_xs, .d_ys); metrics: the latest measurement at or before `step`.
+    p_model, d_star and bandwidth are computed on first use, by `densities` (() -> (p_model,
+    d_star, bandwidth)): they are most of a frame's cost (the bandwidth search and the blur,
+    ~20 of ~26 ms), and the dashboard's layered view and its curves never read them (a
+    class's pages drew them for nothing at every snapshot).
     """
 
     step: int
     fake: np.ndarray
-    p_model: np.ndarray
     d: np.ndarray
-    d_star: np.ndarray
     manifold: np.ndarray
     grad: np.ndarray
-    bandwidth: float
+    densities: Callable[[], tuple[np.ndarray, np.ndarray, float]] = field(repr=False)
     metrics: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def _densities(self) -> tuple[np.ndarray, np.ndarray, float]:
+        return self.densities()
+
+    @property
+    def p_model(self) -> np.ndarray:
+        return self._densities[0]
+
+    @property
+    def d_star(self) -> np.ndarray:
+        return self._densities[1]
+
+    @property
+    def bandwidth(self) -> float:
+        return self._densities[2]
 
 
 def d_values(d_raw: np.ndarray, loss: str) -> tuple[np.ndarray, float, str]:
@@ -154,6 +174,15 @@ class RunView:
         """The drawable state at one snapshot."""
         e = self.member
         fake = np.asarray(snap.fake[e], dtype=np.float64)
+        d, _, _ = d_values(np.asarray(snap.d_grid[e], dtype=np.float64), self.loss)
+        grad = np.asarray(snap.d_grad[e], dtype=np.float64)
+        return Frame(step=int(snap.step), fake=fake, d=d, manifold=np.asarray(snap.manifold[e]), grad=grad,
+                     densities=functools.partial(self.densities, fake), metrics=self.metrics_at(int(snap.step)))
+
+    def densities(self, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(p_model, d_star, bandwidth) of a frame's fakes: p_model their KDE on the density grid,
+        with the per-sample bandwidths of the JS number; D* = p_data / (p_data + p_model), NaN
+        where neither has mass."""
         ok = training_points(fake)                    # the samples, and below the bandwidth, of the JS number
         if len(ok) >= 2:
             bw = kde_bandwidths(ok, self.span)          # per-sample bandwidths, as the JS number's
@@ -163,11 +192,7 @@ class RunView:
         with np.errstate(divide="ignore"):
             d_star = optimal_d(np.log(self.p_data), np.log(p_model))
         d_star[self.p_data + p_model <= 1e-3 * self.density_max] = np.nan     # drawn where there is mass
-        d, _, _ = d_values(np.asarray(snap.d_grid[e], dtype=np.float64), self.loss)
-        grad = np.asarray(snap.d_grad[e], dtype=np.float64)
-        return Frame(step=int(snap.step), fake=fake, p_model=p_model, d=d, d_star=d_star,
-                     manifold=np.asarray(snap.manifold[e]), grad=grad, bandwidth=h,
-                     metrics=self.metrics_at(int(snap.step)))
+        return p_model, d_star, h
 
     def arrows(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         """(positions, vectors) for the gradient arrows: the first n_arrows finite fakes, vectors
