@@ -326,23 +326,35 @@ def test_a_remembered_spread_equals_the_fresh_one_and_goes_with_its_snapshot():
     remembered, and a snapshot's entry is dropped when its arrays are."""
     import gc
     from toylab.measure import outcomes
+    from toylab.measure.remember import _VALUES
     run = crafted_run("ring8", blob_between(RING8, 0, 1, 0.12))
     first = classify(run)
-    held = dict(outcomes._REMEMBERED)
+    held = dict(_VALUES)
     assert sum(1 for k in held if k[0] in {id(s.fake) for s in run.snapshots}) >= 2
     # the remembered values are the fresh ones
     for s in run.snapshots:
-        if (id(s.fake), ("spread", 0)) in held:
-            assert held[(id(s.fake), ("spread", 0))] == outcomes.spread(s.fake[0])
+        if (id(s.fake), ("spread", 0), None) in held:
+            assert held[(id(s.fake), ("spread", 0), None)][1] == outcomes.spread(s.fake[0])
+    # ... and the mode counts, each remembered with its target (a value of another target is not it)
+    from toylab.measure.modes import mode_coverage
+    from toylab.measure.remember import remembered
+    counted = [(k, v) for k, v in held.items() if k[1][0] == "mode counts"]
+    assert counted
+    for (owner, (_, member, threshold), _), (ref, counts) in counted:
+        s = next(s for s in run.snapshots if id(s.fake) == owner)
+        np.testing.assert_array_equal(counts, mode_coverage(s.fake[member], ref(), threshold).counts)
+    s = run.snapshots[-1]
+    other = datasets.get("grid25")
+    assert remembered(s.fake, ("mode counts", 0, 3.0), lambda: "grid25's", of=other) == "grid25's"
     again = classify(run)
-    outcomes._REMEMBERED.clear()
+    _VALUES.clear()
     fresh = classify(run)
     from dataclasses import asdict
     np.testing.assert_equal(asdict(first), asdict(again))           # NaN fields equal too
     np.testing.assert_equal(asdict(first), asdict(fresh))
     assert first.outcome == "mode_collapse" and math.isfinite(first.spread)
-    keys = [k for k in outcomes._REMEMBERED if k[0] in {id(s.fake) for s in run.snapshots}]
+    keys = [k for k in _VALUES if k[0] in {id(s.fake) for s in run.snapshots}]
     assert keys
     del run, s
     gc.collect()
-    assert not any(k in outcomes._REMEMBERED for k in keys)
+    assert not any(k in _VALUES for k in keys)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .kde import as_points, check_target, sq_dist
+from .remember import remembered
 
 #: a mode is present when its HQ count is at least this share of its fair share w_k * N
 PRESENT_SHARE = 0.1
@@ -181,9 +182,10 @@ def mode_timeline(snapshots, target, member: int = 0, threshold: float = 3.0) ->
     enter, leave = 0.5 * w, 0.125 * w
     steps, shares = [], []
     for s in snapshots:
-        cov = mode_coverage(s.fake[member], target, threshold)
+        counts = remembered(s.fake, ("mode counts", member, float(threshold)),
+                            lambda s=s: mode_coverage(s.fake[member], target, threshold).counts, of=target)
         steps.append(s.step)
-        shares.append(cov.counts / max(len(s.fake[member]), 1))
+        shares.append(counts / max(len(s.fake[member]), 1))
     shares = np.array(shares).reshape(-1, K)
     held = np.zeros(shares.shape, dtype=bool)
     state = np.zeros(K, dtype=bool)

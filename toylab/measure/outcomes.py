@@ -51,11 +51,11 @@ snapshot never raises here (a NaN sample is rule 1).
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+
+from .remember import remembered
 
 
 OUTCOMES = ("converged", "mode_collapse", "not_converged", "oscillating", "vanishing_gradient", "diverged", "stalled")
@@ -151,31 +151,6 @@ def spread(x: np.ndarray, n: int = 1000) -> float:
     if len(x) < 2:
         return float("nan")
     return float(np.percentile(pdist(x), 90))
-
-
-_REMEMBERED: dict[tuple, float] = {}
-_REMEMBERED_LOCK = threading.Lock()
-
-
-def _remembered(owner, what, compute) -> float:
-    """compute(), remembered while the object `owner` lives (keyed by its id and `what`). A live
-    run is judged at every snapshot (the dashboard's verdict) over mostly the same window
-    snapshots and the same target, each spread a percentile of 500,000 pair distances (~10 ms):
-    nine of them made the verdict ~80 ms of a class's server time per snapshot. Used for values
-    of arrays never written once a snapshot holds them, and of a target; equal to the fresh value
-    (tests). An owner that cannot be weakly referenced is computed afresh."""
-    key = (id(owner), what)
-    with _REMEMBERED_LOCK:
-        if key in _REMEMBERED:
-            return _REMEMBERED[key]
-    value = compute()
-    try:
-        weakref.finalize(owner, _REMEMBERED.pop, key, None)   # the id is reused once the owner is gone
-    except TypeError:
-        return value
-    with _REMEMBERED_LOCK:
-        _REMEMBERED[key] = value
-    return value
 
 
 def moved(first: np.ndarray, last: np.ndarray) -> float:
@@ -310,7 +285,7 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
             return out
 
     # 3. G did not move
-    scale = _remembered(target, "spread", lambda: spread(target.sample(2000, seed=0).numpy())) \
+    scale = remembered(target, "spread", lambda: spread(target.sample(2000, seed=0).numpy())) \
         if snapshots else float("nan")
     if len(snapshots) >= 2 and snapshots[-1].step > snapshots[0].step and scale > 0:
         out.moved = max((moved(snapshots[0].fake[member], s.fake[member]) for s in snapshots[1:]),
@@ -335,7 +310,7 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
             n = len(snaps[-1].fake[member])
             out.modes = float(present(np.round(last_shares * n), target.weights.double().numpy(), n).sum())
     if K and snaps and scale > 0:
-        spreads = [_remembered(s.fake, ("spread", member), lambda s=s: spread(s.fake[member]))
+        spreads = [remembered(s.fake, ("spread", member), lambda s=s: spread(s.fake[member]))
                    for s in _evenly(snaps, _SPREAD_SNAPSHOTS)]
         out.spread = _median(spreads) / scale
         if len(snaps) >= 2:
