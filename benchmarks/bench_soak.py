@@ -334,7 +334,7 @@ def main(argv=None):
     port = _port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "dashboards", "--host", "127.0.0.1", "--port", str(port),
-                               "--max-sessions", str(args.clients + 8),
+                               "--max-sessions", str(args.clients + 8), "--max-per-client", str(args.browsers + 3),
                                "--max-runs", str(args.max_runs)],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

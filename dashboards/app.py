@@ -118,14 +118,19 @@ def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 18
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server with parsed options until Ctrl-C; every session is closed on the way out."""
+    import scipy.spatial  # noqa: F401  (its own OpenBLAS is loaded now, so that the limit below covers it)
     import torch
     # one thread per training: --max-runs trainings share the cores, one each, instead of
     # each asking torch for all of them (the host's process, so the setting is the server's)
     torch.set_num_threads(1)
-    # and NumPy's BLAS (OpenBLAS) one thread too: the pages' pictures multiply small matrices
-    # (the p_model blur), and OpenBLAS's second thread spinning for work beside the busy training
-    # threads cost the class's soak 40 % of its rounds (220 against 370 member-rounds/s)
-    blas = threadpoolctl.threadpool_limits(1, user_api="blas")     # restored when the server returns
+    # and NumPy's and SciPy's BLAS (OpenBLAS) one thread too: the pages' pictures multiply small
+    # matrices (the p_model blur), and OpenBLAS's second thread spinning for work beside the busy
+    # training threads cost the class's soak 40 % of its rounds (220 against 370 member-rounds/s)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):     # restored when the server returns
+        return _serve_app(args)
+
+
+def _serve_app(args: argparse.Namespace) -> int:
     app = create_app(args.runs_dir, args.max_sessions, args.idle_timeout, max_per_client=args.max_per_client,
                      max_runs=args.max_runs, max_queue=args.max_queue, floor=args.floor)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
@@ -155,7 +160,6 @@ def serve(args: argparse.Namespace) -> int:
             raise
     finally:
         app.sessions.shutdown()
-        blas.restore_original_limits()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 128 + stopped[0] if stopped else 0

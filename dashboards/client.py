@@ -34,12 +34,15 @@ class TabClient:
         its connections leave from (e.g. "127.0.0.7": a class of clients on one machine, each
         its own address to the server, as students' computers are)."""
         url = urllib.parse.urlsplit(base)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"base: must be an http://host:port address (got {base!r:.80})")
+        prefix = url.path.rstrip("/")
 
         def request(method, path, body=None, content_type="application/json"):
             conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout,
                                               source_address=(source, 0) if source else None)
             try:
-                conn.request(method, path, body=body, headers={"Content-Type": content_type})
+                conn.request(method, prefix + path, body=body, headers={"Content-Type": content_type})
                 r = conn.getresponse()
                 return r.status, r.read()
             finally:

@@ -68,7 +68,9 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
 
     def blas():
         return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    limit = threadpoolctl.threadpool_limits(2, user_api="blas")     # so that "restored" can fail
     before = blas()
+    assert before and set(before) == {2}
     monkeypatch.setattr(waitress, "serve", lambda wsgi, **kw: calls.append(("waitress", wsgi, kw, blas())))
     monkeypatch.setattr(dash.Dash, "run", lambda app, **kw: calls.append(("dash", app, kw, blas())))
     assert main(["dashboard", "--port", "8061", "--host", "127.0.0.2", "--runs-dir", str(tmp_path),
@@ -78,6 +80,7 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     # NumPy's BLAS on one thread while serving (its spinning second thread beside the training
     # threads cost the soak 40 % of its rounds), as it was after
     assert serving and set(serving) == {1} and blas() == before
+    limit.restore_original_limits()
     assert kind == "waitress" and kw == {"host": "127.0.0.2", "port": 8061, "threads": 6, "connection_limit": 200,
                                          "channel_timeout": 60, "ident": "toylab"}
     app, = apps

@@ -72,21 +72,25 @@ class Frame:
     densities: Callable[[], tuple[np.ndarray, np.ndarray, float]] = field(repr=False)
     metrics: dict = field(default_factory=dict)
 
-    @functools.cached_property
-    def _densities(self) -> tuple[np.ndarray, np.ndarray, float]:
-        return self.densities()
+    def _made(self) -> tuple[np.ndarray, np.ndarray, float]:
+        # kept by hand, not functools.cached_property: on Python 3.11 that holds one lock for
+        # every Frame, so the request threads' frames would be made one at a time
+        made = self.__dict__.get("_densities")
+        if made is None:
+            made = self.__dict__["_densities"] = self.densities()
+        return made
 
     @property
     def p_model(self) -> np.ndarray:
-        return self._densities[0]
+        return self._made()[0]
 
     @property
     def d_star(self) -> np.ndarray:
-        return self._densities[1]
+        return self._made()[1]
 
     @property
     def bandwidth(self) -> float:
-        return self._densities[2]
+        return self._made()[2]
 
 
 def d_values(d_raw: np.ndarray, loss: str) -> tuple[np.ndarray, float, str]:
