@@ -343,6 +343,13 @@ def test_a_remembered_spread_equals_the_fresh_one_and_goes_with_its_snapshot():
     for (owner, (_, member, threshold), _), (ref, counts) in counted:
         s = next(s for s in run.snapshots if id(s.fake) == owner)
         np.testing.assert_array_equal(counts, mode_coverage(s.fake[member], ref(), threshold).counts)
+    # ... and each snapshot's distance from the first (the "G did not move" rule), with the first
+    from toylab.measure.outcomes import moved
+    travelled = [(k, v) for k, v in held.items() if k[1][0] == "moved"]
+    assert len(travelled) == len(run.snapshots) - 1
+    for (owner, (_, member), _), (ref, value) in travelled:
+        s = next(s for s in run.snapshots if id(s.fake) == owner)
+        assert ref() is run.snapshots[0].fake and value == moved(run.snapshots[0].fake[member], s.fake[member])
     s = run.snapshots[-1]
     other = datasets.get("grid25")
     assert remembered(s.fake, ("mode counts", 0, 3.0), lambda: "grid25's", of=other) == "grid25's"

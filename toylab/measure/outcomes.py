@@ -288,7 +288,9 @@ def classify(run, member: int = 0, rules: OutcomeRules | None = None, final: dic
     scale = remembered(target, "spread", lambda: spread(target.sample(2000, seed=0).numpy())) \
         if snapshots else float("nan")
     if len(snapshots) >= 2 and snapshots[-1].step > snapshots[0].step and scale > 0:
-        out.moved = max((moved(snapshots[0].fake[member], s.fake[member]) for s in snapshots[1:]),
+        first = snapshots[0].fake                # each snapshot's distance from it, remembered with it
+        out.moved = max((remembered(s.fake, ("moved", member), lambda s=s: moved(first[member], s.fake[member]),
+                                    of=first) for s in snapshots[1:]),
                         key=lambda v: v if np.isfinite(v) else -1.0) / scale
         if out.moved < rules.moved_min:
             out.outcome = "stalled"
