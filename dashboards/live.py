@@ -60,9 +60,10 @@ class LiveRun:
         self._publish()
         self._view: RunView | None = None
         self._verdict: tuple | None = None          # (the run judged, its outcome)
-        # the costly first picture (p_data on the density grid) is made now, with the run, so
-        # that every later snapshot update is the fast kind
-        self.view(self.latest).frame(self.latest.snapshots[-1])
+        # the costly part of the first picture (the view: p_data on the density grid) is made
+        # now, with the run, so that every later snapshot update is the fast kind (a frame is
+        # cheap until a panel reads its densities)
+        self.view(self.latest)
 
     # -- reading ---------------------------------------------------------------
     def _publish(self):

@@ -3,9 +3,9 @@
 A live run is judged at every snapshot (the dashboard's verdict, `outcomes.classify`) over
 mostly the same window of snapshots: each snapshot's spread (a percentile of 500,000 pair
 distances, ~10 ms), its mode counts and its distance from the first snapshot were computed
-again at each new one, ~80 ms of a class's server time per snapshot. Snapshot arrays are never written once a snapshot holds
-them, so a value of one is remembered until the array is freed (weakref.finalize), and is
-the fresh value (tests/test_verdicts.py).
+again at each new one, ~80 ms of a class's server time per snapshot. Snapshot arrays are
+never written once a snapshot holds them, so a value of one is remembered until the array
+is freed (weakref.finalize), and is the fresh value (tests/test_verdicts.py).
 """
 
 from __future__ import annotations
