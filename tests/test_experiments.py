@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import toylab
 from toylab import ConfigError, TrainConfig
@@ -145,6 +146,59 @@ def test_small_sweep_makes_table_and_plots_and_resumes(tmp_path):
         X.run_experiment({**SPEC, "seeds": [5]}, out, workers=1, progress=False)
 
 
+def test_an_interrupted_job_continues_from_its_checkpoint_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    """A sweep killed in the middle of a long job (a 20,000-round recipe) keeps the job's run folder;
+    the next sweep continues it from its last checkpoint and gets the uninterrupted job's numbers."""
+    from toylab.engine.runs import write_json
+    from toylab.engine.training import Trainer
+    spec = {**SPEC, "seeds": [0, 1], "variants": [{"label": "non-saturating"}]}
+    whole = X.run_experiment(spec, tmp_path / "whole", workers=1, progress=False)
+    exp = X.load_experiment(spec)
+    job = exp.jobs()[0]
+    configs = [TrainConfig(**{"threads": 1, **m["config"]}) for m in job["members"]]
+    resumed_at = []
+    real_resumed = Trainer.resumed.__func__
+    monkeypatch.setattr(Trainer, "resumed", classmethod(
+        lambda cls, run, total, **kw: resumed_at.append(run.step) or real_resumed(cls, run, total, **kw)))
+    for name, members, cut in (("cut", configs, 60), ("other", [c.replace(seed=c.seed + 5) for c in configs], 40)):
+        out = tmp_path / name
+        write_json(out / "experiment.json", exp.to_dict())
+        Trainer(members, out=out / "runs" / job["id"]).fit(cut)     # killed at round `cut`: a checkpoint, no rows
+        assert X.run_experiment(spec, out, workers=1, progress=False) == whole
+        ran, ref = out / "runs" / job["id"], tmp_path / "whole" / "runs" / job["id"]
+        assert (ran / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()    # every logged loss
+        torch.testing.assert_close(_weights(ran), _weights(ref), rtol=0, atol=0)        # and the state, to the bit
+    assert resumed_at == [60]             # the folder of other seeds was not continued: trained afresh
+
+
+def _weights(run_dir):
+    """A run folder's saved state, less the run's id (each run has its own)."""
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    state.pop("run", None)
+    return state
+
+
+def test_a_variant_may_name_its_own_seeds_and_steps_and_a_size_asked_for_holds_for_every_setting():
+    spec = {**SPEC, "seeds": [0], "variants": [{"label": "a"}, {"label": "b", "loss": "minimax", "seeds": 3,
+                                                                "steps": 60}]}
+    exp = X.load_experiment(spec)
+    assert exp.setting_seeds() == {"a": [0], "b": [0, 1, 2]} and exp.seeds_text() == "1-3 seeds"
+    jobs = exp.jobs()
+    assert [len(j["members"]) for j in jobs] == [1, 3]
+    assert [j["members"][0]["config"]["steps"] for j in jobs] == [100, 60]
+    for sized in (X.load_experiment(spec, seeds=2, steps=40),
+                  X.load_experiment({**spec, "quick": {"seeds": 1, "steps": 20, "snapshot_every": 10,
+                                                       "metrics_every": 10}}, quick=True)):
+        seeds = sized.setting_seeds()
+        assert len({len(s) for s in seeds.values()}) == 1 and len(seeds["b"]) == len(sized.seeds)
+        assert {m["config"]["steps"] for j in sized.jobs() for m in j["members"]} == {sized.base["steps"]}
+    assert X.load_experiment("pacgan_table1", quick=True).seeds_text() == "1 seed"
+    with pytest.raises(ConfigError, match=r"setting 'b': seeds: a count"):
+        X.load_experiment({**spec, "variants": [{"label": "b", "seeds": 0}]})
+    with pytest.raises(ConfigError, match=r"setting 'b': seeds: \[1\] given more than once"):
+        X.load_experiment({**spec, "variants": [{"label": "b", "seeds": [1, 1]}]})
+
+
 def test_dask_local_cluster_gives_the_same_table(tmp_path):
     from dask.distributed import LocalCluster
     spec = {**SPEC, "seeds": [0, 1]}
@@ -175,7 +229,7 @@ def test_every_recipe_loads_and_batches_its_seeds():
     for name in X.recipes():
         exp = X.load_experiment(name)
         assert exp.description and len(exp.settings()) >= 2
-        assert sum(len(j["members"]) for j in exp.jobs()) == len(exp.settings()) * len(exp.seeds)
+        assert sum(len(j["members"]) for j in exp.jobs()) == sum(map(len, exp.setting_seeds().values()))
     mc = X.load_experiment("mode_collapse", seeds=64)
     assert len(mc.seeds) == 64 and max(len(j["members"]) for j in mc.jobs()) == 64    # one ensemble a setting
 
@@ -192,7 +246,7 @@ def test_sweep_and_report_commands(tmp_path, capsys):
     spec.write_text(json.dumps({**SPEC, "seeds": [0]}))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "e"), "--workers", "1", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "tiny: 2 settings x 1 seeds = 2 runs in 2 ensembles" in out and "| minimax | 1 |" in out
+    assert "tiny: 2 settings x 1 seed = 2 runs in 2 ensembles" in out and "| minimax | 1 |" in out
     assert main(["report", str(tmp_path / "e"), "--no-plots"]) == 0
     assert main(["sweep", "--list"]) == 0 and "mode_collapse" in capsys.readouterr().out
     assert main(["report", str(tmp_path / "nothing")]) == 2
@@ -227,7 +281,8 @@ QUICK_RECIPES = ["mode_collapse", "vanishing_gradient", "non_convergence", "equi
 @pytest.mark.parametrize("name", QUICK_RECIPES)
 def test_every_recipe_runs_end_to_end_at_its_quick_size(name, tmp_path, capsys):
     full, quick = X.load_experiment(name), X.load_experiment(name, quick=True)
-    assert quick.settings() == full.settings() and len(quick.seeds) == 1
+    assert [s for s, _ in quick.settings()] == [s for s, _ in full.settings()] and quick.seeds_text() == "1 seed"
+    assert {m["config"]["steps"] for j in quick.jobs() for m in j["members"]} == {quick.base["steps"]}   # every setting
     assert quick.base["steps"] < full.base["steps"]
     assert main(["sweep", name, "--quick", "--out", str(tmp_path / name), "--workers", "1", "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -234,7 +234,7 @@ def cmd_sweep(args) -> int:
     exp = X.load_experiment(args.spec, quick=args.quick, seeds=args.seeds, steps=args.steps)
     out = Path(args.out or f"experiments/{exp.name}" + ("-quick" if args.quick else ""))
     jobs = exp.jobs()
-    print(f"{exp.name}: {len(exp.settings())} settings x {len(exp.seeds)} seeds = "
+    print(f"{exp.name}: {len(exp.settings())} settings x {exp.seeds_text()} = "
           f"{sum(len(j['members']) for j in jobs)} runs in {len(jobs)} ensembles -> {out}")
     try:
         table = X.run_experiment(exp, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)

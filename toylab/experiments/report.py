@@ -48,7 +48,7 @@ def report(out, plots: bool = True) -> str:
     rates = outcome_rates(rows)
     present = [o for o in OUTCOMES if any(v[o][0] for v in rates.values())]
     lines = [f"# {exp.name}", "", exp.description.strip(), "",
-             f"{len(rows)} runs: {len(rates)} settings x {len(exp.seeds)} seeds. Outcome rates with 95 % Wilson "
+             f"{len(rows)} runs: {len(rates)} settings x {exp.seeds_text()}. Outcome rates with 95 % Wilson "
              f"intervals. Measured at the end on 2,500 samples per run, mean ± std over seeds: JS (nats), modes "
              f"present (holding at least a tenth of their fair share of the samples) and captured (at least one, "
              f"as in VEEGAN/PacGAN), high-quality share, reverse KL of the mode histogram, off-mode share (of the "

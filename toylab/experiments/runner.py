@@ -42,23 +42,40 @@ def run_job(job: dict, out: str, threads: int = JOB_THREADS) -> list[dict]:
     the machine's load while it trains, so the run would depend on that load).
 
     Rows are written (atomically) only for a job that trained to its end or diverged: an
-    interrupted job raises JobInterrupted and leaves no rows, so the next sweep redoes it."""
+    interrupted job raises JobInterrupted and leaves no rows, and the next sweep continues it from
+    its last checkpoint (job_trainer)."""
     import torch
-
-    from ..engine.training import Trainer
 
     torch.set_num_threads(threads)
     out = Path(out)
-    run_dir = out / "runs" / job["id"]
-    shutil.rmtree(run_dir, ignore_errors=True)          # a partial run from an interrupted sweep
     rules = OutcomeRules.from_dict(read_json(out / "experiment.json")["rules"])
     configs = [TrainConfig(**{"threads": threads, **m["config"]}) for m in job["members"]]   # (auto: not in the record)
-    run = Trainer(configs, out=run_dir).fit()
+    run = job_trainer(out / "runs" / job["id"], configs).fit()
     if run.status not in (COMPLETED, DIVERGED):
         raise JobInterrupted(f"job {job['id']}: {run.status} at round {run.step}; no rows written")
     rows = job_rows(run, job, rules)
     write_json(out / "results" / f"{job['id']}.json", rows)
     return rows
+
+
+def job_trainer(run_dir: Path, configs: list[TrainConfig]):
+    """A job's trainer. A run folder of these very members, left by an interrupted sweep (Ctrl-C,
+    a killed worker, a machine that went down), is continued from its last checkpoint: resuming
+    is exact to the bit (docs/engine.md), so a 20,000-round job is never trained twice. Anything
+    else there (another job's members, a damaged folder, every member diverged) is removed and
+    the job starts afresh."""
+    from ..engine import runs
+    from ..engine.training import Trainer
+
+    if (run_dir / "config.json").is_file():
+        try:
+            run = runs.load_run(run_dir, snapshots=False, weights=False)
+            if run.configs == configs:
+                return Trainer.resumed(run, configs[0].steps)
+        except (OSError, ValueError):
+            pass                                  # not resumable: trained again from round 0
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return Trainer(configs, out=run_dir)
 
 
 def job_rows(run, job: dict, rules: OutcomeRules) -> list[dict]:

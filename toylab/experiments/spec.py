@@ -20,8 +20,10 @@ RECIPES = Path(__file__).parent / "recipes"
 
 @dataclass
 class Experiment:
-    """base: TrainConfig fields; variants: [{label, **overrides}]; grid: {field: [values]}
-    (settings = every variant x every grid point); seeds: the seeds of every setting."""
+    """base: TrainConfig fields; variants: [{label, seeds?, **overrides}]; grid: {field: [values]}
+    (settings = every variant x every grid point); seeds: the seeds of every setting, unless its
+    variant names its own (`seeds`: a count or a list), e.g. a paper's 10 trials for the settings
+    the budget allows and 2 for the costly ones."""
 
     name: str
     base: dict = field(default_factory=dict)
@@ -36,12 +38,25 @@ class Experiment:
 
     def settings(self) -> list[tuple[str, dict]]:
         """(label, overrides) of every setting, validated (errors name the setting and field)."""
+        return [(name, overrides) for name, overrides, _ in self._settings()]
+
+    def setting_seeds(self) -> dict[str, list[int]]:
+        """Each setting's seeds: its variant's own `seeds`, else the experiment's."""
+        return {name: seeds for name, _, seeds in self._settings()}
+
+    def seeds_text(self) -> str:
+        """The seeds per setting in words: "2 seeds", or "2-10 seeds" where variants differ."""
+        counts = sorted({len(s) for s in self.setting_seeds().values()})
+        return f"{counts[0]}{f'-{counts[-1]}' if len(counts) > 1 else ''} seed{'s' * (counts[-1] != 1)}"
+
+    def _settings(self) -> list[tuple[str, dict, list[int]]]:
         keys = list(self.grid)
         points = [dict(zip(keys, vals)) for vals in itertools.product(*(self.grid[k] for k in keys))] or [{}]
         out = []
         for variant in self.variants or [{}]:
             variant = dict(variant)
             label = str(variant.pop("label", "")) or None
+            own = variant.pop("seeds", None)
             for point in points:
                 overrides = {**variant, **point}
                 parts = [label] if label else []
@@ -49,10 +64,11 @@ class Experiment:
                 name = ", ".join(parts) or "base"
                 try:
                     make_config(**{**self.base, **overrides})
+                    seeds = self.seeds if own is None else _seeds(own)
                 except ConfigError as err:
                     raise ConfigError(f"setting {name!r}: {err}") from None
-                out.append((name, overrides))
-        labels = [n for n, _ in out]
+                out.append((name, overrides, seeds))
+        labels = [n for n, _, _ in out]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"settings: labels must differ; got {labels}")
         return out
@@ -60,8 +76,8 @@ class Experiment:
     def jobs(self) -> list[dict]:
         """Members grouped into ensembles: configs equal up to seed, lr_d and lr_g train together."""
         groups: dict[str, dict] = {}
-        for label, overrides in self.settings():
-            for seed in self.seeds:
+        for label, overrides, seeds in self._settings():
+            for seed in seeds:
                 cfg = make_config(**{**self.base, **overrides, "seed": int(seed)})
                 key = json.dumps({k: v for k, v in cfg.model_dump(mode="json").items() if k not in ENSEMBLE_FIELDS},
                                  sort_keys=True)
@@ -197,7 +213,8 @@ QUICK = {"seeds": 1, "steps": 100, "snapshot_every": 50, "metrics_every": 50}
 
 
 def load_experiment(spec, quick: bool = False, **overrides) -> Experiment:
-    """A recipe by name, a spec file, or a dict; overrides: seeds=N, steps=N (into base).
+    """A recipe by name, a spec file, or a dict; overrides: seeds=N, steps=N (into base, and over
+    any variant's own).
 
     quick: the spec's [quick] table (seeds and TrainConfig fields; QUICK if it has none)
     replaces those parts: the same settings at a smoke size, for tests and a first look."""
@@ -217,20 +234,34 @@ def load_experiment(spec, quick: bool = False, **overrides) -> Experiment:
     if not isinstance(d, dict):
         raise ConfigError(f"experiment: a spec is a mapping, got a {type(d).__name__}")
     small = d.pop("quick", None)
+    asked = set()                  # the keys a size asked for sets: they hold for every setting
     if quick:
         small = dict(QUICK if small is None else small)
         if not isinstance(d.get("base", {}), dict):
             raise ConfigError(f"base: must be a table of TrainConfig fields, got {d['base']!r}")
         if "seeds" in small:
             d["seeds"] = small.pop("seeds")
+            asked.add("seeds")
         d["base"] = {**d.get("base", {}), **small}
+        asked |= set(small)
     if overrides.get("seeds") is not None:
         d["seeds"] = overrides["seeds"]
+        asked.add("seeds")
     if overrides.get("steps") is not None:
         if not isinstance(d.get("base", {}), dict):
             raise ConfigError(f"base: must be a table of TrainConfig fields, got {d['base']!r}")
         d["base"] = {**d.get("base", {}), "steps": overrides["steps"]}
+        asked.add("steps")
+    if asked:
+        d["variants"] = _without(d.get("variants", []), asked)
     return Experiment.from_dict(d)
+
+
+def _without(variants, keys: set):
+    """The variants without their own values of `keys` (a size asked for replaces every setting's)."""
+    if not isinstance(variants, list):
+        return variants                  # (refused by name in from_dict)
+    return [{k: v for k, v in var.items() if k not in keys} if isinstance(var, dict) else var for var in variants]
 
 
 # ---- running ------------------------------------------------------------------------------
