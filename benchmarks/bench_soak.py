@@ -322,6 +322,8 @@ def main(argv=None):
     ap.add_argument("--long-rounds", type=int, default=20_000)
     ap.add_argument("--max-runs", type=int, default=2, help="the server's --max-runs (training groups at once)")
     ap.add_argument("--browsers", type=int, default=2, help="headless Chromium pages besides the HTTP clients")
+    ap.add_argument("--frame-seconds", type=float, default=None,
+                    help="the server's --frame-seconds (default: the server's own default)")
     ap.add_argument("--nice", type=int, default=10,
                     help="the clients' niceness (default 10): in a class they run on the students' machines; "
                          "here they share the server's cores, and lower priority keeps them from taking its share "
@@ -335,7 +337,8 @@ def main(argv=None):
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "dashboards", "--host", "127.0.0.1", "--port", str(port),
                                "--max-sessions", str(args.clients + 8), "--max-per-client", str(args.browsers + 3),
-                               "--max-runs", str(args.max_runs)],
+                               "--max-runs", str(args.max_runs)]
+                              + (["--frame-seconds", str(args.frame_seconds)] if args.frame_seconds is not None else []),
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc = Proc(server.pid)

@@ -24,6 +24,7 @@ from . import ids as I
 from .options import add_options
 from .pages import compare, train, xy
 from .pages.page import Page, callback, with_session
+from .live import LIVE_FRAME_SECONDS
 from .sessions import LabBusy, SessionManager, client, heartbeat_seconds
 
 HERE = Path(__file__).parent
@@ -87,9 +88,11 @@ class LabPage(Page):
 
 
 def create_app(runs_dir="runs", max_sessions: int = 40, idle_timeout: float = 180.0, *, max_per_client: int = 4,
-               max_runs: int | None = None, max_queue: int | None = None, floor: float = FLOOR, root=None) -> Dash:
+               max_runs: int | None = None, max_queue: int | None = None, floor: float = FLOOR, root=None,
+               frame_seconds: float = LIVE_FRAME_SECONDS) -> Dash:
     manager = SessionManager(max_sessions=max_sessions, idle_timeout=idle_timeout, root=root,
-                             max_per_client=max_per_client, max_runs=max_runs, max_queue=max_queue, floor=floor)
+                             max_per_client=max_per_client, max_runs=max_runs, max_queue=max_queue, floor=floor,
+                             frame_seconds=frame_seconds)
     app = Dash(__name__, title="toylab", assets_folder=str(HERE / "assets"), suppress_callback_exceptions=False)
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
@@ -132,7 +135,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve_app(args: argparse.Namespace) -> int:
     app = create_app(args.runs_dir, args.max_sessions, args.idle_timeout, max_per_client=args.max_per_client,
-                     max_runs=args.max_runs, max_queue=args.max_queue, floor=args.floor)
+                     max_runs=args.max_runs, max_queue=args.max_queue, floor=args.floor,
+                     frame_seconds=args.frame_seconds)
     print(f"toylab dashboard on http://{args.host}:{args.port}  (Ctrl-C stops it)")
     # SIGTERM (a service manager, `kill`) stops the server as Ctrl-C does, so that the sessions are
     # closed and the temporary folder (uploads, drawings) removed; by default it killed the process

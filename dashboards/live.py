@@ -9,6 +9,7 @@ are the trainer's own controls (toylab.engine.controls), one at a time.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 
@@ -30,6 +31,10 @@ JOIN_TIMEOUT = 10.0          # seconds a close waits for the training thread
 #: of the training time (forcing mmap for large blocks instead cost 2x). Once a second for the
 #: whole server, not per run: thirty pooled runs snapshot ~12 times a second
 TRIM_EVERY = 1.0
+#: seconds after which a live run shows a frame between its scheduled snapshots: a class's runs
+#: train ~15 rounds a second each, so one snapshot every 50 rounds left a page 3-4 s without a new
+#: picture; the frame is provisional (replaced by the next one, never judged or exported alone)
+LIVE_FRAME_SECONDS = 0.75
 
 
 class LiveRun:
@@ -41,9 +46,10 @@ class LiveRun:
 
     _serials = itertools.count(1)
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, frame_seconds: float = LIVE_FRAME_SECONDS):
         self.serial = next(LiveRun._serials)           # names this run in the page's records (an id() is reused)
         self.trainer = trainer(config, callbacks=[self._on_snapshot])
+        self.trainer.snapshot_seconds = frame_seconds or None     # (0: at the snapshots only)
         self.total = config.steps
         self._lock = threading.Lock()
         self._ctl = threading.Lock()                # start and close, one at a time
@@ -89,14 +95,19 @@ class LiveRun:
 
     def verdict(self) -> Outcome | None:
         """The outcome of the run so far, with its reason (toylab.outcomes.classify on its newest
-        record; None before the first round's measurement), computed once per published version; said in
-        words by outcomes.verdict_text."""
+        record; None before the first round's measurement), computed once per scheduled snapshot
+        (and status); said in words by outcomes.verdict_text."""
         run = self.snapshot_run()
+        kept = runs.scheduled(run.snapshots)           # a provisional live frame is shown, not judged
+        key = (kept[-1] if kept else None, run.status, tuple(run.member_status))
         cached = self._verdict
-        if cached is None or cached[0] is not run:
+        if cached is None or cached[0][0] is not key[0] or cached[0][1:] != key[1:]:
             measured = run.step > 0 and len(run.member_history(0).get("js", ()))   # nothing to judge at 0
+            if measured and len(kept) < len(run.snapshots):
+                run = copy.copy(run)
+                run.snapshots = kept
             outcome = classify(run) if measured else None
-            self._verdict = cached = (run, outcome)
+            self._verdict = cached = (key, outcome)
         return cached[1]
 
     def view(self, run) -> RunView:
@@ -219,7 +230,8 @@ class LiveRun:
         """Stop after the current round; the picture then shows the step training stopped at."""
         if self._halt(timeout):
             t = self.trainer
-            if t.snapshots and t.snapshots[-1].step != t.step and self.state == "paused":
+            if t.snapshots and (t.snapshots[-1].step != t.step or t.snapshots[-1].provisional) \
+                    and self.state == "paused":
                 t.flush()
                 t.snapshot()
                 self._publish()

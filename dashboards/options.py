@@ -28,6 +28,17 @@ count = _whole_number(0)
 port = _whole_number(1, 65535, noun="a port number")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: seconds from 0 to 60, refused by name otherwise."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 60, got {text!r}") from None
+    if not 0 <= x <= 60:                   # (NaN fails both)
+        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 60, got {text}")
+    return x
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8050, help="port (default 8050)")
@@ -47,6 +58,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--floor", type=positive, default=8,
                    help="rounds/s each run keeps: a training group takes no run that would drop it below this "
                         "(default 8); runs that fit in no group wait in line")
+    p.add_argument("--frame-seconds", type=seconds, default=0.75,
+                   help="a live run whose snapshots come slower than this shows a picture of its newest round "
+                        "every so many seconds between them (default 0.75; 0: at the snapshots only). Each "
+                        "picture costs about as much as four rounds of the default networks")
     p.add_argument("--server-threads", type=positive, default=8,
                    help="request threads of the web server (default 8; waitress): a page has at most one poll "
                         "in flight, and fewer threads leave the interpreter to the training")

@@ -48,7 +48,7 @@ from toylab.engine.files import release_free_heap
 from toylab.engine.pool import FLOOR, Pool
 from toylab.engine.runs import load_run
 
-from .live import LiveRun
+from .live import LIVE_FRAME_SECONDS, LiveRun
 
 MAX_LOADED = 4
 #: a session not heard from for this many heartbeats (at least STALE_MIN seconds) is stale: a
@@ -386,8 +386,10 @@ class SessionManager:
 
     def __init__(self, max_sessions: int = 40, idle_timeout: float = 180.0, root: Path | None = None, *,
                  max_per_client: int = 4, max_runs: int | None = None, max_queue: int | None = None,
-                 stale_after: float | None = None, floor: float = FLOOR, clock=time.monotonic):
+                 stale_after: float | None = None, floor: float = FLOOR, clock=time.monotonic,
+                 frame_seconds: float = LIVE_FRAME_SECONDS):
         self.max_sessions, self.max_per_client = max_sessions, max_per_client
+        self.frame_seconds = frame_seconds          # a live run's pictures between its snapshots (LiveRun)
         self.clock = clock                          # when a tab was last seen (injectable for tests)
         self.idle_timeout = idle_timeout
         self.stale_after = (max(STALE_HEARTBEATS * heartbeat_seconds(idle_timeout), STALE_MIN)

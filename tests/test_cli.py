@@ -75,7 +75,7 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     monkeypatch.setattr(dash.Dash, "run", lambda app, **kw: calls.append(("dash", app, kw, blas())))
     assert main(["dashboard", "--port", "8061", "--host", "127.0.0.2", "--runs-dir", str(tmp_path),
                  "--max-runs", "3", "--max-sessions", "12", "--max-per-client", "2", "--max-queue", "0",
-                 "--floor", "5", "--server-threads", "6"]) == 0
+                 "--floor", "5", "--server-threads", "6", "--frame-seconds", "1.5"]) == 0
     (kind, server, kw, serving), = calls
     # NumPy's BLAS on one thread while serving (its spinning second thread beside the training
     # threads cost the soak 40 % of its rounds), as it was after
@@ -87,7 +87,7 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     assert server is app.server
     m = app.sessions
     assert (m.slots.max_runs, m.slots.max_queue, m.max_sessions, m.max_per_client) == (3, 0, 12, 2)
-    assert (m.pool.max_groups, m.pool.floor) == (3, 5)
+    assert (m.pool.max_groups, m.pool.floor, m.frame_seconds) == (3, 5, 1.5)
     assert not m._reaper.is_alive() and not m.root.exists()         # shut down with the server
     assert "http://127.0.0.2:8061" in capsys.readouterr().out
     calls.clear()
@@ -95,7 +95,8 @@ def test_dashboard_is_a_subcommand_with_its_options(monkeypatch, tmp_path, capsy
     (kind, _, kw, _), = calls
     assert kind == "dash" and kw["debug"] is True                     # --debug: Dash's development server
     for bad, match in [(["--port", "99999"], "--port: must be a port number 1 to 65535"),
-                       (["--max-runs", "0"], "--max-runs: must be >= 1")]:
+                       (["--max-runs", "0"], "--max-runs: must be >= 1"),
+                       (["--frame-seconds", "nan"], "--frame-seconds: must be seconds from 0 to 60, got nan")]:
         with pytest.raises(SystemExit):
             main(["dashboard", *bad])
         assert match in capsys.readouterr().err

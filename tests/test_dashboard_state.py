@@ -325,6 +325,44 @@ def test_a_live_runs_snapshots_are_thinned():
     live.close()
 
 
+def test_a_live_run_shows_frames_between_its_snapshots_and_judges_only_the_scheduled_ones(monkeypatch):
+    """A class's runs train ~15 rounds a second: between snapshots every 50 rounds a page saw no new
+    picture for 3-4 s. A live run shows a provisional frame once LIVE_FRAME_SECONDS have passed (0
+    here: every round); the verdict is made of the scheduled snapshots only, once each; Pause leaves
+    a scheduled snapshot at the round it stopped."""
+    from dashboards import live as L
+    judged = []
+    real = L.classify
+    monkeypatch.setattr(L, "classify", lambda run, *a, **k: judged.append(
+        [s.provisional for s in run.snapshots]) or real(run, *a, **k))
+    assert L.LIVE_FRAME_SECONDS <= 1.0 and LiveRun(_config()).trainer.snapshot_seconds == L.LIVE_FRAME_SECONDS
+    assert LiveRun(_config(), frame_seconds=0).trainer.snapshot_seconds is None       # --frame-seconds 0: off
+    live = LiveRun(_config(steps=300, snapshot_every=100, batch_size=16, g_hidden=8, d_hidden=8))
+    live.trainer.snapshot_seconds = 0.0
+    shown = set()
+    live.start()
+    while live.running:
+        newest = live.snapshot_run().snapshots[-1]
+        shown.add((newest.step, newest.provisional))
+        if newest.provisional:
+            live.verdict()                   # asked while a live frame is the newest
+        time.sleep(0.002)
+    assert len({s for s, p in shown if p and s % 100}) >= 5          # frames between the snapshots were shown
+    run = live.snapshot_run()
+    assert [s.step for s in run.snapshots] == [0, 100, 200, 300] and not any(s.provisional for s in run.snapshots)
+    assert live.verdict() is not None
+    assert judged and not any(any(p) for p in judged) and len(judged) <= 3 + 2     # per scheduled snapshot (+ status)
+    live.close()
+    live = LiveRun(_config(steps=100_000, snapshot_every=1000, batch_size=16, g_hidden=8, d_hidden=8))
+    live.trainer.snapshot_seconds = 0.0
+    live.start()
+    _wait(lambda: live.trainer.step > 30, what="30 rounds")
+    live.pause()
+    newest = live.snapshot_run().snapshots[-1]
+    assert newest.step == live.trainer.step and not newest.provisional
+    live.close()
+
+
 def test_form_errors_name_their_field():
     cfg, errors, _ = forms.build_config({"lr_d": -1, "batch_size": 0})
     assert cfg is None and "greater than 0" in errors["lr_d"] and "batch_size" in errors

@@ -613,3 +613,32 @@ def test_the_in_place_activation_gives_the_plain_mlps_values_and_gradients(slope
     torch.testing.assert_close(first[1], g_x.detach())
     torch.testing.assert_close(first[2], g_w)
     assert first[2].abs().sum() > 0
+
+
+def test_live_frames_between_snapshots_change_nothing_but_what_is_shown(tiny, tmp_path):
+    """A live face's frames between the scheduled snapshots (snapshot_seconds; 0 here: after every
+    round) are shown and replaced: the run trains, records, measures and writes exactly what it
+    would without them, and holds at most one such frame, the newest."""
+    cfg = tiny.replace(steps=45, metrics_every=20)
+    plain = Trainer(cfg, out=tmp_path / "plain")
+    plain.fit()
+    seen, held = [], []
+
+    def look(t, snap):
+        seen.append((snap.step, snap.provisional))
+        held.append([s.provisional for s in t.snapshots])
+    live = Trainer(cfg, out=tmp_path / "live", callbacks=[look])
+    live.snapshot_seconds = 0.0
+    live.fit()
+    assert [s for s, p in seen if p] == [s for s in range(1, 45) if s % 20]         # a frame every round between
+    assert [s for s, p in seen if not p] == [20, 40, 45]
+    assert all(not any(h[:-1]) for h in held)                  # older frames gave way to the newest
+    assert [h[-1] for h in held] == [p for _, p in seen]
+    assert [s.step for s in live.snapshots] == [s.step for s in plain.snapshots] == [0, 20, 40, 45]
+    assert not any(s.provisional for s in live.snapshots)
+    for mine, theirs in ((live.gen, plain.gen), (live.disc, plain.disc)):
+        assert torch.equal(mine.flat, theirs.flat)                                 # trained the same, bit for bit
+    for k, v in plain.hist.arrays().items():
+        np.testing.assert_array_equal(live.hist.arrays()[k], v, err_msg=k)          # losses and measurements
+    files = sorted(p.name for p in (tmp_path / "live" / "snapshots").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "plain" / "snapshots").iterdir()) and len(files) == 4

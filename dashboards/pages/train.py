@@ -281,7 +281,7 @@ class TrainPage(Page):
         if action == I.RESET or live is None:
             if live is not None:
                 manager.discard(live)
-            session.live = live = LiveRun(cfg)
+            session.live = live = LiveRun(cfg, frame_seconds=manager.frame_seconds)
             live.trainer.pace(speed or 0)
             if action == I.RESET:
                 return ""
@@ -320,7 +320,11 @@ class TrainPage(Page):
             self.manager.set_pace(session, rate)     # a slowed-down run trains alone, a full-speed one pooled
         except (LabBusy, SessionError) as err:
             return f"The run paused: {err}"
-        return "" if not rate else f"at most {SPEEDS[rate]}: set snapshot_every low to see each picture"
+        if not rate:
+            return ""
+        every = self.manager.frame_seconds
+        shown = f"the picture follows it every {every:g} s; " if every else ""
+        return f"at most {SPEEDS[rate]}: {shown}set snapshot_every low to keep each round's picture"
 
     @callback(Output(I.TOAST, "children"), *[Input(I.FIELD.format(f), "value") for f in forms.FIELDS],
               State(I.PRESET, "data"), State(I.SESSION, "data"), prevent_initial_call=True)

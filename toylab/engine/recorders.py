@@ -91,7 +91,10 @@ class ProgressBar:
 
 
 class Callback:
-    """A caller's function f(trainer, snap) as a recorder; f returning False stops the fit."""
+    """A caller's function f(trainer, snap) as a recorder; f returning False stops the fit.
+    It also gets the provisional live frames (Trainer.snapshot_seconds); the files do not."""
+
+    LIVE = True
 
     def __init__(self, fn: Callable):
         self.fn = fn

@@ -64,6 +64,9 @@ class Snapshot:
     manifold: np.ndarray
     d_grad: np.ndarray
     metrics: dict = field(default_factory=dict)
+    #: a live frame between the scheduled ones (Trainer.snapshot_seconds): shown while it is the
+    #: newest, replaced by the next snapshot, never written to the run folder
+    provisional: bool = False
 
     def to_npz(self) -> dict:
         out = {k: getattr(self, k) for k in SNAPSHOT_ARRAYS}
@@ -539,11 +542,16 @@ def edits_of(info) -> list[dict]:
 
 
 def keep(snapshots: list[Snapshot], snap: Snapshot, most: int) -> list[Snapshot]:
-    """A fit's snapshots in memory with `snap` added (replacing one of the same round), by the
-    fit's thinning rule."""
-    if snapshots and snapshots[-1].step == snap.step:
+    """A fit's snapshots in memory with `snap` added (replacing one of the same round, and a
+    provisional one: a live frame gives way to the next snapshot), by the fit's thinning rule."""
+    if snapshots and (snapshots[-1].step == snap.step or snapshots[-1].provisional):
         snapshots = snapshots[:-1]
     return _add(snapshots, snap, most)
+
+
+def scheduled(snapshots: list[Snapshot]) -> list[Snapshot]:
+    """The snapshots without a provisional live frame (what a judgement or a record is made of)."""
+    return snapshots[:-1] if snapshots and snapshots[-1].provisional else snapshots
 
 
 def kept(n: int, most: int) -> list[int]:

@@ -69,6 +69,10 @@ class Trainer:
         self._torn = False      # ... and then the checkpoint on disk is kept (it is the last whole one)
         self.status = RUNNING
         self.elapsed = 0.0
+        #: seconds after which a live face wants a frame between the scheduled snapshots (None:
+        #: snapshots every snapshot_every rounds only); such a frame is provisional (runs.keep)
+        self.snapshot_seconds: float | None = None
+        self._snapped_at = time.monotonic()
         self.folder = RunFolder.create(out, configs, self.target) if out is not None else None
         self._tb = TensorBoard(self.path, self.E) if cfg.tensorboard else None
         if self.folder:
@@ -189,15 +193,20 @@ class Trainer:
     def diverged_step(self) -> list[int | None]:
         return self.hist.diverged_step
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, provisional: bool = False) -> Snapshot:
         """Record the current state (toylab.engine.probes): fakes on the fixed batch, D on the grid,
-        the manifold, grad D at the fakes; measured every metrics_every rounds, kept, written."""
+        the manifold, grad D at the fakes; measured every metrics_every rounds, kept, written.
+        provisional: a live frame between scheduled snapshots, not measured, not written, replaced
+        by the next snapshot (its probes use no random numbers: the run trains the same)."""
         snap = self.probes.take(self.step)
-        if self.measure is not None and (self.step % self.cfg.metrics_every == 0 or self.step == self.controls.total):
+        self._snapped_at = time.monotonic()
+        snap.provisional = provisional
+        if self.measure is not None and not provisional and (
+                self.step % self.cfg.metrics_every == 0 or self.step == self.controls.total):
             snap.metrics.update(self.measure(snap.fake, self.discriminate))
             self.hist.record(snap)
         self.snapshots = runs.keep(self.snapshots, snap, self.cfg.max_snapshots)
-        if self.folder:
+        if self.folder and not provisional:
             self.folder.write_snapshot(snap)
         runs.release_free_heap(TRIM_EVERY)     # ~0.1-1 ms: keeps RSS at what is live (docs/engine.md)
         return snap
@@ -268,14 +277,20 @@ class Trainer:
 
     def after_round(self, recorders) -> bool:
         """A round's bookkeeping: at the snapshot interval (or the end) the records are flushed,
-        divergence checked, and a snapshot taken and handed to the recorders. True when it snapped."""
-        if self.step % self.cfg.snapshot_every and self.step != self.controls.total:
+        divergence checked, and a snapshot taken and handed to the recorders; between them, once
+        snapshot_seconds have passed, a provisional one. True when it snapped."""
+        due = not self.step % self.cfg.snapshot_every or self.step == self.controls.total
+        live = (not due and self.snapshot_seconds is not None
+                and time.monotonic() - self._snapped_at >= self.snapshot_seconds)
+        if not (due or live):
             return False
         self.flush()
         if self.hist.all_diverged:
             return False       # nothing left to draw: keep the snapshots from before
-        snap = self.snapshot()
+        snap = self.snapshot(provisional=live)
         for r in recorders:
+            if live and not getattr(r, "LIVE", False):
+                continue       # a live frame is for the faces that show it (callbacks), not the files
             r.on_snapshot(self, snap)
         return True
 
