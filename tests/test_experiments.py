@@ -4,6 +4,8 @@ the Dask path on a local cluster, recipes, and errors that name their field."""
 import json
 import re
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -160,15 +162,29 @@ def test_an_interrupted_job_continues_from_its_checkpoint_and_ends_as_an_uninter
     real_resumed = Trainer.resumed.__func__
     monkeypatch.setattr(Trainer, "resumed", classmethod(
         lambda cls, run, total, **kw: resumed_at.append(run.step) or real_resumed(cls, run, total, **kw)))
-    for name, members, cut in (("cut", configs, 60), ("other", [c.replace(seed=c.seed + 5) for c in configs], 40)):
+    for name, members, cut in (("cut", configs, 60), ("other", [c.replace(seed=c.seed + 5) for c in configs], 40),
+                               ("killed", configs, 70), ("torn", configs, 40)):
         out = tmp_path / name
+        run_dir = out / "runs" / job["id"]
         write_json(out / "experiment.json", exp.to_dict())
-        Trainer(members, out=out / "runs" / job["id"]).fit(cut)     # killed at round `cut`: a checkpoint, no rows
+        if name == "killed":           # kill -9 at round 70: the checkpoint of round 0, snapshots to 60 on disk
+            script = (f"import os, torch\nfrom toylab import TrainConfig\nfrom toylab.engine.training import Trainer\n"
+                      f"cs = [TrainConfig(**c) for c in {[c.model_dump(mode='json') for c in members]!r}]\n"
+                      f"Trainer(cs, out={str(run_dir)!r}, callbacks=[lambda t, s: t.step < 60 or os._exit(9)]).fit()\n")
+            assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 9
+            assert (run_dir / "snapshots" / "step_00000060.npz").exists()
+        else:                          # stopped at round `cut`: a checkpoint there, no rows
+            Trainer(members, out=run_dir).fit(cut)
+        if name == "torn":             # the save at 80 cut in half: its checkpoint written, metrics and status of 40
+            kept = {f: (run_dir / f).read_bytes() for f in ("metrics.csv", "status.json")}
+            Trainer.resumed(toylab.load_run(run_dir), 80).fit(80)
+            for f, data in kept.items():
+                (run_dir / f).write_bytes(data)
         assert X.run_experiment(spec, out, workers=1, progress=False) == whole
         ran, ref = out / "runs" / job["id"], tmp_path / "whole" / "runs" / job["id"]
         assert (ran / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()    # every logged loss
         torch.testing.assert_close(_weights(ran), _weights(ref), rtol=0, atol=0)        # and the state, to the bit
-    assert resumed_at == [60]             # the folder of other seeds was not continued: trained afresh
+    assert resumed_at == [60, 0, 40]     # killed: from its checkpoint (0); 40: making the torn save, then afresh
 
 
 def _weights(run_dir):

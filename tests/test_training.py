@@ -619,26 +619,35 @@ def test_live_frames_between_snapshots_change_nothing_but_what_is_shown(tiny, tm
     """A live face's frames between the scheduled snapshots (snapshot_seconds; 0 here: after every
     round) are shown and replaced: the run trains, records, measures and writes exactly what it
     would without them, and holds at most one such frame, the newest."""
-    cfg = tiny.replace(steps=45, metrics_every=20)
+    cfg = tiny.replace(steps=45, metrics_every=20, snapshot_every=5, max_snapshots=4)
     plain = Trainer(cfg, out=tmp_path / "plain")
     plain.fit()
     seen, held = [], []
 
     def look(t, snap):
         seen.append((snap.step, snap.provisional))
-        held.append([s.provisional for s in t.snapshots])
+        held.append([(s.step, s.provisional) for s in t.snapshots])
     live = Trainer(cfg, out=tmp_path / "live", callbacks=[look])
     live.snapshot_seconds = 0.0
     live.fit()
-    assert [s for s, p in seen if p] == [s for s in range(1, 45) if s % 20]         # a frame every round between
-    assert [s for s, p in seen if not p] == [20, 40, 45]
-    assert all(not any(h[:-1]) for h in held)                  # older frames gave way to the newest
-    assert [h[-1] for h in held] == [p for _, p in seen]
-    assert [s.step for s in live.snapshots] == [s.step for s in plain.snapshots] == [0, 20, 40, 45]
+    assert [s for s, p in seen if p] == [s for s in range(1, 45) if s % 5]          # a frame every round between
+    assert [s for s, p in seen if not p] == list(range(5, 46, 5))
+    assert all(not any(p for _, p in h[:-1]) for h in held)   # older frames gave way to the newest
+    assert [h[-1] for h in held] == seen
+    for before, now in zip(held, held[1:]):                    # a frame is held beside the kept ones, never
+        if now[-1][1]:                                         # a cause to thin them (the newest kept stays)
+            assert now[:-1] == [x for x in before if not x[1]]
+    assert [s.step for s in live.snapshots] == [s.step for s in plain.snapshots]    # thinned alike (max 4)
     assert not any(s.provisional for s in live.snapshots)
     for mine, theirs in ((live.gen, plain.gen), (live.disc, plain.disc)):
         assert torch.equal(mine.flat, theirs.flat)                                 # trained the same, bit for bit
     for k, v in plain.hist.arrays().items():
         np.testing.assert_array_equal(live.hist.arrays()[k], v, err_msg=k)          # losses and measurements
     files = sorted(p.name for p in (tmp_path / "live" / "snapshots").iterdir())
-    assert files == sorted(p.name for p in (tmp_path / "plain" / "snapshots").iterdir()) and len(files) == 4
+    assert files == sorted(p.name for p in (tmp_path / "plain" / "snapshots").iterdir()) and len(files) == 10
+    # a fit stopped on a live frame (its callback said stop) ends on a snapshot of that round, kept and written
+    stopper = Trainer(cfg, out=tmp_path / "stopped", callbacks=[lambda t, snap: not (snap.provisional and t.step == 23)])
+    stopper.snapshot_seconds = 0.0
+    run = stopper.fit()
+    assert run.step == 23 and run.snapshots[-1].step == 23 and not run.snapshots[-1].provisional
+    assert (tmp_path / "stopped" / "snapshots" / "step_00000023.npz").exists()

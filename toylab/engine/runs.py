@@ -544,8 +544,10 @@ def edits_of(info) -> list[dict]:
 def keep(snapshots: list[Snapshot], snap: Snapshot, most: int) -> list[Snapshot]:
     """A fit's snapshots in memory with `snap` added (replacing one of the same round, and a
     provisional one: a live frame gives way to the next snapshot), by the fit's thinning rule."""
-    if snapshots and (snapshots[-1].step == snap.step or snapshots[-1].provisional):
+    if snapshots and (snapshots[-1].provisional or (snapshots[-1].step == snap.step and not snap.provisional)):
         snapshots = snapshots[:-1]
+    if snap.provisional:
+        return snapshots + [snap]          # held beside the kept ones, never a cause to thin them
     return _add(snapshots, snap, most)
 
 

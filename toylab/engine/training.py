@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 
 from ..measure import metrics
@@ -257,7 +258,7 @@ class Trainer:
         self.status = RUNNING
         self.hist.begin()
         recorders = for_fit(self, c.total)
-        if not self.snapshots or self.snapshots[-1].step != self.step:
+        if not self.snapshots or self.snapshots[-1].step != self.step or self.snapshots[-1].provisional:
             self.snapshot()
         if self.folder and not self.folder.has_checkpoint:
             self.save()         # a run folder always holds weights it can be evaluated and resumed from
@@ -280,18 +281,30 @@ class Trainer:
         divergence checked, and a snapshot taken and handed to the recorders; between them, once
         snapshot_seconds have passed, a provisional one. True when it snapped."""
         due = not self.step % self.cfg.snapshot_every or self.step == self.controls.total
-        live = (not due and self.snapshot_seconds is not None
-                and time.monotonic() - self._snapped_at >= self.snapshot_seconds)
-        if not (due or live):
-            return False
+        if not due:
+            return self._live_frame(recorders)
         self.flush()
         if self.hist.all_diverged:
             return False       # nothing left to draw: keep the snapshots from before
-        snap = self.snapshot(provisional=live)
+        snap = self.snapshot()
         for r in recorders:
-            if live and not getattr(r, "LIVE", False):
-                continue       # a live frame is for the faces that show it (callbacks), not the files
             r.on_snapshot(self, snap)
+        return True
+
+    def _live_frame(self, recorders) -> bool:
+        """A provisional snapshot once snapshot_seconds have passed, for the faces that show it
+        (recorders with LIVE: callbacks), not the files. The records are not flushed for it, so
+        the history, its divergence checks and the verdicts are the scheduled snapshots' alone;
+        a frame whose fakes are not finite is not shown (the next snapshot says why)."""
+        if self.snapshot_seconds is None or time.monotonic() - self._snapped_at < self.snapshot_seconds:
+            return False
+        snap = self.snapshot(provisional=True)
+        if not np.isfinite(snap.fake).all():
+            self.snapshots = runs.scheduled(self.snapshots)
+            return False
+        for r in recorders:
+            if getattr(r, "LIVE", False):
+                r.on_snapshot(self, snap)
         return True
 
     def end_fit(self, recorders, save: bool = True, ended: bool = True) -> None:
@@ -301,6 +314,8 @@ class Trainer:
         c = self.controls
         try:
             self.flush()
+            if ended and self.snapshots and self.snapshots[-1].provisional and not self.hist.all_diverged:
+                self.snapshot()           # a fit never ends on a live frame: the round it stopped at, snapped
             if self.status == RUNNING and ended:
                 self.status = (INTERRUPTED if c.signal is not None else DIVERGED if self.hist.all_diverged
                                else COMPLETED if self.step >= c.total else STOPPED)

@@ -63,17 +63,20 @@ def job_trainer(run_dir: Path, configs: list[TrainConfig]):
     a killed worker, a machine that went down), is continued from its last checkpoint: resuming
     is exact to the bit (docs/engine.md), so a 20,000-round job is never trained twice. Anything
     else there (another job's members, a damaged folder, every member diverged) is removed and
-    the job starts afresh."""
-    from ..engine import runs
+    the job starts afresh. So is a save cut in half (the checkpoint written, the metrics and
+    status not: their round differs from the checkpoint's), whose rows would be lost."""
+    from ..engine import checkpoint, runs
     from ..engine.training import Trainer
 
     if (run_dir / "config.json").is_file():
         try:
             run = runs.load_run(run_dir, snapshots=False, weights=False)
-            if run.configs == configs:
+            if run.configs == configs and checkpoint.saved_step(run_dir / "checkpoint.pt") == run.step:
                 return Trainer.resumed(run, configs[0].steps)
-        except (OSError, ValueError):
-            pass                                  # not resumable: trained again from round 0
+        except runs.DiskFullError:
+            raise
+        except Exception:                       # (a damaged folder: whatever its reader raised)
+            pass                                # not resumable: trained again from round 0
     shutil.rmtree(run_dir, ignore_errors=True)
     return Trainer(configs, out=run_dir)
 
