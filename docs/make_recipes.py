@@ -9,8 +9,9 @@ difference from the paper, the budget, and what the run shows).
 
 The page says which commit trained its numbers, with which torch, and that the same command at
 that commit gives them bit for bit (one torch thread per job: docs/engine.md#device-and-threads).
-The commit is recorded in ROOT/NAME/provenance.json when the sweep starts in a new folder; a
-folder from before (or a resumed one without it) is said to be "not recorded". --commit names
+The commit is recorded in ROOT/NAME/provenance.json when the sweep starts in a new folder (before
+its first job, so that a sweep cut short and resumed keeps it: resume at the same commit); a folder
+from before (or a resumed one without it) is said to be "not recorded". --commit names
 the commit where this is not a git checkout (a `git archive` copy).
 """
 
@@ -64,9 +65,10 @@ def main():
             continue
         out = Path(args.root) / name
         fresh = not out.exists() or not any(out.iterdir())
-        X.run_experiment(name, out, workers=args.workers)
-        if fresh:
+        X.open_experiment(name, out)
+        if fresh:              # written before the first job: a sweep cut short and resumed keeps it
             (out / "provenance.json").write_text(json.dumps({"commit": commit, "torch": torch.__version__}))
+        X.run_experiment(name, out, workers=args.workers)
         made = json.loads((out / "provenance.json").read_text()) if (out / "provenance.json").exists() else None
         text = X.report(out)
         for png in ("outcome_rates.png", "curves.png", "samples.png", "timeline.png"):

@@ -21,11 +21,12 @@ worker's function), so a sweep's worker process starts without it
 """
 
 from .report import curves, final_samples, report, samples_over_time
-from .runner import FINAL_FIELDS, SCHEDULER_TIMEOUT, JobInterrupted, check_out_folder, run_experiment, run_job
+from .runner import (FINAL_FIELDS, SCHEDULER_TIMEOUT, JobInterrupted, check_out_folder, open_experiment,
+                     run_experiment, run_job)
 from .spec import QUICK, RECIPES, REFERENCE_COLUMNS, Experiment, load_experiment, quick_sizes, recipes
 from .tables import TABLE_FIELDS, load_table, outcome_rates, wilson, write_table
 
 __all__ = ["Experiment", "load_experiment", "recipes", "quick_sizes", "QUICK", "RECIPES", "REFERENCE_COLUMNS",
-           "run_experiment", "run_job", "check_out_folder", "JobInterrupted", "SCHEDULER_TIMEOUT", "FINAL_FIELDS", "load_table",
+           "run_experiment", "run_job", "check_out_folder", "open_experiment", "JobInterrupted", "SCHEDULER_TIMEOUT", "FINAL_FIELDS", "load_table",
            "write_table", "outcome_rates", "wilson", "TABLE_FIELDS", "report", "final_samples",
            "samples_over_time", "curves"]

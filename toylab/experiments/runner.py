@@ -197,6 +197,17 @@ def check_out_folder(out, exp: Experiment) -> None:
                           f"choose a new or empty folder")
 
 
+def open_experiment(exp, out) -> Experiment:
+    """The experiment's folder, checked (check_out_folder) and holding its experiment.json: a
+    new one made, or the same experiment's to resume. Returns the loaded experiment."""
+    exp = load_experiment(exp)
+    out = Path(out)
+    check_out_folder(out, exp)
+    if not (out / "experiment.json").exists():
+        write_json(out / "experiment.json", exp.to_dict())
+    return exp
+
+
 def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | None = None,
                    executor: Executor | None = None, progress: bool = True) -> list[dict]:
     """Run every job of `exp` not finished yet under `out`; returns the whole table.
@@ -205,15 +216,15 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
     a Dask scheduler address (tcp://host:8786); executor: any Executor (overrides both).
 
     Ctrl-C (KeyboardInterrupt, or SIGTERM from the CLI) stops the sweep at once: no job is
-    started, the local workers are killed, running jobs are discarded (no rows), and the
-    KeyboardInterrupt goes on to the caller. Running it again does exactly the unfinished jobs.
+    started, the local workers are killed, running jobs write no rows, and the
+    KeyboardInterrupt goes on to the caller. Running it again does exactly the unfinished jobs,
+    each from its last checkpoint (job_trainer).
     """
     if workers is not None and int(workers) < 1:
         raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
-    exp = load_experiment(exp)
+    exp = open_experiment(exp, out)
     out = Path(out)
     spec = out / "experiment.json"
-    check_out_folder(out, exp)
     client = None
     if executor is None and scheduler:
         executor, client = _executor(workers, scheduler)   # an unreachable scheduler: refused, nothing written
@@ -228,9 +239,6 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
 def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
     from tqdm.auto import tqdm
 
-
-    if not spec.exists():
-        write_json(spec, exp.to_dict())
     jobs = exp.jobs()
     pending = [j for j in jobs if not (out / "results" / f"{j['id']}.json").exists()]
     if pending:
