@@ -215,6 +215,26 @@ def test_a_variant_may_name_its_own_seeds_and_steps_and_a_size_asked_for_holds_f
         X.load_experiment({**spec, "variants": [{"label": "b", "seeds": [1, 1]}]})
 
 
+def test_a_sweep_starts_its_longest_job_first_and_keeps_the_table_in_order(tmp_path):
+    """Two workers finish together when the longest job starts first (a 20,000-round ring beside
+    8,000-round grids); the table still lists the settings as the spec does."""
+    from concurrent.futures import ThreadPoolExecutor
+    from toylab.experiments.runner import job_cost
+    submitted = []
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, job, *args):
+            submitted.append(job["members"][0]["setting"])
+            return super().submit(fn, job, *args)
+    spec = {**SPEC, "seeds": [0], "variants": [{"label": "short", "steps": 20}, {"label": "long", "steps": 60},
+                                               {"label": "packed", "steps": 20, "pack": 4}]}
+    with Recording(max_workers=1) as ex:
+        table = X.run_experiment(spec, tmp_path / "e", executor=ex, progress=False)
+    assert submitted == ["long", "packed", "short"] and [r["setting"] for r in table] == ["short", "long", "packed"]
+    ring, pac2, grid, pac4 = X.load_experiment("pacgan_table1").jobs()
+    assert job_cost(pac2) > job_cost(ring) > job_cost(pac4) > job_cost(grid)
+
+
 def test_dask_local_cluster_gives_the_same_table(tmp_path):
     from dask.distributed import LocalCluster
     spec = {**SPEC, "seeds": [0, 1]}

@@ -81,6 +81,19 @@ def job_trainer(run_dir: Path, configs: list[TrainConfig]):
     return Trainer(configs, out=run_dir)
 
 
+def job_cost(job: dict) -> float:
+    """A job's work, roughly (to start the longest first): for each member, its rounds x its batch
+    x the hidden layers' multiply-adds per sample, G's for each of a pack's samples, D's for each
+    of its steps (the unrolled look-ahead's included)."""
+    total = 0.0
+    for m in job["members"]:
+        c = m["config"]
+        g = c["g_hidden"] ** 2 * c["g_depth"] * c["pack"]
+        d = c["d_hidden"] ** 2 * c["d_depth"] * c["d_maxout"] * (c["d_steps"] + c["unrolled_steps"] + 1)
+        total += c["steps"] * c["batch_size"] * (g + d)
+    return total
+
+
 def job_rows(run, job: dict, rules: OutcomeRules) -> list[dict]:
     """The table rows of a trained job: each member measured on 2,500 fresh samples
     (metrics.evaluate) and classified (outcomes.classify)."""
@@ -241,6 +254,7 @@ def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
 
     jobs = exp.jobs()
     pending = [j for j in jobs if not (out / "results" / f"{j['id']}.json").exists()]
+    pending.sort(key=job_cost, reverse=True)      # the longest first: the workers finish together (the table keeps its order)
     if pending:
         threads = JOB_THREADS
         bar = tqdm(total=len(pending), desc=exp.name, unit="job", disable=not progress)
