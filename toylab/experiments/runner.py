@@ -235,13 +235,15 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
     """
     if workers is not None and int(workers) < 1:
         raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
-    exp = open_experiment(exp, out)
+    exp = load_experiment(exp)
     out = Path(out)
     spec = out / "experiment.json"
+    check_out_folder(out, exp)
     client = None
     if executor is None and scheduler:
         executor, client = _executor(workers, scheduler)   # an unreachable scheduler: refused, nothing written
     try:
+        open_experiment(exp, out)
         return _run(exp, out, spec, workers, scheduler, executor, client is not None, progress)
     finally:
         if client is not None:
