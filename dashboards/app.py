@@ -21,10 +21,9 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from toylab.engine.pool import FLOOR
 
 from . import ids as I
-from .options import add_options
+from .options import LIVE_FRAME_SECONDS, add_options
 from .pages import compare, train, xy
 from .pages.page import Page, callback, with_session
-from .live import LIVE_FRAME_SECONDS
 from .sessions import LabBusy, SessionManager, client, heartbeat_seconds
 
 HERE = Path(__file__).parent

@@ -21,6 +21,8 @@ from toylab.engine.pool import Pool, fuse_key
 from toylab.measure.outcomes import Outcome, classify
 from toylab.pictures.panels import RunView
 
+from .options import LIVE_FRAME_SECONDS
+
 #: samples drawn per scatter in the live panels (of the 1,000 measured): 1,000 SVG markers took
 #: ~100 ms of each panel's redraw in the browser, most of a playback frame; the shading shows the rest
 POINTS_DRAWN = 500
@@ -31,10 +33,6 @@ JOIN_TIMEOUT = 10.0          # seconds a close waits for the training thread
 #: of the training time (forcing mmap for large blocks instead cost 2x). Once a second for the
 #: whole server, not per run: thirty pooled runs snapshot ~12 times a second
 TRIM_EVERY = 1.0
-#: seconds after which a live run shows a frame between its scheduled snapshots: a class's runs
-#: train ~15 rounds a second each, so one snapshot every 50 rounds left a page 3-4 s without a new
-#: picture; the frame is provisional (replaced by the next one, never judged or exported alone)
-LIVE_FRAME_SECONDS = 0.75
 
 
 class LiveRun:
@@ -230,8 +228,7 @@ class LiveRun:
         """Stop after the current round; the picture then shows the step training stopped at."""
         if self._halt(timeout):
             t = self.trainer
-            if t.snapshots and (t.snapshots[-1].step != t.step or t.snapshots[-1].provisional) \
-                    and self.state == "paused":
+            if t.snapshots and t.snapshots[-1].step != t.step and self.state == "paused":
                 t.flush()
                 t.snapshot()
                 self._publish()

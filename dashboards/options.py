@@ -28,6 +28,13 @@ count = _whole_number(0)
 port = _whole_number(1, 65535, noun="a port number")
 
 
+#: seconds after which a live run shows a frame between its scheduled snapshots (--frame-seconds):
+#: a class's runs train ~15 rounds a second each, so one snapshot every 50 rounds left a page 3-4 s
+#: without a new picture; the frame is provisional (replaced by the next one, never judged or
+#: exported alone)
+LIVE_FRAME_SECONDS = 0.75
+
+
 def seconds(text: str) -> float:
     """An argparse type: seconds from 0 to 60, refused by name otherwise."""
     try:
@@ -58,9 +65,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--floor", type=positive, default=8,
                    help="rounds/s each run keeps: a training group takes no run that would drop it below this "
                         "(default 8); runs that fit in no group wait in line")
-    p.add_argument("--frame-seconds", type=seconds, default=0.75,
+    p.add_argument("--frame-seconds", type=seconds, default=LIVE_FRAME_SECONDS,
                    help="a live run whose snapshots come slower than this shows a picture of its newest round "
-                        "every so many seconds between them (default 0.75; 0: at the snapshots only). Each "
+                        f"every so many seconds between them (default {LIVE_FRAME_SECONDS:g}; 0: at the snapshots "
+                        "only). Each "
                         "picture costs about as much as four rounds of the default networks")
     p.add_argument("--server-threads", type=positive, default=8,
                    help="request threads of the web server (default 8; waitress): a page has at most one poll "

@@ -48,7 +48,8 @@ from toylab.engine.files import release_free_heap
 from toylab.engine.pool import FLOOR, Pool
 from toylab.engine.runs import load_run
 
-from .live import LIVE_FRAME_SECONDS, LiveRun
+from .live import LiveRun
+from .options import LIVE_FRAME_SECONDS
 
 MAX_LOADED = 4
 #: a session not heard from for this many heartbeats (at least STALE_MIN seconds) is stale: a

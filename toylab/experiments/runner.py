@@ -216,9 +216,14 @@ def open_experiment(exp, out) -> Experiment:
     exp = load_experiment(exp)
     out = Path(out)
     check_out_folder(out, exp)
+    _record(exp, out)
+    return exp
+
+
+def _record(exp: Experiment, out: Path) -> None:
+    """The experiment's spec in its checked folder (kept as it is when resuming)."""
     if not (out / "experiment.json").exists():
         write_json(out / "experiment.json", exp.to_dict())
-    return exp
 
 
 def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | None = None,
@@ -237,21 +242,20 @@ def run_experiment(exp, out, *, workers: int | None = None, scheduler: str | Non
         raise ConfigError(f"workers: must be at least 1 (got {workers}); leave it out for one per core")
     exp = load_experiment(exp)
     out = Path(out)
-    spec = out / "experiment.json"
-    check_out_folder(out, exp)
+    check_out_folder(out, exp)                          # a wrong folder: refused before anything else
     client = None
     if executor is None and scheduler:
         executor, client = _executor(workers, scheduler)   # an unreachable scheduler: refused, nothing written
     try:
-        open_experiment(exp, out)
-        return _run(exp, out, spec, workers, scheduler, executor, client is not None, progress)
+        _record(exp, out)
+        return _run(exp, out, workers, scheduler, executor, client is not None, progress)
     finally:
         if client is not None:
             executor.shutdown(wait=True)
             client.close()
 
 
-def _run(exp, out, spec, workers, scheduler, executor, remote, progress):
+def _run(exp, out, workers, scheduler, executor, remote, progress):
     from tqdm.auto import tqdm
 
     jobs = exp.jobs()
