@@ -358,8 +358,8 @@ def test_maxout_layers_keep_the_largest_of_k_affine_pieces():
     assert [b for _, _, b in net.shapes] == [12, 1]                  # 3 units x 4 pieces, then the output
     x = torch.randn(2, 5, 2)
     (w0, b0), (w1, b1) = net.weights()
-    pieces = (x @ w0 + b0).reshape(2, 5, 3, 4)                        # unit u's pieces are columns 4u..4u+3
-    expected = pieces.max(-1).values @ w1 + b1
+    pieces = (x @ w0 + b0).reshape(2, 5, 4, 3)                        # piece j of unit u is column 3j + u
+    expected = pieces.max(-2).values @ w1 + b1
     torch.testing.assert_close(net(x), expected)
 
 
@@ -391,7 +391,7 @@ def test_maxout_has_amaxs_values_and_gradients_and_a_penalty_differentiates_thro
     h = torch.randn(2, 6, 12, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(2, 3, dtype=torch.float64, generator=g)
     results = []
-    for f in (lambda x: Maxout.apply(x, 4), lambda x: x.unflatten(-1, (-1, 4)).amax(-1)):
+    for f in (lambda x: Maxout.apply(x, 4), lambda x: x.unflatten(-1, (4, -1)).amax(-2)):     # piece-major
         out = f(h)
         gh, = torch.autograd.grad((out * w[:, None]).sum(), h, create_graph=True)
         results.append((out, gh))
@@ -651,3 +651,62 @@ def test_live_frames_between_snapshots_change_nothing_but_what_is_shown(tiny, tm
     run = stopper.fit()
     assert run.step == 23 and run.snapshots[-1].step == 23 and not run.snapshots[-1].provisional
     assert (tmp_path / "stopped" / "snapshots" / "step_00000023.npz").exists()
+
+
+def _legacy_maxout(tmp_path):
+    """A copy of the run tests/data/make_unit_major_maxout.py wrote with the code of 61488d9 (maxout
+    layers unit-major), and what that code computed from it."""
+    import shutil
+    from pathlib import Path
+    data = Path(__file__).parent / "data"
+    run = tmp_path / "run"
+    shutil.copytree(data / "unit_major_maxout", run)
+    return run, torch.load(data / "unit_major_maxout_expected.pt", weights_only=True)
+
+
+def _logits(run, points):
+    nets = load_run(run).networks()
+    return torch.stack([nets.discriminate(points, m) for m in range(nets.E)])
+
+
+def test_a_run_saved_with_unit_major_maxout_layers_loads_and_resumes_as_the_code_that_saved_it(tmp_path):
+    """Until 2026-12-05 D's maxout layers were stored unit-major (unit u's pieces in columns
+    uk..uk+k-1). Loading such a run reorders its weights, spectral-norm vectors, Adam moments and
+    the optimistic update's memory, so D's field, and the run resumed, are the old code's."""
+    run, old = _legacy_maxout(tmp_path)
+    assert "maxout_layout" not in torch.load(run / "checkpoint.pt", weights_only=True)
+    torch.testing.assert_close(_logits(run, old["points"]), old["logits_20"])
+    resume(run, 30)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["maxout_layout"] == "piece-major"
+    order = load_run(run).networks().disc.unit_major_order()
+    assert not torch.equal(order, torch.arange(len(order)))
+    torch.testing.assert_close(state["disc"]["flat"], old["disc_30"][:, order])
+    torch.testing.assert_close(state["gen"]["flat"], old["gen_30"])
+    torch.testing.assert_close(_logits(run, old["points"]), old["logits_30"])
+
+
+def test_a_maxout_run_trained_today_is_the_run_the_unit_major_code_trained(tmp_path):
+    """The networks are drawn unit by unit as before and stored piece-major: the same functions,
+    so the same run to float tolerance (the fixture's 20 rounds, trained afresh)."""
+    run, old = _legacy_maxout(tmp_path)
+    configs = load_run(run).configs
+    fresh = train(configs, out=tmp_path / "fresh")
+    torch.testing.assert_close(_logits(fresh.path, old["points"]), old["logits_20"])
+
+
+def test_a_member_diverging_on_resume_keeps_its_unit_major_rows_reordered(tmp_path):
+    """A checkpoint keeps a diverged member's rows from the file already there: read from an old
+    unit-major file, they are reordered like the rest (else D's row would mix two layouts)."""
+    from toylab.engine.runs import load_run as load
+    run, old = _legacy_maxout(tmp_path)
+    before = torch.load(run / "checkpoint.pt", weights_only=True)
+    t = Trainer.resumed(load(run, snapshots=False, weights=False), 40)
+    t.disc.flat.data[1] = math.nan
+    t.fit(40)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 40 and load(run).member_status == ["completed", "diverged"]
+    order = t.disc.unit_major_order()
+    torch.testing.assert_close(state["disc"]["flat"][1], before["disc"]["flat"][1][order], rtol=0, atol=0)
+    torch.testing.assert_close(state["gen"]["flat"][1], before["gen"]["flat"][1], rtol=0, atol=0)
+    assert not torch.equal(state["disc"]["flat"][0], before["disc"]["flat"][0][order])   # the healthy one trained on

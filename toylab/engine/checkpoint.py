@@ -16,13 +16,15 @@ from . import runs
 READ_MAX = 1 << 32
 
 
-def write(file: Path, state: dict, ok: np.ndarray, *, cap: int = READ_MAX, tag: str = "") -> None:
+def write(file: Path, state: dict, ok: np.ndarray, *, cap: int = READ_MAX, tag: str = "",
+          upgrade=lambda state: state) -> None:
     """Write `state` (tensors anywhere) to file (and its digest, with `tag`); members not `ok`
     (non-finite) keep their rows of the checkpoint already there (every (E, ...) tensor of gen,
-    disc, opt_g, opt_d and the optimistic update's memory)."""
+    disc, opt_g, opt_d and the optimistic update's memory), read in today's layout by
+    `upgrade` (Networks.upgrade)."""
     state = to_device(state, "cpu")
     if not ok.all() and Path(file).exists():
-        old = read(file, cap)
+        old = upgrade(read(file, cap))
         bad = torch.from_numpy(~ok)
         for k in ("gen", "disc", "opt_g", "opt_d", "memory"):
             if k in state and k in old:

@@ -20,6 +20,10 @@ from .nets import BatchedMLP
 from .target import check_member, check_rows
 
 
+#: how a checkpoint's maxout layers are laid out ("maxout_layout"; absent: unit-major, before 2026-12-05)
+MAXOUT_LAYOUT = "piece-major"
+
+
 class Networks:
     """G and D of an ensemble of E members (one (E, P) parameter each), on `device`.
 
@@ -65,8 +69,31 @@ class Networks:
                              f"({type(err).__name__}: {why}); the run cannot be restored from it") from None
         return nets
 
+    def upgrade(self, state: dict) -> dict:
+        """A checkpoint's state in today's layout. D's maxout layers were stored unit-major
+        until 2026-12-05 (a state without MAXOUT_LAYOUT): its weights, buffers, optimiser
+        moments and the optimistic update's memory (every (E, P_D) tensor) are reordered to
+        piece-major (BatchedMLP.unit_major_order); any other state is returned as it is."""
+        if self.disc.maxout == 1 or state.get("maxout_layout") == MAXOUT_LAYOUT:
+            return state
+        order, size = self.disc.unit_major_order(), self.disc.size
+
+        def moments(v):
+            if isinstance(v, dict):
+                return {k: moments(x) for k, x in v.items()}
+            if torch.is_tensor(v) and v.dim() == 2 and v.shape[1] == size:
+                return v[:, order]
+            return v
+        state = {**state, "disc": self.disc.from_unit_major(state["disc"]), "maxout_layout": MAXOUT_LAYOUT}
+        if "opt_d" in state:
+            state["opt_d"] = {**state["opt_d"], "state": moments(state["opt_d"]["state"])}
+        if torch.is_tensor(state.get("memory")):        # [D's weights | G's]
+            state["memory"] = torch.cat([state["memory"][:, :size][:, order], state["memory"][:, size:]], 1)
+        return state
+
     def load_weights(self, state: dict) -> None:
         """G's and D's weights and the round they are from, out of a checkpoint's state."""
+        state = self.upgrade(state)
         self.gen.load_state_dict(state["gen"])
         self.disc.load_state_dict(state["disc"])
         self.step = int(state["step"])

@@ -80,6 +80,6 @@ class RunFolder:
                      "round_tail": torch.from_numpy(np.ascontiguousarray(hist.tail))}
             if self.key:
                 state["run"] = dict(self.key)
-            checkpoint.write(file, state, ok, cap=cap, tag=runs.key_tag(self.key))
+            checkpoint.write(file, state, ok, cap=cap, tag=runs.key_tag(self.key), upgrade=game.nets.upgrade)
         runs.write_csv(self.path / "metrics.csv", hist.arrays())
         self.write_status({**status, "checkpoint_step": saved} if saved not in (None, step) else status)

@@ -23,7 +23,7 @@ from ..games import methods
 from . import losses, optim, streams
 from .checkpoint import to_device
 from .config import TrainConfig
-from .model import Networks
+from .model import MAXOUT_LAYOUT, Networks
 from .nets import BatchedMLP
 
 CHUNK = 32            # batches drawn per refill of a noise/data buffer
@@ -59,12 +59,13 @@ class Game:
     # ---- state ---------------------------------------------------------------
     def state_dict(self) -> dict:
         """Weights, optimiser moments and random streams (a checkpoint's body)."""
-        return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(),
+        return {"gen": self.gen.state_dict(), "disc": self.disc.state_dict(), "maxout_layout": MAXOUT_LAYOUT,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 **self.batches.state_dict(),
                 **({"memory": self.memory} if self.memory is not None else {})}
 
     def load_state(self, state: dict) -> None:
+        state = self.nets.upgrade(state)
         self.nets.load_weights(state)
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
