@@ -7,7 +7,8 @@ backward passes, by a dispatch mode), then rounds are timed (no snapshots: the
 training step alone) and the rate is reported as GFLOP/s and as a share of the GEMM rate
 measured between the workloads (float32: a 512^3 product on one CPU core, 4096^3 on a GPU; a
 workload on two threads is compared with two cores' worth). Every timing alternates with a GEMM measurement, and
-the share uses the GEMM measured next to it, so a slow moment of this shared machine hits both.
+the share uses the GEMM measured next to it, so a slow moment of this shared machine hits both. Last, it
+prints issue #26's goals against this run's figures (met or not).
 
 Workloads (docs/performance.md has the figures and the goals of issue #26):
 - PacGAN's networks (G 4x400 with batch norm, D 3x200 maxout-5, batch 100): one run, and a
@@ -169,10 +170,34 @@ def main(argv=None) -> dict:
     if device.type == "cpu":
         w.append(measure("default ring8, 30 members as 2 groups x 15", seeds(base, 30), 3 if q else 60, repeats, 2,
                          device, sync, groups=2))
+    res["workloads"] = [r for r in w if r is not None]
+    res["goals"] = goals({r["workload"]: r for r in res["workloads"]})
     if args.json:
-        res["workloads"] = [r for r in w if r is not None]
         Path(args.json).write_text(json.dumps(res, indent=2))
     return res
+
+
+def goals(by_name: dict) -> list[dict]:
+    """Issue #26's goals, from this run's figures (those measured): printed and returned."""
+    out = []
+
+    def goal(what, value, target, unit):
+        out.append({"goal": what, "value": value, "target": target, "met": value >= target})
+        print(f"  {what:80s} {value:5.2f}{unit} (goal >= {target:g}{unit}): {'met' if value >= target else 'NOT met'}")
+
+    share = lambda name: 100 * by_name[name]["share_of_gemm"]                  # noqa: E731
+    rate = lambda name: by_name[name]["member_rounds_per_s"]                   # noqa: E731
+    print("goals (issue #26):")
+    if "PacGAN networks, one run" in by_name:
+        goal("PacGAN networks, one run: % of GEMM", share("PacGAN networks, one run"), 50, " %")
+    if "PacGAN networks, 10-member ensemble" in by_name:
+        goal("PacGAN networks, 10-member ensemble: % of GEMM", share("PacGAN networks, 10-member ensemble"), 65, " %")
+    ens = "default ring8, 30 members as 2 groups x 15"
+    for one, why in (("default ring8, one run, 2 threads", "2 threads, what threads=auto takes idle"),
+                     ("default ring8, one run", "1 thread")):
+        if ens in by_name and one in by_name:
+            goal(f"default ring8, 30 members (2 groups) / one run ({why})", rate(ens) / rate(one), 3, "x")
+    return out
 
 
 if __name__ == "__main__":
