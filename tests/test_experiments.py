@@ -188,9 +188,11 @@ def test_an_interrupted_job_continues_from_its_checkpoint_and_ends_as_an_uninter
 
 
 def _weights(run_dir):
-    """A run folder's saved state, less the run's id (each run has its own)."""
+    """A run folder's saved state, less the run's id (each run has its own) and the layout's name
+    (a string, which assert_close does not compare; its value is tested in test_training)."""
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
     state.pop("run", None)
+    assert state.pop("maxout_layout") == "piece-major"
     return state
 
 
