@@ -710,3 +710,14 @@ def test_a_member_diverging_on_resume_keeps_its_unit_major_rows_reordered(tmp_pa
     torch.testing.assert_close(state["disc"]["flat"][1], before["disc"]["flat"][1][order], rtol=0, atol=0)
     torch.testing.assert_close(state["gen"]["flat"][1], before["gen"]["flat"][1], rtol=0, atol=0)
     assert not torch.equal(state["disc"]["flat"][0], before["disc"]["flat"][0][order])   # the healthy one trained on
+
+
+def test_an_old_maxout_checkpoint_with_weights_of_another_size_is_refused_with_its_name(tmp_path):
+    from toylab.engine.model import Networks
+    run, _ = _legacy_maxout(tmp_path)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    configs = load_run(run).configs
+    for bad in (state["disc"]["flat"][:, :-3], state["disc"]["flat"][0]):
+        garbled = {**state, "disc": {**state["disc"], "flat": bad}}
+        with pytest.raises(ValueError, match="old.pt: unreadable checkpoint, or weights that do not fit"):
+            Networks.load(configs, garbled, name="old.pt")

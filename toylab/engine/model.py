@@ -74,7 +74,8 @@ class Networks:
         until 2026-12-05 (a state without MAXOUT_LAYOUT): its weights, buffers, optimiser
         moments and the optimistic update's memory (every (E, P_D) tensor) are reordered to
         piece-major (BatchedMLP.unit_major_order); any other state is returned as it is."""
-        if self.disc.maxout == 1 or state.get("maxout_layout") == MAXOUT_LAYOUT:
+        if (self.disc.maxout == 1 or state.get("maxout_layout") == MAXOUT_LAYOUT
+                or not isinstance(state.get("disc"), dict)):      # (a state without D's is refused where read)
             return state
         order, size = self.disc.unit_major_order(), self.disc.size
 
@@ -85,9 +86,10 @@ class Networks:
                 return v[:, order]
             return v
         state = {**state, "disc": self.disc.from_unit_major(state["disc"]), "maxout_layout": MAXOUT_LAYOUT}
-        if "opt_d" in state:
+        if isinstance(state.get("opt_d"), dict) and "state" in state["opt_d"]:
             state["opt_d"] = {**state["opt_d"], "state": moments(state["opt_d"]["state"])}
-        if torch.is_tensor(state.get("memory")):        # [D's weights | G's]
+        memory = state.get("memory")
+        if torch.is_tensor(memory) and memory.dim() == 2 and memory.shape[1] > size:     # [D's weights | G's]
             state["memory"] = torch.cat([state["memory"][:, :size][:, order], state["memory"][:, size:]], 1)
         return state
 

@@ -95,10 +95,11 @@ class BatchedMLP(nn.Module):
     member draws from its own CPU generator, so member e of an ensemble equals a single network
     built with the same generator. maxout k > 1: every hidden layer computes k affine pieces
     per unit and keeps their maximum (Goodfellow et al. 2013; PacGAN's D uses k = 5), in place
-    of the activation (columns piece-major: see Maxout). batchnorm: every hidden layer normalises its pre-activations over the
-    batch, per member (gamma, beta in the flat parameter after the layer's W and b; running
-    means and variances as buffers, momentum BN_MOMENTUM), in training mode with the batch's
-    statistics and in eval mode (sampling, snapshots) with the running ones (Ioffe & Szegedy 2015).
+    of the activation (columns piece-major: see Maxout). batchnorm: every hidden layer
+    normalises its pre-activations over the batch, per member (gamma, beta in the flat
+    parameter after the layer's W and b; running means and variances as buffers, momentum
+    BN_MOMENTUM), in training mode with the batch's statistics and in eval mode (sampling,
+    snapshots) with the running ones (Ioffe & Szegedy 2015).
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, generators: list[torch.Generator],
@@ -180,11 +181,14 @@ class BatchedMLP(nn.Module):
     def from_unit_major(self, state: dict) -> dict:
         """This network's state_dict as written with unit-major maxout layers, in today's layout
         (the flat parameter and each maxout layer's per-column buffers)."""
+        def fits(t, n):         # (a tensor of another shape is left for load_state_dict to refuse)
+            return torch.is_tensor(t) and t.dim() == 2 and t.shape[1] == n
         state = dict(state)
-        state["flat"] = state["flat"][:, self.unit_major_order()]
+        if fits(state.get("flat"), self.size):
+            state["flat"] = state["flat"][:, self.unit_major_order()]
         for i, cols in self._piece_columns().items():
             for name in (f"sn_u{i}", f"bn_mean{i}", f"bn_var{i}"):
-                if name in state:
+                if fits(state.get(name), len(cols)):
                     state[name] = state[name][:, cols]
         return state
 
