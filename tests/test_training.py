@@ -721,3 +721,18 @@ def test_an_old_maxout_checkpoint_with_weights_of_another_size_is_refused_with_i
         garbled = {**state, "disc": {**state["disc"], "flat": bad}}
         with pytest.raises(ValueError, match="old.pt: unreadable checkpoint, or weights that do not fit"):
             Networks.load(configs, garbled, name="old.pt")
+
+
+def test_an_old_maxout_checkpoint_with_the_memory_as_a_list_or_a_layout_unknown_here(tmp_path):
+    """Before 21b87b4 the optimistic update's memory was saved as a list [dD, dG]: its D part is
+    reordered too. A layout name this code does not know is refused, naming the file."""
+    from toylab.engine.model import Networks
+    run, _ = _legacy_maxout(tmp_path)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    nets = Networks(load_run(run).configs)
+    size = nets.disc.size
+    as_list = {**state, "memory": [state["memory"][:, :size], state["memory"][:, size:]]}
+    torch.testing.assert_close(nets.upgrade(as_list)["memory"], nets.upgrade(state)["memory"], rtol=0, atol=0)
+    assert not torch.equal(nets.upgrade(state)["memory"], state["memory"])
+    with pytest.raises(ValueError, match="old.pt: unreadable checkpoint.*maxout_layout: 'unit-minor'"):
+        Networks.load(load_run(run).configs, {**state, "maxout_layout": "unit-minor"}, name="old.pt")

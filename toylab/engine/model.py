@@ -74,9 +74,12 @@ class Networks:
         until 2026-12-05 (a state without MAXOUT_LAYOUT): its weights, buffers, optimiser
         moments and the optimistic update's memory (every (E, P_D) tensor) are reordered to
         piece-major (BatchedMLP.unit_major_order); any other state is returned as it is."""
-        if (self.disc.maxout == 1 or state.get("maxout_layout") == MAXOUT_LAYOUT
-                or not isinstance(state.get("disc"), dict)):      # (a state without D's is refused where read)
-            return state
+        layout = state.get("maxout_layout")
+        if layout not in (None, MAXOUT_LAYOUT):
+            raise ValueError(f"maxout_layout: {str(layout)[:40]!r} is not one this toylab reads "
+                             f"({MAXOUT_LAYOUT!r}, or none: unit-major, written before 2026-12-05)")
+        if self.disc.maxout == 1 or layout == MAXOUT_LAYOUT or not isinstance(state.get("disc"), dict):
+            return state        # (a state without D's is refused where it is read)
         order, size = self.disc.unit_major_order(), self.disc.size
 
         def moments(v):
@@ -89,8 +92,10 @@ class Networks:
         if isinstance(state.get("opt_d"), dict) and "state" in state["opt_d"]:
             state["opt_d"] = {**state["opt_d"], "state": moments(state["opt_d"]["state"])}
         memory = state.get("memory")
+        if isinstance(memory, list) and all(torch.is_tensor(m) for m in memory):    # [dD, dG], before 21b87b4
+            memory = torch.cat(memory, 1)
         if torch.is_tensor(memory) and memory.dim() == 2 and memory.shape[1] > size:     # [D's weights | G's]
-            state["memory"] = torch.cat([state["memory"][:, :size][:, order], state["memory"][:, size:]], 1)
+            state["memory"] = torch.cat([memory[:, :size][:, order], memory[:, size:]], 1)
         return state
 
     def load_weights(self, state: dict) -> None:
