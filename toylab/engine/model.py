@@ -62,7 +62,7 @@ class Networks:
         try:
             state = checkpoint if isinstance(checkpoint, dict) else \
                 torch.load(checkpoint, map_location="cpu", weights_only=True)
-            nets.load_weights(state)
+            nets.load_weights(nets.upgrade(state))
         except Exception as err:
             why = " ".join(str(err).split())[:200]
             raise ValueError(f"{name}: unreadable checkpoint, or weights that do not fit config.json's networks "
@@ -99,8 +99,8 @@ class Networks:
         return state
 
     def load_weights(self, state: dict) -> None:
-        """G's and D's weights and the round they are from, out of a checkpoint's state."""
-        state = self.upgrade(state)
+        """G's and D's weights and the round they are from, out of a checkpoint's state in
+        today's layout (upgrade)."""
         self.gen.load_state_dict(state["gen"])
         self.disc.load_state_dict(state["disc"])
         self.step = int(state["step"])
